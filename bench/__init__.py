@@ -1,0 +1,1 @@
+"""Load harness: the switch against Kamailio, rtpengine and sippy under identical SIPp load."""

@@ -1,0 +1,1 @@
+"""Audio codecs in numpy, batched over many frames (imported as softswitch_codecs)."""

@@ -1,0 +1,1 @@
+"""Operator views: the live view of `softswitch run` (the full console comes later)."""

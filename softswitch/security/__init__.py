@@ -1,0 +1,1 @@
+"""Security policy shared by the SIP and media layers."""

@@ -1,0 +1,1 @@
+"""Sans-IO SIP: messages, transactions, dialogs, digest auth, SDP; transport.py is the only socket code."""
