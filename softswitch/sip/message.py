@@ -1,0 +1,672 @@
+"""SIP messages (RFC 3261 §7, §20): parse bytes into Request/Response, serialise them back.
+
+The header list is the source of truth; typed views (Via, CSeq, From/To) are parsed on access and
+cached until a header is changed. Every problem in the input is a RemoteProtocolError whose
+status_hint is the response a request deserves (400 by default, 505 for a foreign version, 513 for
+a message over the size limits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Self
+
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.uri import NameAddr, is_token, parse_host, parse_uri
+
+DEFAULT_MAX_MESSAGE_SIZE = 65535
+DEFAULT_MAX_HEADERS = 128
+MAX_CSEQ = 2**31 - 1  # RFC 3261 §8.1.1.5
+MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
+SIP_VERSION = "SIP/2.0"
+
+# RFC 3261 §7.3.3 and the IANA registry's compact forms.
+COMPACT_FORMS = {
+    "i": "Call-ID",
+    "m": "Contact",
+    "e": "Content-Encoding",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "f": "From",
+    "s": "Subject",
+    "k": "Supported",
+    "t": "To",
+    "v": "Via",
+    "o": "Event",
+    "r": "Refer-To",
+    "b": "Referred-By",
+    "u": "Allow-Events",
+    "x": "Session-Expires",
+}
+
+_CANONICAL = {
+    name.lower(): name
+    for name in (
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Authentication-Info",
+        "Authorization",
+        "Call-ID",
+        "Call-Info",
+        "Contact",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Length",
+        "Content-Type",
+        "CSeq",
+        "Date",
+        "Error-Info",
+        "Event",
+        "Expires",
+        "From",
+        "In-Reply-To",
+        "Max-Forwards",
+        "MIME-Version",
+        "Min-Expires",
+        "Organization",
+        "P-Asserted-Identity",
+        "Priority",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Require",
+        "RAck",
+        "Reason",
+        "Record-Route",
+        "Refer-To",
+        "Referred-By",
+        "Replaces",
+        "Reply-To",
+        "Require",
+        "Retry-After",
+        "Route",
+        "RSeq",
+        "Server",
+        "Session-Expires",
+        "Subject",
+        "Supported",
+        "Timestamp",
+        "To",
+        "Unsupported",
+        "User-Agent",
+        "Via",
+        "Warning",
+        "WWW-Authenticate",
+    )
+}
+
+# Headers whose values may be comma-separated lists (RFC 3261 §7.3.1); the rest hold one value
+# that may itself contain commas (Date, the authentication headers).
+LIST_HEADERS = frozenset(
+    {
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Error-Info",
+        "In-Reply-To",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Require",
+        "Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    }
+)
+
+REASON_PHRASES = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+}
+
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) (SIP/\d+\.\d+)\Z")
+_STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) (\d{3}) ?(.*)\Z")
+_VIA_RE = re.compile(
+    r"\s*(SIP)\s*/\s*(\d+\.\d+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+([^;\s]+)\s*(;.*)?\Z",
+    re.IGNORECASE | re.DOTALL,
+)
+_DATE_RE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT\Z"
+)
+
+
+def canonical_name(name: str) -> str:
+    lower = name.lower()
+    if lower in COMPACT_FORMS:
+        return COMPACT_FORMS[lower]
+    return _CANONICAL.get(lower, name)
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, respecting quotes and <...> (RFC 3261 §7.3.1)."""
+    parts: list[str] = []
+    if "," not in value:
+        stripped = value.strip()
+        return [stripped] if stripped else []
+    depth = 0
+    quoted = False
+    start = 0
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "<":
+            depth += 1
+        elif c == ">":
+            depth = max(0, depth - 1)
+        elif c == "," and depth == 0:
+            parts.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    if quoted:
+        raise RemoteProtocolError("unbalanced quotes in header value")
+    parts.append(value[start:].strip())
+    return [p for p in parts if p]
+
+
+@dataclass(slots=True)
+class Via:
+    """One Via entry (RFC 3261 §20.42) with the RFC 3581 rport/received parameters."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        m = _VIA_RE.match(text)
+        if m is None:
+            raise RemoteProtocolError(f"bad Via {text!r}")
+        if m.group(2) != "2.0":
+            raise RemoteProtocolError(f"bad Via version {text!r}")
+        host, port = parse_host(m.group(4))
+        params: dict[str, str | None] = {}
+        if m.group(5):
+            for item in m.group(5).split(";"):
+                item = item.strip()
+                if not item:
+                    continue
+                name, sep, value = item.partition("=")
+                name = name.strip().lower()
+                if not is_token(name):
+                    raise RemoteProtocolError(f"bad Via parameter {item!r}")
+                params[name] = value.strip() if sep else None
+        received = params.get("received")
+        if received:
+            try:
+                parse_host(received if ":" not in received else f"[{received}]")
+            except RemoteProtocolError:
+                raise RemoteProtocolError(f"bad Via received {received!r}") from None
+        return cls(m.group(3).upper(), host, port, params)
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def sent_by(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def serialize(self) -> str:
+        params = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"SIP/2.0/{self.transport} {self.sent_by}{params}"
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        parts = text.split()
+        if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
+            raise RemoteProtocolError(f"bad CSeq {text!r}")
+        seq = int(parts[0])
+        if seq > MAX_CSEQ:
+            raise RemoteProtocolError(f"CSeq number out of range {parts[0]}")
+        return cls(seq, parts[1])
+
+    def serialize(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+class Message:
+    """Headers and body shared by requests and responses."""
+
+    __slots__ = ("_cache", "body", "headers", "received_at")
+
+    def __init__(self, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+        self.headers = headers
+        self.body = body
+        self.received_at = 0.0
+        self._cache: dict[str, object] = {}
+
+    # header access -----------------------------------------------------------------
+    def header(self, name: str) -> str | None:
+        """The first value of a header (the whole line: use values() for list headers)."""
+        name = canonical_name(name)
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_lines(self, name: str) -> list[str]:
+        name = canonical_name(name)
+        return [value for key, value in self.headers if key == name]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a header, comma lists split where the header allows it."""
+        name = canonical_name(name)
+        lines = self.header_lines(name)
+        if name not in LIST_HEADERS:
+            return lines
+        out: list[str] = []
+        for line in lines:
+            out.extend(split_list(line))
+        return out
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace every line of a header by one, kept at the first one's place."""
+        name = canonical_name(name)
+        new: list[tuple[str, str]] = []
+        placed = False
+        for key, old in self.headers:
+            if key == name:
+                if not placed:
+                    new.append((name, value))
+                    placed = True
+            else:
+                new.append((key, old))
+        if not placed:
+            new.append((name, value))
+        self.headers = new
+        self._cache.clear()
+
+    def add_header(self, name: str, value: str, *, first: bool = False) -> None:
+        name = canonical_name(name)
+        if first:
+            self.headers.insert(0, (name, value))
+        else:
+            self.headers.append((name, value))
+        self._cache.clear()
+
+    def remove_header(self, name: str) -> None:
+        name = canonical_name(name)
+        self.headers = [(k, v) for k, v in self.headers if k != name]
+        self._cache.clear()
+
+    # typed views --------------------------------------------------------------------
+    @property
+    def vias(self) -> list[Via]:
+        cached = self._cache.get("via")
+        if cached is None:
+            cached = [Via.parse(v) for v in self.values("Via")]
+            self._cache["via"] = cached
+        return cached  # type: ignore[return-value]
+
+    @property
+    def top_via(self) -> Via:
+        vias = self.vias
+        if not vias:
+            raise RemoteProtocolError("missing Via")
+        return vias[0]
+
+    @property
+    def call_id(self) -> str:
+        value = self.header("Call-ID")
+        if value is None:
+            raise RemoteProtocolError("missing Call-ID")
+        return value
+
+    @property
+    def cseq(self) -> CSeq:
+        cached = self._cache.get("cseq")
+        if cached is None:
+            value = self.header("CSeq")
+            if value is None:
+                raise RemoteProtocolError("missing CSeq")
+            cached = CSeq.parse(value)
+            self._cache["cseq"] = cached
+        return cached  # type: ignore[return-value]
+
+    def _name_addr(self, name: str) -> NameAddr:
+        cached = self._cache.get(name)
+        if cached is None:
+            lines = self.header_lines(name)
+            if not lines:
+                raise RemoteProtocolError(f"missing {name}")
+            if len(lines) > 1:
+                raise RemoteProtocolError(f"more than one {name}")
+            cached = NameAddr.parse(lines[0])
+            self._cache[name] = cached
+        return cached  # type: ignore[return-value]
+
+    @property
+    def from_(self) -> NameAddr:
+        return self._name_addr("From")
+
+    @property
+    def to(self) -> NameAddr:
+        return self._name_addr("To")
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        return [NameAddr.parse(v) for v in self.values("Contact") if v.strip() != "*"]
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.header("Content-Type")
+        return None if value is None else value.split(";")[0].strip().lower()
+
+    def expires(self) -> int | None:
+        value = self.header("Expires")
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit():
+            raise RemoteProtocolError(f"bad Expires {value!r}")
+        return min(int(value), 2**32 - 1)
+
+    def _serialize_headers(self, out: list[str]) -> None:
+        for name, value in self.headers:
+            if name != "Content-Length":
+                out.append(f"{name}: {value}\r\n")
+        out.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+
+
+class Request(Message):
+    __slots__ = ("method", "uri")
+
+    def __init__(
+        self, method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b""
+    ) -> None:
+        super().__init__(headers, body)
+        self.method = method
+        self.uri = uri
+
+    def serialize(self) -> bytes:
+        out = [f"{self.method} {self.uri} {SIP_VERSION}\r\n"]
+        self._serialize_headers(out)
+        return "".join(out).encode("utf-8", "surrogateescape") + self.body
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes = b""
+    ) -> None:
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason
+
+    def serialize(self) -> bytes:
+        out = [f"{SIP_VERSION} {self.status} {self.reason}\r\n"]
+        self._serialize_headers(out)
+        return "".join(out).encode("utf-8", "surrogateescape") + self.body
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    end = data.find(b"\r\n\r\n")
+    if end != -1:
+        return data[:end], data[end + 4 :]
+    end = data.find(b"\n\n")
+    if end != -1:
+        return data[:end], data[end + 2 :]
+    # a datagram may end right after the last header's CRLF, with no body
+    if data.endswith(b"\r\n"):
+        return data[:-2], b""
+    raise RemoteProtocolError("no end of headers")
+
+
+def _unfold(head: str) -> Iterator[str]:
+    """Yield logical header lines, joining continuation lines (RFC 3261 §7.3.1)."""
+    current: str | None = None
+    for line in head.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t"):
+            if current is None:
+                raise RemoteProtocolError("continuation line before any header")
+            current += " " + line.strip()
+            continue
+        if current is not None:
+            yield current
+        current = line
+    if current is not None:
+        yield current
+
+
+def parse_message(
+    data: bytes,
+    *,
+    stream: bool = False,
+    max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_headers: int = DEFAULT_MAX_HEADERS,
+) -> Request | Response:
+    """Parse one whole message. On streams (TCP) Content-Length is mandatory (RFC 3261 §18.3)."""
+    if len(data) > max_size:
+        raise RemoteProtocolError("message too large", 513)
+    head_bytes, rest = _split_head(data)
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("headers are not UTF-8") from None
+    lines = _unfold(head)
+    start = next(lines, "")
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        if len(headers) >= max_headers:
+            raise RemoteProtocolError("too many headers", 513)
+        name, sep, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not sep or not _HEADER_NAME_RE.fullmatch(name):
+            raise RemoteProtocolError(f"bad header line {line[:40]!r}")
+        headers.append((canonical_name(name), value.strip(" \t")))
+
+    message: Request | Response
+    m = _REQUEST_LINE_RE.match(start)
+    if m is not None:
+        if m.group(3) != SIP_VERSION:
+            raise RemoteProtocolError(f"unsupported version {m.group(3)}", 505)
+        message = Request(m.group(1), m.group(2), headers)
+    else:
+        s = _STATUS_LINE_RE.match(start)
+        if s is None:
+            raise RemoteProtocolError(f"bad start line {start[:60]!r}")
+        if s.group(1) != SIP_VERSION:
+            raise RemoteProtocolError(f"unsupported version {s.group(1)}", 505)
+        status = int(s.group(2))
+        if not 100 <= status <= 699:
+            raise RemoteProtocolError(f"bad status code {status}")
+        message = Response(status, s.group(3), headers)
+
+    lengths = message.header_lines("Content-Length")
+    if lengths:
+        if len(set(lengths)) != 1 or not lengths[0].isdigit():
+            raise RemoteProtocolError(f"bad Content-Length {lengths[0]!r}")
+        length = int(lengths[0])
+        if length > len(rest):
+            raise RemoteProtocolError("Content-Length larger than the body")
+        message.body = rest[:length]
+    elif stream:
+        raise RemoteProtocolError("missing Content-Length on a stream transport")
+    else:
+        message.body = rest
+    _validate(message)
+    return message
+
+
+def _validate(message: Request | Response) -> None:
+    """Check the headers every element relies on (RFC 3261 §8.1.1), so later code can trust them."""
+    for name in ("Call-ID", "CSeq", "From", "To"):
+        lines = message.header_lines(name)
+        if not lines:
+            raise RemoteProtocolError(f"missing {name}")
+        if len(lines) > 1 and len(set(lines)) > 1:
+            raise RemoteProtocolError(f"conflicting {name} headers")
+    if not message.vias:
+        raise RemoteProtocolError("missing Via")
+    call_id = message.call_id
+    if not call_id or any(c.isspace() for c in call_id):
+        raise RemoteProtocolError(f"bad Call-ID {call_id!r}")
+    cseq = message.cseq
+    message.from_  # noqa: B018 - parsing validates
+    message.to  # noqa: B018
+    if isinstance(message, Request):
+        if cseq.method != message.method:
+            raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
+        parse_uri(message.uri)
+        max_forwards = message.header("Max-Forwards")
+        if max_forwards is not None and (not max_forwards.isdigit() or int(max_forwards) > 255):
+            raise RemoteProtocolError(f"bad Max-Forwards {max_forwards!r}")
+        expires = message.header("Expires")
+        if expires is not None:
+            message.expires()
+        date = message.header("Date")
+        if date is not None and not _DATE_RE.match(date):
+            raise RemoteProtocolError(f"bad Date {date!r}")
+        for contact in message.values("Contact"):
+            if contact != "*":
+                NameAddr.parse(contact)
+
+
+class StreamFramer:
+    """Cuts a TCP byte stream into messages by Content-Length (RFC 3261 §18.3).
+
+    Bare CRLFs between messages are keepalives (RFC 5626 §4.4.1): `feed` reports each double-CRLF
+    ping so the adapter can answer with a single CRLF pong.
+    """
+
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        self._buffer = bytearray()
+        self._max_size = max_size
+
+    def feed(self, data: bytes) -> tuple[list[bytes], int]:
+        """Return complete messages and the number of keepalive pings seen."""
+        self._buffer += data
+        messages: list[bytes] = []
+        pings = 0
+        while True:
+            buf = self._buffer
+            stripped = 0
+            while buf[stripped : stripped + 2] == b"\r\n":
+                stripped += 2
+            if stripped:
+                pings += stripped // 4
+                del buf[:stripped]
+            end = buf.find(b"\r\n\r\n")
+            if end == -1:
+                if len(buf) > self._max_size:
+                    raise RemoteProtocolError("message too large", 513)
+                return messages, pings
+            head = bytes(buf[:end])
+            length = _content_length(head)
+            total = end + 4 + length
+            if total > self._max_size:
+                raise RemoteProtocolError("message too large", 513)
+            if len(buf) < total:
+                return messages, pings
+            messages.append(bytes(buf[:total]))
+            del buf[:total]
+
+
+_CL_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.I | re.M)
+
+
+def _content_length(head: bytes) -> int:
+    m = _CL_RE.search(head)
+    if m is None:
+        raise RemoteProtocolError("missing Content-Length on a stream transport")
+    return int(m.group(1))
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> Response:
+    """A response to `request` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied."""
+    headers: list[tuple[str, str]] = []
+    for name, value in request.headers:
+        if name in ("Via", "From", "Call-ID", "CSeq"):
+            headers.append((name, value))
+        elif name == "To":
+            if to_tag is not None and "tag" not in request.to.params:
+                value = f"{value};tag={to_tag}"
+            headers.append((name, value))
+        elif name == "Record-Route" and 100 < status < 300:
+            headers.append((name, value))
+    headers.extend(extra)
+    return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)
