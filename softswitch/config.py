@@ -1,0 +1,784 @@
+"""Typed configuration: one TOML file loaded once into frozen dataclasses.
+
+Every mistake is reported as ``<file>:<key.path>: <problem>`` so the operator can go straight to
+the line; the CLI prints the `ConfigError` and exits with status 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+TRANSPORTS: Final = ("udp", "tcp")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
+INTERNAL_CONTEXT: Final = "internal"
+# Dial strings: digits, * and #, optionally in E.164 form with a leading +.
+_DIAL_RE: Final = re.compile(r"\+?[0-9*#]+")
+_HOSTNAME_RE: Final = re.compile(
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_TRUNK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
+_HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
+_HASHES: Final = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+class ConfigError(Exception):
+    """A configuration mistake, located by file and key path (both may be empty)."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        where = ":".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    host: str = "0.0.0.0"
+    port: int = 5060
+    transports: tuple[str, ...] = TRANSPORTS
+    realm: str = "softswitch"
+    advertise_address: str = ""
+    user_agent: str = "softswitch"
+
+    @property
+    def advertised_host(self) -> str:
+        """The address for Via, Contact and SDP: a wildcard bind cannot be reached at itself."""
+        if self.advertise_address:
+            return self.advertise_address
+        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+
+
+@dataclass(frozen=True)
+class RtpConfig:
+    host: str = "0.0.0.0"
+    port_min: int = 16000
+    port_max: int = 16999
+
+    @property
+    def rtp_ports(self) -> range:
+        """Even RTP ports whose odd RTCP neighbour is also in the range (RFC 3550 §11)."""
+        return range(self.port_min + self.port_min % 2, self.port_max, 2)
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    ring_timeout_s: float = 30.0
+    max_forwards: int = 70
+
+
+@dataclass(frozen=True)
+class RegistrarConfig:
+    min_expires_s: int = 60
+    max_expires_s: int = 3600
+    default_expires_s: int = 600
+    max_contacts_per_user: int = 5
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: Path
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = 9091
+
+    @property
+    def enabled(self) -> bool:
+        return self.port != 0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    allowed_destinations: tuple[IPNetwork, ...] = ()
+    nonce_lifetime_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    echo_test: str = "9196"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A phone that registers as `number`; credentials are kept out of repr (logs)."""
+
+    number: str
+    name: str = ""
+    password: str | None = field(default=None, repr=False)
+    ha1: str | None = field(default=None, repr=False)
+    ha1_sha256: str | None = field(default=None, repr=False)
+    context: str = INTERNAL_CONTEXT
+
+    def ha1_for(self, algorithm: str, realm: str) -> str | None:
+        """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
+
+        A configured ha1/ha1_sha256 was computed by the operator for the configured realm.
+        """
+        algorithm = algorithm.upper()
+        if algorithm not in _HASHES:
+            raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+        if self.password is not None:
+            text = f"{self.number}:{realm}:{self.password}"
+            return _HASHES[algorithm](text.encode()).hexdigest()
+        return self.ha1 if algorithm == "MD5" else self.ha1_sha256
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trunk:
+    """A gateway or carrier: requests from host (and port, unless 0) belong to it."""
+
+    name: str
+    host: str
+    port: int = 0
+    transport: str = "udp"
+    context: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    inbound_username: str | None = None
+    inbound_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Destination:
+    kind: str
+    target: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """In `context`, a dialled `number` (exact) or `prefix` goes to `destination`."""
+
+    context: str
+    number: str | None = None
+    prefix: str | None = None
+    strip: int = 0
+    prepend: str = ""
+    destination: Destination
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    sip: SipConfig = SipConfig()
+    rtp: RtpConfig = RtpConfig()
+    calls: CallsConfig = CallsConfig()
+    registrar: RegistrarConfig = RegistrarConfig()
+    data: DataConfig
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    security: SecurityConfig = SecurityConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    extensions: tuple[Extension, ...] = ()
+    trunks: tuple[Trunk, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+
+_MISSING: Final[Any] = object()
+
+
+class _Table:
+    """One TOML table being read: knows its key path for errors and rejects unknown keys."""
+
+    def __init__(self, data: dict[str, Any], path: str, source: str, keys: tuple[str, ...]):
+        self.data = data
+        self.path = path
+        self.source = source
+        for key in data:
+            if key not in keys:
+                raise self.error(key, "unknown key")
+
+    def key(self, name: str | None) -> str:
+        if name is None:
+            return self.path
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str | None, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem)
+
+    def get(self, name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
+        if name not in self.data:
+            if default is _MISSING:
+                raise self.error(name, "missing (required)")
+            return default
+        value = self.data[name]
+        if not check(value):
+            raise self.error(name, f"expected {expected}, got {value!r}")
+        return value
+
+    def string(self, name: str, default: Any = _MISSING, *, empty: bool = True) -> Any:
+        expected = "a string" if empty else "a non-empty string"
+        return self.get(
+            name, default, lambda v: isinstance(v, str) and (empty or v != ""), expected
+        )
+
+    def integer(self, name: str, default: Any, low: int, high: int | None = None) -> int:
+        expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
+        value: int = self.get(
+            name,
+            default,
+            lambda v: _is_int(v) and low <= v and (high is None or v <= high),
+            expected,
+        )
+        return value
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self.get(
+            name, default, lambda v: _is_number(v) and v > 0, "a number of seconds > 0"
+        )
+        return float(value)
+
+    def choice(self, name: str, default: Any, choices: tuple[str, ...]) -> str:
+        value: str = self.get(name, default, lambda v: v in choices, "one of " + ", ".join(choices))
+        return value
+
+    def dial(self, name: str, default: Any = _MISSING, *, empty: bool = False) -> Any:
+        return self.get(
+            name,
+            default,
+            lambda v: isinstance(v, str) and (bool(_DIAL_RE.fullmatch(v)) or (empty and v == "")),
+            "dial digits (0-9, *, #, optional leading +)",
+        )
+
+    def strings(self, name: str) -> list[str]:
+        value: list[str] = self.get(
+            name,
+            [],
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "a list of strings",
+        )
+        return value
+
+    def table(self, name: str, keys: tuple[str, ...]) -> _Table:
+        value = self.get(name, {}, lambda v: isinstance(v, dict), "a table")
+        return _Table(value, self.key(name), self.source, keys)
+
+    def tables(self, name: str, keys: tuple[str, ...]) -> Iterator[_Table]:
+        value = self.get(
+            name,
+            [],
+            lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+            f"an array of tables ([[{name}]])",
+        )
+        for index, item in enumerate(value):
+            yield _Table(item, f"{self.key(name)}[{index}]", self.source, keys)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host(value: object) -> bool:
+    return isinstance(value, str) and (_is_ip(value) or bool(_HOSTNAME_RE.fullmatch(value)))
+
+
+def _bind_host(table: _Table, name: str, default: str) -> str:
+    value: str = table.get(
+        name, default, lambda v: isinstance(v, str) and _is_ip(v), "an IP address"
+    )
+    return value
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the TOML file at `path`."""
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, "", f"cannot read: not UTF-8 ({exc.reason})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", _toml_problem(str(exc), text)) from exc
+    return parse_config(data, source, base_dir=path.parent)
+
+
+def _toml_problem(message: str, text: str) -> str:
+    match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message)
+    if match:
+        return f"line {match[2]}: {match[1]} (column {match[3]})"
+    match = re.fullmatch(r"(.*) \(at end of document\)", message)
+    if match:
+        return f"line {text.count(chr(10)) + 1}: {match[1]} (at end of file)"
+    return message
+
+
+def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = None) -> Config:
+    """Validate already-decoded TOML; relative paths resolve against `base_dir` (default: the
+    folder of `source`)."""
+    root = _Table(
+        data,
+        "",
+        source,
+        (
+            "sip",
+            "rtp",
+            "calls",
+            "registrar",
+            "data",
+            "metrics",
+            "log",
+            "security",
+            "features",
+            "extensions",
+            "trunks",
+            "routes",
+        ),
+    )
+    sip = _parse_sip(root)
+    extensions = _parse_extensions(root)
+    trunks = _parse_trunks(root, sip)
+    contexts = {INTERNAL_CONTEXT} | {trunk.context for trunk in trunks}
+    for index, extension in enumerate(extensions):
+        if extension.context not in contexts:
+            raise ConfigError(
+                source, f"extensions[{index}].context", _unknown_context(extension.context)
+            )
+    features = _parse_features(root, extensions)
+    return Config(
+        sip=sip,
+        rtp=_parse_rtp(root),
+        calls=_parse_calls(root),
+        registrar=_parse_registrar(root),
+        data=_parse_data(root, base_dir if base_dir is not None else Path(source).parent),
+        metrics=_parse_metrics(root),
+        log=LogConfig(root.table("log", ("level",)).choice("level", "info", LOG_LEVELS)),
+        security=_parse_security(root),
+        features=features,
+        extensions=extensions,
+        trunks=trunks,
+        routes=_parse_routes(root, extensions, trunks, contexts),
+    )
+
+
+def _unknown_context(context: str) -> str:
+    return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
+
+
+def _parse_sip(root: _Table) -> SipConfig:
+    t = root.table(
+        "sip", ("host", "port", "transports", "realm", "advertise_address", "user_agent")
+    )
+    transports = t.strings("transports") if "transports" in t.data else list(TRANSPORTS)
+    if not transports or any(x not in TRANSPORTS for x in transports):
+        raise t.error("transports", f"expected a non-empty subset of [udp, tcp], got {transports}")
+    if len(set(transports)) != len(transports):
+        raise t.error("transports", f"duplicate transport in {transports}")
+    advertise: str = t.get(
+        "advertise_address",
+        "",
+        lambda v: v == "" or _is_host(v),
+        "an IP address, a host name or empty",
+    )
+    return SipConfig(
+        host=_bind_host(t, "host", "0.0.0.0"),
+        port=t.integer("port", 5060, 1, 65535),
+        transports=tuple(transports),
+        realm=t.string("realm", "softswitch", empty=False),
+        advertise_address=advertise,
+        user_agent=t.string("user_agent", "softswitch"),
+    )
+
+
+def _parse_rtp(root: _Table) -> RtpConfig:
+    t = root.table("rtp", ("host", "port_min", "port_max"))
+    rtp = RtpConfig(
+        host=_bind_host(t, "host", "0.0.0.0"),
+        port_min=t.integer("port_min", 16000, 1, 65535),
+        port_max=t.integer("port_max", 16999, 1, 65535),
+    )
+    problem = _port_range_problem(rtp.port_min, rtp.port_max)
+    if problem:
+        raise t.error(None, problem)
+    return rtp
+
+
+def _port_range_problem(port_min: int, port_max: int) -> str | None:
+    if port_min > port_max:
+        return f"port range {port_min}-{port_max} is empty"
+    if not RtpConfig(port_min=port_min, port_max=port_max).rtp_ports:
+        return f"port range {port_min}-{port_max} holds no even/odd (RTP/RTCP) port pair"
+    return None
+
+
+def _parse_calls(root: _Table) -> CallsConfig:
+    t = root.table("calls", ("ring_timeout_s", "max_forwards"))
+    return CallsConfig(
+        ring_timeout_s=t.seconds("ring_timeout_s", 30.0),
+        max_forwards=t.integer("max_forwards", 70, 1, 255),
+    )
+
+
+def _parse_registrar(root: _Table) -> RegistrarConfig:
+    t = root.table(
+        "registrar",
+        ("min_expires_s", "max_expires_s", "default_expires_s", "max_contacts_per_user"),
+    )
+    registrar = RegistrarConfig(
+        min_expires_s=t.integer("min_expires_s", 60, 1),
+        max_expires_s=t.integer("max_expires_s", 3600, 1),
+        default_expires_s=t.integer("default_expires_s", 600, 1),
+        max_contacts_per_user=t.integer("max_contacts_per_user", 5, 1),
+    )
+    low, high = registrar.min_expires_s, registrar.max_expires_s
+    if low > high:
+        raise t.error("min_expires_s", f"{low} is above max_expires_s {high}")
+    if not low <= registrar.default_expires_s <= high:
+        raise t.error(
+            "default_expires_s",
+            f"{registrar.default_expires_s} is outside min_expires_s-max_expires_s {low}-{high}",
+        )
+    return registrar
+
+
+def _parse_data(root: _Table, base_dir: Path) -> DataConfig:
+    t = root.table("data", ("dir",))
+    return DataConfig(dir=_absolute(base_dir / t.string("dir", "data", empty=False)))
+
+
+def _absolute(path: Path) -> Path:
+    # abspath, not resolve(): keep symlinks the operator chose, and touch no file system.
+    return Path(os.path.abspath(path))
+
+
+def _parse_metrics(root: _Table) -> MetricsConfig:
+    t = root.table("metrics", ("host", "port"))
+    return MetricsConfig(
+        host=_bind_host(t, "host", "127.0.0.1"), port=t.integer("port", 9091, 0, 65535)
+    )
+
+
+def _parse_security(root: _Table) -> SecurityConfig:
+    t = root.table("security", ("allowed_destinations", "nonce_lifetime_s"))
+    networks: list[IPNetwork] = []
+    for index, text in enumerate(t.strings("allowed_destinations")):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise t.error(f"allowed_destinations[{index}]", f"not a CIDR: {text!r}") from None
+    return SecurityConfig(
+        allowed_destinations=tuple(networks), nonce_lifetime_s=t.seconds("nonce_lifetime_s", 300)
+    )
+
+
+def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
+    t = root.table("features", ("echo_test",))
+    echo_test: str = t.dial("echo_test", "9196")
+    for index, extension in enumerate(extensions):
+        if extension.number == echo_test:
+            raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
+    return FeaturesConfig(echo_test=echo_test)
+
+
+def _hex(t: _Table, name: str, digits: int) -> str | None:
+    value: str | None = t.get(
+        name,
+        None,
+        lambda v: isinstance(v, str) and len(v) == digits and bool(_HEX_RE.fullmatch(v)),
+        f"{digits} hex digits",
+    )
+    return value.lower() if value is not None else None
+
+
+def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context")
+    extensions: list[Extension] = []
+    seen: dict[str, int] = {}
+    for index, t in enumerate(root.tables("extensions", keys)):
+        number: str = t.dial("number")
+        if number in seen:
+            raise t.error(
+                "number", f"duplicate extension {number} (also extensions[{seen[number]}])"
+            )
+        seen[number] = index
+        password: str | None = t.string("password", None, empty=False)
+        ha1 = _hex(t, "ha1", 32)
+        ha1_sha256 = _hex(t, "ha1_sha256", 64)
+        if password is None and ha1 is None and ha1_sha256 is None:
+            raise t.error(None, "needs a password, or ha1 and/or ha1_sha256")
+        if password is not None and (ha1 is not None or ha1_sha256 is not None):
+            raise t.error(None, "give either password or ha1/ha1_sha256, not both")
+        extensions.append(
+            Extension(
+                number=number,
+                name=t.string("name", ""),
+                password=password,
+                ha1=ha1,
+                ha1_sha256=ha1_sha256,
+                context=t.string("context", INTERNAL_CONTEXT, empty=False),
+            )
+        )
+    return tuple(extensions)
+
+
+def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
+    keys = (
+        "name",
+        "host",
+        "port",
+        "transport",
+        "context",
+        "username",
+        "password",
+        "inbound_username",
+        "inbound_password",
+    )
+    trunks: list[Trunk] = []
+    names: dict[str, int] = {}
+    addresses: dict[tuple[str, int], int] = {}
+    for index, t in enumerate(root.tables("trunks", keys)):
+        name: str = t.get(
+            "name",
+            _MISSING,
+            lambda v: isinstance(v, str) and bool(_TRUNK_NAME_RE.fullmatch(v)),
+            "a name of letters, digits, _ and -",
+        )
+        if name in names:
+            raise t.error("name", f"duplicate trunk {name!r} (also trunks[{names[name]}])")
+        names[name] = index
+        host: str = t.get("host", _MISSING, _is_host, "an IP address or host name")
+        port = t.integer("port", 0, 0, 65535)
+        if (host, port) in addresses:
+            other = addresses[(host, port)]
+            raise t.error("port", f"same host and port as trunks[{other}]: {host}:{port}")
+        addresses[(host, port)] = index
+        transport = t.choice("transport", "udp", TRANSPORTS)
+        if transport not in sip.transports:
+            raise t.error(
+                "transport", f"{transport!r} is not in sip.transports {list(sip.transports)}"
+            )
+        username, password = _credentials(t, "username", "password")
+        inbound_username, inbound_password = _credentials(t, "inbound_username", "inbound_password")
+        trunks.append(
+            Trunk(
+                name=name,
+                host=host,
+                port=port,
+                transport=transport,
+                context=t.string("context", f"from-{name}", empty=False),
+                username=username,
+                password=password,
+                inbound_username=inbound_username,
+                inbound_password=inbound_password,
+            )
+        )
+    return tuple(trunks)
+
+
+def _credentials(t: _Table, user_key: str, password_key: str) -> tuple[str | None, str | None]:
+    username: str | None = t.string(user_key, None, empty=False)
+    password: str | None = t.string(password_key, None, empty=False)
+    if (username is None) != (password is None):
+        missing = password_key if password is None else user_key
+        raise t.error(missing, f"missing (required with {user_key} / {password_key})")
+    return username, password
+
+
+def _parse_routes(
+    root: _Table,
+    extensions: tuple[Extension, ...],
+    trunks: tuple[Trunk, ...],
+    contexts: set[str],
+) -> tuple[Route, ...]:
+    keys = ("context", "number", "prefix", "strip", "prepend", "destination")
+    numbers = {extension.number for extension in extensions}
+    trunks_by_name = {trunk.name: trunk for trunk in trunks}
+    routes: list[Route] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for index, t in enumerate(root.tables("routes", keys)):
+        context: str = t.string("context", empty=False)
+        if context not in contexts:
+            raise t.error("context", _unknown_context(context))
+        number: str | None = t.dial("number", None)
+        prefix: str | None = t.dial("prefix", None)
+        if (number is None) == (prefix is None):
+            raise t.error(None, "needs exactly one of number or prefix")
+        match_key = "number" if number is not None else "prefix"
+        digits = number if number is not None else prefix
+        assert digits is not None
+        if (context, match_key, digits) in seen:
+            other = seen[(context, match_key, digits)]
+            raise t.error(
+                match_key,
+                f"duplicate route for {match_key} {digits} in context {context}"
+                f" (also routes[{other}])",
+            )
+        seen[(context, match_key, digits)] = index
+        strip = t.integer("strip", 0, 0)
+        if number is not None and strip > len(number):
+            raise t.error("strip", f"{strip} is longer than number {number}")
+        routes.append(
+            Route(
+                context=context,
+                number=number,
+                prefix=prefix,
+                strip=strip,
+                prepend=t.dial("prepend", "", empty=True),
+                destination=_parse_destination(t, numbers, trunks_by_name),
+            )
+        )
+    return tuple(routes)
+
+
+def _parse_destination(
+    t: _Table, numbers: set[str], trunks_by_name: dict[str, Trunk]
+) -> Destination:
+    text: str = t.string("destination", empty=False)
+    kind, _, target = text.partition(":")
+    if kind not in DESTINATION_KINDS:
+        raise t.error(
+            "destination",
+            f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
+        )
+    if kind == "echo":
+        if target:
+            raise t.error("destination", f"'echo' takes no target, got {text!r}")
+        return Destination("echo")
+    if not target:
+        raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
+    if kind == "extension" and target not in numbers:
+        raise t.error("destination", f"no extension {target}")
+    if kind == "trunk":
+        trunk = trunks_by_name.get(target)
+        if trunk is None:
+            raise t.error("destination", f"no trunk {target!r}")
+        if trunk.port == 0:
+            raise t.error(
+                "destination", f"trunk {target!r} has port 0 (inbound only): set its port"
+            )
+    return Destination(kind, target)
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """Parse a CLI port range such as ``16000-16999``."""
+    match = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text)
+    if not match:
+        raise ConfigError("", "--rtp-ports", f"expected LOW-HIGH such as 16000-16999, got {text!r}")
+    low, high = int(match[1]), int(match[2])
+    for port in (low, high):
+        if not 1 <= port <= 65535:
+            raise ConfigError("", "--rtp-ports", f"port {port} is outside 1-65535")
+    problem = _port_range_problem(low, high)
+    if problem:
+        raise ConfigError("", "--rtp-ports", problem)
+    return low, high
+
+
+def apply_overrides(
+    cfg: Config,
+    *,
+    sip_host: str | None = None,
+    sip_port: int | None = None,
+    rtp_ports: tuple[int, int] | None = None,
+    data_dir: Path | None = None,
+    metrics_port: int | None = None,
+    log_level: str | None = None,
+) -> Config:
+    """Apply command-line overrides, validated like the file; errors name the option."""
+
+    def check(ok: bool, option: str, problem: str) -> None:
+        if not ok:
+            raise ConfigError("", option, problem)
+
+    sip, rtp, data, metrics, log = cfg.sip, cfg.rtp, cfg.data, cfg.metrics, cfg.log
+    if sip_host is not None:
+        check(_is_ip(sip_host), "--sip-host", f"expected an IP address, got {sip_host!r}")
+        sip = dataclasses.replace(sip, host=sip_host)
+    if sip_port is not None:
+        check(1 <= sip_port <= 65535, "--sip-port", f"expected 1-65535, got {sip_port}")
+        sip = dataclasses.replace(sip, port=sip_port)
+    if rtp_ports is not None:
+        low, high = rtp_ports
+        check(
+            1 <= low <= 65535 and 1 <= high <= 65535,
+            "--rtp-ports",
+            f"ports must be 1-65535, got {low}-{high}",
+        )
+        problem = _port_range_problem(low, high)
+        check(problem is None, "--rtp-ports", problem or "")
+        rtp = dataclasses.replace(rtp, port_min=low, port_max=high)
+    if data_dir is not None:
+        data = DataConfig(dir=_absolute(data_dir))
+    if metrics_port is not None:
+        check(0 <= metrics_port <= 65535, "--metrics-port", f"expected 0-65535, got {metrics_port}")
+        metrics = dataclasses.replace(metrics, port=metrics_port)
+    if log_level is not None:
+        check(
+            log_level in LOG_LEVELS,
+            "--log-level",
+            f"expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
+        )
+        log = LogConfig(level=log_level)
+    return dataclasses.replace(cfg, sip=sip, rtp=rtp, data=data, metrics=metrics, log=log)
+
+
+def summarize(cfg: Config) -> str:
+    """A few lines for `softswitch check-config`: what the switch would listen on and route."""
+    sip, rtp = cfg.sip, cfg.rtp
+    metrics = (
+        f"http://{_hostport(cfg.metrics.host, cfg.metrics.port)}/metrics"
+        if cfg.metrics.enabled
+        else "off"
+    )
+    allowed = ", ".join(str(n) for n in cfg.security.allowed_destinations) or "anywhere"
+    lines = [
+        f"SIP: {'+'.join(sip.transports)} on {_hostport(sip.host, sip.port)}"
+        f" (advertised as {sip.advertised_host}), realm {sip.realm!r}",
+        f"RTP: {rtp.host} ports {rtp.port_min}-{rtp.port_max} ({len(rtp.rtp_ports)} port pairs)",
+        f"metrics: {metrics}",
+        f"data: {cfg.data.dir}",
+        f"log level: {cfg.log.level}",
+        f"sends to: {allowed}",
+        f"echo test: {cfg.features.echo_test}",
+        f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
+    ]
+    for route in cfg.routes:
+        match = route.number if route.number is not None else f"prefix {route.prefix}"
+        edits = [f"strip {route.strip}"] if route.strip else []
+        edits += [f"prepend {route.prepend}"] if route.prepend else []
+        suffix = f" ({', '.join(edits)})" if edits else ""
+        lines.append(f"  {route.context}: {match} -> {route.destination}{suffix}")
+    return "\n".join(lines)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
