@@ -1,0 +1,1 @@
+"""Shared by every test directory: nothing here starts processes (see tests/integration/)."""

@@ -1,0 +1,369 @@
+"""A headless pjsua2 softphone driven by JSON lines on stdin, reporting JSON-line events on stdout.
+
+Run as its own process (one pjsua2 Endpoint per process, at most 4 calls): the tests talk to it
+through tests/peers/pjsua.py. Everything binds to 127.0.0.1 so that no SDP or SIP names another
+address. pjsua2 logs to a file (--log) or stderr; stdout carries only events.
+
+Commands (one JSON object per line, key "cmd"):
+  register   server, port, user, password, transport (udp|tcp), expires -> registered|reg_failed
+  unregister account -> unregistered
+  call       uri, account (default: the last registered, else a local one) -> call_created
+  answer     call, code (default 200)
+  hangup     call, code (optional)
+  play       call, path, loop (default true): into the call once its media is active
+  record     call, path, seconds (optional): what the peer hears, from media active until that
+             many seconds have been recorded, stop_record or hang-up
+  stop_record call -> recorded (also sent when a timed recording ends or the call does)
+  quit
+Events (key "event"): ready, registered, reg_failed, unregistered, call_created, incoming_call,
+call_state, media_active, recorded, error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pjsua2 as pj
+
+LOCAL = "127.0.0.1"
+PUMP_MS = 10
+
+_event_fd = -1
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Write one event line to the saved stdout (fd 1 now points at stderr, for pjsua's logs)."""
+    line = json.dumps({"event": event, **fields}) + "\n"
+    os.write(_event_fd, line.encode())
+
+
+@dataclass
+class CallSlot:
+    """What the peer tracks per call besides pjsua's object: deferred media wishes and closure."""
+
+    call: PeerCall
+    media_active: bool = False
+    play_path: str | None = None
+    play_loop: bool = True
+    record_path: str | None = None
+    record_seconds: float | None = None
+    record_until: float | None = None
+    player: pj.AudioMediaPlayer | None = None
+    recorder: pj.AudioMediaRecorder | None = None
+    disconnected: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Peer:
+    """Holds the endpoint, accounts and calls; all callbacks land here on the main thread."""
+
+    def __init__(self) -> None:
+        self.ep = pj.Endpoint()
+        self.accounts: dict[int, PeerAccount] = {}
+        self.default_account: PeerAccount | None = None
+        self.local_account: PeerAccount | None = None
+        self.calls: dict[int, CallSlot] = {}
+        self.next_call = 1
+        self.next_account = 1
+        self.udp_tid = -1
+        self.tcp_tid = -1
+        self.quitting = False
+
+    def start(self, log_path: str | None, log_level: int) -> None:
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = 4
+        cfg.logConfig.consoleLevel = 0
+        cfg.logConfig.level = log_level
+        if log_path:
+            cfg.logConfig.filename = log_path
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        self.ep.libInit(cfg)
+        tcfg = pj.TransportConfig()
+        tcfg.boundAddress = LOCAL
+        tcfg.publicAddress = LOCAL
+        tcfg.port = 0
+        self.udp_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.tcp_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+        self.ep.libStart()
+        self.ep.audDevManager().setNullDev()
+        # A sane phone prefers G.711; the others stay offered so the far end must choose.
+        self.ep.codecSetPriority("PCMU/8000/1", 255)
+        self.ep.codecSetPriority("PCMA/8000/1", 254)
+        udp_port = self.ep.transportGetInfo(self.udp_tid).localName.split(":")[-1]
+        tcp_port = self.ep.transportGetInfo(self.tcp_tid).localName.split(":")[-1]
+        acc_cfg = self._account_config(f"sip:peer@{LOCAL}:{udp_port}", self.udp_tid)
+        self.local_account = PeerAccount(self, 0)
+        self.local_account.create(acc_cfg, True)
+        self.accounts[0] = self.local_account
+        emit("ready", udp_port=int(udp_port), tcp_port=int(tcp_port), pid=os.getpid())
+
+    def _account_config(self, id_uri: str, transport_id: int) -> pj.AccountConfig:
+        acc_cfg = pj.AccountConfig()
+        acc_cfg.idUri = id_uri
+        acc_cfg.sipConfig.transportId = transport_id
+        acc_cfg.mediaConfig.transportConfig.boundAddress = LOCAL
+        acc_cfg.mediaConfig.transportConfig.publicAddress = LOCAL
+        acc_cfg.natConfig.sdpNatRewriteUse = 0
+        acc_cfg.natConfig.viaRewriteUse = 0
+        acc_cfg.natConfig.contactRewriteUse = 0
+        return acc_cfg
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def handle(self, cmd: dict[str, Any]) -> None:
+        name = cmd.get("cmd")
+        handler = getattr(self, f"cmd_{name}", None)
+        if handler is None:
+            emit("error", cmd=name, message="unknown command")
+            return
+        try:
+            handler(cmd)
+        except pj.Error as exc:
+            emit("error", cmd=name, message=exc.info())
+        except (KeyError, ValueError) as exc:
+            emit("error", cmd=name, message=repr(exc))
+
+    def cmd_register(self, cmd: dict[str, Any]) -> None:
+        transport = cmd.get("transport", "udp")
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        server = f"{cmd['server']}:{cmd['port']}"
+        tid = self.tcp_tid if transport == "tcp" else self.udp_tid
+        acc_cfg = self._account_config(f"sip:{cmd['user']}@{server}", tid)
+        acc_cfg.regConfig.registrarUri = f"sip:{server}{suffix}"
+        acc_cfg.regConfig.timeoutSec = int(cmd.get("expires", 300))
+        acc_cfg.regConfig.retryIntervalSec = 0
+        acc_cfg.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", cmd["user"], 0, cmd["password"])
+        )
+        acc_id = self.next_account
+        self.next_account += 1
+        account = PeerAccount(self, acc_id)
+        account.create(acc_cfg, True)
+        self.accounts[acc_id] = account
+        self.default_account = account
+
+    def cmd_unregister(self, cmd: dict[str, Any]) -> None:
+        self.accounts[int(cmd["account"])].setRegistration(False)
+
+    def cmd_call(self, cmd: dict[str, Any]) -> None:
+        if "account" in cmd:
+            account = self.accounts[int(cmd["account"])]
+        else:
+            account = self.default_account or self.local_account
+        assert account is not None
+        slot = self._new_call(account, pj.PJSUA_INVALID_ID)
+        prm = pj.CallOpParam(True)
+        slot.call.makeCall(cmd["uri"], prm)
+        emit("call_created", call=slot.call.slot_id, uri=cmd["uri"], account=account.acc_id)
+
+    def cmd_answer(self, cmd: dict[str, Any]) -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = int(cmd.get("code", 200))
+        self.calls[int(cmd["call"])].call.answer(prm)
+
+    def cmd_hangup(self, cmd: dict[str, Any]) -> None:
+        prm = pj.CallOpParam()
+        if "code" in cmd:
+            prm.statusCode = int(cmd["code"])
+        self.calls[int(cmd["call"])].call.hangup(prm)
+
+    def cmd_play(self, cmd: dict[str, Any]) -> None:
+        slot = self.calls[int(cmd["call"])]
+        slot.play_path = cmd["path"]
+        slot.play_loop = bool(cmd.get("loop", True))
+        self._apply_media(slot)
+
+    def cmd_record(self, cmd: dict[str, Any]) -> None:
+        slot = self.calls[int(cmd["call"])]
+        slot.record_path = cmd["path"]
+        slot.record_seconds = cmd.get("seconds")
+        self._apply_media(slot)
+
+    def cmd_stop_record(self, cmd: dict[str, Any]) -> None:
+        self._close_recorder(self.calls[int(cmd["call"])])
+
+    def cmd_quit(self, cmd: dict[str, Any]) -> None:
+        self.quitting = True
+
+    # ---- calls and media --------------------------------------------------------------------
+
+    def _new_call(self, account: PeerAccount, call_id: int) -> CallSlot:
+        slot_id = self.next_call
+        self.next_call += 1
+        call = PeerCall(self, account, slot_id, call_id)
+        slot = CallSlot(call)
+        self.calls[slot_id] = slot
+        return slot
+
+    def on_media(self, slot: CallSlot) -> None:
+        info = slot.call.getInfo()
+        for i, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                if not slot.media_active:
+                    slot.media_active = True
+                    slot.extra["audio_index"] = i
+                    emit("media_active", call=slot.call.slot_id)
+                self._apply_media(slot)
+                return
+
+    def _apply_media(self, slot: CallSlot) -> None:
+        if not slot.media_active or slot.disconnected:
+            return
+        audio = slot.call.getAudioMedia(slot.extra["audio_index"])
+        if slot.play_path and slot.player is None:
+            slot.player = pj.AudioMediaPlayer()
+            options = 0 if slot.play_loop else pj.PJMEDIA_FILE_NO_LOOP
+            slot.player.createPlayer(slot.play_path, options)
+            slot.player.startTransmit(audio)
+        if slot.record_path and slot.recorder is None:
+            slot.recorder = pj.AudioMediaRecorder()
+            slot.recorder.createRecorder(slot.record_path)
+            audio.startTransmit(slot.recorder)
+            if slot.record_seconds is not None:
+                slot.record_until = time.monotonic() + float(slot.record_seconds)
+
+    def _close_recorder(self, slot: CallSlot) -> None:
+        if slot.recorder is not None:
+            # Dropping the recorder is what closes its WAV and writes the header sizes.
+            slot.recorder = None
+            slot.record_until = None
+            emit(
+                "recorded",
+                call=slot.call.slot_id,
+                path=slot.record_path,
+                rx_packets=self._rx_packets(slot),
+            )
+
+    def _rx_packets(self, slot: CallSlot) -> int:
+        try:
+            stat = slot.call.getStreamStat(slot.extra["audio_index"])
+        except pj.Error:
+            return -1
+        return int(stat.rtcp.rxStat.pkt)
+
+    def check_timers(self, now: float) -> None:
+        for slot in self.calls.values():
+            if slot.record_until is not None and now >= slot.record_until:
+                self._close_recorder(slot)
+
+    def on_disconnected(self, slot: CallSlot) -> None:
+        slot.disconnected = True
+        self._close_recorder(slot)
+        slot.player = None
+
+
+class PeerAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self, peer: Peer, acc_id: int) -> None:
+        super().__init__()
+        self.peer = peer
+        self.acc_id = acc_id
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        info = self.getInfo()
+        if prm.code // 100 == 2:
+            name = "registered" if info.regIsActive else "unregistered"
+        else:
+            name = "reg_failed"
+        emit(
+            name, account=self.acc_id, code=prm.code, reason=prm.reason, expires=info.regExpiresSec
+        )
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        slot = self.peer._new_call(self, prm.callId)
+        info = slot.call.getInfo()
+        emit(
+            "incoming_call",
+            call=slot.call.slot_id,
+            account=self.acc_id,
+            remote=info.remoteUri,
+            local=info.localUri,
+            call_id=info.callIdString,
+        )
+        ringing = pj.CallOpParam()
+        ringing.statusCode = 180
+        slot.call.answer(ringing)
+
+
+class PeerCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, peer: Peer, account: PeerAccount, slot_id: int, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.peer = peer
+        self.slot_id = slot_id
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        state = info.stateText
+        emit(
+            "call_state",
+            call=self.slot_id,
+            state=state,
+            code=info.lastStatusCode,
+            reason=info.lastReason,
+            call_id=info.callIdString,
+        )
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.peer.on_disconnected(self.peer.calls[self.slot_id])
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.peer.on_media(self.peer.calls[self.slot_id])
+
+
+def read_commands(buffer: bytearray) -> list[dict[str, Any]]:
+    """Take whole lines from stdin without blocking; an empty read (EOF) means quit."""
+    ready, _, _ = select.select([0], [], [], 0)
+    if not ready:
+        return []
+    chunk = os.read(0, 65536)
+    if not chunk:
+        return [{"cmd": "quit"}]
+    buffer.extend(chunk)
+    commands = []
+    while b"\n" in buffer:
+        line, _, rest = bytes(buffer).partition(b"\n")
+        buffer[:] = rest
+        if line.strip():
+            try:
+                commands.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                emit("error", message=f"bad command line: {exc}")
+    return commands
+
+
+def main() -> None:
+    global _event_fd
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log", help="pjsua2 log file")
+    parser.add_argument("--log-level", type=int, default=4)
+    args = parser.parse_args()
+    # pjlib prints to stdout before its log config applies: keep stdout for events only.
+    _event_fd = os.dup(1)
+    os.dup2(2, 1)
+    peer = Peer()
+    peer.start(args.log, args.log_level)
+    buffer = bytearray()
+    while not peer.quitting:
+        peer.ep.libHandleEvents(PUMP_MS)
+        peer.check_timers(time.monotonic())
+        for cmd in read_commands(buffer):
+            peer.handle(cmd)
+    for slot in peer.calls.values():
+        peer._close_recorder(slot)
+    emit("bye")
+    sys.stderr.flush()
+    # pjsua2's destructors at interpreter exit can crash: leave without running them.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
