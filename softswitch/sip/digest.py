@@ -7,10 +7,11 @@ the nonce-count table (highest nc accepted per nonce) that stops replays; it is 
 
 Client: `parse_challenge` and `build_authorization` answer a carrier's 401/407.
 
-Only qop=auth is offered, and it is required in the answer: without qop a response carries no
-nc or cnonce, so replays of an RFC 2069 answer cannot be detected within the nonce lifetime, and
-every SIP UA since RFC 3261 (§22.4: clients MUST support qop) can do better. auth-int is not
-offered: it hashes the body, which proxies and B2BUAs routinely rewrite.
+Only qop=auth is offered, and it is required in the answer. RFC 3261 §22.4 obliges servers to
+send qop and a client that receives it to send qop back, so only a broken client answers without
+it; and an answer without qop carries no nc or cnonce, so its replays could not be detected
+within the nonce lifetime. auth-int is not offered: it hashes the body, which proxies and B2BUAs
+routinely rewrite.
 
 Errors: malformed header values raise `RemoteProtocolError` (status_hint 400) from the parsers;
 `verify` never raises for peer input and reports `AuthOutcome.MALFORMED` instead. Bad arguments
@@ -57,7 +58,7 @@ _HEX_RE = re.compile(r"[0-9A-Fa-f]+")
 
 class AuthOutcome(Enum):
     OK = "ok"
-    STALE = "stale"  # right password, expired nonce: re-challenge with stale=true
+    STALE = "stale"  # right password, nonce expired or evicted: re-challenge with stale=true
     FAILED = "failed"  # wrong password, unknown user, forged nonce, algorithm not offered
     REPLAY = "replay"  # nc not above the highest accepted for this nonce
     MALFORMED = "malformed"  # unparseable or incomplete credentials: answer 400
