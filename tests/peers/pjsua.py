@@ -133,6 +133,14 @@ class PjsuaPeer:
         self.send("call", uri=uri)
         return int(self.wait_event("call_created", timeout_s, uri=uri)["call"])
 
+    def play_and_record(self, call: int, tone: Path, heard: Path, seconds: float) -> None:
+        """Play `tone` in a loop into the call and record `seconds` of what comes back to `heard`.
+
+        Both start once the call's media is active; the `recorded` event says when it is done.
+        """
+        self.send("play", call=call, path=str(tone))
+        self.send("record", call=call, path=str(heard), seconds=seconds)
+
     def wait_incoming(self, timeout_s: float) -> Event:
         return self.wait_event("incoming_call", timeout_s)
 

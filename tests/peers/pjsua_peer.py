@@ -22,6 +22,7 @@ call_state, media_active, recorded, error.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import select
@@ -235,8 +236,10 @@ class Peer:
 
     def _close_recorder(self, slot: CallSlot) -> None:
         if slot.recorder is not None:
-            # Dropping the recorder is what closes its WAV and writes the header sizes.
+            # Destroying the recorder is what closes its WAV and writes the header sizes; SWIG's
+            # wrapper sits in a reference cycle, so only a collection destroys it now.
             slot.recorder = None
+            gc.collect()
             slot.record_until = None
             emit(
                 "recorded",

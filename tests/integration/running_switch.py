@@ -1,0 +1,285 @@
+"""The switch under test as a subprocess: free ports, its config, readiness by OPTIONS, its CDR."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_CONFIG = REPO / "config.example.toml"
+SOFTSWITCH = Path(sys.executable).with_name("softswitch")
+LOCAL = "127.0.0.1"
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+RTP_PORTS = 400  # per switch: 200 RTP/RTCP pairs, room for the load tests' concurrency limit
+
+# Values of cdr.hangup_side and cdr.disposition the tests expect (the issue names the columns).
+HANGUP_CALLER = "caller"
+HANGUP_CALLEE = "callee"
+DISPOSITION_ANSWERED = "answered"
+
+
+# ---- ports --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both with one number)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((LOCAL, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((LOCAL, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((LOCAL, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_rtp_range(size: int = RTP_PORTS) -> tuple[int, int]:
+    """An even-based block of UDP ports that are all free now."""
+    for _ in range(50):
+        low = random.randrange(20000, 60000 - size, 2)
+        if all(_udp_free(p) for p in range(low, low + size)):
+            return low, low + size - 1
+    raise RuntimeError("no free RTP port range")
+
+
+def wait_port_bound(port: int, timeout_s: float, what: str) -> None:
+    """Wait until some process holds UDP `port` (our own bind fails), so it can receive."""
+    deadline = time.monotonic() + timeout_s
+    while _udp_free(port):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not bind UDP {port} within {timeout_s} s")
+        time.sleep(0.02)
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Enough TOML for a config: top-level tables of scalars and arrays of such tables."""
+    lines: list[str] = []
+    for name, table in data.items():
+        tables = table if isinstance(table, list) else [table]
+        for t in tables:
+            lines.append(f"[[{name}]]" if isinstance(table, list) else f"[{name}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in t.items())
+            lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SwitchPorts:
+    sip: int
+    rtp: tuple[int, int]
+    metrics: int
+    carrier: int
+
+
+def switch_config(
+    ports: SwitchPorts, data_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The example configuration with this test's ports, data dir and loopback-only security."""
+    cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
+    cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
+    cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
+    cfg["data"]["dir"] = str(data_dir)
+    cfg["metrics"].update(host=LOCAL, port=ports.metrics)
+    cfg["log"]["level"] = "debug"
+    cfg["security"]["allowed_destinations"] = ["127.0.0.0/8", "::1/128"]
+    carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
+    carrier.update(host=LOCAL, port=ports.carrier)
+    for section, values in (overrides or {}).items():
+        cfg[section].update(values)
+    return cfg
+
+
+# ---- SIP OPTIONS probe ------------------------------------------------------------------------
+
+
+def options_status(port: int, timeout_s: float = 0.5) -> int | None:
+    """Send one OPTIONS over UDP and return the response's status code, None when silent."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((LOCAL, 0))
+        s.settimeout(timeout_s)
+        local_port = s.getsockname()[1]
+        branch = "z9hG4bK" + uuid.uuid4().hex
+        request = (
+            f"OPTIONS sip:{LOCAL}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {LOCAL}:{local_port};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{LOCAL}>;tag={uuid.uuid4().hex[:8]}\r\n"
+            f"To: <sip:{LOCAL}:{port}>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}@{LOCAL}\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        s.sendto(request.encode(), (LOCAL, port))
+        try:
+            data = s.recv(65535)
+        except (TimeoutError, ConnectionRefusedError):
+            return None
+    match = re.match(rb"SIP/2\.0 (\d{3}) ", data)
+    return int(match.group(1)) if match else None
+
+
+# ---- the switch ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Switch:
+    """A running `softswitch run --headless` on loopback, with what tests need to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    ports: SwitchPorts
+    config_path: Path
+    data_dir: Path
+    log_path: Path
+    stopped_rc: int | None = field(default=None)
+
+    @property
+    def sip_port(self) -> int:
+        return self.ports.sip
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "softswitch.db"
+
+    def uri(self, user: str, transport: str = "udp") -> str:
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"sip:{user}@{LOCAL}:{self.sip_port}{suffix}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def assert_running(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"switch exited with {self.proc.returncode}; log tail:\n{self.log_tail()}"
+            )
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM and wait; the contract is a clean exit 0 within 5 s."""
+        if self.stopped_rc is not None:
+            return self.stopped_rc
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.stopped_rc = -9
+                raise AssertionError(
+                    f"switch still running {timeout_s} s after SIGTERM; log tail:\n"
+                    f"{self.log_tail()}"
+                ) from None
+        self.stopped_rc = self.proc.returncode
+        return self.stopped_rc
+
+    def cdr(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return query_cdr(self.db_path, where, params)
+
+    def wait_cdr(
+        self,
+        predicate: Callable[[list[dict[str, Any]]], bool],
+        timeout_s: float,
+        where: str = "1",
+        params: tuple[Any, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Poll the CDR table until `predicate(rows)` holds; the rows seen last are in the error."""
+        deadline = time.monotonic() + timeout_s
+        rows: list[dict[str, Any]] = []
+        while True:
+            with contextlib.suppress(sqlite3.OperationalError):
+                rows = self.cdr(where, params)
+                if predicate(rows):
+                    return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"CDR condition not met within {timeout_s} s; rows: {rows}")
+            time.sleep(0.05)
+
+
+def query_cdr(
+    db_path: Path, where: str = "1", params: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """Rows of the `cdr` table through a read-only connection (the switch owns the writes)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2.0)
+    try:
+        conn.row_factory = sqlite3.Row
+        cursor = conn.execute(f"SELECT * FROM cdr WHERE {where} ORDER BY start_ts", params)
+        return [dict(row) for row in cursor]
+    finally:
+        conn.close()
+
+
+def start_switch(
+    tmp_path: Path, carrier_port: int, overrides: dict[str, dict[str, Any]] | None = None
+) -> Switch:
+    ports = SwitchPorts(
+        sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
+    )
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    config_path = tmp_path / "softswitch.toml"
+    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides)))
+    log_path = tmp_path / "softswitch.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(SOFTSWITCH), "run", "--config", str(config_path), "--headless"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    switch = Switch(proc, ports, config_path, data_dir, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    status = None
+    while status != 200:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise AssertionError(
+                f"switch did not answer OPTIONS with 200 within {START_TIMEOUT_S} s "
+                f"(last status {status}, exit {proc.returncode}); log tail:\n{switch.log_tail()}"
+            )
+        status = options_status(ports.sip)
+    return switch
