@@ -26,9 +26,10 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 RTP_PORTS = 400  # per switch: 200 RTP/RTCP pairs, room for the load tests' concurrency limit
 
-# Values of cdr.hangup_side and cdr.disposition the tests expect (the issue names the columns).
+# Values of cdr.hangup_side and cdr.disposition (softswitch/store/migrations/0001_initial.sql).
 HANGUP_CALLER = "caller"
 HANGUP_CALLEE = "callee"
+HANGUP_SWITCH = "switch"
 DISPOSITION_ANSWERED = "answered"
 
 

@@ -1,0 +1,29 @@
+"""SIGTERM mid-call: both phones get a BYE, the CDR row is closed, the switch exits 0 within 5 s."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from peers.pjsua import PjsuaPeer
+from running_switch import HANGUP_SWITCH, Switch, query_cdr
+from two_phones import connect
+
+pytestmark = pytest.mark.integration
+
+
+def test_sigterm_mid_call_sends_bye_and_closes_cdr(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    c = connect(switch, pjsua, tmp_path)
+    switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["answer_ts"] is not None, 5.0)
+
+    assert switch.stop() == 0, switch.log_tail()
+    # Without a BYE a pjsua call stays up: DISCONNECTED within seconds means the BYE came.
+    assert c.caller.wait_call_state(c.caller_call, "DISCONNECTED", 5.0)["code"] == 200
+    assert c.callee.wait_call_state(c.callee_call, "DISCONNECTED", 5.0)["code"] == 200
+    rows = query_cdr(switch.db_path)
+    assert len(rows) == 1
+    assert rows[0]["end_ts"] is not None
+    assert rows[0]["hangup_side"] == HANGUP_SWITCH
