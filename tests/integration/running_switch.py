@@ -60,10 +60,18 @@ def _udp_free(port: int) -> bool:
         return True
 
 
-def free_rtp_range(size: int = RTP_PORTS) -> tuple[int, int]:
-    """An even-based block of UDP ports that are all free now."""
+# Port bands that cannot meet: the switch's RTP, SIPp's media, and the kernel's ephemeral ports
+# (32768-60999) that `bind(0)` and pjsua2's SIP transports take; pjsua2's media starts at 4000.
+SWITCH_RTP_BAND = (20000, 32000)
+SIPP_MEDIA_BAND = (10000, 19000)
+
+
+def free_rtp_range(
+    size: int = RTP_PORTS, band: tuple[int, int] = SWITCH_RTP_BAND
+) -> tuple[int, int]:
+    """An even-based block of UDP ports inside `band` that are all free now."""
     for _ in range(50):
-        low = random.randrange(20000, 60000 - size, 2)
+        low = random.randrange(band[0], band[1] - size, 2)
         if all(_udp_free(p) for p in range(low, low + size)):
             return low, low + size - 1
     raise RuntimeError("no free RTP port range")

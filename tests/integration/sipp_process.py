@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from running_switch import LOCAL, free_port, free_rtp_range
+from running_switch import LOCAL, SIPP_MEDIA_BAND, free_port, free_rtp_range
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Sipp:
         self.message_file = workdir / f"sipp-{name}-messages.log"
         self.output_file = workdir / f"sipp-{name}.out"
         self.timeout_s = timeout_s
-        media_port = free_rtp_range(8)[0]
+        media_port = free_rtp_range(8, SIPP_MEDIA_BAND)[0]
         command = [
             "sipp",
             *args,

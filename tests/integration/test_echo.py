@@ -12,7 +12,7 @@ from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, Switch
 from sipp_process import Sipp
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ECHO = "9196"
 

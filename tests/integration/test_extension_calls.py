@@ -11,7 +11,7 @@ from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLEE, HANGUP_CALLER, Switch
 from two_phones import RECORD_S, connect
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_two_extensions_hear_each_others_tone(

@@ -9,7 +9,7 @@ import pytest
 from audio import dominant_frequency, voiced_seconds, write_tone
 from peers.pjsua import PjsuaPeer, uri
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 RECORD_S = 2.5
 

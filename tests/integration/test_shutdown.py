@@ -10,7 +10,7 @@ from peers.pjsua import PjsuaPeer
 from running_switch import HANGUP_SWITCH, Switch, query_cdr
 from two_phones import connect
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_sigterm_mid_call_sends_bye_and_closes_cdr(

@@ -12,7 +12,7 @@ from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLER, Switch, wait_port_bound
 from sipp_process import Sipp
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_gateway_call_to_did_reaches_registered_extension(
