@@ -110,10 +110,10 @@ class PjsuaPeer:
 
     # ---- conveniences that mirror the peer's commands ----------------------------------------
 
-    def register(
+    def register_result(
         self, port: int, user: str, password: str, transport: str = "udp", timeout_s: float = 10.0
     ) -> Event:
-        """Register and return the `registered` event; fail on reg_failed or silence."""
+        """Register and return how it ended: the `registered` or the `reg_failed` event."""
         self.send(
             "register",
             server="127.0.0.1",
@@ -122,9 +122,15 @@ class PjsuaPeer:
             password=password,
             transport=transport,
         )
-        event = self.wait_for(
+        return self.wait_for(
             lambda e: e["event"] in ("registered", "reg_failed"), timeout_s, what="registration"
         )
+
+    def register(
+        self, port: int, user: str, password: str, transport: str = "udp", timeout_s: float = 10.0
+    ) -> Event:
+        """Register, failing the test unless the registrar accepted it."""
+        event = self.register_result(port, user, password, transport, timeout_s)
         if event["event"] != "registered":
             raise PeerError(f"{self.name}: registration as {user} failed: {event}")
         return event
