@@ -1,1 +1,1 @@
-"""Sans-IO SIP: messages, transactions, dialogs, digest auth, SDP; transport.py is the only socket code."""
+"""Sans-IO SIP: messages, transactions, dialogs, digest auth, SDP; only transport.py has sockets."""

@@ -1,0 +1,1 @@
+"""Control and CTI views of the switch for the console and integrations."""

@@ -1,0 +1,288 @@
+"""Wiring: one Switch owns the store, the SIP transport, the RTP relay, the B2BUA and metrics.
+
+Start-up fails early and clearly (exit 2 from the CLI) when a port is taken or the data dir is
+not writable; shutdown stops taking calls, ends every call with BYE, closes every CDR and flushes
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from softswitch.calls.authentication import RequestAuthenticator
+from softswitch.calls.b2bua import B2bua
+from softswitch.calls.call import Call
+from softswitch.calls.registrar import Binding, Registrar
+from softswitch.config import Config
+from softswitch.media.ports import PortAllocator
+from softswitch.media.relay import MediaRelay
+from softswitch.metrics import SwitchMetrics, serve_metrics
+from softswitch.security.destinations import DestinationPolicy
+from softswitch.sip.transaction import TransactionLayer
+from softswitch.sip.transport import SipTransport, TransportError
+from softswitch.store import cdr, registrations
+from softswitch.store.database import Database, StoreError
+
+log = logging.getLogger("softswitch")
+
+SHUTDOWN_TIMEOUT_S = 3.0
+SWEEP_INTERVAL_S = 5.0
+
+
+class StartupError(Exception):
+    """Something the operator must fix before the switch can run (exit status 2)."""
+
+
+class _CdrWriter:
+    """CallRecords over the store: ids are allocated in memory, rows written behind."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ids: dict[int, asyncio.Future[int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _run(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def started(self, call: Call) -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._ids[call.id] = future
+
+        async def write() -> None:
+            cdr_id = await cdr.open_cdr(
+                self.db,
+                call_id=call.caller_leg.invite.call_id,
+                caller=call.caller,
+                callee=call.callee,
+                direction=cdr.Direction(call.direction),
+                trunk=call.trunk,
+                start_ts=call.started_at,
+            )
+            future.set_result(cdr_id)
+
+        self._run(write())
+
+    def answered(self, call: Call) -> None:
+        future = self._ids.get(call.id)
+        answered_at = call.answered_at or time.time()
+        if future is None:
+            return
+
+        async def write() -> None:
+            await cdr.mark_answered(self.db, await future, answered_at)
+
+        self._run(write())
+
+    def ended(self, call: Call) -> None:
+        future = self._ids.pop(call.id, None)
+        if future is None:
+            return
+        end_ts = time.time()
+        disposition = cdr.Disposition(call.disposition.value if call.disposition else "failed")
+        side = cdr.HangupSide(call.hangup_side.value if call.hangup_side else "switch")
+
+        async def write() -> None:
+            await cdr.close_cdr(
+                self.db,
+                await future,
+                end_ts=end_ts,
+                disposition=disposition,
+                hangup_cause=call.hangup_cause,
+                hangup_side=side,
+            )
+
+        self._run(write())
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class _BindingWriter:
+    """BindingSink over the store."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _run(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def saved(self, binding: Binding) -> None:
+        stored = registrations.Binding(
+            aor=binding.aor,
+            contact=binding.contact,
+            transport=binding.transport,
+            source_host=binding.source_host,
+            source_port=binding.source_port,
+            expires_at=binding.expires_at,
+            call_id=binding.call_id,
+            cseq=binding.cseq,
+            user_agent=binding.user_agent,
+        )
+        self._run(registrations.save_binding(self.db, stored))
+
+    def removed(self, aor: str, contact: str) -> None:
+        self._run(registrations.delete_binding(self.db, aor, contact))
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+@dataclass(slots=True)
+class _Listening:
+    sip_port: int
+    metrics_port: int | None
+
+
+class Switch:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db: Database | None = None
+        self.transport: SipTransport | None = None
+        self.relay: MediaRelay | None = None
+        self.b2bua: B2bua | None = None
+        self.registrar: Registrar | None = None
+        self.metrics = SwitchMetrics()
+        self._metrics_server: asyncio.AbstractServer | None = None
+        self._cdrs: _CdrWriter | None = None
+        self._bindings: _BindingWriter | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> _Listening:
+        config = self.config
+        try:
+            self.db = await Database.open(config.data.dir)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
+        closed = await cdr.close_dangling(self.db, time.time(), "switch restarted")
+        if closed:
+            log.warning("closed %d call records left open by a previous run", closed)
+        policy = DestinationPolicy(config.security.allowed_destinations)
+        self._bindings = _BindingWriter(self.db)
+        self.registrar = Registrar(config.registrar, self._bindings)
+        restored = await registrations.load_bindings(self.db, time.time())
+        self.registrar.restore(
+            Binding(
+                aor=b.aor,
+                contact=b.contact,
+                transport=b.transport,
+                source_host=b.source_host,
+                source_port=b.source_port,
+                expires_at=b.expires_at,
+                call_id=b.call_id,
+                cseq=b.cseq,
+                user_agent=b.user_agent,
+            )
+            for b in restored
+        )
+        loop = asyncio.get_running_loop()
+        rtp_host = config.rtp.host
+        self.relay = MediaRelay(
+            rtp_host, PortAllocator(config.rtp.port_min, config.rtp.port_max), policy
+        )
+        self._cdrs = _CdrWriter(self.db)
+        authenticator = RequestAuthenticator(
+            realm=config.sip.realm,
+            extensions=config.extensions,
+            trunks=config.trunks,
+            nonce_lifetime_s=config.security.nonce_lifetime_s,
+            clock=time.time,
+        )
+        self.b2bua = B2bua(
+            config,
+            relay=self.relay,
+            registrar=self.registrar,
+            authenticator=authenticator,
+            records=self._cdrs,
+            setup_latency=self.metrics.call_setup_seconds,
+        )
+        self.transport = SipTransport(
+            TransactionLayer(),
+            self.b2bua.handle,
+            host=config.sip.host,
+            port=config.sip.port,
+            transports=config.sip.transports,
+            allowed=policy,
+        )
+        self.b2bua.transport = self.transport
+        try:
+            await self.transport.start()
+        except TransportError as exc:
+            await self.db.close()
+            raise StartupError(str(exc)) from exc
+        self._bind_metrics()
+        metrics_port: int | None = None
+        if config.metrics.enabled:
+            try:
+                self._metrics_server = await serve_metrics(
+                    self.metrics, config.metrics.host, config.metrics.port
+                )
+            except OSError as exc:
+                await self.stop()
+                raise StartupError(
+                    f"cannot serve metrics on {config.metrics.host}:{config.metrics.port}: "
+                    f"{exc.strerror}"
+                ) from exc
+            metrics_port = config.metrics.port
+        self._sweeper = loop.create_task(self._sweep())
+        log.info(
+            "softswitch ready: SIP %s on %s:%d, RTP %d-%d, %d extensions, %d trunks",
+            "+".join(config.sip.transports),
+            config.sip.host,
+            self.transport.port,
+            config.rtp.port_min,
+            config.rtp.port_max,
+            len(config.extensions),
+            len(config.trunks),
+        )
+        return _Listening(self.transport.port, metrics_port)
+
+    def _bind_metrics(self) -> None:
+        transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
+        assert transport and b2bua and relay and registrar
+        self.metrics.bind_live(
+            active_calls=lambda: b2bua.active_calls,
+            registrations=lambda: len(registrar),
+            rtp_relayed=lambda: relay.stats().relayed,
+            rtp_lost=lambda: relay.stats().lost,
+            sip_requests=lambda: (transport.counters.requests_in, transport.counters.requests_out),
+            sip_responses=lambda: (
+                transport.counters.responses_in,
+                transport.counters.responses_out,
+            ),
+            calls_by_disposition=lambda: b2bua.counters.by_disposition,
+        )
+
+    async def _sweep(self) -> None:
+        """Housekeeping off the hot path: expired registrations."""
+        assert self.registrar is not None
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            self.registrar.expire()
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.b2bua is not None and self.transport is not None:
+            await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
+        if self.transport is not None:
+            await self.transport.stop()
+        if self.relay is not None:
+            await self.relay.aclose()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        if self._cdrs is not None:
+            await self._cdrs.drain()
+        if self._bindings is not None:
+            await self._bindings.drain()
+        if self.db is not None:
+            await self.db.close()

@@ -1,0 +1,111 @@
+"""Who is asking: digest authentication of extensions (RFC 3261 §22) and trunk recognition.
+
+One authenticator serves REGISTER (401 / WWW-Authenticate) and calls (407 / Proxy-Authenticate).
+An unknown user gets exactly the challenge a known one gets; failures go to the security log with
+the source address, never into the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from softswitch.config import Extension, Trunk
+from softswitch.sip.digest import AuthOutcome, DigestAuthenticator, compute_ha1
+from softswitch.sip.message import Request, Response, make_response
+from softswitch.sip.transaction import Address
+
+security_log = logging.getLogger("softswitch.security")
+
+
+class Verdict(Enum):
+    ACCEPTED = "accepted"
+    CHALLENGE = "challenge"  # answer with the challenge response and wait for credentials
+    REJECTED = "rejected"  # answer with the rejection response (403 or 400)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDecision:
+    verdict: Verdict
+    username: str | None = None
+    response: Response | None = None
+
+
+class RequestAuthenticator:
+    def __init__(
+        self,
+        *,
+        realm: str,
+        extensions: tuple[Extension, ...],
+        trunks: tuple[Trunk, ...],
+        nonce_lifetime_s: float,
+        clock: Callable[[], float],
+        secret: bytes | None = None,
+    ) -> None:
+        self.realm = realm
+        self.clock = clock
+        self.digest = DigestAuthenticator(
+            realm, secret or secrets.token_bytes(32), nonce_lifetime_s=nonce_lifetime_s
+        )
+        self._ha1: dict[tuple[str, str], str] = {}
+        for ext in extensions:
+            for algorithm in ("MD5", "SHA-256"):
+                ha1 = ext.ha1_for(algorithm, realm)
+                if ha1 is not None:
+                    self._ha1[(ext.number, algorithm)] = ha1.lower()
+        for trunk in trunks:
+            if trunk.inbound_username and trunk.inbound_password:
+                for algorithm in ("MD5", "SHA-256"):
+                    ha1 = compute_ha1(
+                        trunk.inbound_username, realm, trunk.inbound_password, algorithm
+                    )
+                    self._ha1.setdefault((trunk.inbound_username, algorithm), ha1)
+
+    def authenticate(self, request: Request, source: Address, *, proxy: bool) -> AuthDecision:
+        """Check the request's credentials; `proxy` selects 407/Proxy-* over 401/WWW-*."""
+        now = self.clock()
+        header = "Proxy-Authorization" if proxy else "Authorization"
+        offered = request.header_lines(header)
+        if not offered:
+            return self._challenge(request, now, proxy, stale=False)
+        outcome = AuthOutcome.WRONG_REALM
+        for value in offered:
+            result = self.digest.verify(
+                method=request.method,
+                header_value=value,
+                lookup_ha1=lambda user, algorithm: self._ha1.get((user, algorithm.upper())),
+                now=now,
+            )
+            outcome = result.outcome
+            if outcome is AuthOutcome.OK:
+                return AuthDecision(Verdict.ACCEPTED, result.username)
+            if outcome is not AuthOutcome.WRONG_REALM:
+                break
+        if outcome is AuthOutcome.STALE:
+            return self._challenge(request, now, proxy, stale=True)
+        if outcome is AuthOutcome.WRONG_REALM:
+            return self._challenge(request, now, proxy, stale=False)
+        if outcome is AuthOutcome.MALFORMED:
+            return AuthDecision(Verdict.REJECTED, None, make_response(request, 400))
+        security_log.warning(
+            "authentication failed (%s) for %s from %s:%s",
+            outcome.value,
+            request.method,
+            source[1],
+            source[2],
+        )
+        return AuthDecision(Verdict.REJECTED, None, make_response(request, 403))
+
+    def _challenge(self, request: Request, now: float, proxy: bool, *, stale: bool) -> AuthDecision:
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        values = self.digest.challenge_headers(now, secrets.token_bytes(16), stale=stale)
+        response = make_response(
+            request,
+            407 if proxy else 401,
+            to_tag=secrets.token_hex(6),
+            extra=[(name, value) for value in values],
+        )
+        return AuthDecision(Verdict.CHALLENGE, None, response)

@@ -1,0 +1,83 @@
+"""Calls and legs: the state a B2BUA keeps for each call (RFC 7092 §3.1, signalling-only view).
+
+Every call has a caller leg (the INVITE we received) and, once routed, a callee leg (the INVITE we
+sent), each with its own dialog, Call-ID, tags and media endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from softswitch.media.relay import MediaEndpoint
+from softswitch.sip.dialog import Dialog
+from softswitch.sip.message import Request
+from softswitch.sip.sdp import AudioStream
+from softswitch.sip.transaction import Address, TransactionKey
+
+
+class CallState(Enum):
+    ROUTING = "routing"  # INVITE accepted, callee leg not yet answered
+    EARLY = "early"  # a provisional with a tag came back from the callee
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class Disposition(Enum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    UNKNOWN_NUMBER = "unknown_number"
+
+
+class Side(Enum):
+    CALLER = "caller"
+    CALLEE = "callee"
+    SWITCH = "switch"
+
+
+@dataclass(eq=False, slots=True)
+class Leg:
+    role: Side
+    peer: Address  # where requests for this leg are sent (the flow it came from or goes to)
+    invite: Request  # the INVITE received (caller leg) or sent (callee leg)
+    local_tag: str
+    invite_key: TransactionKey | None = None
+    dialog: Dialog | None = None
+    media: MediaEndpoint | None = None
+    remote_audio: AudioStream | None = None
+    sdp_version: int = 0
+    confirmed: bool = False  # ACK received (caller leg) or sent (callee leg)
+    bye_sent: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    id: int
+    caller: str
+    callee: str
+    direction: str  # internal, inbound, outbound, transit
+    trunk: str | None
+    started_at: float  # wall clock, for the CDR
+    setup_started: float  # loop clock, INVITE received
+    caller_leg: Leg
+    caller_display: str = ""
+    callee_leg: Leg | None = None
+    state: CallState = CallState.ROUTING
+    answered_at: float | None = None
+    echo: bool = False
+    cancelled: bool = False
+    first_response_sent: bool = False
+    disposition: Disposition | None = None
+    hangup_cause: str = ""
+    hangup_side: Side | None = None
+    pending_reinvites: dict[TransactionKey, Request] = field(default_factory=dict)
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.callee_leg if leg is self.caller_leg else self.caller_leg
+
+    @property
+    def legs(self) -> list[Leg]:
+        return [leg for leg in (self.caller_leg, self.callee_leg) if leg is not None]

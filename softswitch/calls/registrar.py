@@ -1,0 +1,207 @@
+"""The registrar (RFC 3261 §10): where each extension's phones can be reached.
+
+Bindings live in memory for routing and are written through a `BindingSink` so they survive a
+restart. Each binding keeps the address the REGISTER came from: a phone behind NAT is reached
+there, whatever private address its Contact shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Protocol
+
+from softswitch.config import RegistrarConfig
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.message import Request, Response, make_response
+from softswitch.sip.transaction import Address
+from softswitch.sip.uri import SipUri
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    aor: str
+    contact: str
+    transport: str
+    source_host: str
+    source_port: int
+    expires_at: float  # wall-clock epoch seconds, so a restart can honour it
+    call_id: str
+    cseq: int
+    user_agent: str
+    registered_at: float = 0.0
+
+    @property
+    def flow(self) -> Address:
+        return (self.transport, self.source_host, self.source_port)
+
+
+class BindingSink(Protocol):
+    """Persistence of bindings; implemented by the application over the store."""
+
+    def saved(self, binding: Binding) -> None: ...
+
+    def removed(self, aor: str, contact: str) -> None: ...
+
+
+class Registrar:
+    def __init__(
+        self,
+        config: RegistrarConfig,
+        sink: BindingSink,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self._bindings: dict[str, dict[str, Binding]] = {}
+        self._by_flow: dict[tuple[str, int], str] = {}
+        self._now = wall_clock
+
+    def restore(self, bindings: Iterable[Binding]) -> None:
+        for binding in bindings:
+            self._put(binding)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._bindings.values())
+
+    def all_bindings(self) -> list[Binding]:
+        now = self._now()
+        return [
+            b for per_aor in self._bindings.values() for b in per_aor.values() if b.expires_at > now
+        ]
+
+    def lookup(self, aor: str) -> list[Binding]:
+        """Live bindings of an extension, most recently registered first."""
+        now = self._now()
+        live = [b for b in self._bindings.get(aor, {}).values() if b.expires_at > now]
+        return sorted(live, key=lambda b: b.registered_at, reverse=True)
+
+    def extension_at(self, host: str, port: int) -> str | None:
+        """The extension whose phone registered from this address, if any (caller recognition)."""
+        aor = self._by_flow.get((host, port))
+        if aor is None:
+            return None
+        now = self._now()
+        for binding in self._bindings.get(aor, {}).values():
+            if (binding.source_host, binding.source_port) == (
+                host,
+                port,
+            ) and binding.expires_at > now:
+                return aor
+        return None
+
+    def expire(self) -> int:
+        """Drop expired bindings; returns how many went."""
+        now = self._now()
+        gone = [b for per in self._bindings.values() for b in per.values() if b.expires_at <= now]
+        for binding in gone:
+            self._remove(binding)
+        return len(gone)
+
+    def register(self, request: Request, source: Address, username: str) -> Response:
+        """Apply an authenticated REGISTER (§10.3 steps 5-8) and answer it."""
+        aor = _aor_user(request)
+        if aor != username:
+            return make_response(request, 403, "Forbidden (user does not own this address)")
+        expires_header = request.expires()
+        contacts = request.values("Contact")
+        now = self._now()
+        if contacts == ["*"]:
+            if expires_header != 0:
+                raise RemoteProtocolError("Contact * needs Expires: 0")
+            for binding in list(self._bindings.get(aor, {}).values()):
+                self._remove(binding)
+            return self._ok(request, aor)
+        if "*" in contacts:
+            raise RemoteProtocolError("Contact * mixed with other contacts")
+        changes: list[tuple[str, int]] = []
+        for contact in request.contacts:
+            expires_param = contact.params.get("expires")
+            if expires_param is not None:
+                if not expires_param.isdigit():
+                    raise RemoteProtocolError(f"bad contact expires {expires_param!r}")
+                expires = int(expires_param)
+            elif expires_header is not None:
+                expires = expires_header
+            else:
+                expires = self.config.default_expires_s
+            if 0 < expires < self.config.min_expires_s:
+                return make_response(
+                    request,
+                    423,
+                    extra=[("Min-Expires", str(self.config.min_expires_s))],
+                )
+            if contact.uri.lower().startswith("sip"):
+                SipUri.parse(contact.uri)  # a binding must be reachable: reject bad URIs now
+            changes.append((contact.uri, min(expires, self.config.max_expires_s)))
+        call_id = request.call_id
+        cseq = request.cseq.seq
+        for contact_uri, expires in changes:
+            existing = self._bindings.get(aor, {}).get(contact_uri)
+            if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
+                continue  # out of order retransmission, §10.3 step 7
+            if expires == 0:
+                if existing is not None:
+                    self._remove(existing)
+                continue
+            binding = Binding(
+                aor=aor,
+                contact=contact_uri,
+                transport=source[0],
+                source_host=source[1],
+                source_port=source[2],
+                expires_at=now + expires,
+                call_id=call_id,
+                cseq=cseq,
+                user_agent=request.header("User-Agent") or "",
+                registered_at=now,
+            )
+            self._put(binding)
+            self.sink.saved(binding)
+        self._enforce_limit(aor)
+        return self._ok(request, aor)
+
+    def _enforce_limit(self, aor: str) -> None:
+        per_aor = self._bindings.get(aor, {})
+        excess = len(per_aor) - self.config.max_contacts_per_user
+        if excess > 0:
+            oldest = sorted(per_aor.values(), key=lambda b: b.registered_at)[:excess]
+            for binding in oldest:
+                self._remove(binding)
+
+    def _ok(self, request: Request, aor: str) -> Response:
+        now = self._now()
+        extra = [
+            ("Contact", f"<{b.contact}>;expires={max(0, int(b.expires_at - now))}")
+            for b in self.lookup(aor)
+        ]
+        extra.append(("Date", formatdate(now, usegmt=True)))
+        return make_response(request, 200, extra=extra)
+
+    def _put(self, binding: Binding) -> None:
+        self._bindings.setdefault(binding.aor, {})[binding.contact] = binding
+        self._by_flow[(binding.source_host, binding.source_port)] = binding.aor
+
+    def _remove(self, binding: Binding) -> None:
+        per_aor = self._bindings.get(binding.aor)
+        if per_aor is None or per_aor.pop(binding.contact, None) is None:
+            return
+        if not per_aor:
+            del self._bindings[binding.aor]
+        flow = (binding.source_host, binding.source_port)
+        if self._by_flow.get(flow) == binding.aor and not any(
+            (b.source_host, b.source_port) == flow for b in per_aor.values()
+        ):
+            del self._by_flow[flow]
+        self.sink.removed(binding.aor, binding.contact)
+
+
+def _aor_user(request: Request) -> str:
+    to = request.to
+    uri = to.sip_uri() if to.uri.lower().startswith("sip") else None
+    if uri is None or not uri.user:
+        raise RemoteProtocolError("REGISTER To must be a sip: URI with a user")
+    return uri.user_unescaped or ""

@@ -1,0 +1,51 @@
+"""The routing plan: in a context, a dialled number goes to a destination.
+
+Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
+extension's own number reaches it without a route. Pure and synchronous, so it is tested alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from softswitch.config import INTERNAL_CONTEXT, Config, Route
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """Where a call goes: `kind` is extension, echo or trunk; `number` is what is dialled onward."""
+
+    kind: str
+    target: str
+    number: str
+
+
+class RoutingPlan:
+    def __init__(self, config: Config) -> None:
+        self._exact: dict[tuple[str, str], Route] = {}
+        self._prefixes: dict[str, list[Route]] = {}
+        for route in config.routes:
+            if route.number is not None:
+                self._exact[(route.context, route.number)] = route
+            elif route.prefix is not None:
+                self._prefixes.setdefault(route.context, []).append(route)
+        for routes in self._prefixes.values():
+            routes.sort(key=lambda r: len(r.prefix or ""), reverse=True)
+        self._extensions = {ext.number for ext in config.extensions}
+
+    def resolve(self, context: str, number: str) -> RouteTarget | None:
+        route = self._exact.get((context, number))
+        if route is None and context == INTERNAL_CONTEXT and number in self._extensions:
+            return RouteTarget("extension", number, number)
+        if route is None:
+            for candidate in self._prefixes.get(context, ()):
+                assert candidate.prefix is not None
+                if number.startswith(candidate.prefix) and len(number) > len(candidate.prefix):
+                    route = candidate
+                    break
+        if route is None:
+            return None
+        onward = route.prepend + number[route.strip :]
+        destination = route.destination
+        target = destination.target or onward
+        return RouteTarget(destination.kind, target, onward)

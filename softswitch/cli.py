@@ -1,0 +1,157 @@
+"""The `softswitch` command: run the switch, check a config file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from softswitch import __version__
+from softswitch.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    load_config,
+    parse_port_range,
+    summarize,
+)
+
+EXIT_CONFIG = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"softswitch: {message}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="softswitch")
+def main() -> None:
+    """SIP/RTP softswitch with a built-in call centre."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("config.example.toml"),
+    show_default=True,
+    help="TOML configuration file.",
+)
+@click.option(
+    "--headless", is_flag=True, help="No live view: log lines only (for services, tests)."
+)
+@click.option("--sip-port", type=int, help="SIP port for UDP and TCP (overrides sip.port).")
+@click.option("--sip-host", help="Address to bind SIP to (overrides sip.host).")
+@click.option("--rtp-ports", help="RTP port range LOW-HIGH (overrides rtp.port_min/port_max).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Folder of the database (overrides data.dir).",
+)
+@click.option("--metrics-port", type=int, help="Prometheus port, 0 = off (overrides metrics.port).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Log level (overrides log.level).",
+)
+def run(
+    config_path: Path,
+    headless: bool,
+    sip_port: int | None,
+    sip_host: str | None,
+    rtp_ports: str | None,
+    data_dir: Path | None,
+    metrics_port: int | None,
+    log_level: str | None,
+) -> None:
+    """Run the switch until SIGTERM or Ctrl-C."""
+    try:
+        config = load_config(config_path)
+        config = apply_overrides(
+            config,
+            sip_host=sip_host,
+            sip_port=sip_port,
+            rtp_ports=parse_port_range(rtp_ports) if rtp_ports else None,
+            data_dir=data_dir,
+            metrics_port=metrics_port,
+            log_level=log_level.lower() if log_level else None,
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    _configure_logging(config.log.level, headless)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
+        pass
+    status = asyncio.run(_serve(config, headless))
+    sys.exit(status)
+
+
+def _configure_logging(level: str, headless: bool) -> None:
+    handler: logging.Handler
+    if headless:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+async def _serve(config: Config, headless: bool) -> int:
+    from softswitch.app import StartupError, Switch
+
+    switch = Switch(config)
+    try:
+        await switch.start()
+    except StartupError as exc:
+        click.echo(f"softswitch: {exc}", err=True)
+        return EXIT_CONFIG
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    view_task: asyncio.Task[None] | None = None
+    if not headless:
+        from softswitch.api.snapshot import take_snapshot
+        from softswitch.console.live_view import run_live_view
+
+        b2bua, registrar = switch.b2bua, switch.registrar
+        assert b2bua is not None and registrar is not None
+        view_task = loop.create_task(run_live_view(lambda: take_snapshot(b2bua, registrar), stop))
+    await stop.wait()
+    logging.getLogger("softswitch").info("shutting down: ending calls")
+    if view_task is not None:
+        view_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await view_task
+    await switch.stop()
+    return 0
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def check_config(path: Path) -> None:
+    """Validate a configuration file and print what it sets up."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    click.echo(summarize(config))
+    click.echo(f"{path}: OK")
+
+
+if __name__ == "__main__":
+    main()
