@@ -9,12 +9,21 @@ a message over the size limits).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Self
 
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.uri import NameAddr, is_token, parse_host, parse_uri
+from softswitch.sip.uri import (
+    NameAddr,
+    SipUri,
+    check_ip_address,
+    is_token,
+    parse_generic_params,
+    parse_host,
+    parse_port,
+    parse_uri,
+)
 
 DEFAULT_MAX_MESSAGE_SIZE = 65535
 DEFAULT_MAX_HEADERS = 128
@@ -171,16 +180,22 @@ REASON_PHRASES = {
     603: "Decline",
 }
 
-_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
-_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) (SIP/\d+\.\d+)\Z")
-_STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) (\d{3}) ?(.*)\Z")
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+# Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP each (RFC 4475 §3.1.2.9).
+_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ \t]+) (SIP/[0-9]+\.[0-9]+)\Z")
+# Status-Line = SIP-Version SP 3DIGIT SP Reason-Phrase; the second SP is there even when the
+# phrase is empty (RFC 4475 §3.1.1.13), so "4294967301" cannot pass as 429 (§3.1.2.19).
+_STATUS_LINE_RE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3}) (.*)\Z", re.DOTALL)
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params ), RFC 3261 §20.42
 _VIA_RE = re.compile(
-    r"\s*(SIP)\s*/\s*(\d+\.\d+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+([^;\s]+)\s*(;.*)?\Z",
+    r"[ \t]*(SIP)[ \t]*/[ \t]*([0-9]+\.[0-9]+)[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+"
+    r"(\[[^\]]*\]|[^;: \t]+)(?:[ \t]*:[ \t]*([^; \t]*))?(.*)\Z",
     re.IGNORECASE | re.DOTALL,
 )
+_CSEQ_RE = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*\Z")
 _DATE_RE = re.compile(
-    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
-    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT\Z"
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT\Z"
 )
 
 
@@ -241,24 +256,11 @@ class Via:
             raise RemoteProtocolError(f"bad Via {text!r}")
         if m.group(2) != "2.0":
             raise RemoteProtocolError(f"bad Via version {text!r}")
-        host, port = parse_host(m.group(4))
-        params: dict[str, str | None] = {}
-        if m.group(5):
-            for item in m.group(5).split(";"):
-                item = item.strip()
-                if not item:
-                    continue
-                name, sep, value = item.partition("=")
-                name = name.strip().lower()
-                if not is_token(name):
-                    raise RemoteProtocolError(f"bad Via parameter {item!r}")
-                params[name] = value.strip() if sep else None
-        received = params.get("received")
-        if received:
-            try:
-                parse_host(received if ":" not in received else f"[{received}]")
-            except RemoteProtocolError:
-                raise RemoteProtocolError(f"bad Via received {received!r}") from None
+        # sent-by = host [ COLON port ], and COLON may carry whitespace (RFC 3261 §25.1)
+        host, _ = parse_host(m.group(4))
+        port = None if m.group(5) is None else parse_port(m.group(5))
+        params = parse_generic_params(m.group(6))
+        _check_via_params(params)
         return cls(m.group(3).upper(), host, port, params)
 
     @property
@@ -274,20 +276,46 @@ class Via:
         return f"SIP/2.0/{self.transport} {self.sent_by}{params}"
 
 
+def _check_via_params(params: dict[str, str | None]) -> None:
+    """The Via parameters with a grammar of their own (RFC 3261 §20.42, RFC 3581 §3)."""
+    branch = params.get("branch", "")
+    if branch is None or (branch and not is_token(branch)):
+        raise RemoteProtocolError(f"bad Via branch {branch!r}")
+    received = params.get("received", "")
+    if received is None:
+        raise RemoteProtocolError("Via received without a value")
+    if received:
+        # RFC 3261 says IPv4address / IPv6address; RFC 5118 §4.5 asks to accept [IPv6] too
+        check_ip_address(received)
+    rport = params.get("rport")
+    if rport is not None and not (_is_digits(rport) and 0 < int(rport) <= 65535):
+        raise RemoteProtocolError(f"bad Via rport {rport!r}")
+    ttl = params.get("ttl", "")
+    if ttl is None or (ttl and not (_is_digits(ttl) and int(ttl) <= 255)):
+        raise RemoteProtocolError(f"bad Via ttl {ttl!r}")
+
+
+def _is_digits(text: str, max_digits: int = 10) -> bool:
+    """ASCII digits only, and few enough that int() is cheap and cannot fail."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True, slots=True)
 class CSeq:
+    """CSeq = 1*DIGIT LWS Method, the number below 2**31 (RFC 3261 §8.1.1.5)."""
+
     seq: int
     method: str
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        parts = text.split()
-        if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
-            raise RemoteProtocolError(f"bad CSeq {text!r}")
-        seq = int(parts[0])
-        if seq > MAX_CSEQ:
-            raise RemoteProtocolError(f"CSeq number out of range {parts[0]}")
-        return cls(seq, parts[1])
+        m = _CSEQ_RE.match(text)
+        if m is None:
+            raise RemoteProtocolError(f"bad CSeq {text[:60]!r}")
+        number = m.group(1)
+        if not _is_digits(number) or int(number) > MAX_CSEQ:
+            raise RemoteProtocolError(f"CSeq number out of range {number[:20]}")
+        return cls(int(number), m.group(2))
 
     def serialize(self) -> str:
         return f"{self.seq} {self.method}"
@@ -426,9 +454,10 @@ class Message:
         if value is None:
             return None
         value = value.strip()
-        if not value.isdigit():
-            raise RemoteProtocolError(f"bad Expires {value!r}")
-        return min(int(value), 2**32 - 1)
+        if not value.isascii() or not value.isdigit():
+            raise RemoteProtocolError(f"bad Expires {value[:20]!r}")
+        # delta-seconds is 1*DIGIT; a huge one means "as long as possible", not an error
+        return 2**32 - 1 if len(value) > 10 else min(int(value), 2**32 - 1)
 
     def _serialize_headers(self, out: list[str]) -> None:
         for name, value in self.headers:
@@ -488,20 +517,39 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     raise RemoteProtocolError("no end of headers")
 
 
-def _unfold(head: str) -> Iterator[str]:
-    """Yield logical header lines, joining continuation lines (RFC 3261 §7.3.1)."""
-    current: str | None = None
-    for line in head.replace("\r\n", "\n").split("\n"):
+def _header_lines(head: str) -> list[str]:
+    """Logical lines of the head: continuation lines joined with one SP (RFC 3261 §7.3.1)."""
+    text = head.replace("\r\n", "\n")
+    if "\r" in text:
+        raise RemoteProtocolError("bare CR in the message head")
+    lines = text.split("\n")
+    if "\n " not in text and "\n\t" not in text:
+        return lines
+    out: list[str] = []
+    for line in lines:
         if line[:1] in (" ", "\t"):
-            if current is None:
+            if len(out) < 2:
                 raise RemoteProtocolError("continuation line before any header")
-            current += " " + line.strip()
-            continue
-        if current is not None:
-            yield current
-        current = line
-    if current is not None:
-        yield current
+            out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
+        else:
+            out.append(line)
+    return out
+
+
+# Headers that may appear once only (RFC 3261 §7.3.1: only comma-list headers may repeat).
+SINGLE_VALUED = frozenset(
+    {"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type", "Expires"}
+)
+# Every spelling seen on the wire often enough to skip the grammar check and the lookup.
+_KNOWN_SPELLINGS = {
+    **{name: name for name in _CANONICAL.values()},
+    **{name.lower(): name for name in _CANONICAL.values()},
+    **COMPACT_FORMS,
+    **{short.upper(): name for short, name in COMPACT_FORMS.items()},
+    "Call-Id": "Call-ID",
+    "Cseq": "CSeq",
+    "Www-Authenticate": "WWW-Authenticate",
+}
 
 
 def parse_message(
@@ -519,22 +567,36 @@ def parse_message(
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise RemoteProtocolError("headers are not UTF-8") from None
-    lines = _unfold(head)
-    start = next(lines, "")
+    lines = _header_lines(head)
+    if len(lines) > max_headers + 1:
+        raise RemoteProtocolError("too many headers", 513)
     headers: list[tuple[str, str]] = []
-    for line in lines:
-        if len(headers) >= max_headers:
-            raise RemoteProtocolError("too many headers", 513)
+    singles: dict[str, str] = {}
+    known = _KNOWN_SPELLINGS
+    for i in range(1, len(lines)):
+        line = lines[i]
         name, sep, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not sep or not _HEADER_NAME_RE.fullmatch(name):
+        canonical = known.get(name)
+        if canonical is None:
+            if not sep or _HEADER_NAME_RE.match(name) is None:
+                raise RemoteProtocolError(f"bad header line {line[:40]!r}")
+            canonical = canonical_name(name)
+        elif not sep:
             raise RemoteProtocolError(f"bad header line {line[:40]!r}")
-        headers.append((canonical_name(name), value.strip(" \t")))
+        value = value.strip(" \t")
+        if canonical in SINGLE_VALUED:
+            if canonical in singles:
+                raise RemoteProtocolError(f"more than one {canonical} header")
+            singles[canonical] = value
+        headers.append((canonical, value))
 
+    start = lines[0]
     message: Request | Response
     m = _REQUEST_LINE_RE.match(start)
     if m is not None:
         if m.group(3) != SIP_VERSION:
+            # RFC 4475 §3.1.2.16: a foreign version is 505 Version Not Supported, not 400
             raise RemoteProtocolError(f"unsupported version {m.group(3)}", 505)
         message = Request(m.group(1), m.group(2), headers)
     else:
@@ -548,103 +610,114 @@ def parse_message(
             raise RemoteProtocolError(f"bad status code {status}")
         message = Response(status, s.group(3), headers)
 
-    lengths = message.header_lines("Content-Length")
-    if lengths:
-        if len(set(lengths)) != 1 or not lengths[0].isdigit():
-            raise RemoteProtocolError(f"bad Content-Length {lengths[0]!r}")
-        length = int(lengths[0])
+    length_text = singles.get("Content-Length")
+    if length_text is not None:
+        if not _is_digits(length_text):
+            raise RemoteProtocolError(f"bad Content-Length {length_text[:20]!r}")
+        length = int(length_text)
         if length > len(rest):
             raise RemoteProtocolError("Content-Length larger than the body")
+        # on a datagram, octets past Content-Length are ignored (RFC 3261 §18.3)
         message.body = rest[:length]
     elif stream:
         raise RemoteProtocolError("missing Content-Length on a stream transport")
     else:
         message.body = rest
-    _validate(message)
+    _validate(message, singles)
     return message
 
 
-def _validate(message: Request | Response) -> None:
+def _validate(message: Request | Response, singles: dict[str, str]) -> None:
     """Check the headers every element relies on (RFC 3261 §8.1.1), so later code can trust them."""
     for name in ("Call-ID", "CSeq", "From", "To"):
-        lines = message.header_lines(name)
-        if not lines:
+        if name not in singles:
             raise RemoteProtocolError(f"missing {name}")
-        if len(lines) > 1 and len(set(lines)) > 1:
-            raise RemoteProtocolError(f"conflicting {name} headers")
     if not message.vias:
         raise RemoteProtocolError("missing Via")
-    call_id = message.call_id
-    if not call_id or any(c.isspace() for c in call_id):
-        raise RemoteProtocolError(f"bad Call-ID {call_id!r}")
+    call_id = singles["Call-ID"]
+    if not call_id or not call_id.isprintable() or " " in call_id:
+        raise RemoteProtocolError(f"bad Call-ID {call_id[:60]!r}")
     cseq = message.cseq
     message.from_  # noqa: B018 - parsing validates
     message.to  # noqa: B018
-    if isinstance(message, Request):
-        if cseq.method != message.method:
-            raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
-        parse_uri(message.uri)
-        max_forwards = message.header("Max-Forwards")
-        if max_forwards is not None and (not max_forwards.isdigit() or int(max_forwards) > 255):
-            raise RemoteProtocolError(f"bad Max-Forwards {max_forwards!r}")
-        expires = message.header("Expires")
-        if expires is not None:
-            message.expires()
-        date = message.header("Date")
-        if date is not None and not _DATE_RE.match(date):
-            raise RemoteProtocolError(f"bad Date {date!r}")
-        for contact in message.values("Contact"):
-            if contact != "*":
-                NameAddr.parse(contact)
+    if not isinstance(message, Request):
+        return
+    if cseq.method != message.method:
+        raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
+    uri = parse_uri(message.uri)
+    if isinstance(uri, SipUri) and uri.headers is not None:
+        # RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11)
+        raise RemoteProtocolError("headers in the Request-URI")
+    max_forwards = singles.get("Max-Forwards")
+    if max_forwards is not None and not (_is_digits(max_forwards) and int(max_forwards) <= 255):
+        raise RemoteProtocolError(f"bad Max-Forwards {max_forwards[:20]!r}")
+    if "Expires" in singles:
+        message.expires()
+    date = message.header("Date")
+    if date is not None and not _DATE_RE.match(date):
+        raise RemoteProtocolError(f"bad Date {date[:60]!r}")
+    for contact in message.values("Contact"):
+        if contact != "*":
+            NameAddr.parse(contact)
 
 
 class StreamFramer:
     """Cuts a TCP byte stream into messages by Content-Length (RFC 3261 §18.3).
 
-    Bare CRLFs between messages are keepalives (RFC 5626 §4.4.1): `feed` reports each double-CRLF
-    ping so the adapter can answer with a single CRLF pong.
+    CRLFs between messages are keepalives (RFC 5626 §4.4.1): `feed` counts each double-CRLF
+    ping, even when its CRLFs arrive in separate reads, so the adapter can answer each with a
+    single CRLF pong.
     """
 
     def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._buffer = bytearray()
         self._max_size = max_size
+        self._crlf_run = 0  # CRLFs seen since the last message or ping
 
     def feed(self, data: bytes) -> tuple[list[bytes], int]:
         """Return complete messages and the number of keepalive pings seen."""
         self._buffer += data
+        buf = self._buffer
         messages: list[bytes] = []
         pings = 0
-        while True:
-            buf = self._buffer
+        while buf:
             stripped = 0
             while buf[stripped : stripped + 2] == b"\r\n":
                 stripped += 2
             if stripped:
-                pings += stripped // 4
                 del buf[:stripped]
+                self._crlf_run += stripped // 2
+                pings += self._crlf_run // 2
+                self._crlf_run %= 2
+            if not buf or buf == b"\r":
+                break  # nothing more, or the first half of a CRLF
+            self._crlf_run = 0
             end = buf.find(b"\r\n\r\n")
             if end == -1:
                 if len(buf) > self._max_size:
                     raise RemoteProtocolError("message too large", 513)
-                return messages, pings
-            head = bytes(buf[:end])
-            length = _content_length(head)
-            total = end + 4 + length
+                break
+            total = end + 4 + _content_length(bytes(buf[:end]))
             if total > self._max_size:
                 raise RemoteProtocolError("message too large", 513)
             if len(buf) < total:
-                return messages, pings
+                break
             messages.append(bytes(buf[:total]))
             del buf[:total]
+        return messages, pings
 
 
-_CL_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.I | re.M)
+_CL_RE = re.compile(
+    rb"^(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([0-9]+)[ \t]*\r?$", re.I | re.M
+)
 
 
 def _content_length(head: bytes) -> int:
     m = _CL_RE.search(head)
     if m is None:
         raise RemoteProtocolError("missing Content-Length on a stream transport")
+    if len(m.group(1)) > 10:
+        raise RemoteProtocolError("message too large", 513)
     return int(m.group(1))
 
 

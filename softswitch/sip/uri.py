@@ -1,7 +1,8 @@
 """SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), and name-addr values (RFC 3261 §25.1).
 
-Parsing is strict where a wrong guess would misroute a call (host, port, scheme) and lenient
-where a phone's quirk harms nobody (unknown parameters are kept as they are).
+Parsing follows the RFC 3261 grammar where a wrong guess would misroute a call (host, port,
+scheme, where a URI ends and its parameters begin) and keeps what it does not interpret (unknown
+parameters, URI headers) as it came. IPv6 references follow RFC 5118.
 """
 
 from __future__ import annotations
@@ -14,13 +15,37 @@ from urllib.parse import unquote
 
 from softswitch.sip.errors import RemoteProtocolError
 
-# RFC 3261 §25.1 token and the characters a URI may carry unescaped.
+# RFC 3261 §25.1 token; the character classes below are the grammar's, ASCII only.
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _TOKEN_RE = re.compile(_TOKEN + r"\Z")
-_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?\Z")
-_USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+\Z")
-_PARAM_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*\Z")
+_DOMAINLABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+_TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?\Z")
+_IPV4_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z")
+_IPV6_CHARS_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
+# user = 1*( unreserved / escaped / user-unreserved ); password adds nothing user lacks but ':'.
+_USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+\Z")
+_PASSWORD_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,]*\Z")
+# paramchar = param-unreserved / unreserved / escaped
+_PARAMCHARS_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+\Z")
+# headers = "?" header *( "&" header ); header = hname "=" hvalue (hnv-unreserved / unreserved)
+_HNV = r"[A-Za-z0-9\-_.!~*'()%\[\]/?:+$]"
+_URI_HEADERS_RE = re.compile(rf"{_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*\Z")
 _URI_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
+# Any other scheme's URI (RFC 3986 characters): kept as text, never interpreted.
+_ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[A-Za-z0-9\-_.!~*'()%;/?:@&=+$,\[\]#]+\Z")
+_TEL_NUMBER_RE = re.compile(r"[0-9+\-.()*#A-Da-dpwPW]+\Z")
+
+# quoted-string = DQUOTE *(qdtext / quoted-pair) DQUOTE, RFC 3261 §25.1; qdtext is LWS, visible
+# ASCII but '"' and '\', or UTF-8 beyond ASCII; quoted-pair escapes any ASCII but CR and LF.
+_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"'
+_QUOTED_RE = re.compile(_QUOTED)
+# generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string. A bare
+# IPv6 address is the value RFC 3261 gives Via's received (RFC 5118 §4.5 also allows brackets).
+_GEN_VALUE = rf"{_QUOTED}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|{_TOKEN}"
+_GENERIC_PARAM_RE = re.compile(rf"[ \t]*;[ \t]*({_TOKEN})(?:[ \t]*=[ \t]*({_GEN_VALUE}))?[ \t]*")
+# name-addr whose display name is tokens: *(token LWS) LAQUOT; LWS may be absent before '<'.
+_TOKEN_DISPLAY_RE = re.compile(rf"(?:({_TOKEN}(?:[ \t]+{_TOKEN})*)[ \t]*)?<")
 
 KNOWN_SCHEMES = frozenset({"sip", "sips", "tel"})
 
@@ -39,35 +64,62 @@ def _check_escapes(text: str, what: str) -> None:
 
 
 def parse_host(text: str) -> tuple[str, int | None]:
-    """Split `host[:port]`, validating IPv6 references (RFC 5118) and port range."""
-    if not text:
-        raise RemoteProtocolError("empty host")
-    port: int | None = None
+    """Split `host[:port]`: a hostname, an IPv4 address or an IPv6 reference (RFC 5118).
+
+    An IPv6 address must be in brackets; without them its colons would be read as a port
+    (RFC 5118 §4.1), so `2001:db8::10` is rejected rather than guessed at.
+    """
     if text.startswith("["):
         end = text.find("]")
         if end == -1:
             raise RemoteProtocolError(f"unterminated IPv6 reference {text!r}")
         host = text[: end + 1]
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise RemoteProtocolError(f"bad IPv6 address {host!r}") from None
+        _check_ipv6(host[1:-1])
         rest = text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise RemoteProtocolError(f"bad host {text!r}")
-            port = _parse_port(rest[1:])
-        return host, port
+        if not rest:
+            return host, None
+        if rest[0] != ":":
+            raise RemoteProtocolError(f"bad host {text!r}")
+        return host, parse_port(rest[1:])
+    if text.count(":") > 1:
+        raise RemoteProtocolError(f"IPv6 address without [] in {text!r}")
     host, sep, port_text = text.partition(":")
-    if sep:
-        port = _parse_port(port_text)
-    if not _HOSTNAME_RE.match(host):
-        raise RemoteProtocolError(f"bad host {host!r}")
-    return host, port
+    _check_host_name(host)
+    return host, parse_port(port_text) if sep else None
 
 
-def _parse_port(text: str) -> int:
-    if not text.isdigit() or len(text) > 5 or not 0 < int(text) <= 65535:
+def _check_host_name(host: str) -> None:
+    """hostname / IPv4address (RFC 3261 §25.1): a name's last label starts with a letter."""
+    if _HOSTNAME_RE.match(host) is not None:
+        return
+    if _IPV4_RE.match(host) is not None and all(int(octet) <= 255 for octet in host.split(".")):
+        return
+    raise RemoteProtocolError(f"bad host {host!r}")
+
+
+def _check_ipv6(text: str) -> None:
+    # ipaddress also takes a "%zone" suffix, which RFC 3261 has no room for.
+    if _IPV6_CHARS_RE.match(text) is None:
+        raise RemoteProtocolError(f"bad IPv6 address {text!r}")
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        raise RemoteProtocolError(f"bad IPv6 address {text!r}") from None
+
+
+def check_ip_address(text: str) -> None:
+    """IPv4address / IPv6address, bracketed or not: the value of Via's `received`."""
+    if text.startswith("[") and text.endswith("]"):
+        _check_ipv6(text[1:-1])
+    elif ":" in text:
+        _check_ipv6(text)
+    elif _IPV4_RE.match(text) is None or any(int(octet) > 255 for octet in text.split(".")):
+        raise RemoteProtocolError(f"bad IP address {text!r}")
+
+
+def parse_port(text: str) -> int:
+    """port = 1*DIGIT, 1 to 65535."""
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or not 0 < int(text) <= 65535:
         raise RemoteProtocolError(f"bad port {text!r}")
     return int(text)
 
@@ -76,25 +128,35 @@ def host_without_brackets(host: str) -> str:
     return host[1:-1] if host.startswith("[") else host
 
 
-def _parse_params(text: str, what: str) -> dict[str, str | None]:
+def _parse_uri_params(text: str) -> dict[str, str | None]:
+    """`;name[=value]` URI parameters (RFC 3261 §19.1.1); `text` is empty or starts with ';'."""
     params: dict[str, str | None] = {}
     if not text:
         return params
-    for item in text.split(";"):
-        if not item:
-            continue
+    for item in text[1:].split(";"):
         name, sep, value = item.partition("=")
-        name = name.strip()
-        if not name or not _PARAM_RE.match(name):
-            raise RemoteProtocolError(f"bad {what} parameter {item!r}")
-        if sep:
-            value = value.strip()
-            if not _PARAM_RE.match(value):
-                raise RemoteProtocolError(f"bad {what} parameter {item!r}")
-            _check_escapes(value, what)
-            params[name.lower()] = value
-        else:
-            params[name.lower()] = None
+        if _PARAMCHARS_RE.match(name) is None or (sep and _PARAMCHARS_RE.match(value) is None):
+            raise RemoteProtocolError(f"bad URI parameter {item!r}")
+        if "%" in item:
+            _check_escapes(item, "URI parameter")
+        params[name.lower()] = value if sep else None
+    return params
+
+
+def parse_generic_params(text: str) -> dict[str, str | None]:
+    """Header parameters `*( SEMI generic-param )` (RFC 3261 §25.1), names lower-cased.
+
+    A quoted-string value keeps its quotes, so that it serialises as it came.
+    """
+    params: dict[str, str | None] = {}
+    pos = 0
+    end = len(text)
+    while pos < end:
+        m = _GENERIC_PARAM_RE.match(text, pos)
+        if m is None:
+            raise RemoteProtocolError(f"bad header parameter {text[pos : pos + 40]!r}")
+        params[m.group(1).lower()] = m.group(2)
+        pos = m.end()
     return params
 
 
@@ -116,6 +178,7 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        """`sip:[userinfo@]hostport *(;param) [?headers]` per RFC 3261 §25.1."""
         m = _URI_SCHEME_RE.match(text)
         if m is None:
             raise RemoteProtocolError(f"not a URI: {text!r}")
@@ -123,24 +186,35 @@ class SipUri:
         if scheme not in ("sip", "sips"):
             raise RemoteProtocolError(f"unsupported URI scheme {scheme!r}", 416)
         rest = text[m.end() :]
-        if any(c in rest for c in ' \t\r\n<>"'):
-            raise RemoteProtocolError(f"bad characters in URI {text!r}")
-        headers: str | None = None
-        if "?" in rest:
-            rest, _, headers = rest.partition("?")
         user: str | None = None
         password: str | None = None
-        if "@" in rest:
-            userinfo, _, rest = rest.rpartition("@")
-            user, sep, pw = userinfo.partition(":")
-            if sep:
-                password = pw
-            if not user or not _USER_RE.match(user):
+        # No part after userinfo may hold a bare '@', so the first one ends the userinfo, even
+        # when the user part holds ';' or '?' (RFC 4475 §3.1.1.9 and §3.1.1.2).
+        userinfo, at, after = rest.partition("@")
+        if at:
+            user, colon, pw = userinfo.partition(":")
+            if _USER_RE.match(user) is None:
                 raise RemoteProtocolError(f"bad user part in {text!r}")
-            _check_escapes(user, "user part")
-        hostport, _, param_text = rest.partition(";")
-        host, port = parse_host(hostport)
-        return cls(scheme, user, host, port, password, _parse_params(param_text, "URI"), headers)
+            if colon:
+                if _PASSWORD_RE.match(pw) is None:
+                    raise RemoteProtocolError(f"bad password in {text!r}")
+                password = pw
+            if "%" in userinfo:
+                _check_escapes(userinfo, "user part")
+            rest = after
+        end = len(rest)
+        for delimiter in ";?":
+            i = rest.find(delimiter)
+            if i != -1 and i < end:
+                end = i
+        host, port = parse_host(rest[:end])
+        param_text, question, headers = rest[end:].partition("?")
+        params = _parse_uri_params(param_text)
+        if question:
+            if _URI_HEADERS_RE.match(headers) is None:
+                raise RemoteProtocolError(f"bad URI headers in {text!r}")
+            _check_escapes(headers, "URI headers")
+        return cls(scheme, user, host, port, password, params, headers if question else None)
 
     @property
     def user_unescaped(self) -> str | None:
@@ -181,10 +255,10 @@ class TelUri:
     def parse(cls, text: str) -> Self:
         if text[:4].lower() != "tel:":
             raise RemoteProtocolError(f"not a tel URI: {text!r}")
-        number, _, param_text = text[4:].partition(";")
-        if not number or any(c not in "0123456789+-.()*#ABCDabcdpwPW" for c in number):
+        number, semi, param_text = text[4:].partition(";")
+        if _TEL_NUMBER_RE.match(number) is None:
             raise RemoteProtocolError(f"bad tel number {number!r}")
-        return cls(number, _parse_params(param_text, "tel URI"))
+        return cls(number, _parse_uri_params(semi + param_text))
 
     def serialize(self) -> str:
         return "tel:" + self.number + _format_params(self.params)
@@ -216,7 +290,19 @@ def uri_user(uri: Uri) -> str:
     return uri.user_unescaped or ""
 
 
-_DISPLAY_TOKENS_RE = re.compile(rf"(?:{_TOKEN})(?:[ \t]+{_TOKEN})*\Z")
+def _check_uri_text(uri_text: str, any_scheme: bool) -> None:
+    m = _URI_SCHEME_RE.match(uri_text)
+    if m is None:
+        raise RemoteProtocolError(f"bad URI {uri_text!r}")
+    scheme = m.group(1).lower()
+    if scheme in ("sip", "sips"):
+        SipUri.parse(uri_text)
+    elif scheme == "tel":
+        TelUri.parse(uri_text)
+    elif not any_scheme:
+        raise RemoteProtocolError(f"unsupported URI scheme {scheme!r}", 416)
+    elif _ABSOLUTE_URI_RE.match(uri_text) is None:
+        raise RemoteProtocolError(f"bad URI {uri_text!r}")
 
 
 @dataclass(slots=True)
@@ -224,7 +310,7 @@ class NameAddr:
     """A From, To, Contact, Route or Record-Route value: display name, URI text and params.
 
     The URI is kept as text (validated at parse time) because a B2BUA mostly copies it; `sip_uri`
-    parses it on demand.
+    parses it on demand. `display_name` is kept as written, quotes included.
     """
 
     uri: str
@@ -234,60 +320,47 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str, *, any_scheme: bool = True) -> Self:
-        text = text.strip()
+        """`( name-addr / addr-spec ) *( SEMI generic-param )`, RFC 3261 §20.10 and §25.1."""
+        text = text.strip(" \t")
         display: str | None = None
+        rest: str | None = None  # what follows LAQUOT in the name-addr form
         if text.startswith('"'):
-            i = 1
-            while True:
-                if i >= len(text):
-                    raise RemoteProtocolError("unterminated quoted display name")
-                c = text[i]
-                if c == "\\":
-                    i += 2
-                    continue
-                if c == '"':
-                    break
-                i += 1
-            display = text[: i + 1]
-            text = text[i + 1 :].lstrip()
-            if not text.startswith("<"):
+            q = _QUOTED_RE.match(text)
+            if q is None:
+                raise RemoteProtocolError("unterminated or malformed quoted display name")
+            display = q.group()
+            rest = text[q.end() :].lstrip(" \t")
+            if not rest.startswith("<"):
                 raise RemoteProtocolError("display name without <URI>")
-        elif "<" in text:
-            lt = text.index("<")
-            raw_display = text[:lt].strip()
-            if raw_display:
-                if not _DISPLAY_TOKENS_RE.match(raw_display):
-                    raise RemoteProtocolError(f"bad display name {raw_display!r}")
-                display = raw_display
-            text = text[lt:]
-        if text.startswith("<"):
-            end = text.find(">")
+            rest = rest[1:]
+        else:
+            m = _TOKEN_DISPLAY_RE.match(text)
+            if m is not None:
+                display = m.group(1)
+                rest = text[m.end() :]
+        if rest is not None:
+            end = rest.find(">")
             if end == -1:
                 raise RemoteProtocolError("unterminated <URI>")
-            uri_text = text[1:end]
-            param_text = text[end + 1 :].strip()
-            if param_text and not param_text.startswith(";"):
-                raise RemoteProtocolError(f"junk after URI: {param_text!r}")
+            uri_text = rest[:end]
+            param_text = rest[end + 1 :]
+            # LAQUOT = SWS "<" and RAQUOT = ">" SWS: no whitespace inside (RFC 4475 §3.1.2.14)
+            if uri_text != uri_text.strip() or " " in uri_text or "\t" in uri_text:
+                raise RemoteProtocolError(f"whitespace inside <{uri_text}>")
             bracketed = True
         else:
-            # addr-spec form: parameters after the URI belong to the header (RFC 3261 §20.10)
-            uri_text, _, param_text = text.partition(";")
-            param_text = ";" + param_text if param_text else ""
+            if "<" in text.partition(";")[0]:
+                raise RemoteProtocolError(f"bad display name in {text[:60]!r}")
+            # addr-spec form: parameters after the URI belong to the header (RFC 3261 §20.10),
+            # and a URI holding ',', '?' or ';' must have been put in <> by the sender.
+            semi = text.find(";")
+            uri_text = text if semi == -1 else text[:semi].rstrip(" \t")
+            param_text = "" if semi == -1 else text[semi:]
             if "?" in uri_text or "," in uri_text:
                 raise RemoteProtocolError(f"addr-spec needs <> around {uri_text!r}")
             bracketed = False
-        uri_text = uri_text.strip()
-        m = _URI_SCHEME_RE.match(uri_text)
-        if m is None or any(c in uri_text for c in " \t<>"):
-            raise RemoteProtocolError(f"bad URI {uri_text!r}")
-        scheme = m.group(1).lower()
-        if scheme in ("sip", "sips"):
-            SipUri.parse(uri_text)
-        elif scheme == "tel":
-            TelUri.parse(uri_text)
-        elif not any_scheme:
-            raise RemoteProtocolError(f"unsupported URI scheme {scheme!r}", 416)
-        return cls(uri_text, display, _parse_params(param_text.lstrip(";"), "header"), bracketed)
+        _check_uri_text(uri_text, any_scheme)
+        return cls(uri_text, display, parse_generic_params(param_text), bracketed)
 
     @property
     def tag(self) -> str | None:
