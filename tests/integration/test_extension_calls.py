@@ -21,7 +21,7 @@ def test_two_extensions_hear_each_others_tone(
     c.caller.wait_event("recorded", RECORD_S + 5.0, call=c.caller_call)
     c.callee.wait_event("recorded", RECORD_S + 5.0, call=c.callee_call)
     c.caller.send("hangup", call=c.caller_call)
-    c.callee.wait_call_state(c.callee_call, "DISCONNECTED", 5.0)
+    c.callee.wait_bye(c.callee_call, 5.0)
 
     # A B2BUA: two legs, two dialogs, two Call-IDs.
     assert c.caller_sip_call_id != c.callee_sip_call_id
@@ -43,8 +43,7 @@ def test_hangup_reaches_the_other_side_and_closes_the_cdr(
         hanging, hanging_call, other, other_call = c.callee, c.callee_call, c.caller, c.caller_call
     hanging.send("hangup", call=hanging_call)
 
-    # The other phone gets a BYE (200 is pjsua's code for a call ended by the far end's BYE).
-    assert other.wait_call_state(other_call, "DISCONNECTED", 5.0)["code"] == 200
+    other.wait_bye(other_call, 5.0)
     assert hanging.wait_call_state(hanging_call, "DISCONNECTED", 5.0)["code"] == 200
     rows = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)
     row = rows[0]

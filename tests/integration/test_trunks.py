@@ -29,7 +29,7 @@ def test_gateway_call_to_did_reaches_registered_extension(
     incoming = phone.wait_incoming(10.0)
     phone.send("answer", call=incoming["call"])
     phone.wait_call_state(incoming["call"], "CONFIRMED", 5.0)
-    assert phone.wait_call_state(incoming["call"], "DISCONNECTED", 10.0)["code"] == 200
+    phone.wait_bye(incoming["call"], 10.0)
     result = gateway.result()
 
     assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.summary()

@@ -16,6 +16,10 @@ from typing import Any
 PEER_SCRIPT = Path(__file__).with_name("pjsua_peer.py")
 
 Event = dict[str, Any]
+
+# How pjsua2 reports a confirmed call that the far end ended with a BYE (code 200); a call it ended
+# itself reads "OK", one dropped by a transport or timer error carries that error's code.
+BYE_RECEIVED = (200, "Normal call clearing")
 Predicate = Callable[[Event], bool]
 
 
@@ -107,6 +111,15 @@ class PjsuaPeer:
 
     def wait_call_state(self, call: int, state: str, timeout_s: float) -> Event:
         return self.wait_event("call_state", timeout_s, call=call, state=state)
+
+    def wait_bye(self, call: int, timeout_s: float) -> Event:
+        """Wait for the call to end and check that the far end's BYE ended it."""
+        event = self.wait_call_state(call, "DISCONNECTED", timeout_s)
+        if (event["code"], event["reason"]) != BYE_RECEIVED:
+            raise PeerError(
+                f"{self.name}: call {call} ended without a BYE from the far end: {event}"
+            )
+        return event
 
     # ---- conveniences that mirror the peer's commands ----------------------------------------
 
