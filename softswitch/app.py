@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 
 from softswitch.calls.authentication import RequestAuthenticator
@@ -44,8 +45,8 @@ class _CdrWriter:
         self._ids: dict[int, asyncio.Future[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _run(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _run(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -110,8 +111,8 @@ class _BindingWriter:
         self.db = db
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _run(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _run(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -248,7 +249,8 @@ class Switch:
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
-        assert transport and b2bua and relay and registrar
+        assert transport is not None and b2bua is not None
+        assert relay is not None and registrar is not None
         self.metrics.bind_live(
             active_calls=lambda: b2bua.active_calls,
             registrations=lambda: len(registrar),

@@ -107,6 +107,8 @@ def _configure_logging(level: str, headless: bool) -> None:
 
         handler = RichHandler(show_path=False, rich_tracebacks=False)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # The database driver logs every statement at debug level: never useful to an operator.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 async def _serve(config: Config, headless: bool) -> int:

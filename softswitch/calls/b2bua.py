@@ -12,7 +12,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -347,8 +347,8 @@ class B2bua:
         self.records.started(call)
         return call
 
-    def _spawn(self, coro: object) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -364,7 +364,7 @@ class B2bua:
         except PortsExhausted:
             self._fail(call, 503, "no RTP ports left")
             return
-        if call.state is CallState.ENDED:
+        if _ended(call):
             self._release_media(call)
             return
         leg.remote_audio = offer
@@ -387,7 +387,7 @@ class B2bua:
         except PortsExhausted:
             self._fail(call, 503, "no RTP ports left")
             return
-        if call.state is CallState.ENDED:
+        if _ended(call):
             self.relay.close(media)
             self._release_media(call)
             return
@@ -956,6 +956,11 @@ class B2bua:
             log.warning("%d calls still had requests outstanding at shutdown", len(self.calls))
         for task in list(self._tasks):
             task.cancel()
+
+
+def _ended(call: Call) -> bool:
+    """Re-read after an await: the call may have ended meanwhile (mypy narrows otherwise)."""
+    return call.state is CallState.ENDED
 
 
 def _host_of(uri: str) -> str | None:

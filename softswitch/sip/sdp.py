@@ -83,7 +83,7 @@ class SessionDescription:
             raise RemoteProtocolError("SDP is not UTF-8", 400) from None
         sdp = cls()
         session_address: str | None = None
-        media: list[dict[str, object]] = []
+        media: list[_MediaSection] = []
         seen_version = False
         for raw in text.replace("\r\n", "\n").split("\n"):
             line = raw.strip()
@@ -109,31 +109,27 @@ class SessionDescription:
             elif kind == "c":
                 address = _connection_address(value)
                 if media:
-                    media[-1]["c"] = address
+                    media[-1].address = address
                 else:
                     session_address = address
             elif kind == "m":
-                media.append({"m": value, "a": []})
+                media.append(_MediaSection(value))
             elif kind == "a" and media:
-                attrs = media[-1]["a"]
-                assert isinstance(attrs, list)
-                attrs.append(value)
+                media[-1].attributes.append(value)
         if not seen_version:
             raise RemoteProtocolError("SDP without v= line", 400)
         for entry in media:
-            m_line = str(entry["m"])
+            m_line = entry.m_line
             parts = m_line.split()
             if len(parts) < 4:
                 raise RemoteProtocolError(f"bad SDP m= line {m_line!r}", 400)
             if parts[0] != "audio" or sdp.audio is not None:
                 sdp.other_media.append(m_line)
                 continue
-            address = entry.get("c", session_address)
-            if not isinstance(address, str):
+            audio_address = entry.address or session_address
+            if audio_address is None:
                 raise RemoteProtocolError("SDP audio without a connection address", 400)
-            attrs = entry["a"]
-            assert isinstance(attrs, list)
-            sdp.audio = _audio_stream(parts, address, attrs)
+            sdp.audio = _audio_stream(parts, audio_address, entry.attributes)
         return sdp
 
     def serialize(self) -> bytes:
@@ -170,6 +166,13 @@ class SessionDescription:
         return ("\r\n".join(lines) + "\r\n").encode()
 
 
+@dataclass(slots=True)
+class _MediaSection:
+    m_line: str
+    address: str | None = None
+    attributes: list[str] = field(default_factory=list)
+
+
 def _int(text: str, what: str) -> int:
     if not text.isdigit() or len(text) > 20:
         raise RemoteProtocolError(f"bad SDP {what} {text!r}", 400)
@@ -201,9 +204,10 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
         name, _, value = attr.partition(":")
         if name == "rtpmap":
             pt_text, _, enc = value.partition(" ")
-            enc_name, _, rate = enc.partition("/")
-            if pt_text.isdigit() and rate.split("/")[0].isdigit():
-                rtpmaps[int(pt_text)] = (enc_name, int(rate.split("/")[0]))
+            enc_name, _, rate_text = enc.partition("/")
+            rate_text = rate_text.split("/")[0]
+            if pt_text.isdigit() and rate_text.isdigit():
+                rtpmaps[int(pt_text)] = (enc_name, int(rate_text))
         elif name == "fmtp":
             pt_text, _, params = value.partition(" ")
             if pt_text.isdigit():

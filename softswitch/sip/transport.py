@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import (
@@ -61,7 +62,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, owner: SipTransport) -> None:
         self.owner = owner
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.owner.received(data, ("udp", addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
@@ -76,8 +77,8 @@ class _TcpProtocol(asyncio.Protocol):
         self.address: Address | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.address = ("tcp", peer[0], peer[1])
         self.owner.connections[self.address] = self
