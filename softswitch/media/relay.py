@@ -80,6 +80,7 @@ MAX_MISORDER = 100  # RFC 3550 appendix A.1: this far behind is a late packet
 
 _SEQUENCE_SSRC = struct.Struct("!2xH4xI")
 _SEQUENCE_TIMESTAMP = struct.Struct("!HI")
+_TIMESTAMP = struct.Struct("!I")
 _NO_SSRC = -1  # never equal to a 32-bit SSRC: the first packet always counts as a new source
 _BIND_SKIPPED = (errno.EADDRINUSE, errno.EACCES)
 
@@ -290,6 +291,7 @@ class _RtpSocket(_Socket):
         "expected_seq",
         "last_sent",
         "out_ssrc",
+        "out_ssrc_sent",
         "pending",
         "remapping",
         "seq_offset",
@@ -310,6 +312,7 @@ class _RtpSocket(_Socket):
         self.remapping = False
         self.seq_offset = 0
         self.ts_offset = 0
+        self.out_ssrc_sent = _NO_SSRC  # out.out_ssrc, kept here for the rewrite path
         self.last_sent: bytes | bytearray | None = None  # the last packet sent into `out`
         # Of the stream this socket sends: its one SSRC, and its last packet when a feeder
         # stopped feeding it (None while it has never sent anything).
@@ -379,39 +382,42 @@ class _RtpSocket(_Socket):
     def _send_remapped(
         self, send: Callable[[bytes | bytearray, Address], None], data: bytes, seq: int
     ) -> None:
-        out = self.out
-        assert isinstance(out, _RtpSocket)
-        timestamp = _SEQUENCE_TIMESTAMP.unpack_from(data, 2)[1]
-        start_talkspurt = False
-        if self.pending:
-            self.pending = False
-            tail = out.tail
-            if tail is None:
-                out.out_ssrc = self.ssrc
-                self.seq_offset = self.ts_offset = 0
-            else:
-                last_seq, last_ts = _SEQUENCE_TIMESTAMP.unpack_from(tail, 2)
-                self.seq_offset = (last_seq + 1 - seq) & 0xFFFF
-                self.ts_offset = (last_ts + self.ts_step - timestamp) & 0xFFFFFFFF
-            self.remapping = bool(self.ssrc != out.out_ssrc or self.seq_offset or self.ts_offset)
-            if not self.remapping:
-                send(data, self.dest)
-                self.last_sent = data
-                self.relayed += 1
-                return
-            start_talkspurt = True
+        timestamp = _TIMESTAMP.unpack_from(data, 4)[0]
+        start_talkspurt = self.pending
+        if start_talkspurt and not self._resync(seq, timestamp):
+            send(data, self.dest)
+            self.last_sent = data
+            self.relayed += 1
+            return
         packet = bytearray(data)
         rewrite_header(
             packet,
             (seq + self.seq_offset) & 0xFFFF,
             (timestamp + self.ts_offset) & 0xFFFFFFFF,
-            out.out_ssrc,
+            self.out_ssrc_sent,
         )
         if start_talkspurt:
             packet[1] |= 0x80
         send(packet, self.dest)
         self.last_sent = packet
         self.relayed += 1
+
+    def _resync(self, seq: int, timestamp: int) -> bool:
+        """First packet of a new source or route: fix the offsets; False if none are needed."""
+        self.pending = False
+        out = self.out
+        assert isinstance(out, _RtpSocket)
+        tail = out.tail
+        if tail is None:  # nothing has left `out` yet: this stream becomes its stream
+            out.out_ssrc = self.ssrc
+            self.seq_offset = self.ts_offset = 0
+        else:
+            last_seq, last_ts = _SEQUENCE_TIMESTAMP.unpack_from(tail, 2)
+            self.seq_offset = (last_seq + 1 - seq) & 0xFFFF
+            self.ts_offset = (last_ts + self.ts_step - timestamp) & 0xFFFFFFFF
+        self.out_ssrc_sent = out.out_ssrc
+        self.remapping = bool(self.ssrc != out.out_ssrc or self.seq_offset or self.ts_offset)
+        return self.remapping
 
     def connect(self, out: _Socket | None) -> None:
         super().connect(out)
@@ -572,7 +578,8 @@ class MediaRelay:
     async def open_endpoint(self) -> MediaEndpoint:
         """Bind a free even port and the odd one above; ports another process holds are skipped.
 
-        Raises PortsExhausted when no pair could be bound.
+        Raises PortsExhausted when no pair could be bound, OSError when `host` cannot be bound
+        at all (not an address of this machine).
         """
         loop = asyncio.get_running_loop()
         for _ in range(self._ports.capacity):
@@ -689,7 +696,7 @@ class MediaRelay:
         return total
 
     @property
-    def endpoints(self) -> int:
+    def open_endpoints(self) -> int:
         return len(self._endpoints)
 
     @staticmethod

@@ -408,7 +408,7 @@ def test_stats_survive_close_and_idle_follows_traffic(run: Runner) -> None:
         relay.close(b)
         await a.wait_closed()
         await b.wait_closed()
-        assert relay.endpoints == 0
+        assert relay.open_endpoints == 0
         assert relay.stats() == RelayStats(received=1, relayed=1)
 
     run(main())
