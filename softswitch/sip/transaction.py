@@ -17,6 +17,7 @@ until the INVITE has had a provisional response (§9.1).
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 from dataclasses import dataclass
@@ -260,6 +261,7 @@ def _sending(status: int) -> Input:
 
 class _Transaction:
     __slots__ = (
+        "ack",
         "address",
         "cancel",
         "data",
@@ -267,7 +269,6 @@ class _Transaction:
         "key",
         "reliable",
         "request",
-        "response",
         "response_tag",
         "seen_2xx_tags",
         "state",
@@ -276,9 +277,13 @@ class _Transaction:
     )
 
     def __init__(
-        self, key: TransactionKey, table: Table, state: TransactionState, request: Request,
+        self,
+        key: TransactionKey,
+        table: Table,
+        state: TransactionState,
+        request: Request,
         address: Address,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.key = key
         self.table = table
         self.state = state
@@ -286,7 +291,7 @@ class _Transaction:
         self.address = address  # where we send: the peer for client, the source for server
         self.reliable = address[0] != "udp"
         self.data = b""  # client: the request; server: the last response (resent as is)
-        self.response: bytes | None = None  # client INVITE: the ACK for a non-2xx
+        self.ack: bytes | None = None  # client INVITE: our ACK for a non-2xx, re-sent as is
         self.response_tag: str | None = None  # server: To tag of the last response sent
         self.interval = 0.0  # current retransmission interval (Timers A, E, G)
         self.cancel: Request | None = None  # client INVITE: a CANCEL held for a provisional
@@ -582,8 +587,8 @@ class TransactionLayer:
     ) -> list[Event]:
         new = tx.state
         if old is S.COMPLETED:
-            assert tx.response is not None
-            self._send(tx.response, tx.address)  # the final again: so is our ACK, no event
+            assert tx.ack is not None
+            self._send(tx.ack, tx.address)  # the final again: so is our ACK, no event
             return []
         if new is S.ACCEPTED:
             tag = response.to.tag or ""
@@ -598,8 +603,8 @@ class TransactionLayer:
         if new is S.COMPLETED:
             tx.timers.clear()
             tx.cancel = None
-            tx.response = _ack_for_failure(tx.request, response).serialize()
-            self._send(tx.response, tx.address)
+            tx.ack = _ack_for_failure(tx.request, response).serialize()
+            self._send(tx.ack, tx.address)
             self._start_or_expire(tx, I.TIMER_D, now + TIMER_D)
         elif old is S.CALLING:  # first provisional: stop A and B (no Timer C in a UA)
             tx.timers.clear()
@@ -688,8 +693,12 @@ class TransactionLayer:
         return [RequestReceived(message, source, key)]
 
     def _reply_stateless(self, request: Request, status: int, destination: Address) -> None:
+        # §8.2.6.2 wants a To tag on a final response; hashing the request gives a retransmitted
+        # request the same tag without keeping any state.
+        seed = f"{request.call_id}\0{request.top_via.branch}\0{request.cseq.seq}".encode()
+        tag = hashlib.blake2s(seed, digest_size=8).hexdigest()
         extra = [("Retry-After", "5")] if status == 503 else []
-        response = make_response(request, status, extra=extra)
+        response = make_response(request, status, to_tag=tag, extra=extra)
         self._send(response.serialize(), destination)
 
     def _on_ack(self, ack: Request, source: Address, now: float) -> list[Event]:

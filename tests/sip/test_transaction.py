@@ -703,6 +703,7 @@ def test_over_the_cap_new_requests_get_503_statelessly() -> None:
     rejected = parse_message(pair.server.sent[-1])
     assert rejected.header("Retry-After") is not None
     assert rejected.call_id == "c2"
+    assert rejected.to.tag  # a final response carries a To tag, even a stateless one
     events = pair.client.take()
     assert statuses(events) == [100, 100, 503]
     for event in events[:2]:
