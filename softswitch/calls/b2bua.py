@@ -114,6 +114,7 @@ class B2bua:
         self._dialogs: dict[DialogId, tuple[Call, Leg]] = {}
         self._server_invites: dict[TransactionKey, Call] = {}
         self._client: dict[TransactionKey, tuple[Call, Leg, str]] = {}
+        self._by_caller_call_id: dict[str, Call] = {}
         self._ring_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
@@ -340,6 +341,7 @@ class B2bua:
             caller_leg=leg,
         )
         self.calls[call.id] = call
+        self._by_caller_call_id[request.call_id] = call
         self._all_ended.clear()
         if key is not None:
             self._server_invites[key] = call
@@ -455,7 +457,7 @@ class B2bua:
             self._fail(call, 503, f"destination {peer[1]} is not allowed")
             return
         leg.invite_key = key
-        self._client[key] = (call, leg, "INVITE")
+        self._track_request(call, leg, key, "INVITE")
         self._ring_timers[call.id] = self.loop.call_later(
             self.config.calls.ring_timeout_s, self._ring_timeout, call
         )
@@ -522,11 +524,12 @@ class B2bua:
     def _on_response(self, response: Response, key: TransactionKey, retransmission: bool) -> None:
         entry = self._client.get(key)
         if entry is None:
+            self._on_stray_response(response)
             return
         call, leg, purpose = entry
         status = response.status
-        if status >= 200 and not (purpose == "INVITE" and status < 300):
-            self._client.pop(key, None)
+        if status >= 200:
+            self._forget_request(call, key)
         if purpose == "INVITE":
             self._on_invite_response(call, leg, response, retransmission)
         elif purpose == "REINVITE":
@@ -545,8 +548,6 @@ class B2bua:
         elif status < 300:
             self._on_callee_answer(call, leg, response, retransmission)
         else:
-            if leg.invite_key is not None:
-                self._client.pop(leg.invite_key, None)
             if call.state is CallState.ENDED or call.cancelled:
                 self._maybe_finish(call)
                 return
@@ -776,7 +777,7 @@ class B2bua:
             self._reply(request, 503)
             return
         call.pending_reinvites[key] = request
-        self._client[key] = (call, other, "REINVITE")
+        self._track_request(call, other, key, "REINVITE")
 
     def _current_sdp(self, leg: Leg) -> bytes:
         assert leg.media is not None
@@ -827,11 +828,9 @@ class B2bua:
 
     def _on_ack_timeout(self, event: AckTimedOut) -> None:
         """Our 2xx was never acknowledged: the caller is gone, end the call (§13.3.1.4)."""
-        for call in list(self.calls.values()):
-            leg = call.caller_leg
-            if leg.dialog is not None and leg.dialog.call_id == event.call_id and not leg.confirmed:
-                self._hang_up(call, Side.SWITCH, "no ACK")
-                return
+        call = self._by_caller_call_id.get(event.call_id)
+        if call is not None and not call.caller_leg.confirmed:
+            self._hang_up(call, Side.SWITCH, "no ACK")
 
     # teardown ------------------------------------------------------------------------------
     def _ring_timeout(self, call: Call) -> None:
@@ -873,7 +872,7 @@ class B2bua:
         )
         key = self.sip.send_request(bye, leg.peer)
         if key is not None:
-            self._client[key] = (call, leg, "BYE")
+            self._track_request(call, leg, key, "BYE")
 
     def _hang_up(self, call: Call, side: Side, cause: str) -> None:
         """End an answered (or answering) call from `side`: BYE every other confirmed leg."""
@@ -923,9 +922,10 @@ class B2bua:
         """Forget a call once it has ended and no request of ours for it is outstanding."""
         if call.state is not CallState.ENDED:
             return
-        if any(entry[0] is call for entry in self._client.values()):
+        if call.outstanding:
             return
         self.calls.pop(call.id, None)
+        self._by_caller_call_id.pop(call.caller_leg.invite.call_id, None)
         for leg in call.legs:
             if leg.dialog is not None:
                 self._dialogs.pop(leg.dialog.id, None)
@@ -934,6 +934,15 @@ class B2bua:
             self._server_invites.pop(key, None)
         if not self.calls:
             self._all_ended.set()
+
+    def _track_request(self, call: Call, leg: Leg, key: TransactionKey, purpose: str) -> None:
+        """Remember a request of ours until its final response: the call lives until then."""
+        self._client[key] = (call, leg, purpose)
+        call.outstanding += 1
+
+    def _forget_request(self, call: Call, key: TransactionKey) -> None:
+        if self._client.pop(key, None) is not None:
+            call.outstanding -= 1
 
     def _count(self, disposition: Disposition) -> None:
         counts = self.counters.by_disposition

@@ -73,6 +73,7 @@ class Call:
     disposition: Disposition | None = None
     hangup_cause: str = ""
     hangup_side: Side | None = None
+    outstanding: int = 0  # our requests for this call still waiting for a final response
     pending_reinvites: dict[TransactionKey, Request] = field(default_factory=dict)
 
     def other(self, leg: Leg) -> Leg | None:
