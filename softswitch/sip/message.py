@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Self, cast
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import (
@@ -110,6 +110,17 @@ _CANONICAL = {
     )
 }
 
+# Every spelling seen on the wire often enough to skip the grammar check and the lookup.
+_KNOWN_SPELLINGS = {
+    **{name: name for name in _CANONICAL.values()},
+    **{name.lower(): name for name in _CANONICAL.values()},
+    **COMPACT_FORMS,
+    **{short.upper(): name for short, name in COMPACT_FORMS.items()},
+    "Call-Id": "Call-ID",
+    "Cseq": "CSeq",
+    "Www-Authenticate": "WWW-Authenticate",
+}
+
 # Headers whose values may be comma-separated lists (RFC 3261 §7.3.1); the rest hold one value
 # that may itself contain commas (Date, the authentication headers).
 LIST_HEADERS = frozenset(
@@ -200,6 +211,9 @@ _DATE_RE = re.compile(
 
 
 def canonical_name(name: str) -> str:
+    known = _KNOWN_SPELLINGS.get(name)
+    if known is not None:
+        return known
     lower = name.lower()
     if lower in COMPACT_FORMS:
         return COMPACT_FORMS[lower]
@@ -348,7 +362,7 @@ class Message:
     def values(self, name: str) -> list[str]:
         """Every value of a header, comma lists split where the header allows it."""
         name = canonical_name(name)
-        lines = self.header_lines(name)
+        lines = [value for key, value in self.headers if key == name]
         if name not in LIST_HEADERS:
             return lines
         out: list[str] = []
@@ -442,7 +456,12 @@ class Message:
 
     @property
     def contacts(self) -> list[NameAddr]:
-        return [NameAddr.parse(v) for v in self.values("Contact") if v.strip() != "*"]
+        """Contact values but `*` (the REGISTER wildcard, RFC 3261 §10.2.2)."""
+        cached = self._cache.get("contacts")
+        if cached is None:
+            cached = [NameAddr.parse(v) for v in self.values("Contact") if v != "*"]
+            self._cache["contacts"] = cached
+        return list(cast(list[NameAddr], cached))
 
     @property
     def content_type(self) -> str | None:
@@ -538,18 +557,18 @@ def _header_lines(head: str) -> list[str]:
 
 # Headers that may appear once only (RFC 3261 §7.3.1: only comma-list headers may repeat).
 SINGLE_VALUED = frozenset(
-    {"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type", "Expires"}
+    {
+        "Call-ID",
+        "CSeq",
+        "From",
+        "To",
+        "Max-Forwards",
+        "Content-Length",
+        "Content-Type",
+        "Expires",
+        "Date",
+    }
 )
-# Every spelling seen on the wire often enough to skip the grammar check and the lookup.
-_KNOWN_SPELLINGS = {
-    **{name: name for name in _CANONICAL.values()},
-    **{name.lower(): name for name in _CANONICAL.values()},
-    **COMPACT_FORMS,
-    **{short.upper(): name for short, name in COMPACT_FORMS.items()},
-    "Call-Id": "Call-ID",
-    "Cseq": "CSeq",
-    "Www-Authenticate": "WWW-Authenticate",
-}
 
 
 def parse_message(
@@ -637,9 +656,12 @@ def _validate(message: Request | Response, singles: dict[str, str]) -> None:
     call_id = singles["Call-ID"]
     if not call_id or not call_id.isprintable() or " " in call_id:
         raise RemoteProtocolError(f"bad Call-ID {call_id[:60]!r}")
-    cseq = message.cseq
-    message.from_  # noqa: B018 - parsing validates
-    message.to  # noqa: B018
+    # parsed once here from the values already at hand, and cached for the typed views
+    cache = message._cache
+    cseq = CSeq.parse(singles["CSeq"])
+    cache["cseq"] = cseq
+    cache["From"] = NameAddr.parse(singles["From"])
+    cache["To"] = NameAddr.parse(singles["To"])
     if not isinstance(message, Request):
         return
     if cseq.method != message.method:
@@ -653,12 +675,10 @@ def _validate(message: Request | Response, singles: dict[str, str]) -> None:
         raise RemoteProtocolError(f"bad Max-Forwards {max_forwards[:20]!r}")
     if "Expires" in singles:
         message.expires()
-    date = message.header("Date")
+    date = singles.get("Date")
     if date is not None and not _DATE_RE.match(date):
         raise RemoteProtocolError(f"bad Date {date[:60]!r}")
-    for contact in message.values("Contact"):
-        if contact != "*":
-            NameAddr.parse(contact)
+    message.contacts  # noqa: B018
 
 
 class StreamFramer:

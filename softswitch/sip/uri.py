@@ -20,8 +20,12 @@ _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _TOKEN_RE = re.compile(_TOKEN + r"\Z")
 _DOMAINLABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-_HOSTNAME_RE = re.compile(rf"(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?\Z")
-_IPV4_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
+# host = hostname / IPv4address: a name's last label starts with a letter, an address's octets
+# are at most 255 (RFC 3261 §25.1).
+_HOST_NAME = rf"(?:{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}|(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?)"
+_HOST_NAME_RE = re.compile(_HOST_NAME + r"\Z")
+_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\Z")
 _IPV6_CHARS_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
 # user = 1*( unreserved / escaped / user-unreserved ); password adds nothing user lacks but ':'.
 _USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+\Z")
@@ -32,6 +36,16 @@ _PARAMCHARS_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+\Z")
 _HNV = r"[A-Za-z0-9\-_.!~*'()%\[\]/?:+$]"
 _URI_HEADERS_RE = re.compile(rf"{_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*\Z")
 _URI_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
+# The whole sip/sips grammar in one pass; the user class has no '@', so the first '@' ends the
+# userinfo even when the user part holds ';' or '?' (RFC 4475 §3.1.1.9 and §3.1.1.2).
+_PARAMCHAR = r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]"
+_SIP_URI_RE = re.compile(
+    r"[Ss][Ii][Pp]([Ss]?):"
+    r"(?:([A-Za-z0-9\-_.!~*'()%&=+$,;?/]+)(?::([A-Za-z0-9\-_.!~*'()%&=+$,]*))?@)?"
+    rf"(\[[0-9A-Fa-f:.]+\]|{_HOST_NAME})(?::([0-9]{{1,5}}))?"
+    rf"((?:;{_PARAMCHAR}+(?:={_PARAMCHAR}+)?)*)"
+    rf"(?:\?({_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*))?\Z"
+)
 # Any other scheme's URI (RFC 3986 characters): kept as text, never interpreted.
 _ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[A-Za-z0-9\-_.!~*'()%;/?:@&=+$,\[\]#]+\Z")
 _TEL_NUMBER_RE = re.compile(r"[0-9+\-.()*#A-Da-dpwPW]+\Z")
@@ -89,12 +103,8 @@ def parse_host(text: str) -> tuple[str, int | None]:
 
 
 def _check_host_name(host: str) -> None:
-    """hostname / IPv4address (RFC 3261 §25.1): a name's last label starts with a letter."""
-    if _HOSTNAME_RE.match(host) is not None:
-        return
-    if _IPV4_RE.match(host) is not None and all(int(octet) <= 255 for octet in host.split(".")):
-        return
-    raise RemoteProtocolError(f"bad host {host!r}")
+    if _HOST_NAME_RE.match(host) is None:
+        raise RemoteProtocolError(f"bad host {host!r}")
 
 
 def _check_ipv6(text: str) -> None:
@@ -113,7 +123,7 @@ def check_ip_address(text: str) -> None:
         _check_ipv6(text[1:-1])
     elif ":" in text:
         _check_ipv6(text)
-    elif _IPV4_RE.match(text) is None or any(int(octet) > 255 for octet in text.split(".")):
+    elif _IPV4_RE.match(text) is None:
         raise RemoteProtocolError(f"bad IP address {text!r}")
 
 
@@ -179,42 +189,27 @@ class SipUri:
     @classmethod
     def parse(cls, text: str) -> Self:
         """`sip:[userinfo@]hostport *(;param) [?headers]` per RFC 3261 §25.1."""
-        m = _URI_SCHEME_RE.match(text)
+        m = _SIP_URI_RE.match(text)
         if m is None:
-            raise RemoteProtocolError(f"not a URI: {text!r}")
-        scheme = m.group(1).lower()
-        if scheme not in ("sip", "sips"):
-            raise RemoteProtocolError(f"unsupported URI scheme {scheme!r}", 416)
-        rest = text[m.end() :]
-        user: str | None = None
-        password: str | None = None
-        # No part after userinfo may hold a bare '@', so the first one ends the userinfo, even
-        # when the user part holds ';' or '?' (RFC 4475 §3.1.1.9 and §3.1.1.2).
-        userinfo, at, after = rest.partition("@")
-        if at:
-            user, colon, pw = userinfo.partition(":")
-            if _USER_RE.match(user) is None:
-                raise RemoteProtocolError(f"bad user part in {text!r}")
-            if colon:
-                if _PASSWORD_RE.match(pw) is None:
-                    raise RemoteProtocolError(f"bad password in {text!r}")
-                password = pw
-            if "%" in userinfo:
-                _check_escapes(userinfo, "user part")
-            rest = after
-        end = len(rest)
-        for delimiter in ";?":
-            i = rest.find(delimiter)
-            if i != -1 and i < end:
-                end = i
-        host, port = parse_host(rest[:end])
-        param_text, question, headers = rest[end:].partition("?")
-        params = _parse_uri_params(param_text)
-        if question:
-            if _URI_HEADERS_RE.match(headers) is None:
-                raise RemoteProtocolError(f"bad URI headers in {text!r}")
-            _check_escapes(headers, "URI headers")
-        return cls(scheme, user, host, port, password, params, headers if question else None)
+            raise _sip_uri_error(text)
+        host = m.group(4)
+        if host[0] == "[":
+            _check_ipv6(host[1:-1])
+        port_text = m.group(5)
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if not 0 < port <= 65535:
+                raise RemoteProtocolError(f"bad port {port_text!r}")
+        if "%" in text:
+            _check_escapes(text, "URI")
+        params: dict[str, str | None] = {}
+        if m.group(6):
+            for item in m.group(6)[1:].split(";"):
+                name, sep, value = item.partition("=")
+                params[name.lower()] = value if sep else None
+        scheme = "sips" if m.group(1) else "sip"
+        return cls(scheme, m.group(2), host, port, m.group(3), params, m.group(7))
 
     @property
     def user_unescaped(self) -> str | None:
@@ -270,6 +265,39 @@ class TelUri:
 Uri = SipUri | TelUri
 
 
+def _sip_uri_error(text: str) -> RemoteProtocolError:
+    """Say which part of a SIP URI broke the grammar: walks it the way _SIP_URI_RE reads it."""
+    m = _URI_SCHEME_RE.match(text)
+    if m is None:
+        return RemoteProtocolError(f"not a URI: {text[:80]!r}")
+    scheme = m.group(1).lower()
+    if scheme not in ("sip", "sips"):
+        return RemoteProtocolError(f"unsupported URI scheme {scheme!r}", 416)
+    rest = text[m.end() :]
+    userinfo, at, after = rest.partition("@")
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if _USER_RE.match(user) is None:
+            return RemoteProtocolError(f"bad user part in {text[:80]!r}")
+        if colon and _PASSWORD_RE.match(password) is None:
+            return RemoteProtocolError(f"bad password in {text[:80]!r}")
+        rest = after
+    end = len(rest)
+    for delimiter in ";?":
+        i = rest.find(delimiter)
+        if i != -1 and i < end:
+            end = i
+    param_text, question, headers = rest[end:].partition("?")
+    try:
+        parse_host(rest[:end])
+        _parse_uri_params(param_text)
+    except RemoteProtocolError as exc:
+        return exc
+    if question and _URI_HEADERS_RE.match(headers) is None:
+        return RemoteProtocolError(f"bad URI headers in {text[:80]!r}")
+    return RemoteProtocolError(f"bad SIP URI {text[:80]!r}")
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a Request-URI. An unknown scheme is a 416 (RFC 3261 §8.2.2.1)."""
     m = _URI_SCHEME_RE.match(text)
@@ -291,6 +319,9 @@ def uri_user(uri: Uri) -> str:
 
 
 def _check_uri_text(uri_text: str, any_scheme: bool) -> None:
+    if uri_text[:4].lower() == "sip:" or uri_text[:5].lower() == "sips:":
+        SipUri.parse(uri_text)
+        return
     m = _URI_SCHEME_RE.match(uri_text)
     if m is None:
         raise RemoteProtocolError(f"bad URI {uri_text!r}")
@@ -333,7 +364,7 @@ class NameAddr:
             if not rest.startswith("<"):
                 raise RemoteProtocolError("display name without <URI>")
             rest = rest[1:]
-        else:
+        elif "<" in text:
             m = _TOKEN_DISPLAY_RE.match(text)
             if m is not None:
                 display = m.group(1)
