@@ -265,14 +265,13 @@ class _Socket(asyncio.DatagramProtocol):
         else:
             self.dropped_unrouted += 1
 
-    def connect(self, out: _Socket | None) -> None:
-        """Send what this socket receives out of `out` from now on (None: nowhere)."""
+    def connect(self, out: _Socket) -> None:
+        """Send what this socket receives out of `out` from now on."""
         self.disconnect()
-        if out is not None:
-            if out.feeder is not None:
-                out.feeder.disconnect()
-            self.out = out
-            out.feeder = self
+        if out.feeder is not None:
+            out.feeder.disconnect()
+        self.out = out
+        out.feeder = self
         self.refresh()
 
     def disconnect(self) -> None:
@@ -291,9 +290,9 @@ class _RtpSocket(_Socket):
         "expected_seq",
         "last_sent",
         "out_ssrc",
-        "out_ssrc_sent",
         "pending",
         "remapping",
+        "rewrite_ssrc",
         "seq_offset",
         "ssrc",
         "tail",
@@ -312,7 +311,7 @@ class _RtpSocket(_Socket):
         self.remapping = False
         self.seq_offset = 0
         self.ts_offset = 0
-        self.out_ssrc_sent = _NO_SSRC  # out.out_ssrc, kept here for the rewrite path
+        self.rewrite_ssrc = _NO_SSRC  # out.out_ssrc, kept here for the rewrite path
         self.last_sent: bytes | bytearray | None = None  # the last packet sent into `out`
         # Of the stream this socket sends: its one SSRC, and its last packet when a feeder
         # stopped feeding it (None while it has never sent anything).
@@ -394,7 +393,7 @@ class _RtpSocket(_Socket):
             packet,
             (seq + self.seq_offset) & 0xFFFF,
             (timestamp + self.ts_offset) & 0xFFFFFFFF,
-            self.out_ssrc_sent,
+            self.rewrite_ssrc,
         )
         if start_talkspurt:
             packet[1] |= 0x80
@@ -415,11 +414,11 @@ class _RtpSocket(_Socket):
             last_seq, last_ts = _SEQUENCE_TIMESTAMP.unpack_from(tail, 2)
             self.seq_offset = (last_seq + 1 - seq) & 0xFFFF
             self.ts_offset = (last_ts + self.ts_step - timestamp) & 0xFFFFFFFF
-        self.out_ssrc_sent = out.out_ssrc
+        self.rewrite_ssrc = out.out_ssrc
         self.remapping = bool(self.ssrc != out.out_ssrc or self.seq_offset or self.ts_offset)
         return self.remapping
 
-    def connect(self, out: _Socket | None) -> None:
+    def connect(self, out: _Socket) -> None:
         super().connect(out)
         self.pending = self.remapping = True
 
