@@ -16,7 +16,8 @@ Use from the call layer::
     relay.set_direction(a, Direction.RECVONLY)   # the direction in our SDP towards A
     relay.unbridge(a); relay.echo(a)      # the 9196 echo test
     relay.close(a); await a.wait_closed() # the port returns to the allocator
-    relay.stats(); a.stats(); a.idle_seconds(loop.time())
+    relay.stats(); a.stats(); a.idle_seconds(loop.time())   # RelayStats, plain ints
+    await relay.aclose()                  # every endpoint, at shutdown
 
 Behaviour the call layer can rely on:
 
