@@ -1,0 +1,131 @@
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from softswitch.store.database import DB_FILENAME, Database, StoreError, migrations
+
+
+def test_open_creates_schema_in_wal_mode(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await Database.open(tmp_path)
+        try:
+            assert (await db.fetchall("PRAGMA journal_mode"))[0][0] == "wal"
+            assert (await db.fetchall("PRAGMA synchronous"))[0][0] == 1  # NORMAL
+            tables = {row[0] for row in await db.fetchall("SELECT name FROM sqlite_master")}
+            assert {"schema_version", "registration", "cdr"} <= tables
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    assert (tmp_path / DB_FILENAME).is_file()
+
+
+def test_migrations_apply_once_across_reopen(tmp_path: Path) -> None:
+    async def versions() -> list[int]:
+        db = await Database.open(tmp_path)
+        try:
+            db.enqueue(
+                "INSERT INTO cdr (id, call_id, caller, callee, direction, start_ts)"
+                " VALUES (?, 'c', 'a', 'b', 'internal', 0)",
+                (await db.next_id("cdr"),),
+            )
+            rows = await db.fetchall("SELECT version FROM schema_version ORDER BY version")
+            return [row[0] for row in rows]
+        finally:
+            await db.close()
+
+    expected = [version for version, _ in migrations()]
+    assert expected[0] == 1
+    assert asyncio.run(versions()) == expected
+    assert asyncio.run(versions()) == expected
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        assert conn.execute("SELECT id FROM cdr ORDER BY id").fetchall() == [(1,), (2,)]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    async def create() -> None:
+        await (await Database.open(tmp_path)).close()
+
+    asyncio.run(create())
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (999, 0)")
+    with pytest.raises(StoreError, match="schema version 999, newer than this softswitch"):
+        asyncio.run(Database.open(tmp_path))
+
+
+def open_error(path: Path) -> str:
+    with pytest.raises(StoreError) as info:
+        asyncio.run(Database.open(path))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_data_dir(tmp_path: Path) -> None:
+    assert open_error(tmp_path / "nope") == f"data dir {tmp_path / 'nope'} does not exist"
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert open_error(tmp_path / "file") == f"data dir {tmp_path / 'file'} is not a directory"
+
+
+def test_database_path_that_cannot_be_opened(tmp_path: Path) -> None:
+    (tmp_path / DB_FILENAME).mkdir()
+    message = open_error(tmp_path)
+    assert message.startswith(f"cannot open database {tmp_path / DB_FILENAME}: ")
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / DB_FILENAME).write_bytes(b"this is not sqlite" * 100)
+    assert "file is not a database" in open_error(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_unwritable_data_dir(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        assert open_error(tmp_path) == f"data dir {tmp_path} is not writable"
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_queued_writes_commit_in_order_and_close_flushes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await Database.open(tmp_path)
+        for i in range(500):
+            db.enqueue(
+                "INSERT INTO cdr (id, call_id, caller, callee, direction, start_ts)"
+                " VALUES (?, ?, 'a', 'b', 'internal', 0)",
+                (i + 1, f"call-{i}"),
+            )
+            db.enqueue("UPDATE cdr SET end_ts = ? WHERE id = ?", (float(i), i + 1))
+        await db.close()
+        with pytest.raises(StoreError, match="closed"):
+            db.enqueue("DELETE FROM cdr")
+
+    asyncio.run(scenario())
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        rows = conn.execute("SELECT id, end_ts FROM cdr ORDER BY id").fetchall()
+    assert rows == [(i + 1, float(i)) for i in range(500)]
+
+
+def test_failed_group_is_reported_to_flush(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = await Database.open(tmp_path)
+        try:
+            db.enqueue("INSERT INTO cdr (id) VALUES (1)")  # NOT NULL columns missing
+            with pytest.raises(StoreError, match="NOT NULL constraint failed"):
+                await db.flush()
+            db.enqueue(
+                "INSERT INTO cdr (id, call_id, caller, callee, direction, start_ts)"
+                " VALUES (2, 'c', 'a', 'b', 'internal', 0)"
+            )
+            assert [row[0] for row in await db.fetchall("SELECT id FROM cdr")] == [2]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
