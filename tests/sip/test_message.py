@@ -1,0 +1,406 @@
+"""softswitch/sip/message.py: framing, headers, typed views, limits, responses, TCP framing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.message import (
+    DEFAULT_MAX_HEADERS,
+    REASON_PHRASES,
+    CSeq,
+    Request,
+    Response,
+    StreamFramer,
+    Via,
+    canonical_name,
+    make_response,
+    parse_message,
+    split_list,
+)
+
+CAPTURES = Path(__file__).resolve().parent.parent / "data" / "sip"
+
+OPTIONS = (
+    b"OPTIONS sip:bob@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: Alice <sip:alice@example.com>;tag=1928301774\r\n"
+    b"To: <sip:bob@example.com>\r\n"
+    b"Call-ID: a84b4c76e66710@pc33.example.com\r\n"
+    b"CSeq: 63104 OPTIONS\r\n"
+    b"Contact: <sip:alice@192.0.2.1:5060>\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+
+def _with(*lines: bytes, body: bytes = b"", base: bytes = OPTIONS) -> bytes:
+    """OPTIONS with extra header lines added before Content-Length, and a body."""
+    head = base.split(b"Content-Length")[0]
+    return (
+        head
+        + b"".join(line + b"\r\n" for line in lines)
+        + (b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    )
+
+
+def _rejected(data: bytes, status: int = 400, **kwargs: int | bool) -> str:
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_message(data, **kwargs)  # type: ignore[arg-type]
+    assert info.value.status_hint == status
+    return str(info.value)
+
+
+# --- captured messages round trip ----------------------------------------------------------------
+@pytest.mark.parametrize("name", ["pjsua2-invite.raw", "sipp-uac-invite.raw", "sipp-uas-200.raw"])
+def test_captured_messages_serialise_back_to_their_bytes(name: str) -> None:
+    raw = (CAPTURES / name).read_bytes()
+    message = parse_message(raw)
+    # byte for byte, but for the padding peers put after "Content-Length:"
+    length = len(message.body)
+    expected = raw.replace(b"Content-Length:   %d" % length, b"Content-Length: %d" % length)
+    assert message.serialize() == expected
+
+
+def test_captured_pjsua2_invite_reads_as_sent() -> None:
+    invite = parse_message((CAPTURES / "pjsua2-invite.raw").read_bytes())
+    assert isinstance(invite, Request)
+    assert invite.method == "INVITE"
+    assert invite.top_via.params["rport"] is None
+    assert invite.top_via.branch is not None and invite.top_via.branch.startswith("z9hG4bK")
+    assert invite.from_.tag and invite.to.tag is None
+    assert invite.contacts[0].sip_uri().params == {"ob": None}
+    assert "100rel" in invite.values("Supported")
+    assert len(invite.values("Allow")) == 12
+    assert invite.content_type == "application/sdp"
+    assert len(invite.body) == 620 and invite.body.startswith(b"v=0\r\n")
+
+
+def test_captured_response() -> None:
+    ok = parse_message((CAPTURES / "sipp-uas-200.raw").read_bytes())
+    assert isinstance(ok, Response)
+    assert (ok.status, ok.reason) == (200, "OK")
+    assert ok.to.tag == "14883SIPpTag011"
+    assert ok.cseq == CSeq(13376, "INVITE")
+
+
+# --- header names --------------------------------------------------------------------------------
+def test_compact_forms_and_case() -> None:
+    data = (
+        b"INVITE sip:bob@example.com SIP/2.0\r\n"
+        b"v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+        b"f: <sip:alice@example.com>;tag=1\r\n"
+        b"t: sip:bob@example.com\r\n"
+        b"i: abc@192.0.2.1\r\n"
+        b"cseq: 1 INVITE\r\n"
+        b"m: <sip:alice@192.0.2.1>\r\n"
+        b"k: 100rel, timer\r\n"
+        b"s: hello\r\n"
+        b"c: application/sdp\r\n"
+        b"L: 3\r\n"
+        b"\r\nv=0"
+    )
+    message = parse_message(data)
+    assert [name for name, _ in message.headers] == [
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Supported",
+        "Subject",
+        "Content-Type",
+        "Content-Length",
+    ]
+    assert message.header("i") == message.header("CALL-ID") == "abc@192.0.2.1"
+    assert message.values("k") == ["100rel", "timer"]
+    assert message.body == b"v=0"
+    assert canonical_name("www-authenticate") == "WWW-Authenticate"
+    assert canonical_name("X-Custom") == "X-Custom"
+
+
+def test_bad_header_lines() -> None:
+    assert "bad header line" in _rejected(_with(b"No colon here"))
+    assert "bad header line" in _rejected(_with(b"Bad Name: x"))
+    assert "bad header line" in _rejected(_with(b": no name"))
+
+
+# --- folding, lists, quoting ---------------------------------------------------------------------
+def test_folded_lines_are_joined_with_one_space() -> None:
+    message = parse_message(
+        _with(b"Subject: first part\r\n   second part", b"X-Empty:\r\n\tfolded value")
+    )
+    assert message.header("Subject") == "first part second part"
+    assert message.header("X-Empty") == "folded value"
+    via_folded = OPTIONS.replace(b"Via: SIP/2.0/UDP", b"Via: SIP /\r\n 2.0/ UDP")
+    assert parse_message(via_folded).top_via.transport == "UDP"
+
+
+def test_continuation_before_any_header() -> None:
+    data = b"OPTIONS sip:bob@example.com SIP/2.0\r\n folded\r\n" + OPTIONS.split(b"\r\n", 1)[1]
+    _rejected(data)
+
+
+def test_list_splitting_respects_quotes_and_brackets() -> None:
+    contact = b'Contact: "Doe, John" <sip:john,doe@example.com;a=1>, <sip:x@example.com>;q=0.5'
+    data = _with(b"Route: <sip:p1@example.com;lr>, <sip:p2@example.com;lr>").replace(
+        b"Contact: <sip:alice@192.0.2.1:5060>", contact
+    )
+    message = parse_message(data)
+    assert message.values("Route") == ["<sip:p1@example.com;lr>", "<sip:p2@example.com;lr>"]
+    contacts = message.contacts
+    assert [c.display_name for c in contacts] == ['"Doe, John"', None]
+    assert contacts[1].params == {"q": "0.5"}
+    assert split_list('a, "b, \\" c", <d,e>') == ["a", '"b, \\" c"', "<d,e>"]
+    with pytest.raises(RemoteProtocolError):
+        split_list('a, "b, c')
+
+
+def test_single_value_headers_are_not_split() -> None:
+    message = parse_message(_with(b"Date: Sat, 13 Nov 2010 23:29:00 GMT"))
+    assert message.values("Date") == ["Sat, 13 Nov 2010 23:29:00 GMT"]
+
+
+def test_multiple_via_lines_and_list() -> None:
+    data = OPTIONS.replace(
+        b"Max-Forwards",
+        b"Via: SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bK2, SIP/2.0/TLS h.example.com"
+        b";branch=z9hG4bK3\r\nMax-Forwards",
+    )
+    vias = parse_message(data).vias
+    assert [(v.transport, v.host, v.port) for v in vias] == [
+        ("UDP", "192.0.2.1", 5060),
+        ("TCP", "[2001:db8::1]", 5070),
+        ("TLS", "h.example.com", None),
+    ]
+
+
+# --- Via -----------------------------------------------------------------------------------------
+def test_via_parse_and_serialize() -> None:
+    via = Via.parse(
+        "SIP / 2.0 / udp  host.example.com : 5062 ; branch = z9hG4bKx ;rport;received=::1"
+    )
+    assert (via.transport, via.host, via.port) == ("UDP", "host.example.com", 5062)
+    assert via.branch == "z9hG4bKx"
+    assert via.sent_by == "host.example.com:5062"
+    assert via.params == {"branch": "z9hG4bKx", "rport": None, "received": "::1"}
+    assert via.serialize() == "SIP/2.0/UDP host.example.com:5062;branch=z9hG4bKx;rport;received=::1"
+    assert Via.parse(via.serialize()) == via
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SIP/3.0/UDP host",
+        "SIP/2.0/UDP",
+        "SIP/2.0 host",
+        "SIP/2.0/UDP host;;",
+        "SIP/2.0/UDP host;received=example.com",  # an address, not a name (RFC 3261 §20.42)
+        "SIP/2.0/UDP host;received=[2001:db8:::1]",
+        "SIP/2.0/UDP host;received",
+        "SIP/2.0/UDP host;rport=0",
+        "SIP/2.0/UDP host;rport=x",
+        "SIP/2.0/UDP host;ttl=256",
+        'SIP/2.0/UDP host;branch="quoted"',
+        "SIP/2.0/UDP host:99999",
+        "SIP/2.0/UDP 2001:db8::1",
+    ],
+)
+def test_bad_vias(text: str) -> None:
+    with pytest.raises(RemoteProtocolError):
+        Via.parse(text)
+
+
+# --- start lines ---------------------------------------------------------------------------------
+def test_status_lines() -> None:
+    base = OPTIONS.split(b"\r\n", 1)[1]
+    ok = parse_message(b"SIP/2.0 486 Busy Here\r\n" + base)
+    assert isinstance(ok, Response) and (ok.status, ok.reason) == (486, "Busy Here")
+    empty = parse_message(b"SIP/2.0 100 \r\n" + base)
+    assert isinstance(empty, Response) and empty.reason == ""
+    assert "bad start line" in _rejected(b"SIP/2.0 100\r\n" + base)  # the SP is mandatory
+    assert "bad start line" in _rejected(b"SIP/2.0 4294967301 Big\r\n" + base)
+    assert "bad status code" in _rejected(b"SIP/2.0 099 Low\r\n" + base)
+    assert "bad status code" in _rejected(b"SIP/2.0 700 High\r\n" + base)
+    assert "unsupported version" in _rejected(b"SIP/3.0 200 OK\r\n" + base, 505)
+
+
+def test_request_lines() -> None:
+    rest = OPTIONS.split(b"\r\n", 1)[1]
+    assert "unsupported version" in _rejected(b"OPTIONS sip:b@example.com SIP/2.1\r\n" + rest, 505)
+    _rejected(b"OPTIONS  sip:b@example.com SIP/2.0\r\n" + rest)
+    _rejected(b"OPTIONS sip:b@example.com SIP/2.0 \r\n" + rest)
+    _rejected(b"OPTIONS sip:b@example.com;x=1 ;y SIP/2.0\r\n" + rest)
+    assert "headers in the Request-URI" in _rejected(
+        b"OPTIONS sip:b@example.com?Route=x SIP/2.0\r\n" + rest
+    )
+    assert "unsupported URI scheme" in _rejected(
+        b"OPTIONS mailto:b@example.com SIP/2.0\r\n" + rest, 416
+    )
+    tel = parse_message(b"OPTIONS tel:+15551234 SIP/2.0\r\n" + rest)
+    assert isinstance(tel, Request) and tel.uri == "tel:+15551234"
+
+
+# --- required headers and their values -----------------------------------------------------------
+@pytest.mark.parametrize("name", [b"Via", b"Call-ID", b"CSeq", b"From", b"To"])
+def test_missing_required_header(name: bytes) -> None:
+    lines = [x for x in OPTIONS.split(b"\r\n") if not x.startswith(name + b":")]
+    assert "missing" in _rejected(b"\r\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"CSeq: 2147483648 OPTIONS", "out of range"),
+        (b"CSeq: " + b"9" * 5000 + b" OPTIONS", "out of range"),
+        (b"CSeq: 1 INVITE", "does not match"),
+        (b"CSeq: x OPTIONS", "bad CSeq"),
+        (b"Max-Forwards: 256", "bad Max-Forwards"),
+        (b"Max-Forwards: \xd9\xa1", "bad Max-Forwards"),  # an Arabic-Indic digit is not a DIGIT
+        (b"Call-ID: has space", "bad Call-ID"),
+        (b"Expires: soon", "bad Expires"),
+        (b"Date: Fri, 01 Jan 2010 16:00:00 EST", "bad Date"),
+    ],
+)
+def test_bad_header_values(line: bytes, reason: str) -> None:
+    name = line.split(b":")[0]
+    lines = [x for x in OPTIONS.split(b"\r\n") if not x.startswith(name + b":")]
+    data = b"\r\n".join([*lines[:2], line, *lines[2:]])
+    assert reason in _rejected(data)
+
+
+def test_max_forwards_and_expires() -> None:
+    message = parse_message(_with(b"Expires: " + b"9" * 50).replace(b"70", b"0068"))
+    assert message.header("Max-Forwards") == "0068"
+    assert message.expires() == 2**32 - 1
+    assert parse_message(OPTIONS).expires() is None
+
+
+def test_received_at_defaults_to_zero() -> None:
+    assert parse_message(OPTIONS).received_at == 0.0
+
+
+# --- Content-Length and limits -------------------------------------------------------------------
+def test_content_length_frames_the_body() -> None:
+    data = _with(body=b"hello")
+    assert parse_message(data + b"trailing junk").body == b"hello"  # RFC 3261 §18.3
+    no_length = data.replace(b"Content-Length: 5\r\n", b"")
+    assert parse_message(no_length).body == b"hello"
+    assert "missing Content-Length" in _rejected(no_length, stream=True)
+    assert "larger than the body" in _rejected(data[:-1])
+    assert "bad Content-Length" in _rejected(data.replace(b"Length: 5", b"Length: -5"))
+    assert "bad Content-Length" in _rejected(data.replace(b"Length: 5", b"Length: " + b"1" * 5000))
+    assert "more than one Content-Length" in _rejected(
+        data.replace(b"Content-Length: 5", b"Content-Length: 5\r\nl: 5")
+    )
+
+
+def test_body_may_be_any_bytes_but_head_must_be_utf8() -> None:
+    assert parse_message(_with(body=b"\xff\x00\xfe")).body == b"\xff\x00\xfe"
+    assert "UTF-8" in _rejected(_with(b"Subject: \xff"))
+    assert "bare CR" in _rejected(_with(b"Subject: a\rb"))
+
+
+def test_size_limit_is_513() -> None:
+    data = _with(body=b"x" * 2000)
+    assert parse_message(data, max_size=len(data)).body == b"x" * 2000
+    assert "too large" in _rejected(data, 513, max_size=len(data) - 1)
+
+
+def test_header_count_limit_is_513() -> None:
+    room = DEFAULT_MAX_HEADERS - OPTIONS.count(b"\r\n") + 2
+    assert parse_message(_with(*[b"X-N: %d" % i for i in range(room)]))
+    assert "too many headers" in _rejected(_with(*[b"X-N: %d" % i for i in range(room + 1)]), 513)
+    assert "too many headers" in _rejected(OPTIONS, 513, max_headers=5)
+
+
+def test_bare_lf_line_ends_are_tolerated() -> None:
+    message = parse_message(OPTIONS.replace(b"\r\n", b"\n"))
+    assert message.call_id == "a84b4c76e66710@pc33.example.com"
+
+
+# --- changing headers ----------------------------------------------------------------------------
+def test_header_changes_refresh_typed_views() -> None:
+    message = parse_message(OPTIONS)
+    assert message.top_via.host == "192.0.2.1"
+    message.add_header("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKp", first=True)
+    assert message.top_via.host == "proxy.example.com"
+    message.set_header("To", "<sip:carol@example.com>;tag=9")
+    assert message.to.tag == "9"
+    message.remove_header("Contact")
+    assert message.contacts == []
+    message.set_header("X-New", "1")
+    assert message.headers[-1] == ("X-New", "1")
+    assert b"X-New: 1\r\nContent-Length: 0\r\n\r\n" in message.serialize()
+
+
+def test_set_header_replaces_every_line_in_place() -> None:
+    message = parse_message(_with(b"Route: <sip:a@example.com>", b"Route: <sip:b@example.com>"))
+    message.set_header("route", "<sip:c@example.com>")
+    assert message.header_lines("Route") == ["<sip:c@example.com>"]
+
+
+# --- responses -----------------------------------------------------------------------------------
+def test_make_response_copies_the_dialog_headers() -> None:
+    request = parse_message(_with(b"Record-Route: <sip:p.example.com;lr>"))
+    assert isinstance(request, Request)
+    ringing = make_response(request, 180, to_tag="xyz", extra=[("Contact", "<sip:b@h>")])
+    assert ringing.reason == REASON_PHRASES[180] == "Ringing"
+    assert ringing.to.tag == "xyz"
+    assert ringing.header("Record-Route") == "<sip:p.example.com;lr>"
+    assert ringing.header("Contact") == "<sip:b@h>"
+    assert ringing.header("Max-Forwards") is None
+    assert ringing.header_lines("Via") == request.header_lines("Via")
+    assert ringing.cseq == request.cseq and ringing.call_id == request.call_id
+    busy = make_response(request, 486, "Busy Now")
+    assert busy.reason == "Busy Now" and busy.header("Record-Route") is None
+    again = parse_message(busy.serialize())
+    assert isinstance(again, Response) and again.status == 486
+
+
+def test_make_response_keeps_an_existing_to_tag() -> None:
+    request = parse_message(
+        OPTIONS.replace(b"To: <sip:bob@example.com>", b"To: <sip:b@e.com>;tag=1")
+    )
+    assert isinstance(request, Request)
+    assert make_response(request, 200, to_tag="2").to.tag == "1"
+
+
+# --- TCP framing ---------------------------------------------------------------------------------
+def test_stream_framer_with_content_length_anywhere() -> None:
+    body_first = (
+        OPTIONS.replace(b"Content-Length: 0\r\n", b"").replace(
+            b"Max-Forwards", b"l: 5\r\nMax-Forwards"
+        )
+        + b"hello"
+    )
+    framer = StreamFramer()
+    assert framer.feed(body_first + OPTIONS) == ([body_first, OPTIONS], 0)
+
+
+def test_stream_framer_pings_across_reads() -> None:
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n") == ([], 0)
+    assert framer.feed(b"\r") == ([], 0)
+    assert framer.feed(b"\n\r\n\r\n") == ([], 2)  # two double-CRLF pings (RFC 5626 §4.4.1)
+    assert framer.feed(b"\r\n" + OPTIONS[:10]) == ([], 0)  # one CRLF before a start line: ignored
+    assert framer.feed(OPTIONS[10:]) == ([OPTIONS], 0)
+
+
+def test_stream_framer_needs_content_length() -> None:
+    framer = StreamFramer()
+    with pytest.raises(RemoteProtocolError, match="missing Content-Length"):
+        framer.feed(OPTIONS.replace(b"Content-Length: 0\r\n", b""))
+
+
+def test_stream_framer_size_limit() -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        StreamFramer(max_size=200).feed(_with(body=b"x" * 300))
+    assert info.value.status_hint == 513
+    with pytest.raises(RemoteProtocolError) as info:
+        StreamFramer().feed(OPTIONS.replace(b"Length: 0", b"Length: 99999999999"))
+    assert info.value.status_hint == 513

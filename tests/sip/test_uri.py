@@ -1,0 +1,271 @@
+"""softswitch/sip/uri.py: SIP/SIPS/tel URIs, hosts and IPv6 references, name-addr values."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.uri import (
+    NameAddr,
+    SipUri,
+    TelUri,
+    host_without_brackets,
+    is_token,
+    parse_generic_params,
+    parse_host,
+    parse_uri,
+    uri_user,
+)
+
+
+def _rejects(parse: object, text: str, status: int = 400) -> RemoteProtocolError:
+    assert callable(parse)
+    with pytest.raises(RemoteProtocolError) as info:
+        parse(text)
+    assert info.value.status_hint == status
+    return info.value
+
+
+# --- SIP URIs ------------------------------------------------------------------------------------
+def test_sip_uri_parts() -> None:
+    uri = SipUri.parse(
+        "sips:alice:secret@Example.COM:5061;Transport=TLS;lr;maddr=10.0.0.1?Subject=hi"
+    )
+    assert (uri.scheme, uri.user, uri.password) == ("sips", "alice", "secret")
+    assert (uri.host, uri.port) == ("Example.COM", 5061)
+    assert uri.params == {"transport": "TLS", "lr": None, "maddr": "10.0.0.1"}
+    assert uri.transport == "tls"
+    assert uri.headers == "Subject=hi"
+
+
+def test_scheme_is_case_insensitive() -> None:
+    assert SipUri.parse("SIP:bob@example.com").scheme == "sip"
+
+
+def test_user_part_may_hold_semicolons_and_question_marks() -> None:
+    # the first '@' ends the userinfo (RFC 4475 §3.1.1.9)
+    uri = SipUri.parse("sip:user;par=u%40example.net?x@example.com;p=1")
+    assert uri.user == "user;par=u%40example.net?x"
+    assert uri.host == "example.com"
+    assert uri.params == {"p": "1"}
+    assert uri.headers is None
+
+
+def test_escapes() -> None:
+    uri = SipUri.parse("sip:I%20have%20spaces@example.net")
+    assert uri.user_unescaped == "I have spaces"
+    assert uri_user(uri) == "I have spaces"
+    assert "bad escape" in str(_rejects(SipUri.parse, "sip:a%2@example.net"))
+    assert "bad escape" in str(_rejects(SipUri.parse, "sip:a%G1@example.net"))
+    assert "bad escape" in str(_rejects(SipUri.parse, "sip:a@example.net;p=%zz"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sip:a b@example.com",  # whitespace
+        "sip:<a>@example.com",
+        "sip:@example.com",  # empty user
+        "sip:a@",  # no host
+        "sip:a@example.com;",  # a parameter needs a name
+        "sip:a@example.com;p=",  # and a value after '='
+        "sip:a@example.com?novalue",  # a URI header is name=value
+        "sip:a@exa mple.com",
+        "sip:a@example.com:",
+        "sip:a@example.com:0",
+        "sip:a@example.com:65536",
+        "sip:a@example.com:123456",
+        "sip:a@999.1.1.1",
+        "sip:a@-bad.example.com",
+        "sip:a@under_score.example.com",
+        "sip:a@1.2.3",  # not an address, and a name's last label starts with a letter
+        "sip:a@[2001:db8::1",
+        "sip:a@[2001:db8:::1]",
+        "sip:a@[fe80::1%25eth0]",  # no zone identifiers in RFC 3261
+        "sip:a@[2001:db8::1]x",
+        "sip:a@2001:db8::1",  # IPv6 needs brackets (RFC 5118 §4.1)
+        "sip:a@b@example.com",
+        "sip:a@é.example.com",
+    ],
+)
+def test_bad_sip_uris(text: str) -> None:
+    _rejects(SipUri.parse, text)
+
+
+def test_unknown_scheme_is_416() -> None:
+    _rejects(SipUri.parse, "http://example.com/", 416)
+    _rejects(parse_uri, "nobodyknowsthisscheme:totallyopaquecontent", 416)
+    _rejects(parse_uri, "<sip:a@example.com>")
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("sip:[2001:db8::10]", "[2001:db8::10]", None),
+        ("sip:[2001:db8::10]:5070", "[2001:db8::10]", 5070),
+        ("sip:[2001:db8::10:5070]", "[2001:db8::10:5070]", None),  # RFC 5118 §4.2
+        ("sip:u@[::ffff:192.0.2.10]:19823", "[::ffff:192.0.2.10]", 19823),
+        ("sip:u@192.0.2.255", "192.0.2.255", None),
+        ("sip:u@host.example.com.", "host.example.com.", None),
+        ("sip:u@localhost:5060", "localhost", 5060),
+        ("sip:u@9to5.example.com", "9to5.example.com", None),
+    ],
+)
+def test_hosts(text: str, host: str, port: int | None) -> None:
+    uri = SipUri.parse(text)
+    assert (uri.host, uri.port) == (host, port)
+
+
+def test_parse_host_and_brackets() -> None:
+    assert parse_host("[::1]:5060") == ("[::1]", 5060)
+    assert parse_host("example.com") == ("example.com", None)
+    assert host_without_brackets("[::1]") == "::1"
+    assert host_without_brackets("127.0.0.1") == "127.0.0.1"
+    assert "without []" in str(_rejects(parse_host, "2001:db8::1"))
+
+
+def test_serialize_round_trip() -> None:
+    text = "sip:alice:pw@[2001:db8::1]:5060;transport=tcp;lr?Subject=x&Priority=urgent"
+    assert SipUri.parse(text).serialize() == text
+    assert str(SipUri.parse("sip:example.com")) == "sip:example.com"
+
+
+_USER_CHARS = "abcXYZ019-_.!~*'()&=+$,;?/"
+_PARAM_CHARS = "abcXYZ019-_.!~*'()[]/:&+$"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scheme=st.sampled_from(["sip", "sips"]),
+    user=st.none() | st.text(_USER_CHARS, min_size=1, max_size=12),
+    password=st.none() | st.text("abcXYZ019-_.!~*'()&=+$,", max_size=8),
+    host=st.sampled_from(["example.com", "a-b.c9.example.org", "192.0.2.1", "[2001:db8::1]"]),
+    port=st.none() | st.integers(1, 65535),
+    params=st.dictionaries(
+        st.text("abcdefgh-", min_size=1, max_size=6),
+        st.none() | st.text(_PARAM_CHARS, min_size=1, max_size=8),
+        max_size=3,
+    ),
+    headers=st.none() | st.just("Subject=hi&X=%20y"),
+)
+def test_generated_uris_round_trip(
+    scheme: str,
+    user: str | None,
+    password: str | None,
+    host: str,
+    port: int | None,
+    params: dict[str, str | None],
+    headers: str | None,
+) -> None:
+    if user is None:
+        password = None
+    uri = SipUri(scheme, user, host, port, password, params, headers)
+    text = uri.serialize()
+    assert SipUri.parse(text) == uri
+    assert SipUri.parse(text).serialize() == text
+
+
+# --- tel URIs ------------------------------------------------------------------------------------
+def test_tel_uri() -> None:
+    uri = TelUri.parse("tel:+1-201-555-0123;phone-context=example.com")
+    assert uri.number == "+1-201-555-0123"
+    assert uri.params == {"phone-context": "example.com"}
+    assert uri_user(uri) == "+12015550123"
+    assert uri.serialize() == "tel:+1-201-555-0123;phone-context=example.com"
+    assert isinstance(parse_uri("TEL:911"), TelUri)
+    _rejects(TelUri.parse, "tel:")
+    _rejects(TelUri.parse, "tel:12 34")
+
+
+# --- name-addr -----------------------------------------------------------------------------------
+def test_quoted_display_name_with_escapes() -> None:
+    value = NameAddr.parse('"J Rosenberg \\\\\\"" <sip:jdrosen@example.com> ;  tag = 98asjd8')
+    assert value.display_name == '"J Rosenberg \\\\\\""'
+    assert value.uri == "sip:jdrosen@example.com"
+    assert value.tag == "98asjd8"
+    assert value.bracketed
+
+
+def test_token_display_name_with_and_without_space() -> None:
+    assert NameAddr.parse("Alice Smith <sip:a@example.com>").display_name == "Alice Smith"
+    assert NameAddr.parse("caller<sip:caller@example.com>;tag=323").display_name == "caller"
+
+
+def test_addr_spec_parameters_belong_to_the_header() -> None:
+    value = NameAddr.parse("sip:+19725552222@gw1.example.net;unknownparam;tag=x")
+    assert value.uri == "sip:+19725552222@gw1.example.net"
+    assert value.params == {"unknownparam": None, "tag": "x"}
+    assert not value.bracketed
+    assert value.serialize() == "<sip:+19725552222@gw1.example.net>;unknownparam;tag=x"
+
+
+def test_bracketed_uri_keeps_its_own_parameters() -> None:
+    value = NameAddr.parse("<sip:a@example.com;transport=tcp>;expires=60")
+    assert value.sip_uri().params == {"transport": "tcp"}
+    assert value.params == {"expires": "60"}
+
+
+def test_quoted_parameter_values_keep_delimiters() -> None:
+    value = NameAddr.parse('<sip:a@example.com>;+sip.instance="<urn:uuid:1;2,3>";q=0.5')
+    assert value.params == {"+sip.instance": '"<urn:uuid:1;2,3>"', "q": "0.5"}
+    spec = NameAddr.parse('sip:a@example.com;+sip.instance="<urn:uuid:1>"')
+    assert spec.uri == "sip:a@example.com"
+
+
+def test_other_schemes_are_kept_as_text() -> None:
+    assert NameAddr.parse("isbn:2983792873").uri == "isbn:2983792873"
+    assert NameAddr.parse("<http://www.example.com>;tag=1").uri == "http://www.example.com"
+    _rejects(lambda t: NameAddr.parse(t, any_scheme=False), "<http://www.example.com>", 416)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('"Mr. J. User <sip:j.user@example.com>', "quoted display name"),
+        ("Bell, Alexander <sip:a.g.bell@example.com>", "bad display name"),
+        ('"Watson, Thomas" < sip:t.watson@example.org >', "whitespace inside"),
+        ("<sip:a@example.com", "unterminated"),
+        ("sip:user@example.com?Route=%3Csip:sip.example.com%3E", "needs <>"),
+        ('"name" sip:a@example.com', "without <URI>"),
+        ("<sip:a@example.com> junk", "bad header parameter"),
+        ("<sip:a@example.com>;;", "bad header parameter"),
+        ("<sip:a@example.com>;tag=", "bad header parameter"),
+        ('<sip:a@example.com>;p="unterminated', "bad header parameter"),
+        ("<>", "bad URI"),
+        ("<no scheme>", "whitespace inside"),
+        ('"bare\x01control" <sip:a@example.com>', "quoted display name"),
+    ],
+)
+def test_bad_name_addr(text: str, reason: str) -> None:
+    assert reason in str(_rejects(NameAddr.parse, text))
+
+
+def test_name_addr_serialize() -> None:
+    value = NameAddr.parse('"Bob" <sips:bob@example.com>;tag=a1')
+    assert value.serialize() == '"Bob" <sips:bob@example.com>;tag=a1'
+    assert str(NameAddr("sip:x@example.com")) == "<sip:x@example.com>"
+
+
+# --- header parameters and tokens ----------------------------------------------------------------
+def test_generic_params() -> None:
+    assert parse_generic_params("") == {}
+    assert parse_generic_params(" ; A = B ;flag;maddr=[2001:db8::1];received=2001:db8::9") == {
+        "a": "B",
+        "flag": None,
+        "maddr": "[2001:db8::1]",
+        "received": "2001:db8::9",
+    }
+    assert parse_generic_params(';n="quoted ; value, with \\" escapes"') == {
+        "n": '"quoted ; value, with \\" escapes"'
+    }
+    _rejects(parse_generic_params, ";a=b c")
+    _rejects(parse_generic_params, "a=b")
+
+
+def test_is_token() -> None:
+    assert is_token("z9hG4bK-.!%*_+`'~")
+    assert not is_token("")
+    assert not is_token("a b")
+    assert not is_token("a:b")
