@@ -11,6 +11,7 @@ Errors: `StoreError` (one line, for the operator) wraps every sqlite3 and file-s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -25,6 +26,9 @@ from typing import Any, Final
 import aiosqlite
 
 DB_FILENAME: Final = "softswitch.db"
+# Writes queued within this window share one transaction: at 300 calls/s (~900 CDR writes/s)
+# this cuts the commit work several-fold, and a crash can lose at most this much.
+DEFAULT_COMMIT_INTERVAL_S: Final = 0.01
 BUSY_TIMEOUT_MS: Final = 5000  # another process (a CLI report) may hold a read lock briefly
 _MIGRATION_RE: Final = re.compile(r"(\d{4})_\w+\.sql")
 _IDENTIFIER_RE: Final = re.compile(r"[a-z_][a-z0-9_]*")
@@ -55,21 +59,24 @@ def migrations() -> list[tuple[int, str]]:
 class Database:
     """An open `softswitch.db`: a single connection owned by this object and its writer task."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, commit_interval_s: float) -> None:
         self.path = path
+        self.commit_interval_s = commit_interval_s
         self._conn = conn
         self._pending: list[tuple[str, Params]] = []
         loop = asyncio.get_running_loop()
         self._pending_done: asyncio.Future[StoreError | None] = loop.create_future()
         self._in_flight: asyncio.Future[StoreError | None] | None = None
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # someone waits in flush(): commit without delay
         self._closing = False
-        self._tx_lock = asyncio.Lock()
         self._last_ids: dict[str, int] = {}
         self._writer = asyncio.create_task(self._write_behind(), name="store-writer")
 
     @classmethod
-    async def open(cls, data_dir: Path) -> Database:
+    async def open(
+        cls, data_dir: Path, *, commit_interval_s: float = DEFAULT_COMMIT_INTERVAL_S
+    ) -> Database:
         """Open (creating and migrating) `data_dir/softswitch.db`; the folder must exist."""
         if not data_dir.exists():
             raise StoreError(f"data dir {data_dir} does not exist")
@@ -93,7 +100,7 @@ class Database:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        return cls(conn, path)
+        return cls(conn, path, commit_interval_s)
 
     def enqueue(self, sql: str, params: Params = ()) -> None:
         """Queue a write; it commits with the next group. Errors are logged and raised by
@@ -111,6 +118,7 @@ class Database:
             done = self._in_flight
         else:
             return
+        self._urgent.set()
         error = await asyncio.shield(done)
         if error is not None:
             raise error
@@ -118,14 +126,13 @@ class Database:
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write now, after the queued ones, and return the number of rows changed."""
         await self.flush()
-        async with self._tx_lock:
-            try:
-                cursor = await self._conn.execute(sql, params)
-            except sqlite3.Error as exc:
-                raise StoreError(f"database {self.path}: {exc}") from exc
-            rowcount: int = cursor.rowcount
-            await cursor.close()
-            return rowcount
+        try:
+            cursor = await self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database {self.path}: {exc}") from exc
+        rowcount: int = cursor.rowcount
+        await cursor.close()
+        return rowcount
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Read, after every queued write has committed."""
@@ -158,6 +165,7 @@ class Database:
         finally:
             self._closing = True
             self._wake.set()
+            self._urgent.set()
             await self._writer
             await self._conn.close()
 
@@ -170,13 +178,17 @@ class Database:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.commit_interval_s):
+                        await self._urgent.wait()
+            self._urgent.clear()
             batch, done = self._pending, self._pending_done
             self._pending, self._pending_done = [], loop.create_future()
             self._in_flight = done
             error: StoreError | None = None
             try:
-                async with self._tx_lock:
-                    await self._commit(batch)
+                await self._commit(batch)
             except Exception as exc:
                 log.exception("database %s: %d queued writes lost", self.path, len(batch))
                 error = StoreError(f"database {self.path}: {len(batch)} writes lost: {exc}")
@@ -185,20 +197,24 @@ class Database:
                 self._in_flight = None
 
     async def _commit(self, batch: list[tuple[str, Params]]) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Runs of the same statement go in one executemany: one hop to the sqlite thread.
-            for sql, group in itertools.groupby(batch, key=lambda item: item[0]):
-                rows = [params for _, params in group]
-                if len(rows) == 1:
-                    await self._conn.execute(sql, rows[0])
-                else:
-                    await self._conn.executemany(sql, rows)
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                await self._conn.execute("ROLLBACK")
-            raise
+        # One job on the connection's thread for the whole group: per-statement round trips cost
+        # 5x the CPU (measured: 19 600 vs 93 000 writes/s). aiosqlite has no public call for it;
+        # its version is pinned in constraints.txt and the store tests exercise this path.
+        await self._conn._execute(_commit_batch, self._conn._conn, batch)  # type: ignore[no-untyped-call]
+
+
+def _commit_batch(conn: sqlite3.Connection, batch: list[tuple[str, Params]]) -> None:
+    """Runs on the connection's thread: nothing else can run inside this transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Runs of the same statement (in queue order) go through one executemany.
+        for sql, group in itertools.groupby(batch, key=lambda item: item[0]):
+            conn.executemany(sql, [params for _, params in group])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _preflight(path: Path) -> None:
