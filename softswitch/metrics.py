@@ -1,0 +1,230 @@
+"""Prometheus metrics of the switch and the /metrics endpoint that serves them.
+
+Counters for SIP traffic and calls are bumped by the code that sees the event; live values (active
+calls, registrations, RTP packet counts) are read from the running switch only at scrape time, so
+the per-packet RTP path never touches prometheus_client. The endpoint is a minimal asyncio
+HTTP/1.1 server on the switch's own event loop (no threads, no global registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS: Final = ("in", "out")
+# Methods get their own label value; anything else a peer sends is "other", so that a hostile
+# peer cannot create unbounded time series.
+SIP_METHODS: Final = frozenset(
+    {
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "INFO",
+        "INVITE",
+        "MESSAGE",
+        "NOTIFY",
+        "OPTIONS",
+        "PRACK",
+        "PUBLISH",
+        "REFER",
+        "REGISTER",
+        "SUBSCRIBE",
+        "UPDATE",
+    }
+)
+# 1 ms to 10 s: a local answer takes milliseconds, a carrier's seconds.
+CALL_SETUP_BUCKETS_S: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+MAX_REQUEST_BYTES: Final = 8192
+REQUEST_TIMEOUT_S: Final = 10.0
+
+
+class _LiveCollector(Collector):
+    """Reads the switch's own counters when Prometheus scrapes."""
+
+    def __init__(
+        self,
+        active_calls: Callable[[], int],
+        registrations: Callable[[], int],
+        rtp_relayed: Callable[[], int],
+        rtp_lost: Callable[[], int],
+    ) -> None:
+        self._active_calls = active_calls
+        self._registrations = registrations
+        self._rtp_relayed = rtp_relayed
+        self._rtp_lost = rtp_lost
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "softswitch_calls_active", "Calls in progress.", value=self._active_calls()
+        )
+        yield GaugeMetricFamily(
+            "softswitch_registrations", "Registered contacts.", value=self._registrations()
+        )
+        yield CounterMetricFamily(
+            "softswitch_rtp_packets_relayed", "RTP packets relayed.", value=self._rtp_relayed()
+        )
+        yield CounterMetricFamily(
+            "softswitch_rtp_packets_lost",
+            "RTP packets missing by sequence number.",
+            value=self._rtp_lost(),
+        )
+
+
+class SwitchMetrics:
+    """All metrics of one switch, in a registry of its own (tests run several switches)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.sip_requests = Counter(
+            "softswitch_sip_requests",
+            "SIP requests by method and direction (in: received, out: sent).",
+            ["method", "direction"],
+            registry=self.registry,
+        )
+        self.sip_responses = Counter(
+            "softswitch_sip_responses",
+            "SIP responses by status code and direction (in: received, out: sent).",
+            ["code", "direction"],
+            registry=self.registry,
+        )
+        self.calls = Counter(
+            "softswitch_calls",
+            "Ended calls by disposition.",
+            ["disposition"],
+            registry=self.registry,
+        )
+        self.call_setup_seconds = Histogram(
+            "softswitch_call_setup_seconds",
+            "From INVITE received to the first 2xx or final response relayed.",
+            buckets=CALL_SETUP_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._live: _LiveCollector | None = None
+
+    def count_request(self, method: str, direction: str) -> None:
+        _check_direction(direction)
+        label = method if method in SIP_METHODS else "other"
+        self.sip_requests.labels(method=label, direction=direction).inc()
+
+    def count_response(self, code: int, direction: str) -> None:
+        _check_direction(direction)
+        label = str(code) if 100 <= code <= 699 else "other"
+        self.sip_responses.labels(code=label, direction=direction).inc()
+
+    def count_call(self, disposition: str) -> None:
+        self.calls.labels(disposition=str(disposition)).inc()
+
+    def observe_call_setup(self, seconds: float) -> None:
+        self.call_setup_seconds.observe(seconds)
+
+    def bind_live(
+        self,
+        *,
+        active_calls: Callable[[], int],
+        registrations: Callable[[], int],
+        rtp_relayed: Callable[[], int],
+        rtp_lost: Callable[[], int],
+    ) -> None:
+        """Attach the live readers (again, to replace them)."""
+        if self._live is not None:
+            self.registry.unregister(self._live)
+        self._live = _LiveCollector(active_calls, registrations, rtp_relayed, rtp_lost)
+        self.registry.register(self._live)
+
+    def render(self) -> bytes:
+        """The text exposition format of every metric, as served on /metrics."""
+        return bytes(generate_latest(self.registry))
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+
+
+async def serve_metrics(metrics: SwitchMetrics, host: str, port: int) -> asyncio.Server:
+    """Serve GET /metrics on host:port (port 0: any free port); the caller owns the server."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.LimitOverrunError:
+                    response = _response(431, b"request too large\n")
+                else:
+                    response = _answer(metrics, head)
+                writer.write(response)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away or stalled: nothing to answer
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_BYTES)
+
+
+def _answer(metrics: SwitchMetrics, head: bytes) -> bytes:
+    request_line = head.split(b"\r\n", 1)[0]
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return _response(400, b"bad request\n")
+    method, target = parts[0], parts[1]
+    if target.split(b"?", 1)[0] != b"/metrics":
+        return _response(404, b"not found: try /metrics\n")
+    if method != b"GET":
+        return _response(405, b"only GET\n", extra=b"Allow: GET\r\n")
+    try:
+        body = metrics.render()
+    except Exception:
+        log.exception("metrics scrape failed")
+        return _response(500, b"scrape failed\n")
+    return _response(200, body, content_type=CONTENT_TYPE_LATEST)
+
+
+_REASONS: Final = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
+
+
+def _response(
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: bytes = b"",
+) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+    ).encode()
+    return head + extra + b"\r\n" + body
