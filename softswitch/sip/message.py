@@ -15,10 +15,10 @@ from typing import Self, cast
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import (
+    HOST_NAME_PATTERN,
     NameAddr,
     SipUri,
     check_ip_address,
-    is_token,
     parse_generic_params,
     parse_host,
     parse_port,
@@ -198,8 +198,16 @@ _REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ \t]+) (SIP/[0-9]+\
 # phrase is empty (RFC 4475 §3.1.1.13), so "4294967301" cannot pass as 429 (§3.1.2.19).
 _STATUS_LINE_RE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3}) (.*)\Z", re.DOTALL)
 # via-parm = sent-protocol LWS sent-by *( SEMI via-params ), RFC 3261 §20.42
+# sent-by = host [ COLON port ], and COLON may carry whitespace (RFC 3261 §25.1)
 _VIA_RE = re.compile(
-    r"[ \t]*(SIP)[ \t]*/[ \t]*([0-9]+\.[0-9]+)[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+"
+    r"[ \t]*[Ss][Ii][Pp][ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+"
+    rf"(\[[0-9A-Fa-f:.]+\]|{HOST_NAME_PATTERN})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?"
+    r"((?:[ \t]*;.*)?)\Z",
+    re.DOTALL,
+)
+# The same read loosely, only to say what is wrong with a Via that _VIA_RE refused.
+_LOOSE_VIA_RE = re.compile(
+    r"[ \t]*SIP[ \t]*/[ \t]*([0-9]+\.[0-9]+)[ \t]*/[ \t]*[A-Za-z0-9\-.!%*_+`'~]+[ \t]+"
     r"(\[[^\]]*\]|[^;: \t]+)(?:[ \t]*:[ \t]*([^; \t]*))?(.*)\Z",
     re.IGNORECASE | re.DOTALL,
 )
@@ -267,15 +275,15 @@ class Via:
     def parse(cls, text: str) -> Self:
         m = _VIA_RE.match(text)
         if m is None:
-            raise RemoteProtocolError(f"bad Via {text!r}")
-        if m.group(2) != "2.0":
-            raise RemoteProtocolError(f"bad Via version {text!r}")
-        # sent-by = host [ COLON port ], and COLON may carry whitespace (RFC 3261 §25.1)
-        host, _ = parse_host(m.group(4))
-        port = None if m.group(5) is None else parse_port(m.group(5))
-        params = parse_generic_params(m.group(6))
-        _check_via_params(params)
-        return cls(m.group(3).upper(), host, port, params)
+            raise _via_error(text)
+        transport, host, port_text, param_text = m.groups()
+        if host[0] == "[":
+            parse_host(host)
+        port = None if port_text is None else parse_port(port_text)
+        params = parse_generic_params(param_text) if param_text else {}
+        if params:
+            _check_via_params(params)
+        return cls(transport.upper(), host, port, params)
 
     @property
     def branch(self) -> str | None:
@@ -290,10 +298,28 @@ class Via:
         return f"SIP/2.0/{self.transport} {self.sent_by}{params}"
 
 
+def _via_error(text: str) -> RemoteProtocolError:
+    """Say what is wrong with a Via that _VIA_RE refused."""
+    m = _LOOSE_VIA_RE.match(text)
+    if m is None:
+        return RemoteProtocolError(f"bad Via {text[:80]!r}")
+    if m.group(1) != "2.0":
+        return RemoteProtocolError(f"bad Via version {text[:80]!r}")
+    try:
+        parse_host(m.group(2))
+        if m.group(3) is not None:
+            parse_port(m.group(3))
+        parse_generic_params(m.group(4))
+    except RemoteProtocolError as exc:
+        return exc
+    return RemoteProtocolError(f"bad Via {text[:80]!r}")
+
+
 def _check_via_params(params: dict[str, str | None]) -> None:
     """The Via parameters with a grammar of their own (RFC 3261 §20.42, RFC 3581 §3)."""
     branch = params.get("branch", "")
-    if branch is None or (branch and not is_token(branch)):
+    # a generic value is a token unless quoted, bracketed or an IPv6 address
+    if branch is None or (branch and (branch[0] in '"[' or ":" in branch)):
         raise RemoteProtocolError(f"bad Via branch {branch!r}")
     received = params.get("received", "")
     if received is None:

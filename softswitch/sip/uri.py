@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Self
+from typing import Self, cast
 from urllib.parse import unquote
 
 from softswitch.sip.errors import RemoteProtocolError
@@ -22,10 +22,11 @@ _DOMAINLABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
 # host = hostname / IPv4address: a name's last label starts with a letter, an address's octets
-# are at most 255 (RFC 3261 §25.1).
-_HOST_NAME = rf"(?:{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}|(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?)"
-_HOST_NAME_RE = re.compile(_HOST_NAME + r"\Z")
-_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\Z")
+# are at most 255 (RFC 3261 §25.1). Public so that other grammars (Via sent-by) can embed it.
+_IPV4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+HOST_NAME_PATTERN = rf"(?:{_IPV4}|(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?)"
+_HOST_NAME_RE = re.compile(HOST_NAME_PATTERN + r"\Z")
+_IPV4_RE = re.compile(_IPV4 + r"\Z")
 _IPV6_CHARS_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
 # user = 1*( unreserved / escaped / user-unreserved ); password adds nothing user lacks but ':'.
 _USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+\Z")
@@ -42,7 +43,7 @@ _PARAMCHAR = r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]"
 _SIP_URI_RE = re.compile(
     r"[Ss][Ii][Pp]([Ss]?):"
     r"(?:([A-Za-z0-9\-_.!~*'()%&=+$,;?/]+)(?::([A-Za-z0-9\-_.!~*'()%&=+$,]*))?@)?"
-    rf"(\[[0-9A-Fa-f:.]+\]|{_HOST_NAME})(?::([0-9]{{1,5}}))?"
+    rf"(\[[0-9A-Fa-f:.]+\]|{HOST_NAME_PATTERN})(?::([0-9]{{1,5}}))?"
     rf"((?:;{_PARAMCHAR}+(?:={_PARAMCHAR}+)?)*)"
     rf"(?:\?({_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*))?\Z"
 )
@@ -189,27 +190,14 @@ class SipUri:
     @classmethod
     def parse(cls, text: str) -> Self:
         """`sip:[userinfo@]hostport *(;param) [?headers]` per RFC 3261 §25.1."""
-        m = _SIP_URI_RE.match(text)
-        if m is None:
-            raise _sip_uri_error(text)
-        host = m.group(4)
-        if host[0] == "[":
-            _check_ipv6(host[1:-1])
-        port_text = m.group(5)
-        port = None
-        if port_text is not None:
-            port = int(port_text)
-            if not 0 < port <= 65535:
-                raise RemoteProtocolError(f"bad port {port_text!r}")
-        if "%" in text:
-            _check_escapes(text, "URI")
+        secure, user, password, host, port_text, param_text, headers = _match_sip_uri(text)
         params: dict[str, str | None] = {}
-        if m.group(6):
-            for item in m.group(6)[1:].split(";"):
+        if param_text:
+            for item in param_text[1:].split(";"):
                 name, sep, value = item.partition("=")
                 params[name.lower()] = value if sep else None
-        scheme = "sips" if m.group(1) else "sip"
-        return cls(scheme, m.group(2), host, port, m.group(3), params, m.group(7))
+        port = None if port_text is None else int(port_text)
+        return cls("sips" if secure else "sip", user, host, port, password, params, headers)
 
     @property
     def user_unescaped(self) -> str | None:
@@ -263,6 +251,25 @@ class TelUri:
 
 
 Uri = SipUri | TelUri
+# secure ("s" or ""), user, password, host, port, ";params", headers: _SIP_URI_RE's groups
+_SipUriParts = tuple[str, str | None, str | None, str, str | None, str, str | None]
+
+
+def _match_sip_uri(text: str) -> _SipUriParts:
+    """Validate a SIP URI and give its parts, as _SIP_URI_RE groups them."""
+    m = _SIP_URI_RE.match(text)
+    if m is None:
+        raise _sip_uri_error(text)
+    parts = cast(_SipUriParts, m.groups())
+    host = parts[3]
+    if host[0] == "[":
+        _check_ipv6(host[1:-1])
+    port = parts[4]
+    if port is not None and not 0 < int(port) <= 65535:
+        raise RemoteProtocolError(f"bad port {port!r}")
+    if "%" in text:
+        _check_escapes(text, "URI")
+    return parts
 
 
 def _sip_uri_error(text: str) -> RemoteProtocolError:
@@ -319,15 +326,12 @@ def uri_user(uri: Uri) -> str:
 
 
 def _check_uri_text(uri_text: str, any_scheme: bool) -> None:
-    if uri_text[:4].lower() == "sip:" or uri_text[:5].lower() == "sips:":
-        SipUri.parse(uri_text)
-        return
     m = _URI_SCHEME_RE.match(uri_text)
     if m is None:
         raise RemoteProtocolError(f"bad URI {uri_text!r}")
     scheme = m.group(1).lower()
     if scheme in ("sip", "sips"):
-        SipUri.parse(uri_text)
+        _match_sip_uri(uri_text)
     elif scheme == "tel":
         TelUri.parse(uri_text)
     elif not any_scheme:
