@@ -1,8 +1,8 @@
 """Prometheus metrics of the switch and the /metrics endpoint that serves them.
 
-Counters for SIP traffic and calls are bumped by the code that sees the event; live values (active
-calls, registrations, RTP packet counts) are read from the running switch only at scrape time, so
-the per-packet RTP path never touches prometheus_client. The endpoint is a minimal asyncio
+The SIP transport, the B2BUA and the RTP relay keep plain integer counters; they are read only at
+scrape time, so no per-message or per-packet path touches prometheus_client. Only the call setup
+histogram is observed directly (once per call). The endpoint is a minimal asyncio
 HTTP/1.1 server on the switch's own event loop (no threads, no global registry).
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, TypeVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -61,36 +62,79 @@ MAX_REQUEST_BYTES: Final = 8192
 REQUEST_TIMEOUT_S: Final = 10.0
 
 
-class _LiveCollector(Collector):
-    """Reads the switch's own counters when Prometheus scrapes."""
+SipCounts = tuple[Mapping[str, int], Mapping[str, int]]  # requests (in, out) by method
+SipCodeCounts = tuple[Mapping[int, int], Mapping[int, int]]  # responses (in, out) by status
 
-    def __init__(
-        self,
-        active_calls: Callable[[], int],
-        registrations: Callable[[], int],
-        rtp_relayed: Callable[[], int],
-        rtp_lost: Callable[[], int],
-    ) -> None:
-        self._active_calls = active_calls
-        self._registrations = registrations
-        self._rtp_relayed = rtp_relayed
-        self._rtp_lost = rtp_lost
+
+@dataclass(frozen=True)
+class _LiveReaders:
+    active_calls: Callable[[], int]
+    registrations: Callable[[], int]
+    rtp_relayed: Callable[[], int]
+    rtp_lost: Callable[[], int]
+    sip_requests: Callable[[], SipCounts]
+    sip_responses: Callable[[], SipCodeCounts]
+    calls_by_disposition: Callable[[], Mapping[str, int]]
+
+
+class _LiveCollector(Collector):
+    """Reads the switch's own plain counters when Prometheus scrapes."""
+
+    def __init__(self, read: _LiveReaders) -> None:
+        self._read = read
 
     def collect(self) -> Iterable[Metric]:
+        read = self._read
         yield GaugeMetricFamily(
-            "softswitch_calls_active", "Calls in progress.", value=self._active_calls()
+            "softswitch_calls_active", "Calls in progress.", value=read.active_calls()
         )
         yield GaugeMetricFamily(
-            "softswitch_registrations", "Registered contacts.", value=self._registrations()
+            "softswitch_registrations", "Registered contacts.", value=read.registrations()
         )
         yield CounterMetricFamily(
-            "softswitch_rtp_packets_relayed", "RTP packets relayed.", value=self._rtp_relayed()
+            "softswitch_rtp_packets_relayed", "RTP packets relayed.", value=read.rtp_relayed()
         )
         yield CounterMetricFamily(
             "softswitch_rtp_packets_lost",
             "RTP packets missing by sequence number.",
-            value=self._rtp_lost(),
+            value=read.rtp_lost(),
         )
+        requests = CounterMetricFamily(
+            "softswitch_sip_requests",
+            "SIP requests by method and direction (in: received, out: sent).",
+            labels=["method", "direction"],
+        )
+        for direction, counts in zip(DIRECTIONS, read.sip_requests(), strict=True):
+            for method, value in _fold(counts, lambda m: m if m in SIP_METHODS else "other"):
+                requests.add_metric([method, direction], value)
+        yield requests
+        responses = CounterMetricFamily(
+            "softswitch_sip_responses",
+            "SIP responses by status code and direction (in: received, out: sent).",
+            labels=["code", "direction"],
+        )
+        for direction, codes in zip(DIRECTIONS, read.sip_responses(), strict=True):
+            for code, value in _fold(codes, lambda c: str(c) if 100 <= c <= 699 else "other"):
+                responses.add_metric([code, direction], value)
+        yield responses
+        calls = CounterMetricFamily(
+            "softswitch_calls", "Ended calls by disposition.", labels=["disposition"]
+        )
+        for disposition, value in sorted(read.calls_by_disposition().items()):
+            calls.add_metric([str(disposition)], value)
+        yield calls
+
+
+K = TypeVar("K")
+
+
+def _fold(counts: Mapping[K, int], label: Callable[[K], str]) -> list[tuple[str, int]]:
+    """Sum counts under their label value (rare keys share "other")."""
+    folded: dict[str, int] = {}
+    for key, value in counts.items():
+        name = label(key)
+        folded[name] = folded.get(name, 0) + value
+    return sorted(folded.items())
 
 
 class SwitchMetrics:
@@ -98,24 +142,6 @@ class SwitchMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.sip_requests = Counter(
-            "softswitch_sip_requests",
-            "SIP requests by method and direction (in: received, out: sent).",
-            ["method", "direction"],
-            registry=self.registry,
-        )
-        self.sip_responses = Counter(
-            "softswitch_sip_responses",
-            "SIP responses by status code and direction (in: received, out: sent).",
-            ["code", "direction"],
-            registry=self.registry,
-        )
-        self.calls = Counter(
-            "softswitch_calls",
-            "Ended calls by disposition.",
-            ["disposition"],
-            registry=self.registry,
-        )
         self.call_setup_seconds = Histogram(
             "softswitch_call_setup_seconds",
             "From INVITE received to the first 2xx or final response relayed.",
@@ -124,22 +150,6 @@ class SwitchMetrics:
         )
         self._live: _LiveCollector | None = None
 
-    def count_request(self, method: str, direction: str) -> None:
-        _check_direction(direction)
-        label = method if method in SIP_METHODS else "other"
-        self.sip_requests.labels(method=label, direction=direction).inc()
-
-    def count_response(self, code: int, direction: str) -> None:
-        _check_direction(direction)
-        label = str(code) if 100 <= code <= 699 else "other"
-        self.sip_responses.labels(code=label, direction=direction).inc()
-
-    def count_call(self, disposition: str) -> None:
-        self.calls.labels(disposition=str(disposition)).inc()
-
-    def observe_call_setup(self, seconds: float) -> None:
-        self.call_setup_seconds.observe(seconds)
-
     def bind_live(
         self,
         *,
@@ -147,21 +157,29 @@ class SwitchMetrics:
         registrations: Callable[[], int],
         rtp_relayed: Callable[[], int],
         rtp_lost: Callable[[], int],
+        sip_requests: Callable[[], SipCounts],
+        sip_responses: Callable[[], SipCodeCounts],
+        calls_by_disposition: Callable[[], Mapping[str, int]],
     ) -> None:
-        """Attach the live readers (again, to replace them)."""
+        """Attach the readers of the switch's plain counters (again, to replace them)."""
         if self._live is not None:
             self.registry.unregister(self._live)
-        self._live = _LiveCollector(active_calls, registrations, rtp_relayed, rtp_lost)
+        self._live = _LiveCollector(
+            _LiveReaders(
+                active_calls,
+                registrations,
+                rtp_relayed,
+                rtp_lost,
+                sip_requests,
+                sip_responses,
+                calls_by_disposition,
+            )
+        )
         self.registry.register(self._live)
 
     def render(self) -> bytes:
         """The text exposition format of every metric, as served on /metrics."""
         return bytes(generate_latest(self.registry))
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
 
 
 async def serve_metrics(metrics: SwitchMetrics, host: str, port: int) -> asyncio.Server:

@@ -1,7 +1,6 @@
 import asyncio
 import re
 
-import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from softswitch.metrics import MAX_REQUEST_BYTES, SwitchMetrics, serve_metrics
@@ -32,21 +31,34 @@ def sample(text: str, name: str) -> float:
 
 def make_metrics() -> SwitchMetrics:
     metrics = SwitchMetrics()
-    metrics.count_request("INVITE", "in")
-    metrics.count_request("INVITE", "in")
-    metrics.count_request("FOO", "out")
-    metrics.count_response(200, "out")
-    metrics.count_call("answered")
-    metrics.observe_call_setup(0.003)
-    live = {"calls": 7, "rtp": 0}
+    metrics.call_setup_seconds.observe(0.003)
+    live: dict[str, int] = {"calls": 7, "rtp": 0}
+    requests_in: dict[str, int] = {"INVITE": 2}
     metrics.bind_live(
         active_calls=lambda: live["calls"],
         registrations=lambda: 3,
         rtp_relayed=lambda: live["rtp"],
         rtp_lost=lambda: 2,
+        sip_requests=lambda: (requests_in, {"FOO": 1, "BAR": 2, "BYE": 1}),
+        sip_responses=lambda: ({}, {200: 1, 486: 2}),
+        calls_by_disposition=lambda: {"answered": 1, "busy": 2},
     )
-    live["rtp"] = 12345  # read at scrape time, not at bind time
+    # Read at scrape time, not at bind time:
+    live["rtp"] = 12345
+    requests_in["REGISTER"] = 5
     return metrics
+
+
+def bind_idle(metrics: SwitchMetrics, active_calls: int) -> None:
+    metrics.bind_live(
+        active_calls=lambda: active_calls,
+        registrations=lambda: 0,
+        rtp_relayed=lambda: 0,
+        rtp_lost=lambda: 0,
+        sip_requests=lambda: ({}, {}),
+        sip_responses=lambda: ({}, {}),
+        calls_by_disposition=dict,
+    )
 
 
 def test_metrics_endpoint_serves_counters_and_live_values() -> None:
@@ -61,14 +73,16 @@ def test_metrics_endpoint_serves_counters_and_live_values() -> None:
             assert headers["Content-Type"] == CONTENT_TYPE_LATEST
             assert headers["Connection"] == "close"
             text = body.decode()
-            assert (
-                sample(text, 'softswitch_sip_requests_total{direction="in",method="INVITE"}') == 2
-            )
-            assert (
-                sample(text, 'softswitch_sip_requests_total{direction="out",method="other"}') == 1
-            )
-            assert sample(text, 'softswitch_sip_responses_total{code="200",direction="out"}') == 1
-            assert sample(text, 'softswitch_calls_total{disposition="answered"}') == 1
+            expected = {
+                'softswitch_sip_requests_total{direction="in",method="INVITE"}': 2,
+                'softswitch_sip_requests_total{direction="in",method="REGISTER"}': 5,
+                'softswitch_sip_requests_total{direction="out",method="other"}': 3,
+                'softswitch_sip_requests_total{direction="out",method="BYE"}': 1,
+                'softswitch_sip_responses_total{code="486",direction="out"}': 2,
+                'softswitch_calls_total{disposition="answered"}': 1,
+                'softswitch_calls_total{disposition="busy"}': 2,
+            }
+            assert {name: sample(text, name) for name in expected} == expected
             assert sample(text, 'softswitch_call_setup_seconds_bucket{le="0.001"}') == 0
             assert sample(text, 'softswitch_call_setup_seconds_bucket{le="0.005"}') == 1
             assert sample(text, "softswitch_calls_active") == 7
@@ -94,18 +108,10 @@ def test_metrics_endpoint_serves_counters_and_live_values() -> None:
 
 def test_registries_are_separate_and_live_readers_replaceable() -> None:
     first, second = make_metrics(), SwitchMetrics()
-    second.bind_live(
-        active_calls=lambda: 1, registrations=lambda: 0, rtp_relayed=lambda: 0, rtp_lost=lambda: 0
-    )
-    second.bind_live(
-        active_calls=lambda: 42, registrations=lambda: 0, rtp_relayed=lambda: 0, rtp_lost=lambda: 0
-    )
+    bind_idle(second, 1)
+    bind_idle(second, 42)
     text = second.render().decode()
     assert sample(text, "softswitch_calls_active") == 42
     assert "softswitch_sip_requests_total{" not in text
+    assert "softswitch_call_setup_seconds_count 0.0" in text
     assert sample(first.render().decode(), "softswitch_calls_active") == 7
-
-
-def test_bad_direction_is_refused() -> None:
-    with pytest.raises(ValueError):
-        SwitchMetrics().count_request("INVITE", "sideways")
