@@ -1,0 +1,225 @@
+"""`softswitch-bench`: the same SIPp load through the switch and the reference peers, in one run.
+
+Every load step is bounded in calls and time, and all traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench import machine, media_calls, report, setup_rate
+from bench.display import Display
+from bench.peers import PEERS, Peer, PeerError
+from bench.peers.base import free_port
+from bench.profiling import Profiler
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+SCENARIOS = ("setup", "media", "conference", "acd")
+NOT_YET = {
+    "conference": "Conference mixing is not available yet: the switch has no conference feature.",
+    "acd": "ACD is not available yet: the switch has no queues or agents.",
+}
+NOTES = [
+    "CPU is user+system time from /proc/PID/stat of each peer's whole process tree (all "
+    "Kamailio processes; Kamailio and rtpengine together), read before and after each step.",
+    "Failed calls are the larger of SIPp uac's failed calls (its default behaviours, so a "
+    "response arriving out of order, such as a 180 after the 200, fails the call) and calls whose "
+    "B leg the SIPp uas never saw closed.",
+    "Setup times come from SIPp's -trace_rtt (INVITE sent to 200 received), whose clock has 1 ms "
+    "steps: 0 means under 1 ms.",
+    "The uas is SIPp's built-in uas with Contact transport=udp instead of UDP: sippy 2.5.0 "
+    "raises on every BYE towards transport=UDP and never releases its B legs, which makes its "
+    "calls one-legged (bench/sipp_scenarios/uas.xml).",
+    "Kamailio runs with the fm allocator: Debian's default q_malloc costs about 3× the CPU "
+    "per call. sippy runs with SIPLOG_LVL=WARN, the switch with --log-level warning.",
+]
+
+
+@dataclass(frozen=True)
+class Suite:
+    rates: tuple[float, ...]
+    duration_s: float
+    concurrent: tuple[int, ...]
+    scenarios: tuple[str, ...]
+    peers: tuple[str, ...]
+
+
+SUITES = {
+    "default": Suite(
+        rates=(50, 100, 200, 400, 800),
+        duration_s=8,
+        concurrent=(250, 500, 1000),
+        scenarios=("setup", "media"),
+        peers=("softswitch", "kamailio", "sippy", "kamailio-rtpengine"),
+    ),
+    "quick": Suite(
+        rates=(100, 300),
+        duration_s=5,
+        concurrent=(250,),
+        scenarios=("setup", "media"),
+        peers=("softswitch", "kamailio", "sippy", "kamailio-rtpengine"),
+    ),
+}
+# Which peers each scenario runs: the setup scenario compares signalling, the media one relays.
+SCENARIO_PEERS = {
+    "setup": ("softswitch", "kamailio", "sippy"),
+    "media": ("softswitch", "kamailio-rtpengine"),
+}
+MAX_CALLS_PER_STEP = 20000
+MAX_DURATION_S = 60.0
+
+
+def default_out_dir() -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return REPO / "bench" / "results" / f"{stamp}-{machine.git_commit(REPO)}"
+
+
+def start_peer(name: str, workdir: Path, display: Display) -> Peer | str:
+    """The started peer, or why it could not start."""
+    peer = PEERS[name](workdir, uas_port=free_port())
+    try:
+        peer.start()
+    except (PeerError, OSError) as exc:
+        peer.stop()
+        display.note(f"[yellow]{name}: not started: {exc}")
+        return str(exc)
+    return peer
+
+
+def run_scenario(
+    scenario: str,
+    peers: list[str],
+    steps: list[float] | list[int],
+    step_calls: dict[float, int],
+    out_dir: Path,
+    display: Display,
+    profile: bool,
+    profiles: list[str],
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in peers:
+        workdir = out_dir / scenario / name
+        started = start_peer(name, workdir, display)
+        if isinstance(started, str):
+            results[name] = {"error": started, "steps": []}
+            continue
+        peer = started
+        profiler = None
+        if profile and name == "softswitch":
+            profiler = Profiler(peer.pids[0], out_dir, f"{scenario}-{name}")
+        done: list[Any] = []
+        error = None
+        try:
+            for step in steps:
+                step_dir = workdir / f"step-{step:g}"
+                if scenario == "setup":
+                    calls = step_calls[step]
+                    label = f"{step:g} calls/s"
+                    with display.step(scenario, name, label, calls) as progress:
+                        done.append(setup_rate.run_step(peer, step_dir, step, calls, progress))
+                else:
+                    label = f"{int(step)} concurrent"
+                    with display.step(scenario, name, label, int(step)) as progress:
+                        done.append(media_calls.run_step(peer, step_dir, int(step), progress))
+        except (PeerError, RuntimeError) as exc:
+            error = str(exc)
+            display.note(f"[red]{name}: {exc}")
+        finally:
+            if profiler is not None:
+                profiles.append(str(profiler.stop().relative_to(out_dir)))
+            peer.stop()
+        entry: dict[str, Any] = {"steps": [s.as_dict() for s in done]}
+        if error:
+            entry["error"] = error
+        if scenario == "setup":
+            entry["highest_clean_rate"] = setup_rate.highest_clean_rate(done)
+        results[name] = entry
+    return {"peers": results}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--suite", type=click.Choice(sorted(SUITES)), default="default", show_default=True)
+@click.option(
+    "--scenario", "scenarios", multiple=True, type=click.Choice(SCENARIOS),
+    help="Scenario to run (repeatable); default: the suite's.",
+)  # fmt: skip
+@click.option("--rate", "rates", multiple=True, type=float, help="Setup-rate step, calls/s.")
+@click.option("--duration", type=float, help="Seconds of load per setup step (calls = rate × s).")
+@click.option("--calls", type=int, help="Calls per setup step, instead of rate × duration.")
+@click.option(
+    "--concurrent", "concurrent", multiple=True, type=int, help="Media step: concurrent calls."
+)
+@click.option("--peers", help="Comma-separated: " + ",".join(PEERS) + ".")
+@click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
+@click.option("--profile/--no-profile", default=True, help="py-spy the switch.", show_default=True)
+@click.option(
+    "--update-results-md/--no-update-results-md",
+    default=True,
+    show_default=True,
+    help="Rewrite bench/RESULTS.md and bench/plots/ from this run.",
+)
+@click.option("--install/--no-install", default=True, help="Install missing tools first.")
+def main(
+    suite: str,
+    scenarios: tuple[str, ...],
+    rates: tuple[float, ...],
+    duration: float | None,
+    calls: int | None,
+    concurrent: tuple[int, ...],
+    peers: str | None,
+    out: Path | None,
+    profile: bool,
+    update_results_md: bool,
+    install: bool,
+) -> None:
+    """Run the bench and write results.json, plots and RESULTS.md."""
+    chosen = SUITES[suite]
+    wanted_peers = [p.strip() for p in peers.split(",")] if peers else list(chosen.peers)
+    unknown = [p for p in wanted_peers if p not in PEERS]
+    if unknown:
+        raise click.BadParameter(f"unknown peer(s) {', '.join(unknown)}", param_hint="--peers")
+    duration_s = min(duration or chosen.duration_s, MAX_DURATION_S)
+    step_rates = list(rates or chosen.rates)
+    step_calls = {
+        r: min(MAX_CALLS_PER_STEP, calls if calls else max(1, round(r * duration_s)))
+        for r in step_rates
+    }
+    out_dir = (out or default_out_dir()).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    display = Display()
+    if install:
+        machine.ensure_tools(display.note)
+    results: dict[str, Any] = {
+        "command": shlex.join(["softswitch-bench", *sys.argv[1:]]),
+        "machine": machine.machine_info(REPO),
+        "scenarios": {},
+        "notes": NOTES,
+        "profiles": [],
+    }
+    with display:
+        for scenario in scenarios or chosen.scenarios:
+            if scenario in NOT_YET:
+                display.note(f"[yellow]{scenario}: {NOT_YET[scenario]}")
+                results["scenarios"][scenario] = {"unavailable": NOT_YET[scenario]}
+                continue
+            run_peers = [p for p in wanted_peers if p in SCENARIO_PEERS[scenario]]
+            steps: list[float] | list[int] = (
+                step_rates if scenario == "setup" else list(concurrent or chosen.concurrent)
+            )
+            results["scenarios"][scenario] = run_scenario(
+                scenario, run_peers, steps, step_calls, out_dir, display, profile,
+                results["profiles"],
+            )  # fmt: skip
+    report.write_json(results, out_dir)
+    plots = report.make_plots(results, out_dir)
+    if update_results_md:
+        report.write_markdown(results, RESULTS_MD, plots)
+    display.console.print(f"results: {out_dir / 'results.json'}")

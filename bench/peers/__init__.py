@@ -1,0 +1,12 @@
+"""The systems the bench runs side by side, by the name `--peers` takes."""
+
+from bench.peers.base import Peer, PeerError
+from bench.peers.kamailio import Kamailio, KamailioRtpengine
+from bench.peers.sippy import Sippy
+from bench.peers.softswitch import Softswitch
+
+PEERS: dict[str, type[Peer]] = {
+    peer.name: peer for peer in (Softswitch, Kamailio, KamailioRtpengine, Sippy)
+}
+
+__all__ = ["PEERS", "Peer", "PeerError"]

@@ -1,0 +1,252 @@
+"""Turning one run's figures into results.json, PNG plots and bench/RESULTS.md.
+
+Absolute figures move between machines and between minutes on a noisy one; the ratios of the
+switch to each peer, measured in the same run, are what RESULTS.md leads with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+US = "softswitch"
+Results = dict[str, Any]
+
+
+def write_json(results: Results, out_dir: Path) -> Path:
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
+def _steps(results: Results, scenario: str) -> dict[str, list[dict[str, Any]]]:
+    peers: dict[str, dict[str, Any]] = results["scenarios"].get(scenario, {}).get("peers", {})
+    return {name: peer["steps"] for name, peer in peers.items() if peer.get("steps")}
+
+
+def _plot(
+    path: Path,
+    series: dict[str, list[dict[str, Any]]],
+    x_key: str,
+    y_key: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+) -> Path | None:
+    lines = {
+        peer: [(s[x_key], s[y_key]) for s in steps if s.get(y_key) is not None]
+        for peer, steps in series.items()
+    }
+    lines = {peer: pts for peer, pts in lines.items() if pts}
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    for peer, pts in sorted(lines.items()):
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(xs, ys, marker="o", label=peer, linewidth=2.5 if peer == US else 1.5)
+    ax.set_title(title)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def make_plots(results: Results, out_dir: Path) -> list[Path]:
+    setup = _steps(results, "setup")
+    media = _steps(results, "media")
+    made = [
+        _plot(out_dir / "setup-cpu-per-call.png", setup, "rate", "cpu_ms_per_call",
+              "Call setup: CPU per call", "offered calls/s", "CPU ms per call"),
+        _plot(out_dir / "setup-p99.png", setup, "rate", "setup_p99_ms",
+              "Call setup: INVITE-to-200 p99", "offered calls/s", "ms (1 ms resolution)"),
+        _plot(out_dir / "media-loss.png", media, "concurrent", "loss_pct",
+              "Media: RTP loss", "concurrent calls", "% packets lost"),
+        _plot(out_dir / "media-cpu-per-call.png", media, "concurrent", "cpu_ms_per_call",
+              "Media: CPU per call", "concurrent calls", "CPU ms per call"),
+    ]  # fmt: skip
+    return [p for p in made if p is not None]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def _ratio(ours: Any, theirs: Any) -> str:
+    if not isinstance(ours, int | float) or not isinstance(theirs, int | float) or not theirs:
+        return "–"
+    return f"{ours / theirs:.2f}×"
+
+
+def _table(
+    steps: dict[str, list[dict[str, Any]]],
+    key: str,
+    x_key: str,
+    x_label: str,
+    unit: str,
+) -> list[str]:
+    peers = sorted(steps, key=lambda p: (p != US, p))
+    others = [p for p in peers if p != US]
+    xs = sorted({s[x_key] for peer_steps in steps.values() for s in peer_steps})
+    header = [x_label, *(f"{p} ({unit})" for p in peers)]
+    if US in steps:
+        header += [f"ours / {p}" for p in others]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for x in xs:
+        at = {p: next((s for s in steps[p] if s[x_key] == x), None) for p in peers}
+        values = {p: (at[p] or {}).get(key) for p in peers}
+        cells = [_fmt(x), *(_fmt(values[p]) for p in peers)]
+        if US in steps:
+            cells += [_ratio(values[US], values[p]) for p in others]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _peer_notes(results: Results, scenario: str) -> list[str]:
+    notes = []
+    peers = results["scenarios"].get(scenario, {}).get("peers", {})
+    for name, peer in sorted(peers.items()):
+        if peer.get("error"):
+            notes.append(f"- **{name}** did not run: {peer['error']}")
+    return notes
+
+
+def _goal(label: str, ok: bool | None, detail: str) -> str:
+    mark = "not measured" if ok is None else ("met" if ok else "**not met**")
+    return f"| {label} | {mark} | {detail} |"
+
+
+def _setup_goals(steps: dict[str, list[dict[str, Any]]]) -> list[str]:
+    def at(peer: str, rate: float, key: str) -> Any:
+        for s in steps.get(peer, []):
+            if s["rate"] == rate:
+                return s.get(key)
+        return None
+
+    def mean_cpu(peer: str) -> float | None:
+        vals = [s["cpu_ms_per_call"] for s in steps.get(peer, []) if s["calls"]]
+        return sum(vals) / len(vals) if vals else None
+
+    ours, kam, sippy = mean_cpu(US), mean_cpu("kamailio"), mean_cpu("sippy")
+    fails_300 = at(US, 300, "failed_calls")
+    p99_100 = at(US, 100, "setup_p99_ms")
+    lines = ["| goal | status | measured |", "|---|---|---|"]
+    lines.append(
+        _goal(
+            "CPU per call ≤ 2.5× Kamailio's",
+            None if ours is None or kam is None else ours <= 2.5 * kam,
+            f"{_ratio(ours, kam)} (mean over steps)",
+        )
+    )
+    lines.append(
+        _goal(
+            "CPU per call ≥ 4× better than sippy",
+            None if ours is None or sippy is None else ours * 4 <= sippy,
+            f"sippy / ours = {_ratio(sippy, ours)}",
+        )
+    )
+    lines.append(
+        _goal(
+            "0 failed calls at 300 calls/s",
+            None if fails_300 is None else fails_300 == 0,
+            f"{_fmt(fails_300)} failed",
+        )
+    )
+    lines.append(
+        _goal(
+            "INVITE-to-200 p99 ≤ 5 ms at 100 calls/s",
+            None if p99_100 is None else p99_100 <= 5,
+            f"{_fmt(p99_100)} ms",
+        )
+    )
+    return lines  # fmt: skip
+
+
+def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Path:
+    """Regenerate RESULTS.md from this run; its plots are copied next to it under plots/."""
+    plot_dir = md_path.parent / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    for old in plot_dir.glob("*.png"):
+        old.unlink()
+    for plot in plots:
+        shutil.copy(plot, plot_dir / plot.name)
+    m = results["machine"]
+    out = [
+        "# Bench results",
+        "",
+        "Generated by `bench/report.py` from the latest run; do not edit by hand.",
+        "",
+        f"- Command: `{results['command']}`",
+        f"- Date: {m['date']}, commit `{m['commit']}`",
+        f"- Machine: {m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}, "
+        f"Python {m['python']}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "- Ratios are ours / theirs, measured in the same run: below 1× is better for CPU, "
+        "latency and loss.",
+        "",
+    ]
+    setup = _steps(results, "setup")
+    out += ["## Call setup rate (SIPp uac → peer → SIPp uas, INVITE to BYE, no media)", ""]
+    out += _peer_notes(results, "setup")
+    if setup:
+        tables: list[tuple[str, str, str]] = [
+            ("CPU per call", "cpu_ms_per_call", "ms"),
+            ("Failed calls", "failed_calls", "calls"),
+            ("INVITE-to-200 p50", "setup_p50_ms", "ms"),
+            ("INVITE-to-200 p99", "setup_p99_ms", "ms"),
+            ("Calls placed", "calls", "calls"),
+        ]
+        for title, key, unit in tables:
+            out += ["", f"### {title}", ""]
+            out += _table(setup, key, "rate", "calls/s", unit)
+        clean = {
+            p: results["scenarios"]["setup"]["peers"][p].get("highest_clean_rate") for p in setup
+        }
+        out += ["", "### Highest rate with 0 failed calls", ""]
+        out += ["| peer | calls/s |", "|---|---|"]
+        out += [f"| {p} | {_fmt(r)} |" for p, r in sorted(clean.items())]
+        out += ["", "### Against our goals", "", *_setup_goals(setup)]
+    media = _steps(results, "media")
+    out += ["", "## Concurrent calls with media (G.711, RTP both ways through the peer)", ""]
+    out += _peer_notes(results, "media")
+    if media:
+        for title, key, unit in [
+            ("Packet loss (uac → peer → echo)", "loss_pct", "%"),
+            ("Jitter p99 over streams (RFC 3550, at the echo)", "jitter_p99_ms", "ms"),
+            ("CPU per call", "cpu_ms_per_call", "ms"),
+            ("CPU per relayed packet", "cpu_us_per_packet", "µs"),
+            ("Resident memory per call", "rss_kib_per_call", "KiB"),
+            ("Failed calls", "failed_calls", "calls"),
+        ]:
+            out += ["", f"### {title}", ""]
+            out += _table(media, key, "concurrent", "calls", unit)
+    for name, info in results["scenarios"].items():
+        if info.get("unavailable"):
+            out += ["", f"## {name}", "", info["unavailable"]]
+    notes: list[str] = results.get("notes", [])
+    if notes:
+        out += ["", "## Method notes", "", *(f"- {n}" for n in notes)]
+    if plots:
+        out += ["", "## Plots", ""]
+        out += [f"![{p.stem}](plots/{p.name})" for p in plots]
+    profiles: list[str] = results.get("profiles", [])
+    if profiles:
+        out += ["", "## Profiles", "", "In the run's results folder (not committed):"]
+        out += [f"- `{p}`" for p in profiles]
+    md_path.write_text("\n".join(out) + "\n")
+    return md_path

@@ -1,0 +1,202 @@
+"""Driving SIPp as the load generator (uac) and the far end (uas), and reading its verdicts.
+
+SIPp's own counters are the source of truth a load tester trusts: the uac's statistics CSV gives
+failed calls by cause, its response-time trace gives INVITE-to-200 times (1 ms resolution), and
+the uas's CSV tells whether every B leg was really released.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCENARIO_DIR = Path(__file__).parent / "sipp_scenarios"
+UAS_SCENARIO = SCENARIO_DIR / "uas.xml"
+PCAP_DIR = Path("/usr/share/sip-tester")
+DIALLED_NUMBER = "7000"
+RTT_DUMP_EVERY_CALLS = 100
+_RTP_SENT = re.compile(r"(\d+) Total RTP pckts sent")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Cumulative counters from the last row of a SIPp statistics CSV."""
+
+    created: int
+    successful: int
+    failed: int
+    failed_by_cause: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UacResult:
+    exit_status: int
+    counts: Counts
+    setup_ms: list[float]
+    rtp_packets_sent: int
+    wall_s: float
+
+
+def read_counts(stat_csv: Path) -> Counts:
+    """The cumulative counters of a SIPp -trace_stat file; zeros before its first dump."""
+    try:
+        with stat_csv.open(newline="") as f:
+            rows = list(csv.reader(f, delimiter=";"))
+    except FileNotFoundError:
+        return Counts(0, 0, 0)
+    if len(rows) < 2:
+        return Counts(0, 0, 0)
+    last = dict(zip(rows[0], rows[-1], strict=False))
+
+    def value(name: str) -> int:
+        raw = last.get(name, "0") or "0"
+        return int(raw) if raw.isdigit() else 0
+
+    causes = {
+        name[len("Failed") : -len("(C)")]: value(name)
+        for name in rows[0]
+        if name.startswith("Failed") and name.endswith("(C)") and name != "FailedCall(C)"
+    }
+    return Counts(
+        created=value("TotalCallCreated"),
+        successful=value("SuccessfulCall(C)"),
+        failed=value("FailedCall(C)"),
+        failed_by_cause={k: v for k, v in causes.items() if v},
+    )
+
+
+def read_setup_times(workdir: Path) -> list[float]:
+    """INVITE-to-200 times in ms from the uac's -trace_rtt file (SIPp's clock has 1 ms steps)."""
+    times: list[float] = []
+    for path in workdir.glob("*_rtt.csv"):
+        with path.open(newline="") as f:
+            for row in csv.reader(f, delimiter=";"):
+                if len(row) >= 2 and row[1].replace(".", "", 1).isdigit():
+                    times.append(float(row[1]))
+    return times
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def start_uas(
+    workdir: Path,
+    port: int,
+    calls: int,
+    timeout_s: float,
+    answer_port: int,
+    answer_pt: int = 0,
+    answer_codec: str = "PCMU",
+) -> subprocess.Popen[bytes]:
+    """The far end: answers every call, exits by itself after `calls` calls have ended."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        "sipp", "-sf", str(UAS_SCENARIO), "-i", "127.0.0.1", "-p", str(port),
+        "-m", str(calls), "-nostdin", "-timeout", f"{timeout_s:.0f}s",
+        "-trace_stat", "-stf", "uas_stat.csv", "-fd", "1",
+        "-key", "answer_port", str(answer_port),
+        "-key", "answer_pt", str(answer_pt),
+        "-key", "answer_codec", answer_codec,
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=(workdir / "uas.out").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_uas(
+    uas: subprocess.Popen[bytes], expected_calls: int, workdir: Path, wait_s: float
+) -> Counts:
+    """Wait until the uas has closed all calls or wait_s passed, then read its counters."""
+    deadline = time.monotonic() + wait_s
+    while uas.poll() is None and time.monotonic() < deadline:
+        counts = read_counts(workdir / "uas_stat.csv")
+        if counts.successful + counts.failed >= expected_calls:
+            break
+        time.sleep(0.2)
+    if uas.poll() is None:
+        # SIPp's stats CSV is rewritten every second (-fd 1): give it one more dump, then stop it.
+        time.sleep(1.1)
+        uas.send_signal(signal.SIGTERM)
+        try:
+            uas.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            uas.kill()
+            uas.wait()
+    return read_counts(workdir / "uas_stat.csv")
+
+
+def run_uac(
+    workdir: Path,
+    target_port: int,
+    local_port: int,
+    calls: int,
+    rate: float,
+    timeout_s: float,
+    on_progress: Callable[[Counts], None],
+    media: bool = False,
+) -> UacResult:
+    """Place `calls` calls at `rate` per second through 127.0.0.1:target_port and wait for them."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = ["-sn", "uac"]
+    if media:
+        # uac_pcap plays pcap/g711a.pcap relative to its working directory.
+        (workdir / "pcap").mkdir(exist_ok=True)
+        for pcap in PCAP_DIR.glob("*.pcap"):
+            shutil.copy(pcap, workdir / "pcap" / pcap.name)
+        scenario = ["-sn", "uac_pcap", "-mi", "127.0.0.1"]
+    command = [
+        "sipp", *scenario, f"127.0.0.1:{target_port}", "-s", DIALLED_NUMBER,
+        "-i", "127.0.0.1", "-p", str(local_port),
+        "-m", str(calls), "-r", f"{rate:g}", "-l", str(calls), "-d", "0",
+        "-nostdin", "-timeout", f"{timeout_s:.0f}s", "-timeout_error",
+        "-trace_stat", "-stf", "uac_stat.csv", "-fd", "1",
+        "-trace_rtt", "-rtt_freq", str(RTT_DUMP_EVERY_CALLS),
+        "-trace_err", "-error_file", "uac_errors.log",
+    ]  # fmt: skip
+    started = time.monotonic()
+    out_path = workdir / "uac.out"
+    with out_path.open("wb") as out:
+        uac = subprocess.Popen(
+            command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+        # SIPp bounds itself with -timeout; this is the backstop if it ever hangs.
+        hard_deadline = started + timeout_s + 15
+        while uac.poll() is None:
+            on_progress(read_counts(workdir / "uac_stat.csv"))
+            if time.monotonic() > hard_deadline:
+                uac.kill()
+            time.sleep(0.25)
+    wall_s = time.monotonic() - started
+    counts = read_counts(workdir / "uac_stat.csv")
+    on_progress(counts)
+    sent = _RTP_SENT.findall(out_path.read_text(errors="replace"))
+    return UacResult(
+        exit_status=uac.returncode,
+        counts=counts,
+        setup_ms=read_setup_times(workdir),
+        rtp_packets_sent=int(sent[-1]) if sent else 0,
+        wall_s=wall_s,
+    )
+
+
+def version() -> str:
+    out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"SIPp v(\S+)", out)
+    return match.group(1).rstrip(".") if match else "unknown"
