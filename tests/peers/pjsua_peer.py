@@ -35,6 +35,7 @@ import pjsua2 as pj
 
 LOCAL = "127.0.0.1"
 PUMP_MS = 10
+FINALIZE_TIMEOUT_S = 2.0
 
 _event_fd = -1
 
@@ -56,6 +57,8 @@ class CallSlot:
     record_path: str | None = None
     record_seconds: float | None = None
     record_until: float | None = None
+    finalizing_until: float | None = None
+    rx_packets: int = -1
     player: pj.AudioMediaPlayer | None = None
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
@@ -236,17 +239,32 @@ class Peer:
 
     def _close_recorder(self, slot: CallSlot) -> None:
         if slot.recorder is not None:
-            # Destroying the recorder is what closes its WAV and writes the header sizes; SWIG's
-            # wrapper sits in a reference cycle, so only a collection destroys it now.
+            # Destroying the recorder is what closes its WAV; SWIG's wrapper sits in a reference
+            # cycle, so only a collection destroys it now. The conference bridge's clock thread
+            # removes the port and writes the header later: `recorded` waits for that.
+            slot.rx_packets = self._rx_packets(slot)
             slot.recorder = None
             gc.collect()
             slot.record_until = None
+            slot.finalizing_until = time.monotonic() + FINALIZE_TIMEOUT_S
+
+    def _check_finalized(self, slot: CallSlot, now: float) -> None:
+        assert slot.record_path is not None and slot.finalizing_until is not None
+        if wav_complete(slot.record_path):
+            slot.finalizing_until = None
             emit(
                 "recorded",
                 call=slot.call.slot_id,
                 path=slot.record_path,
-                rx_packets=self._rx_packets(slot),
+                rx_packets=slot.rx_packets,
             )
+        elif now > slot.finalizing_until:
+            slot.finalizing_until = None
+            emit("error", cmd="record", message=f"{slot.record_path} was never closed")
+
+    @property
+    def finalizing(self) -> bool:
+        return any(slot.finalizing_until is not None for slot in self.calls.values())
 
     def _rx_packets(self, slot: CallSlot) -> int:
         try:
@@ -259,6 +277,8 @@ class Peer:
         for slot in self.calls.values():
             if slot.record_until is not None and now >= slot.record_until:
                 self._close_recorder(slot)
+            if slot.finalizing_until is not None:
+                self._check_finalized(slot, now)
 
     def on_disconnected(self, slot: CallSlot) -> None:
         slot.disconnected = True
@@ -322,6 +342,17 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         self.peer.on_media(self.peer.calls[self.slot_id])
 
 
+def wav_complete(path: str) -> bool:
+    """True once the writer has patched the RIFF size (its placeholder stays until it closes)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    return header[:4] == b"RIFF" and int.from_bytes(header[4:8], "little") == size - 8 > 36
+
+
 def read_commands(buffer: bytearray) -> list[dict[str, Any]]:
     """Take whole lines from stdin without blocking; an empty read (EOF) means quit."""
     ready, _, _ = select.select([0], [], [], 0)
@@ -362,6 +393,9 @@ def main() -> None:
             peer.handle(cmd)
     for slot in peer.calls.values():
         peer._close_recorder(slot)
+    while peer.finalizing:
+        peer.ep.libHandleEvents(PUMP_MS)
+        peer.check_timers(time.monotonic())
     emit("bye")
     sys.stderr.flush()
     # pjsua2's destructors at interpreter exit can crash: leave without running them.
