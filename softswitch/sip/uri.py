@@ -28,21 +28,22 @@ HOST_NAME_PATTERN = rf"(?:{_IPV4}|(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?)"
 _HOST_NAME_RE = re.compile(HOST_NAME_PATTERN + r"\Z")
 _IPV4_RE = re.compile(_IPV4 + r"\Z")
 _IPV6_CHARS_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
-# user = 1*( unreserved / escaped / user-unreserved ); password adds nothing user lacks but ':'.
-_USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+\Z")
-_PASSWORD_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,]*\Z")
+# user = 1*( unreserved / escaped / user-unreserved ); a password has neither ';', '?' nor '/'.
+_USER = r"[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+"
+_PASSWORD = r"[A-Za-z0-9\-_.!~*'()%&=+$,]*"
+_USER_RE = re.compile(_USER + r"\Z")
+_PASSWORD_RE = re.compile(_PASSWORD + r"\Z")
 # paramchar = param-unreserved / unreserved / escaped
-_PARAMCHARS_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+\Z")
+_PARAMCHAR = r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]"
+_PARAMCHARS_RE = re.compile(_PARAMCHAR + r"+\Z")
 # headers = "?" header *( "&" header ); header = hname "=" hvalue (hnv-unreserved / unreserved)
 _HNV = r"[A-Za-z0-9\-_.!~*'()%\[\]/?:+$]"
 _URI_HEADERS_RE = re.compile(rf"{_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*\Z")
 _URI_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
 # The whole sip/sips grammar in one pass; the user class has no '@', so the first '@' ends the
 # userinfo even when the user part holds ';' or '?' (RFC 4475 §3.1.1.9 and §3.1.1.2).
-_PARAMCHAR = r"[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]"
 _SIP_URI_RE = re.compile(
-    r"[Ss][Ii][Pp]([Ss]?):"
-    r"(?:([A-Za-z0-9\-_.!~*'()%&=+$,;?/]+)(?::([A-Za-z0-9\-_.!~*'()%&=+$,]*))?@)?"
+    rf"[Ss][Ii][Pp]([Ss]?):(?:({_USER})(?::({_PASSWORD}))?@)?"
     rf"(\[[0-9A-Fa-f:.]+\]|{HOST_NAME_PATTERN})(?::([0-9]{{1,5}}))?"
     rf"((?:;{_PARAMCHAR}+(?:={_PARAMCHAR}+)?)*)"
     rf"(?:\?({_HNV}+={_HNV}*(?:&{_HNV}+={_HNV}*)*))?\Z"
