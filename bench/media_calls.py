@@ -2,8 +2,8 @@
 
 SIPp's uac_pcap plays /usr/share/sip-tester/g711a.pcap (7 s of PCMA) into each call; the uas
 answers with the port of bench.rtp_echo, which echoes every packet back through the peer and
-counts what arrived. Loss is measured one way (uac -> peer -> echo) against SIPp's own count of
-packets sent; the echo doubles the peer's work so both directions are loaded.
+counts what arrived. Loss is measured one way (uac -> peer -> echo) against the packets SIPp
+plays per call; the echo doubles the peer's work so both directions are loaded.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def run_step(peer: Peer, workdir: Path, concurrent: int, report: StepReporter) -
     received = int(str(stats["packets"]))
     jitters = [float(j) for j in stats["jitter_ms"]]  # type: ignore[attr-defined]
     created = max(uac.counts.created, 1)
-    sent = uac.rtp_packets_sent
+    # SIPp plays the same pcaps into each call; a failed call may have sent only part of them.
+    sent = uac.counts.successful * sipp.rtp_packets_per_media_call()
     return MediaStep(
         concurrent=concurrent,
         calls=uac.counts.created,
@@ -107,7 +108,9 @@ def run_step(peer: Peer, workdir: Path, concurrent: int, report: StepReporter) -
         rtp_sent=sent,
         rtp_received=received,
         loss_pct=round(max(0.0, 100 * (sent - received) / sent), 3) if sent else None,
-        jitter_p99_ms=sipp.percentile(jitters, 0.99),
+        jitter_p99_ms=round(p99, 3)
+        if (p99 := sipp.percentile(jitters, 0.99)) is not None
+        else None,
         cpu_ms_per_call=round(cpu_s * 1000 / created, 3),
         # Each packet crosses the peer twice: in from SIPp, and back from the echo.
         cpu_us_per_packet=round(cpu_s * 1e6 / (2 * received), 2) if received else None,

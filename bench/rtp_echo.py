@@ -1,8 +1,8 @@
 """The media scenario's far end: echoes every RTP packet back and counts what arrived.
 
-SIPp's uas answers with this process's port, so RTP crosses the peer both ways; the counts per
-stream (one per relay source address) give loss against what SIPp sent and the RFC 3550
-interarrival jitter each stream picked up on its way through the peer.
+SIPp's uas answers with this process's port, so RTP crosses the peer both ways. The packet count
+gives loss against what SIPp played; per stream (relay source address and SSRC) it keeps the
+RFC 3550 interarrival jitter the stream picked up on its way through the peer.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import uvloop
 
 CLOCK_RATE_HZ = 8000  # G.711, RFC 3551 §4.5.14
+DYNAMIC_PAYLOAD_TYPES = 96  # RFC 3551 §3: 96-127 are dynamic
 
 
 @dataclass
 class Stream:
-    packets: int = 0
     last_arrival: float = 0.0
     last_timestamp: int = 0
     jitter: float = 0.0  # RTP timestamp units, RFC 3550 §6.4.1
@@ -31,35 +32,39 @@ class Stream:
 
 class Echo(asyncio.DatagramProtocol):
     def __init__(self) -> None:
-        self.streams: dict[tuple[str, int], Stream] = {}
+        self.packets = 0
+        self.streams: dict[tuple[tuple[str, int], int], Stream] = {}
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's UDP transport is not a subclass of asyncio.DatagramTransport, only alike.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.transport is not None
         self.transport.sendto(data, addr)
-        if len(data) < 12:
+        self.packets += 1
+        # Jitter only for static audio payload types (RFC 3551): telephone-event packets repeat
+        # one timestamp for a whole digit, which would read as jitter.
+        if len(data) < 12 or data[1] & 0x7F >= DYNAMIC_PAYLOAD_TYPES:
             return
         now = time.monotonic()
-        timestamp = struct.unpack_from("!I", data, 4)[0]
-        stream = self.streams.get(addr)
+        timestamp, ssrc = struct.unpack_from("!II", data, 4)
+        key = (addr, ssrc)
+        stream = self.streams.get(key)
         if stream is None:
-            stream = self.streams[addr] = Stream()
-        elif stream.packets:
+            stream = self.streams[key] = Stream()
+        else:
             transit = (now - stream.last_arrival) * CLOCK_RATE_HZ - (
                 timestamp - stream.last_timestamp
             )
             stream.jitter += (abs(transit) - stream.jitter) / 16
-        stream.packets += 1
         stream.last_arrival = now
         stream.last_timestamp = timestamp
 
     def summary(self) -> dict[str, object]:
         return {
-            "packets": sum(s.packets for s in self.streams.values()),
+            "packets": self.packets,
             "streams": len(self.streams),
             "jitter_ms": sorted(s.jitter * 1000 / CLOCK_RATE_HZ for s in self.streams.values()),
         }

@@ -56,6 +56,7 @@ class Softswitch(Peer):
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "softswitch.toml"
         config.write_text(bench_config(self.uas_port))
+        (self.workdir / "data").mkdir(exist_ok=True)
         low, high = free_port_range(RTP_PORTS)
         command = [
             str(softswitch_command()), "run", "--config", str(config), "--headless",
