@@ -564,11 +564,15 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
 
 def _header_lines(head: str) -> list[str]:
     """Logical lines of the head: continuation lines joined with one SP (RFC 3261 §7.3.1)."""
-    text = head.replace("\r\n", "\n")
-    if "\r" in text:
-        raise RemoteProtocolError("bare CR in the message head")
-    lines = text.split("\n")
-    if "\n " not in text and "\n\t" not in text:
+    lines = head.split("\r\n")
+    crlfs = len(lines) - 1
+    if head.count("\n") != crlfs or head.count("\r") != crlfs:
+        # some line ends in a bare LF, which we take; a bare CR is nobody's line end
+        text = head.replace("\r\n", "\n")
+        if "\r" in text:
+            raise RemoteProtocolError("bare CR in the message head")
+        lines = text.split("\n")
+    if "\n " not in head and "\n\t" not in head:
         return lines
     out: list[str] = []
     for line in lines:
