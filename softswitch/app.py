@@ -37,6 +37,19 @@ class StartupError(Exception):
     """Something the operator must fix before the switch can run (exit status 2)."""
 
 
+def _run_logged(tasks: set[asyncio.Task[None]], coro: Coroutine[object, object, None]) -> None:
+    """Run a store write in the background; a failure is logged, never silently dropped."""
+    task = asyncio.get_running_loop().create_task(coro)
+    tasks.add(task)
+
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("database write failed: %s", task.exception())
+
+    task.add_done_callback(done)
+
+
 class _CdrWriter:
     """CallRecords over the store: ids are allocated in memory, rows written behind."""
 
@@ -46,9 +59,7 @@ class _CdrWriter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _run(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        _run_logged(self._tasks, coro)
 
     def started(self, call: Call) -> None:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -112,9 +123,7 @@ class _BindingWriter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _run(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        _run_logged(self._tasks, coro)
 
     def saved(self, binding: Binding) -> None:
         stored = registrations.Binding(
@@ -160,6 +169,10 @@ class Switch:
 
     async def start(self) -> _Listening:
         config = self.config
+        try:
+            config.data.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create data dir {config.data.dir}: {exc.strerror}") from exc
         try:
             self.db = await Database.open(config.data.dir)
         except StoreError as exc:
@@ -265,11 +278,13 @@ class Switch:
         )
 
     async def _sweep(self) -> None:
-        """Housekeeping off the hot path: expired registrations."""
-        assert self.registrar is not None
+        """Housekeeping off the hot path: expired registrations, calls whose media died."""
+        assert self.registrar is not None and self.b2bua is not None
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             self.registrar.expire()
+            self.b2bua.reap_silent_calls(loop.time())
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -76,6 +76,7 @@ class RtpConfig:
 class CallsConfig:
     ring_timeout_s: float = 30.0
     max_forwards: int = 70
+    media_timeout_s: float = 120.0  # no RTP or RTCP from either side this long ends the call
 
 
 @dataclass(frozen=True)
@@ -245,10 +246,15 @@ class _Table:
         )
         return value
 
-    def seconds(self, name: str, default: float) -> float:
-        value = self.get(
-            name, default, lambda v: _is_number(v) and v > 0, "a number of seconds > 0"
-        )
+    def seconds(self, name: str, default: float, *, zero_means_never: bool = False) -> float:
+        if zero_means_never:
+            value = self.get(
+                name, default, lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0"
+            )
+        else:
+            value = self.get(
+                name, default, lambda v: _is_number(v) and v > 0, "a number of seconds > 0"
+            )
         return float(value)
 
     def choice(self, name: str, default: Any, choices: tuple[str, ...]) -> str:
@@ -441,10 +447,11 @@ def _port_range_problem(port_min: int, port_max: int) -> str | None:
 
 
 def _parse_calls(root: _Table) -> CallsConfig:
-    t = root.table("calls", ("ring_timeout_s", "max_forwards"))
+    t = root.table("calls", ("ring_timeout_s", "max_forwards", "media_timeout_s"))
     return CallsConfig(
         ring_timeout_s=t.seconds("ring_timeout_s", 30.0),
         max_forwards=t.integer("max_forwards", 70, 1, 255),
+        media_timeout_s=t.seconds("media_timeout_s", 120.0, zero_means_never=True),
     )
 
 

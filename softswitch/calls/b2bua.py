@@ -45,6 +45,7 @@ from softswitch.sip.transaction import (
     StrayResponse,
     TransactionKey,
     TransactionTimedOut,
+    build_cancel,
 )
 from softswitch.sip.transport import OUR_BRANCH_PREFIX, SipTransport
 from softswitch.sip.uri import SipUri, parse_uri, uri_user
@@ -299,8 +300,10 @@ class B2bua:
         number = uri_user(parse_uri(request.uri))
         target = self.routing.resolve(identity.context, number)
         if target is None:
-            self._reply(request, 404)
-            self._count(Disposition.UNKNOWN_NUMBER)
+            # Still a call attempt: the CDR shows who dialled what nobody answers to.
+            call = self._new_call(request, source, key, identity, RouteTarget("none", "", number))
+            self._send_to_caller(call, 404)
+            self._end(call, Disposition.UNKNOWN_NUMBER, "404", Side.SWITCH)
             return
         if offer is None:
             self._reply(request, 488, warning="an INVITE without SDP offer is not supported")
@@ -541,6 +544,8 @@ class B2bua:
         self, call: Call, leg: Leg, response: Response, retransmission: bool
     ) -> None:
         status = response.status
+        if status >= 200:
+            leg.final_received = True
         if status < 200:
             if status == 100 or call.state is CallState.ANSWERED or call.cancelled:
                 return
@@ -849,17 +854,10 @@ class B2bua:
 
     def _cancel_callee(self, call: Call) -> None:
         leg = call.callee_leg
-        if leg is None or leg.invite_key is None:
+        if leg is None or leg.invite_key is None or leg.final_received or leg.cancel_sent:
             return
-        invite = leg.invite
-        headers = [
-            (name, value)
-            for name, value in invite.headers
-            if name in ("Via", "From", "To", "Call-ID", "Route", "Max-Forwards")
-        ]
-        headers.append(("CSeq", f"{invite.cseq.seq} CANCEL"))
-        cancel = Request("CANCEL", invite.uri, headers)
-        self.sip.cancel(leg.invite_key, cancel)
+        leg.cancel_sent = True
+        self.sip.cancel(leg.invite_key, build_cancel(leg.invite))
 
     def _send_bye(self, call: Call, leg: Leg) -> None:
         if leg.dialog is None or leg.bye_sent:
@@ -947,6 +945,24 @@ class B2bua:
     def _count(self, disposition: Disposition) -> None:
         counts = self.counters.by_disposition
         counts[disposition.value] = counts.get(disposition.value, 0) + 1
+
+    def reap_silent_calls(self, now: float) -> int:
+        """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
+        limit = self.config.calls.media_timeout_s
+        if limit <= 0:
+            return 0
+        silent = [
+            call
+            for call in self.calls.values()
+            if call.state is CallState.ANSWERED
+            and all(
+                leg.media is not None and leg.media.idle_seconds(now) > limit for leg in call.legs
+            )
+        ]
+        for call in silent:
+            log.info("call %d: no media for %.0f s, hanging up", call.id, limit)
+            self._hang_up(call, Side.SWITCH, "media timeout")
+        return len(silent)
 
     async def shutdown(self, timeout_s: float) -> None:
         """Stop taking calls (503), end every call with BYE or CANCEL, wait for the answers."""

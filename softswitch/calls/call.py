@@ -51,6 +51,8 @@ class Leg:
     sdp_version: int = 0
     confirmed: bool = False  # ACK received (caller leg) or sent (callee leg)
     bye_sent: bool = False
+    final_received: bool = False  # callee leg: the INVITE got its final response (or timed out)
+    cancel_sent: bool = False
 
 
 @dataclass(eq=False, slots=True)

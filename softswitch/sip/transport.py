@@ -38,6 +38,11 @@ security_log = logging.getLogger("softswitch.security")
 # that comes back (a trunk pointing at the switch itself) is recognised as a loop (482).
 OUR_BRANCH_PREFIX = "z9hG4bK-ss-"
 
+COUNTED_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK"}
+    | {"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
+)
+
 EventHandler = Callable[[Event], None]
 DestinationPolicy = Callable[[str], bool]
 
@@ -180,7 +185,9 @@ class SipTransport:
         message.received_at = now
         if isinstance(message, Request):
             counts = self.counters.requests_in
-            counts[message.method] = counts.get(message.method, 0) + 1
+            # Counted by name only for methods we know: a peer must not grow this table at will.
+            method = message.method if message.method in COUNTED_METHODS else "other"
+            counts[method] = counts.get(method, 0) + 1
             self._stamp_via(message, source)
         else:
             codes = self.counters.responses_in
