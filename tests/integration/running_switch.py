@@ -290,5 +290,5 @@ def start_switch(
                 f"switch did not answer OPTIONS with 200 within {START_TIMEOUT_S} s "
                 f"(last status {status}, exit {proc.returncode}); log tail:\n{switch.log_tail()}"
             )
-        status = options_status(ports.sip)
+        status = options_status(ports.sip, timeout_s=0.1)
     return switch
