@@ -41,7 +41,8 @@ def voiced(samples: np.ndarray, rate_hz: int, skip_s: float = 0.5) -> np.ndarray
         return body[:0]
     frames = body[: n * frame].reshape(n, frame)
     loud = np.sqrt(np.mean(np.square(frames), axis=1)) >= SILENCE_RMS
-    return frames[loud].reshape(-1)
+    voiced_frames: np.ndarray = frames[loud]
+    return voiced_frames.reshape(-1)
 
 
 def dominant_frequency(path: Path, skip_s: float = 0.5) -> float:

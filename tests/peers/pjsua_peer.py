@@ -161,10 +161,8 @@ class Peer:
         self.accounts[int(cmd["account"])].setRegistration(False)
 
     def cmd_call(self, cmd: dict[str, Any]) -> None:
-        if "account" in cmd:
-            account = self.accounts[int(cmd["account"])]
-        else:
-            account = self.default_account or self.local_account
+        fallback = self.default_account or self.local_account
+        account = self.accounts[int(cmd["account"])] if "account" in cmd else fallback
         assert account is not None
         slot = self._new_call(account, pj.PJSUA_INVALID_ID)
         prm = pj.CallOpParam(True)
