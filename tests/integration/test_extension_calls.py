@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,3 +53,20 @@ def test_hangup_reaches_the_other_side_and_closes_the_cdr(
     assert row["direction"] == "internal"
     assert "1001" in row["caller"] and "1002" in row["callee"]
     assert row["start_ts"] <= row["answer_ts"] <= row["end_ts"]
+
+
+def test_call_reaches_extension_registered_over_tcp(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    alice, bob = pjsua("1001"), pjsua("1002")
+    alice.register(switch.sip_port, "1001", "demo-1001")
+    bob.register(switch.sip_port, "1002", "demo-1002", transport="tcp")
+    call = alice.call(switch.uri("1002"))
+    incoming = bob.wait_incoming(5.0)
+    bob.send("answer", call=incoming["call"])
+    alice.wait_call_state(call, "CONFIRMED", 5.0)
+    bob.send("hangup", call=incoming["call"])
+    alice.wait_bye(call, 5.0)
+    bob_log = bob.log_path.read_text(errors="replace")
+    # The INVITE came to bob over the TCP connection of its REGISTER.
+    assert re.search(r"RX \d+ bytes Request msg INVITE/\S+ \(\S+\) from TCP 127\.0\.0\.1:", bob_log)

@@ -28,7 +28,7 @@ import os
 import select
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pjsua2 as pj
@@ -62,7 +62,7 @@ class CallSlot:
     player: pj.AudioMediaPlayer | None = None
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    audio_index: int = -1
 
 
 class Peer:
@@ -214,7 +214,7 @@ class Peer:
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 if not slot.media_active:
                     slot.media_active = True
-                    slot.extra["audio_index"] = i
+                    slot.audio_index = i
                     emit("media_active", call=slot.call.slot_id)
                 self._apply_media(slot)
                 return
@@ -222,7 +222,7 @@ class Peer:
     def _apply_media(self, slot: CallSlot) -> None:
         if not slot.media_active or slot.disconnected:
             return
-        audio = slot.call.getAudioMedia(slot.extra["audio_index"])
+        audio = slot.call.getAudioMedia(slot.audio_index)
         if slot.play_path and slot.player is None:
             slot.player = pj.AudioMediaPlayer()
             options = 0 if slot.play_loop else pj.PJMEDIA_FILE_NO_LOOP
@@ -266,7 +266,7 @@ class Peer:
 
     def _rx_packets(self, slot: CallSlot) -> int:
         try:
-            stat = slot.call.getStreamStat(slot.extra["audio_index"])
+            stat = slot.call.getStreamStat(slot.audio_index)
         except pj.Error:
             return -1
         return int(stat.rtcp.rxStat.pkt)
