@@ -11,8 +11,10 @@ the traffic with tshark); everything still binds to 127.0.0.1 and the switch is 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
-import subprocess
+import socket
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,10 @@ from peers.pjsua import PjsuaPeer
 from running_switch import Switch, free_port, start_switch
 from sipp_process import Sipp
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET = 0x40000000  # <sched.h>
+SIOCGIFFLAGS = 0x8913  # <linux/sockios.h>
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 
 
 # ---- private network namespace ------------------------------------------------------------------
@@ -35,8 +40,16 @@ def _enter_private_netns() -> str:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         return f"host namespace (unshare refused: {os.strerror(ctypes.get_errno())})"
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    _loopback_up()
     return "private network namespace"
+
+
+def _loopback_up() -> None:
+    """`ip link set lo up` without needing iproute2: SIOCGIFFLAGS, set IFF_UP, SIOCSIFFLAGS."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 NETWORK = pytest.StashKey[str]()
