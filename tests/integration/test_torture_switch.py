@@ -62,14 +62,6 @@ EXACT = {
 }
 
 
-# Where the switch does not yet do what the RFC asks; each is its own strict xfail, so a fix shows.
-KNOWN_GAPS = {
-    # softswitch/calls/authentication.py takes credentials of an unknown scheme as malformed
-    # (digest.verify -> MALFORMED -> 400); RFC 4475 §3.3.7 wants them ignored and a 401 challenge
-    "rfc4475/regaut01.dat": "unknown Authorization scheme answered 400, not challenged with 401",
-}
-
-
 def _corpus() -> dict[str, bytes]:
     files = {}
     for line in (CORPUS / "manifest.tsv").read_text().splitlines():
@@ -178,24 +170,15 @@ def _rounds(corpus: dict[str, bytes]) -> list[list[str]]:
 
 
 CORPUS_FILES = _corpus()
-ROUNDS = _rounds({p: d for p, d in CORPUS_FILES.items() if p not in KNOWN_GAPS})
+ROUNDS = _rounds(CORPUS_FILES)
 
 
 def test_rounds_cover_the_corpus() -> None:
-    assert sorted([*KNOWN_GAPS, *(p for r in ROUNDS for p in r)]) == sorted(CORPUS_FILES)
+    assert sorted(p for r in ROUNDS for p in r) == sorted(CORPUS_FILES)
     assert len(CORPUS_FILES) == 61
 
 
-@pytest.mark.parametrize(
-    "paths",
-    [
-        *(pytest.param(r, id=f"round{i}") for i, r in enumerate(ROUNDS)),
-        *(
-            pytest.param([p], id=p, marks=pytest.mark.xfail(strict=True, reason=why))
-            for p, why in KNOWN_GAPS.items()
-        ),
-    ],
-)
+@pytest.mark.parametrize("paths", ROUNDS, ids=[f"round{i}" for i in range(len(ROUNDS))])
 def test_every_torture_message_gets_its_answer(switch: Switch, paths: list[str]) -> None:
     wrong = {}
     for path in paths:
