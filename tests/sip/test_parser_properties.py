@@ -135,6 +135,25 @@ def test_header_duplication_and_removal(seed: bytes, draw: st.DataObject) -> Non
     _check(b"\r\n".join(lines) + sep + body)
 
 
+HEADER_NAMES = ["Via", "v", "Contact", "m", "Route", "Record-Route", "Supported", "Expires"]
+HEADER_NAMES += ["Subject", "s", "X-Anything", "Accept", "Allow", "Require", "Date", "Warning"]
+VALUE_TEXT = st.lists(
+    st.sampled_from([*'abcZ09 \t.,;:=<>"\\@[]?%/*', "é", "大", "sip:", "SIP/2.0/UDP "]),
+    max_size=30,
+).map("".join)
+
+
+@PROPERTY
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.sampled_from(HEADER_NAMES), VALUE_TEXT), min_size=1, max_size=5),
+)
+def test_added_headers_with_any_value(seed: bytes, added: list[tuple[str, str]]) -> None:
+    start, sep, rest = seed.partition(b"\r\n")
+    lines = b"".join(f"{name}: {value}\r\n".encode() for name, value in added)
+    _check(start + sep + lines + rest)
+
+
 def test_duplicated_single_header_is_refused() -> None:
     """A parse that survives duplication must not be one that picked a value at random."""
     seed = next(s for s in SEEDS if s.startswith(b"INVITE sip:1002@"))
