@@ -1,9 +1,11 @@
 """SIP messages (RFC 3261 §7, §20): parse bytes into Request/Response, serialise them back.
 
-The header list is the source of truth; typed views (Via, CSeq, From/To) are parsed on access and
-cached until a header is changed. Every problem in the input is a RemoteProtocolError whose
-status_hint is the response a request deserves (400 by default, 505 for a foreign version, 513 for
-a message over the size limits).
+The header list is the source of truth; typed views (Via, CSeq, From/To, Contact) are parsed once,
+while the message is validated, and cached until a header is changed. Parsing follows the RFC 3261
+grammar, so that each RFC 4475 / RFC 5118 torture message gets its verdict for the right reason
+(tests/sip/test_torture.py). Every problem in the input is a RemoteProtocolError whose status_hint
+is the response a request deserves: 400 by default, 416 for an unknown Request-URI scheme, 505 for
+a foreign version, 513 for a message over the size or header-count limits.
 """
 
 from __future__ import annotations
