@@ -68,7 +68,8 @@ class RequestAuthenticator:
         """Check the request's credentials; `proxy` selects 407/Proxy-* over 401/WWW-*."""
         now = self.clock()
         header = "Proxy-Authorization" if proxy else "Authorization"
-        offered = request.header_lines(header)
+        # Credentials in a scheme we do not speak are no credentials: challenge (RFC 4475 §3.3.10).
+        offered = [v for v in request.header_lines(header) if v[:7].lower() == "digest "]
         if not offered:
             return self._challenge(request, now, proxy, stale=False)
         outcome = AuthOutcome.WRONG_REALM
