@@ -1,0 +1,157 @@
+"""RoutingPlan: which destination a dialled number reaches in each context, from a parsed config."""
+
+from __future__ import annotations
+
+import pytest
+
+from softswitch.calls.routing import RouteTarget, RoutingPlan
+from softswitch.config import parse_config
+
+PLAN = RoutingPlan(
+    parse_config(
+        {
+            "extensions": [
+                {"number": "1001", "password": "demo-1001"},
+                {"number": "1002", "password": "demo-1002"},
+                {"number": "1003", "password": "demo-1003"},
+            ],
+            "trunks": [
+                {"name": "gateway", "host": "127.0.0.1", "context": "from-gateway"},
+                {"name": "carrier", "host": "192.0.2.50", "port": 5080},
+            ],
+            "routes": [
+                {"context": "internal", "number": "9196", "destination": "echo"},
+                {"context": "internal", "prefix": "9", "strip": 1, "destination": "trunk:carrier"},
+                {
+                    "context": "internal",
+                    "prefix": "900",
+                    "strip": 3,
+                    "prepend": "+44",
+                    "destination": "trunk:carrier",
+                },
+                {"context": "internal", "number": "90", "destination": "extension:1002"},
+                {"context": "internal", "prefix": "1", "destination": "trunk:carrier"},
+                {"context": "internal", "number": "1003", "destination": "extension:1001"},
+                {"context": "from-gateway", "number": "7000", "destination": "extension:1001"},
+                {"context": "from-gateway", "number": "9196", "destination": "echo"},
+                {
+                    "context": "from-gateway",
+                    "prefix": "00",
+                    "strip": 2,
+                    "destination": "trunk:carrier",
+                },
+            ],
+        },
+        "test.toml",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("context", "dialled", "expected"),
+    [
+        pytest.param("internal", "1002", RouteTarget("extension", "1002", "1002"), id="extension"),
+        pytest.param(
+            "internal", "1003", RouteTarget("extension", "1001", "1003"), id="exact-over-extension"
+        ),
+        pytest.param(
+            "internal", "1999", RouteTarget("trunk", "carrier", "1999"), id="prefix-not-extension"
+        ),
+        pytest.param(
+            "internal", "95551234", RouteTarget("trunk", "carrier", "5551234"), id="strip"
+        ),
+        pytest.param(
+            "internal",
+            "900207946",
+            RouteTarget("trunk", "carrier", "+44207946"),
+            id="longest-prefix-strip-prepend",
+        ),
+        pytest.param(
+            "internal", "90", RouteTarget("extension", "1002", "90"), id="exact-over-prefix"
+        ),
+        pytest.param("from-gateway", "7000", RouteTarget("extension", "1001", "7000"), id="did"),
+        pytest.param(
+            "from-gateway",
+            "0044207946",
+            RouteTarget("trunk", "carrier", "44207946"),
+            id="transit",
+        ),
+    ],
+)
+def test_dialled_number_reaches_its_destination(context, dialled, expected):
+    assert PLAN.resolve(context, dialled) == expected
+
+
+@pytest.mark.parametrize("context", ["internal", "from-gateway"])
+def test_echo_test_number(context):
+    target = PLAN.resolve(context, "9196")
+
+    assert target is not None
+    assert (target.kind, target.number) == ("echo", "9196")
+
+
+@pytest.mark.parametrize(
+    ("context", "dialled"),
+    [
+        pytest.param("internal", "5555", id="no-route"),
+        pytest.param("internal", "", id="empty"),
+        pytest.param("internal", "9", id="prefix-alone"),
+        pytest.param("from-gateway", "1002", id="extension-not-implicit-from-a-trunk"),
+        pytest.param("from-gateway", "00", id="trunk-prefix-alone"),
+        pytest.param("from-carrier", "7000", id="route-of-another-context"),
+        pytest.param("from-carrier", "1001", id="extension-in-a-context-without-routes"),
+        pytest.param("no-such-context", "1001", id="unknown-context"),
+    ],
+)
+def test_unroutable_number_is_none(context, dialled):
+    assert PLAN.resolve(context, dialled) is None
+
+
+def test_trunk_context_defaults_to_from_name():
+    """A trunk without `context` is routed in from-<name>: here the carrier has no routes."""
+    plan = RoutingPlan(
+        parse_config(
+            {
+                "trunks": [{"name": "carrier", "host": "192.0.2.50", "port": 5080}],
+                "routes": [
+                    {"context": "from-carrier", "number": "7000", "destination": "echo"},
+                ],
+            },
+            "test.toml",
+        )
+    )
+
+    target = plan.resolve("from-carrier", "7000")
+
+    assert target is not None and target.kind == "echo"
+    assert plan.resolve("internal", "7000") is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "config.py: `prepend` is checked with _DIAL_RE, r'\\+?[0-9*#]+', which needs a digit,"
+        " so the usual rule that turns 00-international into E.164 (strip 2, prepend '+') is"
+        " refused with 'expected dial digits'."
+    ),
+)
+def test_a_route_may_prepend_a_lone_plus():
+    plan = RoutingPlan(
+        parse_config(
+            {
+                "trunks": [{"name": "carrier", "host": "192.0.2.50", "port": 5080}],
+                "routes": [
+                    {
+                        "context": "internal",
+                        "prefix": "00",
+                        "strip": 2,
+                        "prepend": "+",
+                        "destination": "trunk:carrier",
+                    }
+                ],
+            },
+            "test.toml",
+        )
+    )
+
+    assert plan.resolve("internal", "0044207946") == RouteTarget("trunk", "carrier", "+44207946")
