@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 import pytest
 
@@ -79,7 +80,7 @@ def credentials_header(proxy: bool) -> str:
 
 
 def request_for(
-    sip_request, proxy: bool, *, cseq: int = 1, auth: list[str] = (), branch: str | None = None
+    sip_request, proxy: bool, *, cseq: int = 1, auth: Sequence[str] = (), branch: str | None = None
 ) -> Request:
     """REGISTER from 1001, or an INVITE from 1001 to 1002; `auth` values in the right header."""
     name = credentials_header(proxy)
