@@ -54,8 +54,8 @@ class Suite:
 
 SUITES = {
     "default": Suite(
-        rates=(50, 100, 200, 400, 800),
-        duration_s=8,
+        rates=(50, 100, 200, 300, 400, 800),
+        duration_s=6,
         concurrent=(250, 500, 1000),
         scenarios=("setup", "media"),
         peers=("softswitch", "kamailio", "sippy", "kamailio-rtpengine"),

@@ -46,4 +46,7 @@ class Display:
         def report(done: int, failed: int) -> None:
             self.progress.update(task, completed=done + failed, failed=failed)
 
-        yield report
+        try:
+            yield report
+        finally:
+            self.progress.stop_task(task)

@@ -8,6 +8,7 @@ the uas's CSV tells whether every B leg was really released.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import shutil
 import signal
@@ -22,7 +23,7 @@ SCENARIO_DIR = Path(__file__).parent / "sipp_scenarios"
 UAS_SCENARIO = SCENARIO_DIR / "uas.xml"
 PCAP_DIR = Path("/usr/share/sip-tester")
 DIALLED_NUMBER = "7000"
-RTT_DUMP_EVERY_CALLS = 100
+RTT_DUMP_EVERY_CALLS = 100  # at most; fewer writes disturb the load generator less
 # The RTP that SIPp's built-in uac_pcap plays into every call (sipp -sd uac_pcap).
 UAC_PCAP_FILES = ("g711a.pcap", "dtmf_2833_1.pcap")
 
@@ -89,8 +90,13 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
+
+
+def rtt_dump_every(calls: int) -> int:
+    """SIPp writes response times every N calls and drops a last partial batch: N divides calls."""
+    return next(n for n in range(min(RTT_DUMP_EVERY_CALLS, calls), 0, -1) if calls % n == 0)
 
 
 def start_uas(
@@ -168,7 +174,7 @@ def run_uac(
         "-m", str(calls), "-r", f"{rate:g}", "-l", str(calls), "-d", "0",
         "-nostdin", "-timeout", f"{timeout_s:.0f}s", "-timeout_error",
         "-trace_stat", "-stf", "uac_stat.csv", "-fd", "1",
-        "-trace_rtt", "-rtt_freq", str(RTT_DUMP_EVERY_CALLS),
+        "-trace_rtt", "-rtt_freq", str(rtt_dump_every(calls)),
         "-trace_err", "-error_file", "uac_errors.log",
     ]  # fmt: skip
     started = time.monotonic()
