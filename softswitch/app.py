@@ -210,6 +210,7 @@ class Switch:
             trunks=config.trunks,
             nonce_lifetime_s=config.security.nonce_lifetime_s,
             clock=time.time,
+            algorithms=config.security.digest_algorithms,
         )
         self.b2bua = B2bua(
             config,

@@ -114,6 +114,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class SecurityConfig:
     allowed_destinations: tuple[IPNetwork, ...] = ()
     nonce_lifetime_s: float = 300.0
+    # Challenges in order of preference (RFC 8760 §2.4); a client answers the first it supports.
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,10 @@ class _Table:
         return self.get(
             name,
             default,
-            lambda v: isinstance(v, str) and (bool(_DIAL_RE.fullmatch(v)) or (empty and v == "")),
+            # With `empty`, a lone "+" is allowed too: prepend = "+" turns 00... into E.164.
+            lambda v: (
+                isinstance(v, str) and (bool(_DIAL_RE.fullmatch(v)) or (empty and v in ("", "+")))
+            ),
             "dial digits (0-9, *, #, optional leading +)",
         )
 
@@ -380,6 +385,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
                 source, f"extensions[{index}].context", _unknown_context(extension.context)
             )
     features = _parse_features(root, extensions)
+    security = _parse_security(root)
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -388,7 +394,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         data=_parse_data(root, base_dir if base_dir is not None else Path(source).parent),
         metrics=_parse_metrics(root),
         log=LogConfig(root.table("log", ("level",)).choice("level", "info", LOG_LEVELS)),
-        security=_parse_security(root),
+        security=security,
         features=features,
         extensions=extensions,
         trunks=trunks,
@@ -495,15 +501,24 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_security(root: _Table) -> SecurityConfig:
-    t = root.table("security", ("allowed_destinations", "nonce_lifetime_s"))
+    t = root.table("security", ("allowed_destinations", "nonce_lifetime_s", "digest_algorithms"))
     networks: list[IPNetwork] = []
     for index, text in enumerate(t.strings("allowed_destinations")):
         try:
             networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError:
             raise t.error(f"allowed_destinations[{index}]", f"not a CIDR: {text!r}") from None
+    algorithms: list[str] = []
+    for index, name in enumerate(t.strings("digest_algorithms") or ["SHA-256", "MD5"]):
+        if name.upper() not in _HASHES:
+            raise t.error(f"digest_algorithms[{index}]", f"expected MD5 or SHA-256, got {name!r}")
+        if name.upper() in algorithms:
+            raise t.error(f"digest_algorithms[{index}]", f"{name} is listed twice")
+        algorithms.append(name.upper())
     return SecurityConfig(
-        allowed_destinations=tuple(networks), nonce_lifetime_s=t.seconds("nonce_lifetime_s", 300)
+        allowed_destinations=tuple(networks),
+        nonce_lifetime_s=t.seconds("nonce_lifetime_s", 300),
+        digest_algorithms=tuple(algorithms),
     )
 
 

@@ -8,6 +8,7 @@ the source address, never into the response.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from softswitch.sip.digest import AuthOutcome, DigestAuthenticator, compute_ha1
 from softswitch.sip.message import Request, Response, make_response
 from softswitch.sip.transaction import Address
 
+log = logging.getLogger("softswitch.calls")
 security_log = logging.getLogger("softswitch.security")
+_DIGEST_SCHEME = re.compile(r"digest[ \t]", re.IGNORECASE)  # RFC 3261 §25.1: LWS may be a tab
 
 
 class Verdict(Enum):
@@ -43,12 +46,16 @@ class RequestAuthenticator:
         trunks: tuple[Trunk, ...],
         nonce_lifetime_s: float,
         clock: Callable[[], float],
+        algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
         secret: bytes | None = None,
     ) -> None:
         self.realm = realm
         self.clock = clock
         self.digest = DigestAuthenticator(
-            realm, secret or secrets.token_bytes(32), nonce_lifetime_s=nonce_lifetime_s
+            realm,
+            secret or secrets.token_bytes(32),
+            nonce_lifetime_s=nonce_lifetime_s,
+            algorithms=algorithms,
         )
         self._ha1: dict[tuple[str, str], str] = {}
         for ext in extensions:
@@ -56,6 +63,17 @@ class RequestAuthenticator:
                 ha1 = ext.ha1_for(algorithm, realm)
                 if ha1 is not None:
                     self._ha1[(ext.number, algorithm)] = ha1.lower()
+                elif algorithm in algorithms:
+                    # Challenges cannot differ per user, so such a phone may be locked out.
+                    log.warning(
+                        "extension %s has no %s credential but %s is offered: a phone that"
+                        " answers %s cannot log in (add a password or ha1%s)",
+                        ext.number,
+                        algorithm,
+                        algorithm,
+                        algorithm,
+                        "" if algorithm == "MD5" else "_sha256",
+                    )
         for trunk in trunks:
             if trunk.inbound_username and trunk.inbound_password:
                 for algorithm in ("MD5", "SHA-256"):
@@ -69,7 +87,7 @@ class RequestAuthenticator:
         now = self.clock()
         header = "Proxy-Authorization" if proxy else "Authorization"
         # Credentials in a scheme we do not speak are no credentials: challenge (RFC 4475 §3.3.10).
-        offered = [v for v in request.header_lines(header) if v[:7].lower() == "digest "]
+        offered = [v for v in request.header_lines(header) if _DIGEST_SCHEME.match(v)]
         if not offered:
             return self._challenge(request, now, proxy, stale=False)
         outcome = AuthOutcome.WRONG_REALM

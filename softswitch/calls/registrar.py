@@ -7,6 +7,7 @@ there, whatever private address its Contact shows.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class Registrar:
         self.config = config
         self.sink = sink
         self._bindings: dict[str, dict[str, Binding]] = {}
-        self._by_flow: dict[tuple[str, int], str] = {}
+        self._by_flow: dict[tuple[str, int], set[str]] = {}
         self._now = wall_clock
 
     def restore(self, bindings: Iterable[Binding]) -> None:
@@ -80,17 +81,18 @@ class Registrar:
         return sorted(live, key=lambda b: b.registered_at, reverse=True)
 
     def extension_at(self, host: str, port: int) -> str | None:
-        """The extension whose phone registered from this address, if any (caller recognition)."""
-        aor = self._by_flow.get((host, port))
-        if aor is None:
-            return None
+        """An extension whose phone registered from this address, if any (caller recognition).
+
+        One softphone may register several extensions from one address: any of them will do,
+        since the request is then challenged and the credentials say which one is calling.
+        """
         now = self._now()
-        for binding in self._bindings.get(aor, {}).values():
-            if (binding.source_host, binding.source_port) == (
-                host,
-                port,
-            ) and binding.expires_at > now:
-                return aor
+        for aor in sorted(self._by_flow.get((host, port), ())):
+            for binding in self._bindings.get(aor, {}).values():
+                if (binding.source_host, binding.source_port) == (host, port) and (
+                    binding.expires_at > now
+                ):
+                    return aor
         return None
 
     def expire(self) -> int:
@@ -105,7 +107,9 @@ class Registrar:
         """Apply an authenticated REGISTER (§10.3 steps 5-8) and answer it."""
         aor = _aor_user(request)
         if aor != username:
-            return make_response(request, 403, "Forbidden (user does not own this address)")
+            return make_response(
+                request, 403, "Forbidden (user does not own this address)", to_tag=_tag()
+            )
         expires_header = request.expires()
         contacts = request.values("Contact")
         now = self._now()
@@ -132,6 +136,7 @@ class Registrar:
                 return make_response(
                     request,
                     423,
+                    to_tag=_tag(),
                     extra=[("Min-Expires", str(self.config.min_expires_s))],
                 )
             if contact.uri.lower().startswith("sip"):
@@ -179,11 +184,11 @@ class Registrar:
             for b in self.lookup(aor)
         ]
         extra.append(("Date", formatdate(now, usegmt=True)))
-        return make_response(request, 200, extra=extra)
+        return make_response(request, 200, to_tag=_tag(), extra=extra)
 
     def _put(self, binding: Binding) -> None:
         self._bindings.setdefault(binding.aor, {})[binding.contact] = binding
-        self._by_flow[(binding.source_host, binding.source_port)] = binding.aor
+        self._by_flow.setdefault((binding.source_host, binding.source_port), set()).add(binding.aor)
 
     def _remove(self, binding: Binding) -> None:
         per_aor = self._bindings.get(binding.aor)
@@ -192,11 +197,16 @@ class Registrar:
         if not per_aor:
             del self._bindings[binding.aor]
         flow = (binding.source_host, binding.source_port)
-        if self._by_flow.get(flow) == binding.aor and not any(
-            (b.source_host, b.source_port) == flow for b in per_aor.values()
-        ):
-            del self._by_flow[flow]
+        if not any((b.source_host, b.source_port) == flow for b in per_aor.values()):
+            owners = self._by_flow.get(flow, set())
+            owners.discard(binding.aor)
+            if not owners:
+                self._by_flow.pop(flow, None)
         self.sink.removed(binding.aor, binding.contact)
+
+
+def _tag() -> str:
+    return secrets.token_hex(6)
 
 
 def _aor_user(request: Request) -> str:

@@ -285,7 +285,8 @@ class DigestAuthenticator:
         self.realm = realm
         self._secret = secret
         self._nonce_lifetime_s = nonce_lifetime_s
-        self._algorithms = [name for name in _HASHES if name in algorithms]
+        # In the caller's order of preference (RFC 8760 §2.4), each once.
+        self._algorithms = list(dict.fromkeys(algorithms))
         self._max_tracked_nonces = max_tracked_nonces
         mac = hmac.new(secret, b"opaque\0" + realm.encode("utf-8"), hashlib.sha256).digest()
         self._opaque = base64.urlsafe_b64encode(mac[:16]).rstrip(b"=").decode("ascii")
@@ -301,7 +302,7 @@ class DigestAuthenticator:
         self._evicted_up_to = float("-inf")
 
     def challenge_headers(self, now: float, random_bytes: bytes, stale: bool = False) -> list[str]:
-        """One challenge value per algorithm, strongest first; they share one fresh nonce.
+        """One challenge value per algorithm, in order of preference; they share one fresh nonce.
 
         Nothing here depends on who is asking, so a scanner cannot tell known users from unknown.
         `random_bytes` must be NONCE_RANDOM_BYTES from a CSPRNG (secrets.token_bytes).
@@ -350,12 +351,7 @@ class DigestAuthenticator:
             return fail(f"qop {creds.qop!r} not offered")
         if not creds.uri:
             return fail("empty uri")
-        if creds.opaque is not None and creds.opaque != self._opaque:
-            return fail("opaque does not match")
         issued_at = self._nonce_issue_time(creds.nonce)
-        if issued_at is None:
-            return fail("nonce not issued by us")
-
         stored_ha1 = lookup_ha1(user, creds.algorithm)
         ha1 = self._dummy_ha1[creds.algorithm] if stored_ha1 is None else stored_ha1
         expected = _response(
@@ -366,6 +362,12 @@ class DigestAuthenticator:
             return fail("unknown user")
         if not matches:
             return fail("wrong response")
+        if issued_at is None:
+            # RFC 2617 §3.2.1: a nonce we cannot vouch for (one from before a restart) with a
+            # right digest is stale, so the phone retries without asking its user.
+            return fail("nonce not issued by us", AuthOutcome.STALE)
+        if creds.opaque is not None and creds.opaque != self._opaque:
+            return fail("opaque does not match")
 
         # RFC 2617 §3.2.1: stale only when the digest was right, so the client may retry
         # without asking the user again.

@@ -154,7 +154,7 @@ class SipTransport:
         except OSError as exc:
             await self.stop()
             raise TransportError(
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
             ) from exc
 
     async def stop(self) -> None:

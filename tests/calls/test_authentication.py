@@ -436,16 +436,6 @@ def test_nonce_not_issued_here_with_a_wrong_password_is_403(auth, sip_request, p
     assert reread(decision.response).status == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RFC 2617 §3.2.1: stale=TRUE is for a nonce that is invalid 'but with a valid digest for"
-        " that nonce'. DigestAuthenticator.verify returns FAILED ('nonce not issued by us') before"
-        " checking the digest, so a phone re-registering with a nonce cached from before a switch"
-        " restart (app.py makes a new random secret per run) gets 403 and stops, instead of a"
-        " stale re-challenge."
-    ),
-)
 @pytest.mark.parametrize("proxy", MODES)
 def test_nonce_from_before_a_restart_with_the_right_password_is_rechallenged_stale(
     clock, sip_request, proxy
@@ -470,15 +460,6 @@ def test_nonce_from_before_a_restart_with_the_right_password_is_rechallenged_sta
     assert all(c.stale for c in challenges(decision, proxy).values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RFC 3261 §25.1: credentials = 'Digest' LWS digest-response, and LWS may be a tab."
-        " authentication.py keeps only values whose first 7 characters are 'digest ' (with a"
-        " space), so 'Digest<TAB>username=...' is taken for an unknown scheme and the phone is"
-        " challenged forever."
-    ),
-)
 def test_digest_scheme_followed_by_a_tab_is_read(auth, sip_request) -> None:
     challenge = challenge_for(auth, sip_request, False, "SHA-256")
     template = request_for(sip_request, False, cseq=2)

@@ -449,17 +449,6 @@ def test_a_restored_binding_still_ignores_an_older_cseq(register, registrar, sin
 # -- known faults ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Registrar._by_flow maps an address to one extension. When two extensions register from"
-        " one address (a softphone with two accounts on one transport) and the later one"
-        " unregisters or expires, Registrar._remove deletes the address entry although the other"
-        " extension's binding is still there, so extension_at() returns None and B2bua._identify"
-        " takes that phone's calls for a trunk's when a trunk shares the host (the demo gateway"
-        " on 127.0.0.1, any port)."
-    ),
-)
 def test_extension_at_survives_another_extension_leaving_the_same_address(register, registrar):
     register(CONTACT_A)
     register("sip:1002@10.0.0.5:5060", to_user="1002", username="1002", call_id="acct-2")
@@ -470,13 +459,6 @@ def test_extension_at_survives_another_extension_leaving_the_same_address(regist
     assert registrar.extension_at(SOURCE[1], SOURCE[2]) == "1001"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "RFC 3261 §8.2.6.2: a UAS adds a To tag to every final response. Registrar.register"
-        " answers 200 (_ok), 423 and 403 through make_response without to_tag."
-    ),
-)
 @pytest.mark.parametrize(
     ("args", "status"),
     [

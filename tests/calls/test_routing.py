@@ -127,14 +127,6 @@ def test_trunk_context_defaults_to_from_name():
     assert plan.resolve("internal", "7000") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config.py: `prepend` is checked with _DIAL_RE, r'\\+?[0-9*#]+', which needs a digit,"
-        " so the usual rule that turns 00-international into E.164 (strip 2, prepend '+') is"
-        " refused with 'expected dial digits'."
-    ),
-)
 def test_a_route_may_prepend_a_lone_plus():
     plan = RoutingPlan(
         parse_config(

@@ -145,8 +145,15 @@ def test_compute_ha1_rejects_unknown_algorithm() -> None:
 # --- challenges ---
 
 
-def test_challenges_sha256_first_with_shared_nonce_and_stale_flag() -> None:
+def test_challenges_follow_the_configured_order() -> None:
+    """Old clients answer only the first challenge (baresip 1.0): the operator picks the order."""
     auth = DigestAuthenticator(REALM, SECRET, algorithms=("MD5", "SHA-256"))
+    challenges = [parse_challenge(v) for v in auth.challenge_headers(T0, rand(7))]
+    assert [c.algorithm for c in challenges] == ["MD5", "SHA-256"]
+
+
+def test_challenges_default_to_sha256_first_with_shared_nonce_and_stale_flag() -> None:
+    auth = DigestAuthenticator(REALM, SECRET)
     values = auth.challenge_headers(T0, rand(7))
     challenges = [parse_challenge(v) for v in values]
     assert [c.algorithm for c in challenges] == ["SHA-256", "MD5"]
@@ -279,7 +286,8 @@ def _swap_char(text: str, index: int) -> str:
 
 
 @pytest.mark.parametrize("index", [0, 5, 20, -1])
-def test_tampered_nonce_fails(index: int) -> None:
+def test_foreign_nonce_with_the_right_digest_is_stale(index: int) -> None:
+    """RFC 2617 §3.2.1: e.g. a nonce from before a restart; the phone retries, no user prompt."""
     auth = DigestAuthenticator(REALM, SECRET)
     challenge = challenge_for(auth, "SHA-256", T0)
     forged = Challenge(
@@ -291,7 +299,23 @@ def test_tampered_nonce_fails(index: int) -> None:
         stale=False,
     )
     result = check(auth, answer(forged), T0)
-    assert result == AuthResult(AuthOutcome.FAILED, "1001", "nonce not issued by us")
+    assert result == AuthResult(AuthOutcome.STALE, "1001", "nonce not issued by us")
+
+
+@pytest.mark.parametrize("index", [0, 5, 20, -1])
+def test_tampered_nonce_with_a_wrong_password_fails(index: int) -> None:
+    auth = DigestAuthenticator(REALM, SECRET)
+    challenge = challenge_for(auth, "SHA-256", T0)
+    forged = Challenge(
+        challenge.realm,
+        _swap_char(challenge.nonce, index),
+        challenge.algorithm,
+        challenge.qop,
+        challenge.opaque,
+        stale=False,
+    )
+    result = check(auth, answer(forged, password="guess"), T0)
+    assert result == AuthResult(AuthOutcome.FAILED, "1001", "wrong response")
 
 
 @pytest.mark.parametrize(
