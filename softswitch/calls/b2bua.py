@@ -24,6 +24,7 @@ from softswitch.config import Config, Trunk
 from softswitch.media.ports import PortsExhausted
 from softswitch.media.relay import Direction, MediaEndpoint, MediaRelay, RemoteAddressError
 from softswitch.sip.dialog import Dialog, DialogId
+from softswitch.sip.digest import build_authorization, parse_challenge
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response
 from softswitch.sip.sdp import (
@@ -424,7 +425,8 @@ class B2bua:
     ) -> None:
         incoming = call.caller_leg.invite
         local_tag = secrets.token_hex(6)
-        leg = Leg(Side.CALLEE, peer, incoming, local_tag, media=media)
+        trunk = self.trunks_by_name.get(target.target) if target.kind == "trunk" else None
+        leg = Leg(Side.CALLEE, peer, incoming, local_tag, media=media, trunk=trunk)
         leg.sdp_version = 1
         sdp = rewrite(
             SessionDescription.parse(incoming.body),
@@ -556,6 +558,8 @@ class B2bua:
             if call.state is CallState.ENDED or call.cancelled:
                 self._maybe_finish(call)
                 return
+            if status in (401, 407) and self._retry_with_credentials(call, leg, response):
+                return
             self._callee_failed(call, status, response.reason)
 
     def _on_provisional(self, call: Call, leg: Leg, response: Response) -> None:
@@ -619,6 +623,47 @@ class B2bua:
             return
         self._set_callee_media(leg, audio)
         self._answer_caller(call, self._caller_sdp(call, audio))
+
+    def _retry_with_credentials(self, call: Call, leg: Leg, response: Response) -> bool:
+        """Answer a carrier's challenge once with the trunk's credentials (RFC 3261 §22.2)."""
+        trunk = leg.trunk
+        if trunk is None or not trunk.username or trunk.password is None or leg.auth_attempted:
+            return False
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        challenge = None
+        for value in response.header_lines(header):
+            try:
+                challenge = parse_challenge(value)
+                break
+            except RemoteProtocolError:
+                continue
+        if challenge is None:
+            return False
+        invite = leg.invite
+        credentials = build_authorization(
+            challenge,
+            method="INVITE",
+            uri=invite.uri,
+            username=trunk.username,
+            password=trunk.password,
+            cnonce=secrets.token_hex(8),
+            nc=1,
+        )
+        headers = [(name, value) for name, value in invite.headers if name not in ("Via", "CSeq")]
+        headers.insert(0, ("Via", self.sip.via_for(leg.peer[0], self.advertise)))
+        headers.append(("CSeq", f"{invite.cseq.seq + 1} INVITE"))
+        headers.append((reply, credentials))
+        retry = Request("INVITE", invite.uri, headers, invite.body)
+        key = self.sip.send_request(retry, leg.peer)
+        if key is None:
+            return False
+        leg.auth_attempted = True
+        leg.invite = retry
+        leg.invite_key = key
+        leg.final_received = False
+        self._track_request(call, leg, key, "INVITE")
+        return True
 
     def _send_ack(self, leg: Leg) -> None:
         assert leg.dialog is not None

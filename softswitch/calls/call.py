@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from softswitch.config import Trunk
 from softswitch.media.relay import MediaEndpoint
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import Request
@@ -53,6 +54,8 @@ class Leg:
     bye_sent: bool = False
     final_received: bool = False  # callee leg: the INVITE got its final response (or timed out)
     cancel_sent: bool = False
+    trunk: Trunk | None = None  # callee leg towards a trunk: its credentials answer challenges
+    auth_attempted: bool = False
 
 
 @dataclass(eq=False, slots=True)
