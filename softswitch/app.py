@@ -8,8 +8,10 @@ the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 
@@ -37,93 +39,106 @@ class StartupError(Exception):
     """Something the operator must fix before the switch can run (exit status 2)."""
 
 
-def _run_logged(tasks: set[asyncio.Task[None]], coro: Coroutine[object, object, None]) -> None:
-    """Run a store write in the background; a failure is logged, never silently dropped."""
-    task = asyncio.get_running_loop().create_task(coro)
-    tasks.add(task)
+class _StoreWriter:
+    """Runs store writes one after another on one task, in the order the calls happened.
 
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("database write failed: %s", task.exception())
+    The repositories only queue statements for the database's group commit, so awaiting them
+    costs little; one long-lived task is far cheaper than a task per write at 300 calls/s.
+    A failed write is logged, never silently dropped.
+    """
 
-    task.add_done_callback(done)
+    def __init__(self) -> None:
+        self._queue: deque[Coroutine[object, object, None]] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-writes")
+
+    def submit(self, write: Coroutine[object, object, None]) -> None:
+        self._queue.append(write)
+        self._idle.clear()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                write = self._queue.popleft()
+                try:
+                    await write
+                except Exception:
+                    log.exception("database write failed")
+            self._idle.set()
+
+    async def close(self) -> None:
+        await self._idle.wait()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 class _CdrWriter:
-    """CallRecords over the store: ids are allocated in memory, rows written behind."""
+    """CallRecords over the store."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writes: _StoreWriter) -> None:
         self.db = db
-        self._ids: dict[int, asyncio.Future[int]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _run(self, coro: Coroutine[object, object, None]) -> None:
-        _run_logged(self._tasks, coro)
+        self.writes = writes
+        self._ids: dict[int, int] = {}
 
     def started(self, call: Call) -> None:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._ids[call.id] = future
+        self.writes.submit(self._open(call))
 
-        async def write() -> None:
-            cdr_id = await cdr.open_cdr(
-                self.db,
-                call_id=call.caller_leg.invite.call_id,
-                caller=call.caller,
-                callee=call.callee,
-                direction=cdr.Direction(call.direction),
-                trunk=call.trunk,
-                start_ts=call.started_at,
-            )
-            future.set_result(cdr_id)
-
-        self._run(write())
+    async def _open(self, call: Call) -> None:
+        self._ids[call.id] = await cdr.open_cdr(
+            self.db,
+            call_id=call.caller_leg.invite.call_id,
+            caller=call.caller,
+            callee=call.callee,
+            direction=cdr.Direction(call.direction),
+            trunk=call.trunk,
+            start_ts=call.started_at,
+        )
 
     def answered(self, call: Call) -> None:
-        future = self._ids.get(call.id)
-        answered_at = call.answered_at or time.time()
-        if future is None:
-            return
+        self.writes.submit(self._answered(call.id, call.answered_at or time.time()))
 
-        async def write() -> None:
-            await cdr.mark_answered(self.db, await future, answered_at)
-
-        self._run(write())
+    async def _answered(self, call_id: int, answered_at: float) -> None:
+        cdr_id = self._ids.get(call_id)
+        if cdr_id is not None:
+            await cdr.mark_answered(self.db, cdr_id, answered_at)
 
     def ended(self, call: Call) -> None:
-        future = self._ids.pop(call.id, None)
-        if future is None:
-            return
-        end_ts = time.time()
         disposition = cdr.Disposition(call.disposition.value if call.disposition else "failed")
         side = cdr.HangupSide(call.hangup_side.value if call.hangup_side else "switch")
+        self.writes.submit(self._ended(call.id, time.time(), disposition, call.hangup_cause, side))
 
-        async def write() -> None:
+    async def _ended(
+        self,
+        call_id: int,
+        end_ts: float,
+        disposition: cdr.Disposition,
+        cause: str,
+        side: cdr.HangupSide,
+    ) -> None:
+        cdr_id = self._ids.pop(call_id, None)
+        if cdr_id is not None:
             await cdr.close_cdr(
                 self.db,
-                await future,
+                cdr_id,
                 end_ts=end_ts,
                 disposition=disposition,
-                hangup_cause=call.hangup_cause,
+                hangup_cause=cause,
                 hangup_side=side,
             )
-
-        self._run(write())
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 class _BindingWriter:
     """BindingSink over the store."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writes: _StoreWriter) -> None:
         self.db = db
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _run(self, coro: Coroutine[object, object, None]) -> None:
-        _run_logged(self._tasks, coro)
+        self.writes = writes
 
     def saved(self, binding: Binding) -> None:
         stored = registrations.Binding(
@@ -137,14 +152,10 @@ class _BindingWriter:
             cseq=binding.cseq,
             user_agent=binding.user_agent,
         )
-        self._run(registrations.save_binding(self.db, stored))
+        self.writes.submit(registrations.save_binding(self.db, stored))
 
     def removed(self, aor: str, contact: str) -> None:
-        self._run(registrations.delete_binding(self.db, aor, contact))
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
 @dataclass(slots=True)
@@ -163,8 +174,7 @@ class Switch:
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
-        self._cdrs: _CdrWriter | None = None
-        self._bindings: _BindingWriter | None = None
+        self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> _Listening:
@@ -181,8 +191,8 @@ class Switch:
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
         policy = DestinationPolicy(config.security.allowed_destinations)
-        self._bindings = _BindingWriter(self.db)
-        self.registrar = Registrar(config.registrar, self._bindings)
+        self._writes = _StoreWriter()
+        self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
         restored = await registrations.load_bindings(self.db, time.time())
         self.registrar.restore(
             Binding(
@@ -203,7 +213,6 @@ class Switch:
         self.relay = MediaRelay(
             rtp_host, PortAllocator(config.rtp.port_min, config.rtp.port_max), policy
         )
-        self._cdrs = _CdrWriter(self.db)
         authenticator = RequestAuthenticator(
             realm=config.sip.realm,
             extensions=config.extensions,
@@ -217,7 +226,7 @@ class Switch:
             relay=self.relay,
             registrar=self.registrar,
             authenticator=authenticator,
-            records=self._cdrs,
+            records=_CdrWriter(self.db, self._writes),
             setup_latency=self.metrics.call_setup_seconds,
         )
         self.transport = SipTransport(
@@ -298,9 +307,7 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
-        if self._cdrs is not None:
-            await self._cdrs.drain()
-        if self._bindings is not None:
-            await self._bindings.drain()
+        if self._writes is not None:
+            await self._writes.close()
         if self.db is not None:
             await self.db.close()

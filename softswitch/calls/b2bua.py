@@ -292,6 +292,7 @@ class B2bua:
                 self.sip.send_response(identity)
             return
         offer: AudioStream | None = None
+        sdp: SessionDescription | None = None
         if request.body:
             sdp = SessionDescription.parse(request.body)
             offer = sdp.audio
@@ -306,10 +307,11 @@ class B2bua:
             self._send_to_caller(call, 404)
             self._end(call, Disposition.UNKNOWN_NUMBER, "404", Side.SWITCH)
             return
-        if offer is None:
+        if offer is None or sdp is None:
             self._reply(request, 488, warning="an INVITE without SDP offer is not supported")
             return
         call = self._new_call(request, source, key, identity, target)
+        call.caller_leg.offer_sdp = sdp
         self._spawn(self._start_call(call, target, offer))
 
     def _is_loop(self, request: Request) -> bool:
@@ -429,7 +431,7 @@ class B2bua:
         leg = Leg(Side.CALLEE, peer, incoming, local_tag, media=media, trunk=trunk)
         leg.sdp_version = 1
         sdp = rewrite(
-            SessionDescription.parse(incoming.body),
+            call.caller_sdp,
             address=self.advertise,
             port=media.port,
             codecs=supported_codecs(offer),
@@ -474,7 +476,7 @@ class B2bua:
         direction = ANSWER_DIRECTION[offer.direction]
         leg.sdp_version = 1
         sdp = rewrite(
-            SessionDescription.parse(leg.invite.body),
+            call.caller_sdp,
             address=self.advertise,
             port=leg.media.port,
             codecs=codecs,
@@ -590,7 +592,7 @@ class B2bua:
         leg.sdp_version += 1
         self.relay.set_direction(leg.media, Direction(audio.direction))
         sdp = rewrite(
-            SessionDescription.parse(leg.invite.body),
+            call.caller_sdp,
             address=self.advertise,
             port=leg.media.port,
             codecs=audio.codecs,
@@ -692,12 +694,11 @@ class B2bua:
     def _on_reinvite_response(
         self, call: Call, leg: Leg, key: TransactionKey, response: Response
     ) -> None:
-        request = call.pending_reinvites.get(key)
-        if request is None or (response.status < 200 and response.status != 100):
-            return
-        if response.status == 100:
+        pending = call.pending_reinvites.get(key)
+        if pending is None or response.status < 200:
             return
         del call.pending_reinvites[key]
+        request, offer_sdp = pending
         source = call.other(leg)
         if source is None:
             return
@@ -718,21 +719,23 @@ class B2bua:
             audio = SessionDescription.parse(response.body).audio
             if audio is not None:
                 self._set_callee_media(leg, audio)
-                body = self._leg_sdp(source, request, audio)
+                body = self._leg_sdp(call, source, offer_sdp, audio)
                 extra.append(("Content-Type", "application/sdp"))
         self._reply(request, 200, extra=extra, body=body)
 
-    def _leg_sdp(self, leg: Leg, offer_request: Request, audio: AudioStream) -> bytes:
+    def _leg_sdp(
+        self, call: Call, leg: Leg, offer_sdp: SessionDescription, audio: AudioStream
+    ) -> bytes:
         assert leg.media is not None
         leg.sdp_version += 1
         self.relay.set_direction(leg.media, Direction(audio.direction))
         sdp = rewrite(
-            SessionDescription.parse(offer_request.body),
+            offer_sdp,
             address=self.advertise,
             port=leg.media.port,
             codecs=audio.codecs,
             direction=audio.direction,
-            session_id=0,
+            session_id=call.id,
             version=leg.sdp_version,
         )
         return sdp.serialize()
@@ -782,7 +785,7 @@ class B2bua:
         leg.dialog.update_target(request)
         if not request.body:
             # An offerless re-INVITE only refreshes the session: answer with our current offer.
-            body = self._current_sdp(leg)
+            body = self._current_sdp(call, leg)
             self._reply(
                 request,
                 200,
@@ -790,7 +793,8 @@ class B2bua:
                 body=body,
             )
             return
-        audio = SessionDescription.parse(request.body).audio
+        offer_sdp = SessionDescription.parse(request.body)
+        audio = offer_sdp.audio
         if audio is None or other is None or other.dialog is None or other.media is None:
             self._reply(request, 488)
             return
@@ -806,7 +810,7 @@ class B2bua:
                 return
         other.sdp_version += 1
         sdp = rewrite(
-            SessionDescription.parse(request.body),
+            offer_sdp,
             address=self.advertise,
             port=other.media.port,
             codecs=supported_codecs(audio),
@@ -826,16 +830,17 @@ class B2bua:
         if key is None:
             self._reply(request, 503)
             return
-        call.pending_reinvites[key] = request
+        call.pending_reinvites[key] = (request, offer_sdp)
         self._track_request(call, other, key, "REINVITE")
 
-    def _current_sdp(self, leg: Leg) -> bytes:
+    def _current_sdp(self, call: Call, leg: Leg) -> bytes:
         assert leg.media is not None
         audio = leg.remote_audio
         codecs = audio.codecs if audio is not None else ()
+        leg.sdp_version += 1
         sdp = SessionDescription(
             origin_user="softswitch",
-            session_id=0,
+            session_id=call.id,
             session_version=leg.sdp_version,
             origin_address=self.advertise,
             session_name="softswitch",
@@ -870,9 +875,9 @@ class B2bua:
                 self._send_to_caller(call, 408)
                 self._end(call, Disposition.NO_ANSWER, "408 timeout", Side.CALLEE)
         elif purpose == "REINVITE":
-            request = call.pending_reinvites.pop(key, None)
-            if request is not None:
-                self._reply(request, 408)
+            pending = call.pending_reinvites.pop(key, None)
+            if pending is not None:
+                self._reply(pending[0], 408)
         elif purpose == "BYE":
             self._maybe_finish(call)
 

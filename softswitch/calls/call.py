@@ -13,7 +13,7 @@ from softswitch.config import Trunk
 from softswitch.media.relay import MediaEndpoint
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import Request
-from softswitch.sip.sdp import AudioStream
+from softswitch.sip.sdp import AudioStream, SessionDescription
 from softswitch.sip.transaction import Address, TransactionKey
 
 
@@ -49,6 +49,7 @@ class Leg:
     dialog: Dialog | None = None
     media: MediaEndpoint | None = None
     remote_audio: AudioStream | None = None
+    offer_sdp: SessionDescription | None = None  # caller leg: the SDP of the INVITE
     sdp_version: int = 0
     confirmed: bool = False  # ACK received (caller leg) or sent (callee leg)
     bye_sent: bool = False
@@ -79,10 +80,19 @@ class Call:
     hangup_cause: str = ""
     hangup_side: Side | None = None
     outstanding: int = 0  # our requests for this call still waiting for a final response
-    pending_reinvites: dict[TransactionKey, Request] = field(default_factory=dict)
+    # re-INVITEs we forwarded, by our transaction: the request to answer and its SDP offer
+    pending_reinvites: dict[TransactionKey, tuple[Request, SessionDescription]] = field(
+        default_factory=dict
+    )
 
     def other(self, leg: Leg) -> Leg | None:
         return self.callee_leg if leg is self.caller_leg else self.caller_leg
+
+    @property
+    def caller_sdp(self) -> SessionDescription:
+        sdp = self.caller_leg.offer_sdp
+        assert sdp is not None, "a routed call has the caller's SDP offer"
+        return sdp
 
     @property
     def legs(self) -> list[Leg]:
