@@ -150,19 +150,26 @@ def sdp_media(sdp: str) -> tuple[str, int, str]:
     return address.group(1), int(port.group(1)), direction.group(1) if direction else "sendrecv"
 
 
-def start_carrier(sipp: Callable[..., Sipp], carrier_port: int, scenario: str) -> Sipp:
+def start_carrier(
+    sipp: Callable[..., Sipp], carrier_port: int, scenario: str, extra: list[str] | None = None
+) -> Sipp:
     """SIPp as the carrier: a UAS at the carrier trunk's address running scenarios/`scenario`."""
-    args = ["-sf", str(SCENARIOS / scenario), "-p", str(carrier_port), "-m", "1"]
+    args = ["-sf", str(SCENARIOS / scenario), "-p", str(carrier_port), "-m", "1", *(extra or [])]
     carrier = sipp("carrier", args, timeout_s=20)
     wait_port_bound(carrier_port, 5.0, "SIPp carrier UAS")
     return carrier
 
 
 def call_carrier(
-    sipp: Callable[..., Sipp], switch: Switch, scenario: str | None = None, hold_ms: int = 500
+    sipp: Callable[..., Sipp],
+    switch: Switch,
+    scenario: str | None = None,
+    hold_ms: int = 500,
+    extra: list[str] | None = None,
 ) -> Sipp:
     """SIPp as the gateway (the `gateway` trunk, 127.0.0.1) calling CARRIER_NUMBER once."""
     args = ["-sf", str(SCENARIOS / scenario)] if scenario else ["-sn", "uac"]
+    args += extra or []
     args += [f"{LOCAL}:{switch.sip_port}", "-s", CARRIER_NUMBER, "-m", "1", "-d", str(hold_ms)]
     return sipp("gateway", args, timeout_s=20)
 
