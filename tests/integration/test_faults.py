@@ -48,17 +48,15 @@ def _request(method: str, port: int, local_port: int, call_id: str, cseq: str) -
     ).encode()
 
 
-def _exchange(port: int, datagrams: list[bytes | Callable[[int], bytes]]) -> list[bytes]:
-    """Send datagrams from one socket, then read replies until REPLY_TIMEOUT_S of silence ends
-    the first wait; callables get the socket's port to put into their Via."""
+def _first_reply(port: int, datagrams: list[Callable[[int], bytes]]) -> bytes:
+    """Send datagrams (made from this socket's port) from one socket; the first reply back."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((LOCAL, 0))
         s.settimeout(REPLY_TIMEOUT_S)
         local_port = s.getsockname()[1]
         for datagram in datagrams:
-            data = datagram(local_port) if callable(datagram) else datagram
-            s.sendto(data, (LOCAL, port))
-        return [s.recv(65535)]
+            s.sendto(datagram(local_port), (LOCAL, port))
+        return s.recv(65535)
 
 
 def _options_reply(switch: Switch, before: list[Callable[[int], bytes]]) -> tuple[bytes, str]:
@@ -69,7 +67,7 @@ def _options_reply(switch: Switch, before: list[Callable[[int], bytes]]) -> tupl
     """
     call_id = uuid.uuid4().hex
     options = [lambda p: _request("OPTIONS", switch.sip_port, p, call_id, "1 OPTIONS")]
-    return _exchange(switch.sip_port, [*before, *options])[0], call_id
+    return _first_reply(switch.sip_port, [*before, *options]), call_id
 
 
 def _status(reply: bytes) -> int:
@@ -89,7 +87,7 @@ def _header(reply: bytes, name: str) -> str | None:
 def test_malformed_request_gets_400_naming_the_problem(switch: Switch) -> None:
     call_id = uuid.uuid4().hex
     garbage = [lambda p: _request("INVITE", switch.sip_port, p, call_id, "one INVITE")]
-    reply = _exchange(switch.sip_port, garbage)[0]
+    reply = _first_reply(switch.sip_port, garbage)
 
     assert _status(reply) == 400, reply
     assert _header(reply, "Call-ID") == call_id
