@@ -688,6 +688,9 @@ class B2bua:
             603: Disposition.FAILED,
         }.get(status, Disposition.FAILED)
         relay_status = status if 400 <= status < 700 else 480
+        if status in (401, 407):
+            # The carrier challenged our credentials, not the caller's: the caller cannot answer.
+            relay_status = 403
         self._send_to_caller(call, relay_status, reason if relay_status == status else None)
         self._end(call, disposition, str(status), Side.CALLEE)
 
