@@ -106,6 +106,7 @@ def _configure_logging(level: str, headless: bool) -> None:
         from rich.logging import RichHandler
 
         handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The database driver logs every statement at debug level: never useful to an operator.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
