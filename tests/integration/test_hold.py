@@ -46,10 +46,10 @@ def _invite_answers(flow: list[SipMessage], sent: bool) -> list[SipMessage]:
 
 def _next_version(before: str, after: str) -> bool:
     """RFC 3264 §8: a new offer or answer keeps the o= session id and adds one to its version."""
-    origins = [re.search(r"^o=\S+ (\d+) (\d+) ", sdp, re.MULTILINE) for sdp in (before, after)]
-    assert origins[0] and origins[1], (before, after)
-    (id_before, version_before), (id_after, version_after) = (o.groups() for o in origins)
-    return id_after == id_before and int(version_after) == int(version_before) + 1
+    old = re.search(r"^o=\S+ (\d+) (\d+) ", before, re.MULTILINE)
+    new = re.search(r"^o=\S+ (\d+) (\d+) ", after, re.MULTILINE)
+    assert old and new, (before, after)
+    return new[1] == old[1] and int(new[2]) == int(old[2]) + 1
 
 
 @pytest.mark.parametrize(("offer", "answer"), [("sendonly", "recvonly"), ("inactive", "inactive")])
