@@ -99,15 +99,18 @@ def run_step(peer: Peer, workdir: Path, concurrent: int, report: StepReporter) -
     received = int(str(stats["packets"]))
     jitters = [float(j) for j in stats["jitter_ms"]]  # type: ignore[attr-defined]
     created = max(uac.counts.created, 1)
+    failed = max(uac.counts.failed, uac.counts.created - uas_counts.successful)
     # SIPp plays the same pcaps into each call; a failed call may have sent only part of them.
     sent = uac.counts.successful * sipp.rtp_packets_per_media_call()
     return MediaStep(
         concurrent=concurrent,
         calls=uac.counts.created,
-        failed_calls=max(uac.counts.failed, uac.counts.created - uas_counts.successful),
+        failed_calls=failed,
         rtp_sent=sent,
         rtp_received=received,
-        loss_pct=round(max(0.0, 100 * (sent - received) / sent), 3) if sent else None,
+        # A failed call may have played part or all of its pcaps: only a clean step has a known
+        # number of packets sent.
+        loss_pct=round(100 * (sent - received) / sent, 3) if sent and not failed else None,
         jitter_p99_ms=round(p99, 3)
         if (p99 := sipp.percentile(jitters, 0.99)) is not None
         else None,

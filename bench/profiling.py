@@ -6,6 +6,7 @@ the profiled run stay the switch's own.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 SAMPLE_RATE_HZ = 200
+_LINE = re.compile(r":\d+\)$")
 TOP = 30
 
 
@@ -69,7 +71,8 @@ def summarise(folded: Path, top: int = TOP) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")
+        # py-spy names frames "function (file:line)"; rank functions, not single lines.
+        frames = [_LINE.sub(")", frame) for frame in stack.split(";")]
         total += count
         self_samples[frames[-1]] += count
         for frame in set(frames):
