@@ -101,21 +101,21 @@ def test_malformed_request_gets_400_naming_the_problem(switch: Switch) -> None:
 
 
 @pytest.mark.parametrize(
-    "response",
+    ("status_line", "cseq"),
     [
-        pytest.param("SIP/2.0 2OO OK", id="bad-status"),
-        pytest.param("SIP/2.0 200 OK", id="bad-cseq"),
+        pytest.param("SIP/2.0 2OO OK", "1 INVITE", id="bad-status"),
+        pytest.param("SIP/2.0 200 OK", "x INVITE", id="bad-cseq"),
     ],
 )
-def test_malformed_response_is_dropped(switch: Switch, response: str) -> None:
+def test_malformed_response_is_dropped(switch: Switch, status_line: str, cseq: str) -> None:
     def broken(local_port: int) -> bytes:
         return (
-            f"{response}\r\n"
+            f"{status_line}\r\n"
             f"Via: SIP/2.0/UDP {LOCAL}:{switch.sip_port};branch=z9hG4bK-ss-{uuid.uuid4().hex}\r\n"
             f"From: <sip:{ECHO}@{LOCAL}>;tag=abc\r\n"
             f"To: <sip:fault@{LOCAL}:{local_port}>;tag=def\r\n"
             f"Call-ID: {uuid.uuid4().hex}\r\n"
-            "CSeq: x INVITE\r\n"
+            f"CSeq: {cseq}\r\n"
             "Content-Length: 0\r\n\r\n"
         ).encode()
 
