@@ -63,6 +63,7 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -75,6 +76,8 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[Any, ...]
 
+DEFAULT_MAX_PARKED = 1024  # socket pairs kept open for reuse
+MIN_PARKED_BEFORE_REUSE = 64  # reuse only once this many wait: a port rests between calls
 DEFAULT_TS_STEP = 160  # 20 ms at the 8000 Hz RTP clock of PCMU, PCMA and G.722 (RFC 3551 §4.5)
 MAX_DROPOUT = 3000  # RFC 3550 appendix A.1: a larger forward jump is a restart, not loss
 MAX_MISORDER = 100  # RFC 3550 appendix A.1: this far behind is a late packet
@@ -536,12 +539,30 @@ class MediaEndpoint:
 
     def _close(self) -> None:
         self._closing = True
+        self._detach()
+        for sock in (self._rtp, self._rtcp):
+            if sock.transport is not None:
+                sock.transport.close()
+
+    def _detach(self) -> None:
         for sock in (self._rtp, self._rtcp):
             if sock.feeder is not None:
                 sock.feeder.disconnect()
             sock.disconnect()
-            if sock.transport is not None:
-                sock.transport.close()
+
+    def _park(self) -> _ParkedPair:
+        """Hand the open sockets back for another call: this endpoint is closed, its port not."""
+        self._closing = True
+        self._detach()
+        rtp, rtcp = self._rtp.transport, self._rtcp.transport
+        assert rtp is not None and rtcp is not None
+        parked = _ParkedPair(self.port, rtp, rtcp)
+        rtp.set_protocol(_DISCARD)
+        rtcp.set_protocol(_DISCARD)
+        self._rtp.transport = self._rtcp.transport = None
+        if not self._closed.done():
+            self._closed.set_result(None)
+        return parked
 
     def _socket_closed(self) -> None:
         self._open_sockets -= 1
@@ -549,6 +570,23 @@ class MediaEndpoint:
             self._ports.release(self.port)
             if not self._closed.done():
                 self._closed.set_result(None)
+
+
+class _Discard(asyncio.DatagramProtocol):
+    """What a parked socket runs: late packets of its last call are dropped unread."""
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        pass
+
+
+_DISCARD = _Discard()
+
+
+@dataclass(frozen=True, slots=True)
+class _ParkedPair:
+    port: int
+    rtp: asyncio.DatagramTransport
+    rtcp: asyncio.DatagramTransport
 
 
 class MediaRelay:
@@ -564,6 +602,7 @@ class MediaRelay:
         allowed: Callable[[str], bool],
         *,
         ts_step: int = DEFAULT_TS_STEP,
+        max_parked: int = DEFAULT_MAX_PARKED,
     ) -> None:
         self.host = host
         self._family = (
@@ -573,6 +612,11 @@ class MediaRelay:
         self._allowed = allowed
         self._ts_step = ts_step
         self._endpoints: set[MediaEndpoint] = set()
+        # Socket pairs of ended calls, oldest first: opening and closing two UDP sockets per leg
+        # is a fifth of a call's CPU, so they are reused. Oldest first, as PortAllocator does,
+        # lets the last call's late packets die out before the port carries a new call.
+        self._parked: deque[_ParkedPair] = deque()
+        self._max_parked = max_parked
         self._closed_stats = RelayStats()
 
     async def open_endpoint(self) -> MediaEndpoint:
@@ -582,8 +626,15 @@ class MediaRelay:
         at all (not an address of this machine).
         """
         loop = asyncio.get_running_loop()
+        if self._parked and len(self._parked) >= min(self._max_parked, MIN_PARKED_BEFORE_REUSE):
+            return self._reuse(loop, self._parked.popleft())
         for _ in range(self._ports.capacity):
-            port = self._ports.allocate()
+            try:
+                port = self._ports.allocate()
+            except PortsExhausted:
+                if self._parked:
+                    return self._reuse(loop, self._parked.popleft())
+                raise
             try:
                 rtp_sock = self._bind(port)
                 try:
@@ -597,7 +648,18 @@ class MediaRelay:
                     continue
                 raise
             return await self._open(loop, port, rtp_sock, rtcp_sock)
+        if self._parked:
+            return self._reuse(loop, self._parked.popleft())
         raise PortsExhausted(f"no bindable RTP port pair on {self.host}")
+
+    def _reuse(self, loop: asyncio.AbstractEventLoop, parked: _ParkedPair) -> MediaEndpoint:
+        rtp = _RtpSocket(self._allowed, self._ts_step)
+        rtcp = _Socket(self._allowed)
+        parked.rtp.set_protocol(rtp)
+        parked.rtcp.set_protocol(rtcp)
+        rtp.connection_made(parked.rtp)
+        rtcp.connection_made(parked.rtcp)
+        return self._register(loop, parked.port, rtp, rtcp)
 
     async def _open(
         self,
@@ -619,6 +681,11 @@ class MediaRelay:
                     sock.close()
             self._ports.release(port)
             raise
+        return self._register(loop, port, rtp, rtcp)
+
+    def _register(
+        self, loop: asyncio.AbstractEventLoop, port: int, rtp: _RtpSocket, rtcp: _Socket
+    ) -> MediaEndpoint:
         endpoint = MediaEndpoint(
             self.host,
             port,
@@ -673,20 +740,31 @@ class MediaRelay:
         ep._refresh()
 
     def close(self, ep: MediaEndpoint) -> None:
-        """Close the sockets; the port returns to the allocator once both have closed."""
+        """End the endpoint: its sockets are parked for reuse, or closed and the port returned
+        to the allocator once both have closed."""
         if ep.closed:
             return
         self._closed_stats += ep.stats()
         self._endpoints.discard(ep)
-        ep._close()
+        if len(self._parked) < self._max_parked and ep._rtp.transport and ep._rtcp.transport:
+            self._parked.append(ep._park())
+        else:
+            ep._close()
 
     async def aclose(self) -> None:
         """Close every endpoint and wait until their sockets are closed."""
         endpoints = list(self._endpoints)
         for ep in endpoints:
-            self.close(ep)
+            self._closed_stats += ep.stats()
+            self._endpoints.discard(ep)
+            ep._close()
         for ep in endpoints:
             await ep.wait_closed()
+        while self._parked:
+            parked = self._parked.popleft()
+            parked.rtp.close()
+            parked.rtcp.close()
+            self._ports.release(parked.port)
 
     def stats(self) -> RelayStats:
         """Totals over every endpoint this relay has had, open or closed."""

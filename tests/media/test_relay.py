@@ -375,7 +375,7 @@ def test_ports_held_elsewhere_are_skipped_and_close_returns_the_port(run: Runner
             pytest.skip("could not hold a port pair for the test")
         try:
             ports = PortAllocator(busy, busy + 3)
-            relay = MediaRelay(HOST, ports, lambda host: True)
+            relay = MediaRelay(HOST, ports, lambda host: True, max_parked=0)
             ep = await relay.open_endpoint()
             assert ep.port == busy + 2
             with pytest.raises(PortsExhausted):
@@ -388,6 +388,41 @@ def test_ports_held_elsewhere_are_skipped_and_close_returns_the_port(run: Runner
                 relay.bridge(ep, ep)
         finally:
             held.close()
+
+    run(main())
+
+
+def test_closed_endpoints_sockets_are_reused_oldest_first_and_start_clean(run: Runner) -> None:
+    async def main() -> None:
+        ports = PortAllocator(42100, 42107)  # 4 pairs: the relay must reuse parked ones
+        relay = MediaRelay(HOST, ports, lambda host: True, max_parked=8)
+        try:
+            a, b, pa, pb = await bridged_call(relay)
+            first_ports = (a.port, b.port)
+            relay.close(a)
+            relay.close(b)
+            await a.wait_closed()
+            assert ports.in_use == 2  # parked, not returned
+            # A late packet of the old call reaches a parked socket: dropped, nobody hears it.
+            pa.send_to(a, rtp(1, 0, 0xA, b"late"))
+            # Below the reuse threshold, fresh ports come first...
+            c, d = await relay.open_endpoint(), await relay.open_endpoint()
+            assert {c.port, d.port}.isdisjoint(first_ports)
+            # ...and when none is left, the oldest parked pair comes back.
+            e = await relay.open_endpoint()
+            assert e.port == first_ports[0]
+            # The reused endpoint knows nothing of the old call: it relays once bridged anew.
+            pc, pd = await open_phone(), await open_phone()
+            e.set_remote(*pc.address, rtcp_port=pc.address[1])
+            c.set_remote(*pd.address, rtcp_port=pd.address[1])
+            relay.bridge(e, c)
+            pc.send_to(e, rtp(7, 160, 0xC, b"new call"))
+            assert (await pd.recv())[0] == rtp(7, 160, 0xC, b"new call")
+            assert e.stats().received == 1
+            await pb.assert_received_nothing()
+        finally:
+            await relay.aclose()
+        assert ports.in_use == 0
 
     run(main())
 
