@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -139,8 +140,18 @@ class SipTransport:
     async def start(self) -> None:
         try:
             if "udp" in self.transports:
+                # Bound here rather than by the loop, whose error for a port in use (uvloop's)
+                # loses the errno and so the reason an operator needs to read.
+                family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    sock.bind((self.host, self.port))
+                except OSError:
+                    sock.close()
+                    raise
+                sock.setblocking(False)
                 udp, _ = await self.loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+                    lambda: _UdpProtocol(self), sock=sock
                 )
                 self._udp = udp
                 if self.port == 0:

@@ -181,21 +181,7 @@ def _error_lines(run: subprocess.CompletedProcess[str]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    "transport",
-    [
-        pytest.param(
-            "udp",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the line says 'could not bind to local_addr' without the cause: uvloop's "
-                "create_datagram_endpoint raises an OSError with no errno, and app.py passes its "
-                "text on",
-            ),
-        ),
-        "tcp",
-    ],
-)
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_sip_port_in_use_exits_2_with_one_line(tmp_path: Path, transport: str) -> None:
     port = free_port()
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
