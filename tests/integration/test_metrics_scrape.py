@@ -1,0 +1,51 @@
+"""What Prometheus scrapes from a running switch after real calls."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from running_switch import Switch
+from sipp_process import Sipp
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+SIPP_PCAPS = Path("/usr/share/sip-tester")  # g711a.pcap and dtmf_2833_*.pcap, from sip-tester
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\w+(?:\{[^}]*\})?) (\S+)", line)
+        if match:
+            samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+def test_metrics_count_calls_sip_and_rtp(
+    switch: Switch, sipp: Callable[..., Sipp], tmp_path: Path
+) -> None:
+    # uac_pcap plays pcap/*.pcap (voice, then an RFC 2833 digit) from SIPp's working folder.
+    shutil.copytree(SIPP_PCAPS, tmp_path / "pcap", ignore=shutil.ignore_patterns("*.xml"))
+    calls = 20
+    args = ["-sn", "uac_pcap", f"127.0.0.1:{switch.sip_port}", "-s", "9196"]
+    result = sipp("echo-media", [*args, "-m", str(calls), "-r", "20", "-l", "20"], 60).result()
+    assert (result.returncode, result.failed) == (0, 0), result.summary()
+    switch.wait_cdr(lambda rows: sum(r["end_ts"] is not None for r in rows) == calls, 10.0)
+
+    samples = _scrape(switch.ports.metrics)
+    assert samples['softswitch_calls_total{disposition="answered"}'] == calls
+    assert samples["softswitch_calls_active"] == 0
+    assert samples['softswitch_sip_requests_total{direction="in",method="INVITE"}'] == calls
+    assert samples['softswitch_sip_requests_total{direction="in",method="BYE"}'] == calls
+    assert samples['softswitch_sip_responses_total{code="200",direction="out"}'] >= 2 * calls
+    assert samples["softswitch_call_setup_seconds_count"] == calls
+    # uac_pcap plays a few seconds of G.711 per call: the echo relays every packet back.
+    assert samples["softswitch_rtp_packets_relayed_total"] > 100 * calls
