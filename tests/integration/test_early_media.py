@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLEE, HANGUP_SWITCH, LOCAL, Switch
-from sipp_process import Sipp
-from test_trunk_auth import (
+from carrier_calls import (
     SipMessage,
     call_carrier,
     describe,
@@ -21,6 +19,8 @@ from test_trunk_auth import (
     start_carrier,
     start_carrier_switch,
 )
+from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLEE, HANGUP_SWITCH, LOCAL, Switch
+from sipp_process import Sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from carrier_calls import SCENARIOS, describe, sip_flow
 from running_switch import (
     HANGUP_SWITCH,
     LOCAL,
@@ -23,7 +24,6 @@ from running_switch import (
     switch_config,
 )
 from sipp_process import Sipp
-from test_trunk_auth import SCENARIOS, describe, sip_flow
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

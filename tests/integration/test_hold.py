@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLER, LOCAL, Switch
-from sipp_process import Sipp
-from test_trunk_auth import (
+from carrier_calls import (
     SipMessage,
     call_carrier,
     describe,
@@ -23,6 +21,8 @@ from test_trunk_auth import (
     start_carrier,
     start_carrier_switch,
 )
+from running_switch import DISPOSITION_ANSWERED, HANGUP_CALLER, LOCAL, Switch
+from sipp_process import Sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

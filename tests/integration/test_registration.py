@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from carrier_calls import SCENARIOS, describe, sip_flow
 from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, LOCAL, Switch, start_switch
 from sipp_process import Sipp
-from test_trunk_auth import SCENARIOS, describe, sip_flow
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
