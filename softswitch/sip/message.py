@@ -18,13 +18,17 @@ from typing import Self, cast
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import (
     HOST_NAME_PATTERN,
+    PORT_PATTERN,
+    SIMPLE_PARAMS_PATTERN,
     NameAddr,
     SipUri,
     check_ip_address,
+    is_simple_sip_uri,
     parse_generic_params,
     parse_host,
     parse_port,
     parse_uri,
+    split_simple_params,
 )
 
 DEFAULT_MAX_MESSAGE_SIZE = 65535
@@ -207,6 +211,11 @@ _VIA_RE = re.compile(
     r"((?:[ \t]*;.*)?)\Z",
     re.DOTALL,
 )
+# The fast path for _VIA_RE's common form (uri.py explains what such fast paths leave out).
+_SIMPLE_VIA_RE = re.compile(
+    rf"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ({HOST_NAME_PATTERN})(?::({PORT_PATTERN}))?"
+    rf"({SIMPLE_PARAMS_PATTERN})\Z"
+)
 # The same read loosely, only to say what is wrong with a Via that _VIA_RE refused.
 _LOOSE_VIA_RE = re.compile(
     r"[ \t]*SIP[ \t]*/[ \t]*([0-9]+\.[0-9]+)[ \t]*/[ \t]*[A-Za-z0-9\-.!%*_+`'~]+[ \t]+"
@@ -275,6 +284,18 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        m = _SIMPLE_VIA_RE.match(text)
+        if m is None:
+            return cls.parse_full(text)
+        transport, host, port_text, param_text = m.groups()
+        params = split_simple_params(param_text)
+        if params:
+            _check_via_params(params)
+        return cls(transport.upper(), host, None if port_text is None else int(port_text), params)
+
+    @classmethod
+    def parse_full(cls, text: str) -> Self:
+        """The whole grammar, for what the fast path in `parse` leaves; its test oracle."""
         m = _VIA_RE.match(text)
         if m is None:
             raise _via_error(text)
@@ -698,10 +719,11 @@ def _validate(message: Request | Response, singles: dict[str, str]) -> None:
         return
     if cseq.method != message.method:
         raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
-    uri = parse_uri(message.uri)
-    if isinstance(uri, SipUri) and uri.headers is not None:
-        # RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11)
-        raise RemoteProtocolError("headers in the Request-URI")
+    if not is_simple_sip_uri(message.uri):
+        uri = parse_uri(message.uri)
+        if isinstance(uri, SipUri) and uri.headers is not None:
+            # RFC 3261 §19.1.1: no headers in a Request-URI (RFC 4475 §3.1.2.11)
+            raise RemoteProtocolError("headers in the Request-URI")
     max_forwards = singles.get("Max-Forwards")
     if max_forwards is not None and not (_is_digits(max_forwards) and int(max_forwards) <= 255):
         raise RemoteProtocolError(f"bad Max-Forwards {max_forwards[:20]!r}")

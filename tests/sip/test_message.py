@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from sip.fast_path_cases import VIA_VALUES, corpus_values
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import (
@@ -213,6 +215,42 @@ def test_via_parse_and_serialize() -> None:
 def test_bad_vias(text: str) -> None:
     with pytest.raises(RemoteProtocolError):
         Via.parse(text)
+
+
+def _via_same_as_full(text: str) -> None:
+    """`Via.parse` (fast path first) and `Via.parse_full` agree: same value, or same error."""
+    try:
+        expected = Via.parse_full(text)
+    except RemoteProtocolError as exc:
+        with pytest.raises(RemoteProtocolError) as info:
+            Via.parse(text)
+        assert (str(info.value), info.value.status_hint) == (str(exc), exc.status_hint)
+        return
+    via = Via.parse(text)
+    assert via == expected
+    assert list(via.params.items()) == list(expected.params.items())
+
+
+@pytest.mark.parametrize("text", corpus_values(frozenset({"Via"})))
+def test_fast_via_agrees_on_the_corpus(text: str) -> None:
+    _via_same_as_full(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(VIA_VALUES)
+def test_fast_via_agrees_on_generated_values(text: str) -> None:
+    _via_same_as_full(text)
+
+
+def test_common_vias_skip_the_full_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1000-1-0",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;received=192.0.2.1;rport=5060",
+        "SIP/2.0/TCP pbx.example.com;branch=z9hG4bKx;rport",
+    ]
+    expected = [Via.parse_full(text) for text in texts]
+    monkeypatch.setattr(Via, "parse_full", None)
+    assert [Via.parse(text) for text in texts] == expected
 
 
 # --- start lines ---------------------------------------------------------------------------------

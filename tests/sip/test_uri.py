@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sip.fast_path_cases import NAME_ADDR_HEADERS, NAME_ADDR_VALUES, URI_VALUES, corpus_values
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import (
@@ -12,6 +13,7 @@ from softswitch.sip.uri import (
     SipUri,
     TelUri,
     host_without_brackets,
+    is_simple_sip_uri,
     is_token,
     parse_generic_params,
     parse_host,
@@ -269,3 +271,63 @@ def test_is_token() -> None:
     assert not is_token("")
     assert not is_token("a b")
     assert not is_token("a:b")
+
+
+# --- the name-addr fast path against the full grammar -----------------------------------------
+def _same_as_full(text: str) -> None:
+    """`parse` (fast path first) and `parse_full` agree: same value and order, or same error."""
+    try:
+        expected = NameAddr.parse_full(text)
+    except RemoteProtocolError as exc:
+        with pytest.raises(RemoteProtocolError) as info:
+            NameAddr.parse(text)
+        assert (str(info.value), info.value.status_hint) == (str(exc), exc.status_hint)
+        return
+    value = NameAddr.parse(text)
+    assert value == expected
+    assert list(value.params.items()) == list(expected.params.items())
+
+
+@pytest.mark.parametrize("text", corpus_values(NAME_ADDR_HEADERS))
+def test_fast_name_addr_agrees_on_the_corpus(text: str) -> None:
+    _same_as_full(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(NAME_ADDR_VALUES)
+def test_fast_name_addr_agrees_on_generated_values(text: str) -> None:
+    _same_as_full(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sipp <sip:sipp@127.0.0.1:5060>;tag=1000SIPpTag001",
+        '"Alice Smith" <sips:alice@example.com;transport=tls>;tag=a;q=0.5',
+        "<sip:uas@127.0.0.1:5080>",
+        "sip:sipp@127.0.0.1:5060",
+        "sip:+15551234@gw.example.net;expires=60",
+    ],
+)
+def test_common_name_addrs_skip_the_full_grammar(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = NameAddr.parse_full(text)
+    monkeypatch.setattr(NameAddr, "parse_full", None)
+    assert NameAddr.parse(text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(URI_VALUES)
+def test_simple_sip_uris_are_valid_and_headerless(text: str) -> None:
+    if is_simple_sip_uri(text):
+        uri = parse_uri(text)
+        assert isinstance(uri, SipUri) and uri.headers is None
+
+
+@pytest.mark.parametrize(
+    "text", ["sip:8888@127.0.0.1:5070", "sips:pbx.example.com;transport=tls", "sip:a@b.c;lr"]
+)
+def test_common_request_uris_are_simple(text: str) -> None:
+    assert is_simple_sip_uri(text)
+    assert not is_simple_sip_uri(text + "?Subject=x")
