@@ -572,7 +572,8 @@ class B2bua:
             call.state = CallState.EARLY
         if audio is not None:
             self._set_callee_media(leg, audio)
-            self._send_to_caller(call, 183, body=self._caller_sdp(call, audio))
+            body = self._caller_sdp(call, audio)
+            self._send_to_caller(call, response.status, response.reason, body=body)
         else:
             self._send_to_caller(call, status=response.status, reason=response.reason)
 
@@ -589,7 +590,11 @@ class B2bua:
         """Our SDP towards the caller, carrying the callee's choice of codecs and direction."""
         leg = call.caller_leg
         assert leg.media is not None
-        leg.sdp_version += 1
+        # The same answer again (183, then 200) keeps its version (RFC 3264 §8).
+        shown = (audio.codecs, audio.direction)
+        if shown != leg.sdp_shown:
+            leg.sdp_version += 1
+            leg.sdp_shown = shown
         self.relay.set_direction(leg.media, Direction(audio.direction))
         sdp = rewrite(
             call.caller_sdp,

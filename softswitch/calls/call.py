@@ -13,7 +13,7 @@ from softswitch.config import Trunk
 from softswitch.media.relay import MediaEndpoint
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import Request
-from softswitch.sip.sdp import AudioStream, SessionDescription
+from softswitch.sip.sdp import AudioStream, Codec, SessionDescription
 from softswitch.sip.transaction import Address, TransactionKey
 
 
@@ -51,6 +51,7 @@ class Leg:
     remote_audio: AudioStream | None = None
     offer_sdp: SessionDescription | None = None  # caller leg: the SDP of the INVITE
     sdp_version: int = 0
+    sdp_shown: tuple[tuple[Codec, ...], str] | None = None  # our last SDP: codecs, direction
     confirmed: bool = False  # ACK received (caller leg) or sent (callee leg)
     bye_sent: bool = False
     final_received: bool = False  # callee leg: the INVITE got its final response (or timed out)
