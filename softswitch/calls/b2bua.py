@@ -8,6 +8,7 @@ authentication, SDP rewriting, the RTP relay, ring timeouts, hold, teardown and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -157,6 +158,12 @@ class B2bua:
                 self._reply(event.request, exc.status_hint, warning=str(exc))
             else:
                 log.info("ignored bad message: %s", exc)
+        except Exception:
+            # A bug must cost one request, never the switch: log it and answer 500.
+            log.exception("error handling %s", type(event).__name__)
+            if isinstance(event, RequestReceived) and event.request.method != "ACK":
+                with contextlib.suppress(Exception):
+                    self._reply(event.request, 500)
 
     # requests ------------------------------------------------------------------------------
     def _on_request(self, request: Request, source: Address, key: TransactionKey | None) -> None:
