@@ -203,7 +203,11 @@ class SipTransport:
         else:
             codes = self.counters.responses_in
             codes[message.status] = codes.get(message.status, 0) + 1
-        events = self.layer.receive(message, source, now)
+        try:
+            events = self.layer.receive(message, source, now)
+        except Exception:  # a bug in the layer must not take the socket down
+            log.exception("transaction layer failed on a message from %s:%s", *source[1:])
+            return
         for event in events:
             self.handler(event)
         self.flush()
