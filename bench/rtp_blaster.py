@@ -1,0 +1,127 @@
+"""One side of the relay scenario's load: N RTP streams at a fixed total packet rate, counted back.
+
+The blaster binds one socket per stream on 127.0.0.1 and prints their ports as a JSON line
+({"ports": [...]}). It then reads one JSON line ({"dests": [...]}: where stream i sends, a port
+on 127.0.0.1) and starts at once: 172-byte RTP packets (12-byte header, 160 bytes of PCMU whose
+first 8 carry the send time), round robin over the streams, paced to `pps` in 1 ms bursts, for
+`seconds` or `pps * seconds` packets. Whatever comes back on stream i's socket is the other side's
+traffic through the relay; each stream keeps the RFC 3550 §6.4.1 jitter of the transit times.
+After a drain it prints its counters as one JSON line and exits. Symmetric RTP (RFC 4961): a
+stream sends from the socket it receives on, so relays that latch see the same address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import struct
+import sys
+import time
+from typing import cast
+
+import uvloop
+
+PCMU = 0  # RFC 3551 §6
+SAMPLES_PER_PACKET = 160  # 20 ms at 8000 Hz
+PAYLOAD_BYTES = 160
+PACKET_BYTES = 12 + PAYLOAD_BYTES
+TICK_S = 0.001
+DRAIN_S = 0.5
+SSRC_BASE = 0x5EB00000
+HOST = "127.0.0.1"  # the only destination this load generator sends to
+
+_HEADER_SENT = struct.Struct("!BBHIId")  # RTP header, then the send time (first payload bytes)
+_SENT_AT = struct.Struct("!d")
+_FILL = b"\xff" * (PAYLOAD_BYTES - _SENT_AT.size)  # PCMU silence
+
+
+class Stream(asyncio.DatagramProtocol):
+    """One stream's socket: what it receives is counted and its transit jitter kept."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received = 0
+        self.last_transit = -1.0
+        self.jitter_s = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport is not a subclass of asyncio.DatagramTransport, only alike.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received += 1
+        if len(data) < 12 + _SENT_AT.size:
+            return
+        transit = time.monotonic() - _SENT_AT.unpack_from(data, 12)[0]
+        if self.last_transit >= 0:
+            self.jitter_s += (abs(transit - self.last_transit) - self.jitter_s) / 16
+        self.last_transit = transit
+
+
+async def blast(streams: int, pps: float, seconds: float) -> dict[str, object]:
+    loop = asyncio.get_running_loop()
+    protocols: list[Stream] = []
+    for _ in range(streams):
+        _, proto = await loop.create_datagram_endpoint(Stream, local_addr=(HOST, 0))
+        protocols.append(proto)
+    transports = [p.transport for p in protocols]
+    assert all(t is not None for t in transports)
+    ports = [t.get_extra_info("sockname")[1] for t in transports if t is not None]
+    print(json.dumps({"ports": ports}), flush=True)
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    dests = [(HOST, int(p)) for p in json.loads(line)["dests"]]
+    if len(dests) != streams:
+        raise SystemExit(f"rtp_blaster: {len(dests)} destinations for {streams} streams")
+    sends = [t.sendto for t in transports if t is not None]
+    total = int(pps * seconds)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    give_up = started + seconds * 2 + 1  # a starved generator stops instead of running late
+    sent = 0
+    monotonic = time.monotonic
+    pack = _HEADER_SENT.pack
+    while sent < total:
+        now = monotonic()
+        if now > give_up:
+            break
+        due = min(total, int((now - started) * pps) + 1)
+        while sent < due:
+            i = sent % streams
+            seq = sent // streams
+            header = pack(
+                0x80, PCMU, seq & 0xFFFF, (seq * SAMPLES_PER_PACKET) & 0xFFFFFFFF,
+                SSRC_BASE + i, monotonic(),
+            )  # fmt: skip
+            sends[i](header + _FILL, dests[i])
+            sent += 1
+        await asyncio.sleep(TICK_S)
+    send_s = time.monotonic() - started
+    await asyncio.sleep(DRAIN_S)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    for t in transports:
+        if t is not None:
+            t.close()
+    return {
+        "sent": sent,
+        "received": sum(p.received for p in protocols),
+        "send_s": round(send_s, 4),
+        "jitter_ms": sorted(round(p.jitter_s * 1000, 4) for p in protocols if p.received > 1),
+        "cpu_s": round(
+            cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 4
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--streams", type=int, required=True)
+    parser.add_argument("--pps", type=float, required=True, help="packets/s over all streams")
+    parser.add_argument("--seconds", type=float, required=True)
+    args = parser.parse_args()
+    print(json.dumps(uvloop.run(blast(args.streams, args.pps, args.seconds))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
