@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Self, cast
+from typing import NamedTuple, Self, cast
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import (
@@ -36,6 +36,12 @@ DEFAULT_MAX_HEADERS = 128
 MAX_CSEQ = 2**31 - 1  # RFC 3261 §8.1.1.5
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 SIP_VERSION = "SIP/2.0"
+
+# The methods of RFC 3261 and its common extensions (RFC 3262, 3265, 3311, 3428, 3515, 3903, 6086).
+COMMON_METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO"}
+    | {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+)
 
 # RFC 3261 §7.3.3 and the IANA registry's compact forms.
 COMPACT_FORMS = {
@@ -289,7 +295,7 @@ class Via:
             return cls.parse_full(text)
         transport, host, port_text, param_text = m.groups()
         params = split_simple_params(param_text)
-        if params:
+        if len(params) != 1 or params.get("branch") is None:  # a token branch is always valid
             _check_via_params(params)
         return cls(transport.upper(), host, None if port_text is None else int(port_text), params)
 
@@ -363,15 +369,27 @@ def _is_digits(text: str, max_digits: int = 10) -> bool:
     return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
-@dataclass(frozen=True, slots=True)
-class CSeq:
-    """CSeq = 1*DIGIT LWS Method, the number below 2**31 (RFC 3261 §8.1.1.5)."""
+class CSeq(NamedTuple):
+    """CSeq = 1*DIGIT LWS Method, the number below 2**31 (RFC 3261 §8.1.1.5).
+
+    A NamedTuple rather than a frozen dataclass: it is built for every message, and this is
+    cheaper to build while as immutable.
+    """
 
     seq: int
     method: str
 
     @classmethod
-    def parse(cls, text: str) -> Self:
+    def parse(cls, text: str) -> CSeq:
+        # fast path: "<digits> <METHOD>" with one SP and a method we know
+        number, _, method = text.partition(" ")
+        if method in COMMON_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
+            return cls(int(number), method)
+        return cls.parse_full(text)
+
+    @classmethod
+    def parse_full(cls, text: str) -> CSeq:
+        """The whole grammar, for what the fast path in `parse` leaves; its test oracle."""
         m = _CSEQ_RE.match(text)
         if m is None:
             raise RemoteProtocolError(f"bad CSeq {text[:60]!r}")
@@ -644,29 +662,30 @@ def parse_message(
         raise RemoteProtocolError("too many headers", 513)
     headers: list[tuple[str, str]] = []
     singles: dict[str, str] = {}
+    via_lines: list[str] = []
     known = _KNOWN_SPELLINGS
-    for i in range(1, len(lines)):
-        line = lines[i]
+    single_valued = SINGLE_VALUED
+    for line in lines[1:]:
         name, sep, value = line.partition(":")
-        name = name.rstrip(" \t")
         canonical = known.get(name)
-        if canonical is None:
-            if not sep or _HEADER_NAME_RE.match(name) is None:
-                raise RemoteProtocolError(f"bad header line {line[:40]!r}")
-            canonical = canonical_name(name)
-        elif not sep:
-            raise RemoteProtocolError(f"bad header line {line[:40]!r}")
+        if canonical is None or not sep:
+            canonical = _header_name(name, sep, line)
         value = value.strip(" \t")
-        if canonical in SINGLE_VALUED:
+        if canonical in single_valued:
             if canonical in singles:
                 raise RemoteProtocolError(f"more than one {canonical} header")
             singles[canonical] = value
+        elif canonical == "Via":
+            via_lines.append(value)
         headers.append((canonical, value))
 
     start = lines[0]
     message: Request | Response
-    m = _REQUEST_LINE_RE.match(start)
-    if m is not None:
+    # a method is a token, which has no '/': only a status line can start with "SIP/"
+    if not start.startswith("SIP/"):
+        m = _REQUEST_LINE_RE.match(start)
+        if m is None:
+            raise RemoteProtocolError(f"bad start line {start[:60]!r}")
         if m.group(3) != SIP_VERSION:
             # RFC 4475 §3.1.2.16: a foreign version is 505 Version Not Supported, not 400
             raise RemoteProtocolError(f"unsupported version {m.group(3)}", 505)
@@ -695,22 +714,32 @@ def parse_message(
         raise RemoteProtocolError("missing Content-Length on a stream transport")
     else:
         message.body = rest
-    _validate(message, singles)
+    _validate(message, singles, via_lines)
     return message
 
 
-def _validate(message: Request | Response, singles: dict[str, str]) -> None:
+def _header_name(name: str, sep: str, line: str) -> str:
+    """The canonical name of a header spelt in a way _KNOWN_SPELLINGS does not hold."""
+    name = name.rstrip(" \t")
+    if not sep or _HEADER_NAME_RE.match(name) is None:
+        raise RemoteProtocolError(f"bad header line {line[:40]!r}")
+    return canonical_name(name)
+
+
+def _validate(message: Request | Response, singles: dict[str, str], via_lines: list[str]) -> None:
     """Check the headers every element relies on (RFC 3261 §8.1.1), so later code can trust them."""
     for name in ("Call-ID", "CSeq", "From", "To"):
         if name not in singles:
             raise RemoteProtocolError(f"missing {name}")
-    if not message.vias:
+    # parsed once here from the values already at hand, and cached for the typed views
+    cache = message._cache
+    vias = [Via.parse(v) for line in via_lines for v in split_list(line)]
+    if not vias:
         raise RemoteProtocolError("missing Via")
+    cache["via"] = vias
     call_id = singles["Call-ID"]
     if not call_id or not call_id.isprintable() or " " in call_id:
         raise RemoteProtocolError(f"bad Call-ID {call_id[:60]!r}")
-    # parsed once here from the values already at hand, and cached for the typed views
-    cache = message._cache
     cseq = CSeq.parse(singles["CSeq"])
     cache["cseq"] = cseq
     cache["From"] = NameAddr.parse(singles["From"])

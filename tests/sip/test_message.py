@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from sip.fast_path_cases import VIA_VALUES, corpus_values
 
 from softswitch.sip.errors import RemoteProtocolError
@@ -251,6 +252,33 @@ def test_common_vias_skip_the_full_grammar(monkeypatch: pytest.MonkeyPatch) -> N
     expected = [Via.parse_full(text) for text in texts]
     monkeypatch.setattr(Via, "parse_full", None)
     assert [Via.parse(text) for text in texts] == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.tuples(
+        st.sampled_from(["", " ", "\t"]),
+        st.sampled_from(["1", "0", "007", "999999999", "2147483647", "2147483648", "9" * 12, "x"]),
+        st.sampled_from([" ", "  ", "\t", ""]),
+        st.sampled_from(["INVITE", "BYE", "ACK", "invite", "FOO", "INVITE\x00", "IN VITE", ""]),
+        st.sampled_from(["", " ", "\t"]),
+    ).map("".join)
+)
+def test_fast_cseq_agrees_with_the_grammar(text: str) -> None:
+    try:
+        expected = CSeq.parse_full(text)
+    except RemoteProtocolError as exc:
+        with pytest.raises(RemoteProtocolError) as info:
+            CSeq.parse(text)
+        assert (str(info.value), info.value.status_hint) == (str(exc), exc.status_hint)
+        return
+    assert CSeq.parse(text) == expected
+
+
+def test_common_cseqs_skip_the_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CSeq, "parse_full", None)
+    assert CSeq.parse("63104 OPTIONS") == CSeq(63104, "OPTIONS")
+    assert CSeq.parse("1 INVITE").method == "INVITE"
 
 
 # --- start lines ---------------------------------------------------------------------------------
