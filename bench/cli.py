@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from bench import machine, media_calls, report, setup_rate
+from bench import machine, media_calls, relay, report, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -22,7 +22,7 @@ from bench.profiling import Profiler
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("setup", "media", "conference", "acd")
+SCENARIOS = ("setup", "media", "relay", "conference", "acd")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
     "acd": "ACD is not available yet: the switch has no queues or agents.",
@@ -38,6 +38,12 @@ NOTES = [
     "The uas is SIPp's built-in uas with Contact transport=udp instead of UDP: sippy 2.5.0 "
     "raises on every BYE towards transport=UDP and never releases its B legs, which makes its "
     "calls one-legged (bench/sipp_scenarios/uas.xml).",
+    "Relay: sessions are set up first (ng offer/answer for rtpengine, two-leg calls from a "
+    "Python UAC through the switch to a Python UAS, a socket pair per stream for the floor "
+    "relays); then two bench.rtp_blaster processes (one per side, uvloop) send 172-byte RTP "
+    "both ways in 1 ms bursts, 50 packets/s per stream unless --streams says otherwise. CPU per "
+    "relayed packet is the peer's CPU over the blast divided by the packets that came through. "
+    "The blasters, the peer and whatever else runs share the machine's cores.",
     "Kamailio runs with the fm allocator: Debian's default q_malloc costs about 3× the CPU "
     "per call. sippy runs with SIPLOG_LVL=WARN, the switch with --log-level warning.",
 ]
@@ -48,30 +54,39 @@ class Suite:
     rates: tuple[float, ...]
     duration_s: float
     concurrent: tuple[int, ...]
+    relay_pps: tuple[float, ...]
     scenarios: tuple[str, ...]
     peers: tuple[str, ...]
 
 
+ALL_PEERS = (
+    "softswitch", "kamailio", "sippy", "kamailio-rtpengine", "rtpengine", "uvloop-relay",
+    "asyncio-relay",
+)  # fmt: skip
+RELAY_SECONDS = 5.0
 SUITES = {
     "default": Suite(
         rates=(50, 100, 200, 300, 400, 800),
         duration_s=6,
         concurrent=(250, 500, 1000),
-        scenarios=("setup", "media"),
-        peers=("softswitch", "kamailio", "sippy", "kamailio-rtpengine"),
+        relay_pps=(20000, 60000),
+        scenarios=("setup", "media", "relay"),
+        peers=ALL_PEERS,
     ),
     "quick": Suite(
         rates=(100, 300),
         duration_s=5,
         concurrent=(250,),
-        scenarios=("setup", "media"),
-        peers=("softswitch", "kamailio", "sippy", "kamailio-rtpengine"),
+        relay_pps=(20000,),
+        scenarios=("setup", "media", "relay"),
+        peers=ALL_PEERS,
     ),
 }
 # Which peers each scenario runs: the setup scenario compares signalling, the media one relays.
 SCENARIO_PEERS = {
     "setup": ("softswitch", "kamailio", "sippy"),
     "media": ("softswitch", "kamailio-rtpengine"),
+    "relay": tuple(relay.PEERS),
 }
 MAX_CALLS_PER_STEP = 20000
 MAX_DURATION_S = 60.0
@@ -152,12 +167,22 @@ def run_scenario(
     help="Scenario to run (repeatable); default: the suite's.",
 )  # fmt: skip
 @click.option("--rate", "rates", multiple=True, type=float, help="Setup-rate step, calls/s.")
-@click.option("--duration", type=float, help="Seconds of load per setup step (calls = rate × s).")
+@click.option(
+    "--duration",
+    type=float,
+    help="Seconds of load per setup step (calls = rate × s) or relay step.",
+)
 @click.option("--calls", type=int, help="Calls per setup step, instead of rate × duration.")
 @click.option(
     "--concurrent", "concurrent", multiple=True, type=int, help="Media step: concurrent calls."
 )
-@click.option("--peers", help="Comma-separated: " + ",".join(PEERS) + ".")
+@click.option(
+    "--pps", "pps", multiple=True, type=float, help="Relay step: packets/s, both ways together."
+)
+@click.option(
+    "--streams", type=int, help="Relay: two-way sessions (default: 50 packets/s each way)."
+)
+@click.option("--peers", help="Comma-separated: " + ",".join(ALL_PEERS) + ".")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--profile/--no-profile", default=True, help="py-spy the switch.", show_default=True)
 @click.option(
@@ -174,6 +199,8 @@ def main(
     duration: float | None,
     calls: int | None,
     concurrent: tuple[int, ...],
+    pps: tuple[float, ...],
+    streams: int | None,
     peers: str | None,
     out: Path | None,
     profile: bool,
@@ -183,7 +210,7 @@ def main(
     """Run the bench and write results.json, plots and RESULTS.md."""
     chosen = SUITES[suite]
     wanted_peers = [p.strip() for p in peers.split(",")] if peers else list(chosen.peers)
-    unknown = [p for p in wanted_peers if p not in PEERS]
+    unknown = [p for p in wanted_peers if p not in PEERS and p not in relay.PEERS]
     if unknown:
         raise click.BadParameter(f"unknown peer(s) {', '.join(unknown)}", param_hint="--peers")
     duration_s = min(duration or chosen.duration_s, MAX_DURATION_S)
@@ -211,6 +238,12 @@ def main(
                 results["scenarios"][scenario] = {"unavailable": NOT_YET[scenario]}
                 continue
             run_peers = [p for p in wanted_peers if p in SCENARIO_PEERS[scenario]]
+            if scenario == "relay":
+                results["scenarios"]["relay"] = relay.run_scenario(
+                    run_peers, list(pps or chosen.relay_pps), streams,
+                    min(duration or RELAY_SECONDS, MAX_DURATION_S), out_dir, display,
+                )  # fmt: skip
+                continue
             steps: list[float] | list[int] = (
                 step_rates if scenario == "setup" else list(concurrent or chosen.concurrent)
             )

@@ -66,6 +66,7 @@ def _plot(
 def make_plots(results: Results, out_dir: Path) -> list[Path]:
     setup = _steps(results, "setup")
     media = _steps(results, "media")
+    relay = _steps(results, "relay")
     made = [
         _plot(out_dir / "setup-cpu-per-call.png", setup, "rate", "cpu_ms_per_call",
               "Call setup: CPU per call", "offered calls/s", "CPU ms per call"),
@@ -75,6 +76,9 @@ def make_plots(results: Results, out_dir: Path) -> list[Path]:
               "Media: RTP loss", "concurrent calls", "% packets lost"),
         _plot(out_dir / "media-cpu-per-call.png", media, "concurrent", "cpu_ms_per_call",
               "Media: CPU per call", "concurrent calls", "CPU ms per call"),
+        _plot(out_dir / "relay-cpu-per-packet.png", relay, "pps", "cpu_us_per_packet",
+              "Relay: CPU per relayed RTP packet", "offered packets/s (both ways)",
+              "CPU µs per packet"),
     ]  # fmt: skip
     return [p for p in made if p is not None]
 
@@ -186,6 +190,51 @@ def _setup_goals(steps: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _relay_section(results: Results) -> list[str]:
+    relay = _steps(results, "relay")
+    scenario = results["scenarios"].get("relay")
+    if scenario is None:
+        return []
+    out = ["", "## Relaying RTP (sessions set up first, then 172-byte RTP both ways)", ""]
+    out += _peer_notes(results, "relay")
+    floor = scenario.get("syscall_floor_us")
+    if floor is not None:
+        out += [
+            f"Syscall floor on this machine during the run: one loopback sendto plus one recv of "
+            f"a 172-byte packet costs {_fmt(floor)} µs of CPU in a tight loop; no relay that "
+            "receives and sends each packet can go below it.",
+        ]
+    if not relay:
+        return out
+    for title, key, unit in [
+        ("CPU per relayed packet", "cpu_us_per_packet", "µs"),
+        ("Packet loss", "loss_pct", "%"),
+        ("Packets/s achieved (both ways)", "achieved_pps", "pkt/s"),
+        ("Jitter p99 over streams (RFC 3550, transit through the peer)", "jitter_p99_ms", "ms"),
+        ("Load generator CPU per packet sent (both blasters)", "generator_cpu_us_per_packet", "µs"),
+        ("Sessions", "streams", "sessions"),
+    ]:
+        out += ["", f"### {title}", ""]
+        out += _table(relay, key, "pps", "packets/s", unit)
+    ours = [s for s in relay.get(US, []) if s["loss_pct"] == 0 and s["cpu_us_per_packet"]]
+    theirs = {s["pps"]: s for s in relay.get("rtpengine", []) if s["loss_pct"] == 0}
+    ratios = [
+        s["cpu_us_per_packet"] / theirs[s["pps"]]["cpu_us_per_packet"]
+        for s in ours
+        if s["pps"] in theirs and theirs[s["pps"]]["cpu_us_per_packet"]
+    ]
+    ratio = sum(ratios) / len(ratios) if ratios else None
+    out += ["", "### Against our goals", "", "| goal | status | measured |", "|---|---|---|"]
+    out.append(
+        _goal(
+            "Relay CPU per packet no more than rtpengine's (userspace)",
+            None if ratio is None else ratio <= 1,
+            f"ours / rtpengine = {_fmt(ratio)}× (mean over rates where both lost nothing)",
+        )
+    )
+    return out
+
+
 def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Path:
     """Regenerate RESULTS.md from this run; its plots are copied next to it under plots/."""
     plot_dir = md_path.parent / "plots"
@@ -244,6 +293,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
         ]:
             out += ["", f"### {title}", ""]
             out += _table(media, key, "concurrent", "calls", unit)
+    out += _relay_section(results)
     for name, info in results["scenarios"].items():
         if info.get("unavailable"):
             out += ["", f"## {name}", "", info["unavailable"]]
