@@ -24,6 +24,7 @@ from softswitch.sip.uri import (
     SipUri,
     check_ip_address,
     is_simple_sip_uri,
+    is_token,
     parse_generic_params,
     parse_host,
     parse_port,
@@ -835,14 +836,49 @@ def make_response(
 ) -> Response:
     """A response to `request` per RFC 3261 §8.2.6: Via, From, To, Call-ID, CSeq copied."""
     headers: list[tuple[str, str]] = []
+    tagged = False
     for name, value in request.headers:
         if name in ("Via", "From", "Call-ID", "CSeq"):
             headers.append((name, value))
         elif name == "To":
             if to_tag is not None and "tag" not in request.to.params:
                 value = f"{value};tag={to_tag}"
+                tagged = True
             headers.append((name, value))
         elif name == "Record-Route" and 100 < status < 300:
             headers.append((name, value))
+    copied = len(headers)
     headers.extend(extra)
-    return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)
+    response = Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)
+    if all(name not in _SEEDED for name, _ in headers[copied:]):
+        _seed_views(response, request, to_tag if tagged else None)
+    return response
+
+
+_SEEDED = frozenset({"Via", "CSeq", "From", "To"})
+
+
+def _seed_views(response: Response, request: Request, added_tag: str | None) -> None:
+    """Give a response the typed views of the lines it copied from its request, instead of
+    parsing them again to send it; copies, since Via and NameAddr are mutable."""
+    known = request._cache
+    cache = response._cache
+    vias = cast("list[Via] | None", known.get("via"))
+    if vias is not None:
+        cache["via"] = [Via(v.transport, v.host, v.port, v.params.copy()) for v in vias]
+    cseq = known.get("cseq")
+    if cseq is not None:
+        cache["cseq"] = cseq
+    sender = cast("NameAddr | None", known.get("From"))
+    if sender is not None:
+        cache["From"] = _copy_name_addr(sender, None)
+    to = cast("NameAddr | None", known.get("To"))
+    if to is not None and (added_tag is None or is_token(added_tag)):
+        cache["To"] = _copy_name_addr(to, added_tag)
+
+
+def _copy_name_addr(value: NameAddr, tag: str | None) -> NameAddr:
+    params = value.params.copy()
+    if tag is not None:
+        params["tag"] = tag
+    return NameAddr(value.uri, value.display_name, params, value.bracketed)

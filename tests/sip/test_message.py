@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from softswitch.sip.message import (
     split_list,
 )
 
-CAPTURES = Path(__file__).resolve().parent.parent / "data" / "sip"
+DATA = Path(__file__).resolve().parent.parent / "data"
+CAPTURES = DATA / "sip"
 
 OPTIONS = (
     b"OPTIONS sip:bob@example.com SIP/2.0\r\n"
@@ -434,6 +436,66 @@ def test_make_response_keeps_an_existing_to_tag() -> None:
     )
     assert isinstance(request, Request)
     assert make_response(request, 200, to_tag="2").to.tag == "1"
+
+
+def _requests_in_the_corpus() -> list[Request]:
+    requests = []
+    for path in sorted([*DATA.glob("sip-torture/rfc*/*"), *CAPTURES.glob("*.raw")]):
+        try:
+            message = parse_message(path.read_bytes())
+        except RemoteProtocolError:
+            continue
+        if isinstance(message, Request):
+            requests.append(message)
+    return requests
+
+
+def _views(message: Response) -> list[object]:
+    views: list[object] = []
+    for view in (lambda: message.vias, lambda: message.cseq, lambda: message.from_):
+        try:
+            views.append(view())
+        except RemoteProtocolError as exc:
+            views.append(str(exc))
+    to = message.to
+    views += [to, list(to.params.items()), [list(v.params.items()) for v in message.vias]]
+    return views
+
+
+@pytest.mark.parametrize("request_", _requests_in_the_corpus(), ids=repr)
+@pytest.mark.parametrize(
+    ("status", "to_tag", "extra"),
+    [
+        (100, None, []),
+        (180, "a1b2", [("Contact", "<sip:b@h>")]),
+        (200, "x;y", []),  # not a token: the To view is left to parse
+        (486, "t", [("Via", "SIP/2.0/UDP other.example.com")]),  # not the request's Vias any more
+    ],
+)
+def test_responses_get_their_requests_views(
+    request_: Request, status: int, to_tag: str | None, extra: list[tuple[str, str]]
+) -> None:
+    """The views make_response hands over equal those parsed from the response's own lines."""
+    # stamped as the transport does, view and line together
+    via = request_.vias[0]
+    via.params["rport"] = "5060"
+    at = next(i for i, (name, _) in enumerate(request_.headers) if name == "Via")
+    request_.headers[at] = (
+        "Via",
+        ", ".join([via.serialize(), *split_list(request_.headers[at][1])[1:]]),
+    )
+    response = make_response(request_, status, to_tag=to_tag, extra=extra)
+    fresh = Response(response.status, response.reason, list(response.headers))
+    try:
+        expected = _views(fresh)
+    except RemoteProtocolError as exc:
+        with pytest.raises(RemoteProtocolError, match=re.escape(str(exc))):
+            _views(response)
+        return
+    assert _views(response) == expected
+    response.vias[0].params["x-test"] = None
+    response.to.params["x-test"] = None
+    assert "x-test" not in request_.vias[0].params and "x-test" not in request_.to.params
 
 
 # --- TCP framing ---------------------------------------------------------------------------------
