@@ -128,6 +128,10 @@ Event = (
 
 
 class TransactionState(Enum):
+    # Members are singletons, so identity is their equality: hash them by it, in C, rather than
+    # with Enum's hash(self._name_) in Python, since every table lookup hashes two of them.
+    __hash__ = object.__hash__
+
     CALLING = auto()
     TRYING = auto()
     PROCEEDING = auto()
@@ -139,6 +143,8 @@ class TransactionState(Enum):
 
 class Input(Enum):
     """What can happen to a transaction: a message from the network, a TU call, or a timer."""
+
+    __hash__ = object.__hash__  # as TransactionState's
 
     # from the network
     PROVISIONAL = auto()  # 1xx received
@@ -239,6 +245,8 @@ _TIMEOUTS = frozenset({I.TIMER_B, I.TIMER_F, I.TIMER_H, I.CANCEL_EXPIRED})
 
 class _AckTimer(Enum):
     """The timers of a 2xx awaiting its ACK (RFC 3261 §13.3.1.4); not a transaction."""
+
+    __hash__ = object.__hash__  # as TransactionState's
 
     RETRANSMIT = auto()
     GIVE_UP = auto()
