@@ -838,7 +838,7 @@ def make_response(
     headers: list[tuple[str, str]] = []
     tagged = False
     for name, value in request.headers:
-        if name in ("Via", "From", "Call-ID", "CSeq"):
+        if name in _COPIED:
             headers.append((name, value))
         elif name == "To":
             if to_tag is not None and "tag" not in request.to.params:
@@ -850,11 +850,12 @@ def make_response(
     copied = len(headers)
     headers.extend(extra)
     response = Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)
-    if all(name not in _SEEDED for name, _ in headers[copied:]):
+    if len(headers) == copied or _SEEDED.isdisjoint([name for name, _ in headers[copied:]]):
         _seed_views(response, request, to_tag if tagged else None)
     return response
 
 
+_COPIED = frozenset({"Via", "From", "Call-ID", "CSeq"})
 _SEEDED = frozenset({"Via", "CSeq", "From", "To"})
 
 
