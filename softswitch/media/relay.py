@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import functools
 import ipaddress
 import logging
 import operator
@@ -435,13 +436,20 @@ class _RtpSocket(_Socket):
 
 def _ip_address(host: str, family: socket.AddressFamily) -> str | None:
     """The canonical text of an SDP connection address; None for the unspecified address."""
+    version, canonical = _parse_ip(host)
+    if (version == 6) != (family == socket.AF_INET6):
+        raise RemoteAddressError(f"media address {host} is not of this endpoint's family")
+    return canonical
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(host: str) -> tuple[int, str | None]:
+    """(IP version, canonical text or None when unspecified); cached, as peers repeat."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise RemoteAddressError(f"media address {host!r} is not an IP address") from None
-    if (ip.version == 6) != (family == socket.AF_INET6):
-        raise RemoteAddressError(f"media address {host} is not of this endpoint's family")
-    return None if ip.is_unspecified else str(ip)
+    return ip.version, None if ip.is_unspecified else str(ip)
 
 
 def _check_port(port: int) -> None:

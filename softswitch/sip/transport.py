@@ -335,15 +335,18 @@ class SipTransport:
 
     # timers ------------------------------------------------------------------------------
     def _arm_timer(self) -> None:
+        """Keep one wake-up no later than the layer's next deadline.
+
+        Only an earlier deadline re-arms it: a wake-up that finds nothing due costs less than
+        cancelling and re-creating the timer after every message.
+        """
         deadline = self.layer.next_timer()
-        if deadline == self._timer_at:
+        if deadline is None or (self._timer_at is not None and self._timer_at <= deadline):
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+        self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
