@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -141,17 +142,9 @@ class _BindingWriter:
         self.writes = writes
 
     def saved(self, binding: Binding) -> None:
-        stored = registrations.Binding(
-            aor=binding.aor,
-            contact=binding.contact,
-            transport=binding.transport,
-            source_host=binding.source_host,
-            source_port=binding.source_port,
-            expires_at=binding.expires_at,
-            call_id=binding.call_id,
-            cseq=binding.cseq,
-            user_agent=binding.user_agent,
-        )
+        # The registrar's binding and the stored row have the same fields (calls/ may not
+        # import store/, so each layer has its own type).
+        stored = registrations.Binding(**dataclasses.asdict(binding))
         self.writes.submit(registrations.save_binding(self.db, stored))
 
     def removed(self, aor: str, contact: str) -> None:
@@ -194,20 +187,7 @@ class Switch:
         self._writes = _StoreWriter()
         self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
         restored = await registrations.load_bindings(self.db, time.time())
-        self.registrar.restore(
-            Binding(
-                aor=b.aor,
-                contact=b.contact,
-                transport=b.transport,
-                source_host=b.source_host,
-                source_port=b.source_port,
-                expires_at=b.expires_at,
-                call_id=b.call_id,
-                cseq=b.cseq,
-                user_agent=b.user_agent,
-            )
-            for b in restored
-        )
+        self.registrar.restore(Binding(**dataclasses.asdict(b)) for b in restored)
         loop = asyncio.get_running_loop()
         rtp_host = config.rtp.host
         self.relay = MediaRelay(

@@ -595,24 +595,7 @@ class B2bua:
 
     def _caller_sdp(self, call: Call, audio: AudioStream) -> bytes:
         """Our SDP towards the caller, carrying the callee's choice of codecs and direction."""
-        leg = call.caller_leg
-        assert leg.media is not None
-        # The same answer again (183, then 200) keeps its version (RFC 3264 §8).
-        shown = (audio.codecs, audio.direction)
-        if shown != leg.sdp_shown:
-            leg.sdp_version += 1
-            leg.sdp_shown = shown
-        self.relay.set_direction(leg.media, Direction(audio.direction))
-        sdp = rewrite(
-            call.caller_sdp,
-            address=self.advertise,
-            port=leg.media.port,
-            codecs=audio.codecs,
-            direction=audio.direction,
-            session_id=call.id,
-            version=leg.sdp_version,
-        )
-        return sdp.serialize()
+        return self._leg_sdp(call, call.caller_leg, call.caller_sdp, audio)
 
     def _on_callee_answer(
         self, call: Call, leg: Leg, response: Response, retransmission: bool
@@ -741,8 +724,15 @@ class B2bua:
     def _leg_sdp(
         self, call: Call, leg: Leg, offer_sdp: SessionDescription, audio: AudioStream
     ) -> bytes:
+        """Our answer towards `leg` to its `offer_sdp`, with the other side's codecs and direction.
+
+        The same answer again (183, then 200) keeps its version (RFC 3264 §8).
+        """
         assert leg.media is not None
-        leg.sdp_version += 1
+        shown = (audio.codecs, audio.direction)
+        if shown != leg.sdp_shown:
+            leg.sdp_version += 1
+            leg.sdp_shown = shown
         self.relay.set_direction(leg.media, Direction(audio.direction))
         sdp = rewrite(
             offer_sdp,

@@ -18,21 +18,23 @@ class Binding:
     call_id: str
     cseq: int
     user_agent: str
+    registered_at: float = 0.0  # epoch seconds of the last REGISTER (0 for rows before it)
 
 
 _COLUMNS = (
-    "aor, contact, transport, source_host, source_port, expires_at, call_id, cseq, user_agent"
+    "aor, contact, transport, source_host, source_port, expires_at, call_id, cseq, user_agent,"
+    " registered_at"
 )
 
 
 async def save_binding(db: Database, binding: Binding) -> None:
     """Insert or refresh the binding of `binding.contact` for `binding.aor`."""
     db.enqueue(
-        f"INSERT INTO registration ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO registration ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (aor, contact) DO UPDATE SET transport = excluded.transport,"
         " source_host = excluded.source_host, source_port = excluded.source_port,"
         " expires_at = excluded.expires_at, call_id = excluded.call_id, cseq = excluded.cseq,"
-        " user_agent = excluded.user_agent",
+        " user_agent = excluded.user_agent, registered_at = excluded.registered_at",
         astuple(binding),
     )
 

@@ -21,6 +21,7 @@ PHONE = Binding(
     call_id="reg-1@phone",
     cseq=1,
     user_agent="Phone/1.0",
+    registered_at=400.0,
 )
 
 
@@ -28,7 +29,9 @@ def test_bindings_survive_reopen_and_refresh_in_place(tmp_path: Path) -> None:
     async def write() -> None:
         db = await Database.open(tmp_path)
         await save_binding(db, PHONE)
-        await save_binding(db, dataclasses.replace(PHONE, cseq=2, expires_at=1600.0))
+        await save_binding(
+            db, dataclasses.replace(PHONE, cseq=2, expires_at=1600.0, registered_at=1000.0)
+        )
         await save_binding(db, dataclasses.replace(PHONE, aor="1002", contact="sip:1002@h"))
         await db.close()
 
@@ -41,7 +44,7 @@ def test_bindings_survive_reopen_and_refresh_in_place(tmp_path: Path) -> None:
 
     asyncio.run(write())
     assert asyncio.run(read(900.0)) == [
-        dataclasses.replace(PHONE, cseq=2, expires_at=1600.0),
+        dataclasses.replace(PHONE, cseq=2, expires_at=1600.0, registered_at=1000.0),
         dataclasses.replace(PHONE, aor="1002", contact="sip:1002@h"),
     ]
 
