@@ -49,7 +49,7 @@ def test_example_config_loads_with_its_values() -> None:
     cfg = load_config(EXAMPLE)
     assert cfg.sip.port == 5060 and cfg.sip.transports == ("udp", "tcp")
     assert cfg.sip.advertised_host == "127.0.0.1"
-    assert (cfg.rtp.port_min, cfg.rtp.port_max) == (16000, 16999)
+    assert (cfg.rtp.port_min, cfg.rtp.port_max) == (16000, 19999)
     assert len(cfg.rtp.rtp_ports) == 500 and cfg.rtp.rtp_ports[-1] == 16998
     assert cfg.calls.ring_timeout_s == 30.0 and cfg.calls.max_forwards == 70
     assert cfg.registrar.min_expires_s == 60 and cfg.registrar.max_contacts_per_user == 5
@@ -276,7 +276,7 @@ def test_overrides(tmp_path: Path) -> None:
 def test_summary_lists_listeners_and_routes() -> None:
     text = summarize(load_config(EXAMPLE))
     assert "udp+tcp on 0.0.0.0:5060" in text
-    assert "ports 16000-16999" in text
+    assert "ports 16000-19999" in text
     assert "5 extensions, 2 trunks, 4 routes" in text
     assert "  internal: 9196 -> echo" in text.splitlines()
     assert "  internal: prefix 9 -> trunk:carrier (strip 1)" in text.splitlines()
