@@ -50,7 +50,7 @@ def test_example_config_loads_with_its_values() -> None:
     assert cfg.sip.port == 5060 and cfg.sip.transports == ("udp", "tcp")
     assert cfg.sip.advertised_host == "127.0.0.1"
     assert (cfg.rtp.port_min, cfg.rtp.port_max) == (16000, 19999)
-    assert len(cfg.rtp.rtp_ports) == 2000 and cfg.rtp.rtp_ports[-1] == 16998
+    assert len(cfg.rtp.rtp_ports) == 2000 and cfg.rtp.rtp_ports[-1] == 19998
     assert cfg.calls.ring_timeout_s == 30.0 and cfg.calls.max_forwards == 70
     assert cfg.registrar.min_expires_s == 60 and cfg.registrar.max_contacts_per_user == 5
     assert cfg.data.dir == EXAMPLE.parent / "data"
