@@ -144,7 +144,7 @@ class B2bua:
             if isinstance(event, RequestReceived):
                 self._on_request(event.request, event.source, event.key)
             elif isinstance(event, ResponseReceived):
-                self._on_response(event.response, event.key, event.retransmission)
+                self._on_response(event.response, event.key)
             elif isinstance(event, CancelReceived):
                 self._on_cancel(event.invite_key)
             elif isinstance(event, TransactionTimedOut):
@@ -492,7 +492,6 @@ class B2bua:
             version=leg.sdp_version,
         )
         self.relay.echo(leg.media)
-        call.echo = True
         self._answer_caller(call, sdp.serialize())
 
     def _answer_caller(self, call: Call, sdp: bytes) -> None:
@@ -535,7 +534,7 @@ class B2bua:
         )
 
     # responses -----------------------------------------------------------------------------
-    def _on_response(self, response: Response, key: TransactionKey, retransmission: bool) -> None:
+    def _on_response(self, response: Response, key: TransactionKey) -> None:
         entry = self._client.get(key)
         if entry is None:
             self._on_stray_response(response)
@@ -545,15 +544,13 @@ class B2bua:
         if status >= 200:
             self._forget_request(call, key)
         if purpose == "INVITE":
-            self._on_invite_response(call, leg, response, retransmission)
+            self._on_invite_response(call, leg, response)
         elif purpose == "REINVITE":
             self._on_reinvite_response(call, leg, key, response)
         elif purpose == "BYE" and status >= 200:
             self._maybe_finish(call)
 
-    def _on_invite_response(
-        self, call: Call, leg: Leg, response: Response, retransmission: bool
-    ) -> None:
+    def _on_invite_response(self, call: Call, leg: Leg, response: Response) -> None:
         status = response.status
         if status >= 200:
             leg.final_received = True
@@ -562,7 +559,7 @@ class B2bua:
                 return
             self._on_provisional(call, leg, response)
         elif status < 300:
-            self._on_callee_answer(call, leg, response, retransmission)
+            self._on_callee_answer(call, leg, response)
         else:
             if call.state is CallState.ENDED or call.cancelled:
                 self._maybe_finish(call)
@@ -597,9 +594,7 @@ class B2bua:
         """Our SDP towards the caller, carrying the callee's choice of codecs and direction."""
         return self._leg_sdp(call, call.caller_leg, call.caller_sdp, audio)
 
-    def _on_callee_answer(
-        self, call: Call, leg: Leg, response: Response, retransmission: bool
-    ) -> None:
+    def _on_callee_answer(self, call: Call, leg: Leg, response: Response) -> None:
         if leg.dialog is not None:
             self._send_ack(leg)  # a retransmitted 2xx: our ACK was lost, §13.2.2.4
             return

@@ -74,7 +74,6 @@ class Call:
     callee_leg: Leg | None = None
     state: CallState = CallState.ROUTING
     answered_at: float | None = None
-    echo: bool = False
     cancelled: bool = False
     first_response_sent: bool = False
     disposition: Disposition | None = None
