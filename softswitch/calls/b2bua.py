@@ -391,11 +391,14 @@ class B2bua:
         if target.kind == "echo":
             self._answer_echo(call, offer)
             return
-        peer, request_uri = self._callee_address(call, target)
-        if peer is None or request_uri is None:
-            return
-        if not self.sip.allowed(peer[1]):
-            self._fail(call, 503, f"destination {peer[1]} is not allowed")
+        destinations = [
+            (peer, uri)
+            for peer, uri in self._callee_addresses(call, target)
+            if self.sip.allowed(peer[1])
+        ]
+        if not destinations:
+            if not _ended(call):
+                self._fail(call, 503, "no destination is allowed")
             return
         try:
             media = await self.relay.open_endpoint()
@@ -406,22 +409,31 @@ class B2bua:
             self.relay.close(media)
             self._release_media(call)
             return
-        self._send_callee_invite(call, target, peer, request_uri, media, offer)
+        self.relay.bridge(call.caller_leg.media, media)  # type: ignore[arg-type]
+        # Every registered phone of an extension rings at once; the first to answer takes the
+        # call (the others get CANCEL). They share the callee-side media endpoint.
+        for peer, request_uri in destinations:
+            self._send_callee_invite(call, target, peer, request_uri, media, offer)
+        if not call.forks:
+            self._fail(call, 503, "no destination is allowed")
+            return
+        self._ring_timers[call.id] = self.loop.call_later(
+            self.config.calls.ring_timeout_s, self._ring_timeout, call
+        )
 
-    def _callee_address(self, call: Call, target: RouteTarget) -> tuple[Address | None, str | None]:
+    def _callee_addresses(self, call: Call, target: RouteTarget) -> list[tuple[Address, str]]:
+        """Where the callee legs go: each registered phone of an extension, or the trunk."""
         if target.kind == "extension":
             bindings = self.registrar.lookup(target.target)
             if not bindings:
                 self._fail(call, 480, f"extension {target.target} is not registered")
-                return None, None
-            binding = bindings[0]
-            return binding.flow, binding.contact
+            return [(binding.flow, binding.contact) for binding in bindings]
         if target.kind == "trunk":
             trunk = self.trunks_by_name[target.target]
             uri = SipUri("sip", target.number, trunk.host, trunk.port or 5060)
-            return (trunk.transport, trunk.host, trunk.port or 5060), uri.serialize()
+            return [((trunk.transport, trunk.host, trunk.port or 5060), uri.serialize())]
         self._fail(call, 404, f"destination kind {target.kind} is not available")
-        return None, None
+        return []
 
     def _send_callee_invite(
         self,
@@ -464,17 +476,14 @@ class B2bua:
         ]
         invite = Request("INVITE", request_uri, headers, sdp.serialize())
         leg.invite = invite
-        call.callee_leg = leg
-        self.relay.bridge(call.caller_leg.media, media)  # type: ignore[arg-type]
         key = self.sip.send_request(invite, peer)
         if key is None:
-            self._fail(call, 503, f"destination {peer[1]} is not allowed")
             return
         leg.invite_key = key
+        call.forks.append(leg)
+        if call.callee_leg is None:
+            call.callee_leg = leg
         self._track_request(call, leg, key, "INVITE")
-        self._ring_timers[call.id] = self.loop.call_later(
-            self.config.calls.ring_timeout_s, self._ring_timeout, call
-        )
 
     def _answer_echo(self, call: Call, offer: AudioStream) -> None:
         leg = call.caller_leg
@@ -566,7 +575,11 @@ class B2bua:
                 return
             if status in (401, 407) and self._retry_with_credentials(call, leg, response):
                 return
-            self._callee_failed(call, status, response.reason)
+            call.fork_failures.append((status, response.reason))
+            if any(not fork.final_received for fork in call.forks):
+                return  # another phone of the extension is still ringing
+            status, reason = _most_telling(call.fork_failures)
+            self._callee_failed(call, status, reason)
 
     def _on_provisional(self, call: Call, leg: Leg, response: Response) -> None:
         audio = None
@@ -599,12 +612,15 @@ class B2bua:
             self._send_ack(leg)  # a retransmitted 2xx: our ACK was lost, §13.2.2.4
             return
         leg.dialog = Dialog.as_uac(leg.invite, response)
-        self._dialogs[leg.dialog.id] = (call, leg)
         self._send_ack(leg)
         leg.confirmed = True
-        if call.cancelled or call.state is CallState.ENDED:
+        if call.cancelled or call.state is CallState.ENDED or call.answered_by is not None:
+            # Cancelled meanwhile, or another phone of the extension answered first.
             self._send_bye(call, leg)
             return
+        call.answered_by = call.callee_leg = leg
+        self._dialogs[leg.dialog.id] = (call, leg)
+        self._cancel_callee(call)  # the phones still ringing
         audio = None
         if response.body:
             audio = SessionDescription.parse(response.body).audio
@@ -866,14 +882,21 @@ class B2bua:
         self._end(call, Disposition.CANCELLED, "CANCEL", Side.CALLER)
 
     def _on_timeout(self, key: TransactionKey) -> None:
-        entry = self._client.pop(key, None)
+        entry = self._client.get(key)
         if entry is None:
             return
-        call, _leg, purpose = entry
-        if purpose == "INVITE" and call.state is not CallState.ANSWERED and not call.cancelled:
-            if call.state is not CallState.ENDED:
-                self._send_to_caller(call, 408)
-                self._end(call, Disposition.NO_ANSWER, "408 timeout", Side.CALLEE)
+        call, leg, purpose = entry
+        self._forget_request(call, key)
+        if purpose == "INVITE":
+            leg.final_received = True  # the transaction is gone: nothing left to CANCEL
+            if call.state in (CallState.ANSWERED, CallState.ENDED) or call.cancelled:
+                self._maybe_finish(call)
+                return
+            call.fork_failures.append((408, "Request Timeout"))
+            if any(not fork.final_received for fork in call.forks):
+                return
+            status, reason = _most_telling(call.fork_failures)
+            self._callee_failed(call, status, reason)
         elif purpose == "REINVITE":
             pending = call.pending_reinvites.pop(key, None)
             if pending is not None:
@@ -903,11 +926,12 @@ class B2bua:
             timer.cancel()
 
     def _cancel_callee(self, call: Call) -> None:
-        leg = call.callee_leg
-        if leg is None or leg.invite_key is None or leg.final_received or leg.cancel_sent:
-            return
-        leg.cancel_sent = True
-        self.sip.cancel(leg.invite_key, build_cancel(leg.invite))
+        """CANCEL every callee leg still ringing: all before an answer, the others after it."""
+        for leg in call.forks:
+            if leg.invite_key is None or leg.final_received or leg.cancel_sent:
+                continue
+            leg.cancel_sent = True
+            self.sip.cancel(leg.invite_key, build_cancel(leg.invite))
 
     def _send_bye(self, call: Call, leg: Leg) -> None:
         if leg.dialog is None or leg.bye_sent:
@@ -1031,6 +1055,18 @@ class B2bua:
             log.warning("%d calls still had requests outstanding at shutdown", len(self.calls))
         for task in list(self._tasks):
             task.cancel()
+
+
+# When every phone of an extension refused, the caller hears the most telling refusal.
+_FAILURE_PREFERENCE = (486, 600, 603, 480, 408)
+
+
+def _most_telling(failures: list[tuple[int, str]]) -> tuple[int, str]:
+    for wanted in _FAILURE_PREFERENCE:
+        for status, reason in failures:
+            if status == wanted:
+                return status, reason
+    return failures[0]
 
 
 def _ended(call: Call) -> bool:

@@ -71,7 +71,10 @@ class Call:
     setup_started: float  # loop clock, INVITE received
     caller_leg: Leg
     caller_display: str = ""
-    callee_leg: Leg | None = None
+    callee_leg: Leg | None = None  # the answering callee leg, or the first one while ringing
+    forks: list[Leg] = field(default_factory=list)  # every callee leg (a phone each)
+    answered_by: Leg | None = None
+    fork_failures: list[tuple[int, str]] = field(default_factory=list)
     state: CallState = CallState.ROUTING
     answered_at: float | None = None
     cancelled: bool = False
@@ -96,4 +99,4 @@ class Call:
 
     @property
     def legs(self) -> list[Leg]:
-        return [leg for leg in (self.caller_leg, self.callee_leg) if leg is not None]
+        return [self.caller_leg, *self.forks]
