@@ -265,6 +265,8 @@ class Switch:
                 transport.counters.responses_out,
             ),
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
+            sip_malformed=lambda: transport.counters.parse_errors,
+            refused_destinations=lambda: transport.counters.refused_destinations,
         )
 
     async def _sweep(self) -> None:

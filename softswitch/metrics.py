@@ -75,6 +75,8 @@ class _LiveReaders:
     sip_requests: Callable[[], SipCounts]
     sip_responses: Callable[[], SipCodeCounts]
     calls_by_disposition: Callable[[], Mapping[str, int]]
+    sip_malformed: Callable[[], int]
+    refused_destinations: Callable[[], int]
 
 
 class _LiveCollector(Collector):
@@ -93,6 +95,16 @@ class _LiveCollector(Collector):
         )
         yield CounterMetricFamily(
             "softswitch_rtp_packets_relayed", "RTP packets relayed.", value=read.rtp_relayed()
+        )
+        yield CounterMetricFamily(
+            "softswitch_sip_malformed",
+            "SIP messages that could not be parsed (answered 400 or dropped).",
+            value=read.sip_malformed(),
+        )
+        yield CounterMetricFamily(
+            "softswitch_refused_destinations",
+            "SIP messages not sent because security.allowed_destinations refuses the address.",
+            value=read.refused_destinations(),
         )
         yield CounterMetricFamily(
             "softswitch_rtp_packets_lost",
@@ -160,6 +172,8 @@ class SwitchMetrics:
         sip_requests: Callable[[], SipCounts],
         sip_responses: Callable[[], SipCodeCounts],
         calls_by_disposition: Callable[[], Mapping[str, int]],
+        sip_malformed: Callable[[], int] = lambda: 0,
+        refused_destinations: Callable[[], int] = lambda: 0,
     ) -> None:
         """Attach the readers of the switch's plain counters (again, to replace them)."""
         if self._live is not None:
@@ -173,6 +187,8 @@ class SwitchMetrics:
                 sip_requests,
                 sip_responses,
                 calls_by_disposition,
+                sip_malformed,
+                refused_destinations,
             )
         )
         self.registry.register(self._live)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,15 @@ from sipp_process import Sipp
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 SIPP_PCAPS = Path("/usr/share/sip-tester")  # g711a.pcap and dtmf_2833_*.pcap, from sip-tester
+
+
+_BAD_CSEQ = (
+    b"INVITE sip:9196@127.0.0.1 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bK-metrics-probe\r\n"
+    b"From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:9196@127.0.0.1>\r\n"
+    b"Call-ID: metrics-probe\r\nCSeq: garbage INVITE\r\nMax-Forwards: 70\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -40,6 +50,16 @@ def test_metrics_count_calls_sip_and_rtp(
     assert (result.returncode, result.failed) == (0, 0), result.summary()
     switch.wait_cdr(lambda rows: sum(r["end_ts"] is not None for r in rows) == calls, 10.0)
 
+    # One malformed request: answered 400, and counted.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        probe.settimeout(5)
+        probe.sendto(
+            _BAD_CSEQ.replace(b"PORT", str(probe.getsockname()[1]).encode()),
+            ("127.0.0.1", switch.sip_port),
+        )
+        assert probe.recv(4096).startswith(b"SIP/2.0 400 ")
+
     samples = _scrape(switch.ports.metrics)
     assert samples['softswitch_calls_total{disposition="answered"}'] == calls
     assert samples["softswitch_calls_active"] == 0
@@ -49,3 +69,5 @@ def test_metrics_count_calls_sip_and_rtp(
     assert samples["softswitch_call_setup_seconds_count"] == calls
     # uac_pcap plays a few seconds of G.711 per call: the echo relays every packet back.
     assert samples["softswitch_rtp_packets_relayed_total"] > 100 * calls
+    assert samples["softswitch_sip_malformed_total"] == 1
+    assert samples["softswitch_refused_destinations_total"] == 0
