@@ -115,16 +115,18 @@ def _configure_logging(level: str, headless: bool) -> None:
 async def _serve(config: Config, headless: bool) -> int:
     from softswitch.app import StartupError, Switch
 
+    # Handlers first: the switch answers SIP as soon as its transport is up, so a SIGTERM may
+    # come before start() returns; it must still mean a clean shutdown.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
     try:
         await switch.start()
     except StartupError as exc:
         click.echo(f"softswitch: {exc}", err=True)
         return EXIT_CONFIG
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     view_task: asyncio.Task[None] | None = None
     if not headless:
         from softswitch.api.snapshot import take_snapshot
