@@ -27,7 +27,7 @@ from softswitch.media.relay import Direction, MediaEndpoint, MediaRelay, RemoteA
 from softswitch.sip.dialog import Dialog, DialogId
 from softswitch.sip.digest import build_authorization, parse_challenge
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.message import Request, Response, make_response
+from softswitch.sip.message import Request, Response, make_response, warning_value
 from softswitch.sip.sdp import (
     ANSWER_DIRECTION,
     AudioStream,
@@ -214,7 +214,7 @@ class B2bua:
     ) -> None:
         headers = list(extra or [])
         if warning:
-            headers.append(("Warning", f'399 softswitch "{warning[:200]}"'.replace('\\"', "'")))
+            headers.append(("Warning", warning_value(warning)))
         if status > 100 and to_tag is None and request.to.tag is None:
             to_tag = secrets.token_hex(6)
         response = make_response(request, status, reason, to_tag=to_tag, extra=headers, body=body)
@@ -232,11 +232,10 @@ class B2bua:
             return
         self.sip.send_response(self.registrar.register(request, source, decision.username))
 
-    def _identify(self, request: Request, source: Address) -> _Caller | Response | None:
+    def _identify(self, request: Request, source: Address) -> _Caller | Response:
         """Who is calling (issue 3): a registered phone's address, then a trunk, else a challenge.
 
-        Returns the caller, a response to send (challenge or rejection), or None when the
-        request was answered already.
+        Returns the caller, or the response to send instead (challenge or rejection).
         """
         host, port = source[1], source[2]
         trunk: Trunk | None = None
@@ -246,6 +245,7 @@ class B2bua:
             return self._trunk_caller(request, trunk)
         decision = self.authenticator.authenticate(request, source, proxy=True)
         if decision.verdict is not Verdict.ACCEPTED:
+            assert decision.response is not None
             return decision.response
         username = decision.username or ""
         if trunk is not None and username == trunk.inbound_username:
@@ -294,9 +294,8 @@ class B2bua:
             self._reply(request, 406, extra=[("Accept", "application/sdp")])
             return
         identity = self._identify(request, source)
-        if not isinstance(identity, _Caller):
-            if identity is not None:
-                self.sip.send_response(identity)
+        if isinstance(identity, Response):
+            self.sip.send_response(identity)
             return
         offer: AudioStream | None = None
         sdp: SessionDescription | None = None
@@ -352,13 +351,13 @@ class B2bua:
             started_at=self.wall_clock(),
             setup_started=request.received_at or self.loop.time(),
             caller_leg=leg,
+            caller_display=identity.display,
         )
         self.calls[call.id] = call
         self._by_caller_call_id[request.call_id] = call
         self._all_ended.clear()
         if key is not None:
             self._server_invites[key] = call
-        call.caller_display = identity.display
         self.records.started(call)
         return call
 
@@ -415,6 +414,7 @@ class B2bua:
         for peer, request_uri in destinations:
             self._send_callee_invite(call, target, peer, request_uri, media, offer)
         if not call.forks:
+            self.relay.close(media)  # no callee leg holds it
             self._fail(call, 503, "no destination is allowed")
             return
         self._ring_timers[call.id] = self.loop.call_later(

@@ -825,6 +825,11 @@ def _content_length(head: bytes) -> int:
     return int(m.group(1))
 
 
+def warning_value(text: str) -> str:
+    """A Warning header value (RFC 3261 §20.43) carrying `text`: code 399, quotes kept out."""
+    return '399 softswitch "' + text.replace('"', "'").replace("\\", "/")[:200] + '"'
+
+
 def make_response(
     request: Request,
     status: int,

@@ -29,6 +29,7 @@ from softswitch.sip.message import (
     canonical_name,
     parse_message,
     split_list,
+    warning_value,
 )
 from softswitch.sip.transaction import Address, Event, TransactionKey, TransactionLayer
 
@@ -381,7 +382,6 @@ def _stateless_error(data: bytes, exc: RemoteProtocolError) -> bytes | None:
         return None
     status = exc.status_hint if 400 <= exc.status_hint <= 699 else 400
     reason = REASON_PHRASES.get(status, "Bad Request")
-    warning = str(exc).replace('"', "'")[:200]
-    out = [f"SIP/2.0 {status} {reason}", *copied, f'Warning: 399 softswitch "{warning}"']
+    out = [f"SIP/2.0 {status} {reason}", *copied, f"Warning: {warning_value(str(exc))}"]
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8", "replace")
