@@ -14,7 +14,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Coroutine
-from dataclasses import dataclass
 
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
@@ -151,12 +150,6 @@ class _BindingWriter:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
-@dataclass(slots=True)
-class _Listening:
-    sip_port: int
-    metrics_port: int | None
-
-
 class Switch:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -170,7 +163,7 @@ class Switch:
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def start(self) -> _Listening:
+    async def start(self) -> None:
         config = self.config
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +217,6 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
-        metrics_port: int | None = None
         if config.metrics.enabled:
             try:
                 self._metrics_server = await serve_metrics(
@@ -236,7 +228,6 @@ class Switch:
                     f"cannot serve metrics on {config.metrics.host}:{config.metrics.port}: "
                     f"{exc.strerror}"
                 ) from exc
-            metrics_port = config.metrics.port
         self._sweeper = loop.create_task(self._sweep())
         log.info(
             "softswitch ready: SIP %s on %s:%d, RTP %d-%d, %d extensions, %d trunks",
@@ -248,7 +239,6 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
-        return _Listening(self.transport.port, metrics_port)
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
