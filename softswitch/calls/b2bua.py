@@ -22,8 +22,9 @@ from softswitch.calls.call import Call, CallState, Disposition, Leg, Side
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
+from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
 from softswitch.media.ports import PortsExhausted
-from softswitch.media.relay import Direction, MediaEndpoint, MediaRelay, RemoteAddressError
+from softswitch.media.relay import MediaRelay
 from softswitch.sip.dialog import Dialog, DialogId
 from softswitch.sip.digest import build_authorization, parse_challenge
 from softswitch.sip.errors import RemoteProtocolError

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from softswitch.config import Trunk
-from softswitch.media.relay import MediaEndpoint
+from softswitch.media.endpoint import MediaEndpoint
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import Request
 from softswitch.sip.sdp import AudioStream, Codec, SessionDescription
