@@ -134,7 +134,8 @@ async def _serve(config: Config, headless: bool) -> int:
 
         b2bua, registrar = switch.b2bua, switch.registrar
         assert b2bua is not None and registrar is not None
-        view_task = loop.create_task(run_live_view(lambda: take_snapshot(b2bua, registrar), stop))
+        control = b2bua.control
+        view_task = loop.create_task(run_live_view(lambda: take_snapshot(control, registrar), stop))
     await stop.wait()
     logging.getLogger("softswitch").info("shutting down: ending calls")
     if view_task is not None:

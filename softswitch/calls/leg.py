@@ -14,18 +14,21 @@ is ending) is absorbed, as the transaction layer does.
 Errors::
 
     LocalProtocolError (sip/errors.py)   a command the leg's state does not allow
-    RemoteProtocolError (sip/errors.py)  an unparseable SDP body from the peer; status_hint 400
+    RemoteProtocolError (sip/errors.py)  an unparseable SDP body or in-dialog request from the
+                                         peer; its status_hint is the response to send
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.errors import LocalProtocolError
+from softswitch.sip.digest import build_authorization, parse_challenge
+from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response, warning_value
 from softswitch.sip.sdp import AudioStream, Codec, SessionDescription, rewrite
 from softswitch.sip.transaction import Address, TransactionKey, build_cancel
@@ -57,7 +60,6 @@ class LegInput(Enum):
     SEND_FAILURE = auto()
     SEND_CANCEL = auto()
     SEND_BYE = auto()
-    RETRY_AUTH = auto()  # the INVITE sent again with credentials (RFC 3261 §22.2)
     # from the network or a timer (absorbed when not allowed)
     RECV_ACK = auto()
     RECV_CANCEL = auto()
@@ -66,6 +68,7 @@ class LegInput(Enum):
     RECV_EARLY = auto()  # a provisional with a To tag: an early dialog
     RECV_SUCCESS = auto()
     RECV_FAILURE = auto()
+    RETRY_AUTH = auto()  # a challenge to our INVITE, answered with the trunk's credentials
     INVITE_TIMEOUT = auto()  # Timer B: no final response to our INVITE
     ACK_TIMEOUT = auto()  # 64*T1 without ACK for our 2xx (RFC 3261 §13.3.1.4)
     BYE_DONE = auto()  # our BYE got its final response, or timed out
@@ -118,9 +121,7 @@ _TABLE: dict[tuple[LegState, LegInput], LegState] = {
     (S.ENDING, I.BYE_DONE): S.ENDED,
 }
 
-_LOCAL = frozenset(
-    {I.SEND_PROVISIONAL, I.SEND_SUCCESS, I.SEND_FAILURE, I.SEND_CANCEL, I.SEND_BYE, I.RETRY_AUTH}
-)
+_LOCAL = frozenset({I.SEND_PROVISIONAL, I.SEND_SUCCESS, I.SEND_FAILURE, I.SEND_CANCEL, I.SEND_BYE})
 _RINGING = frozenset({S.CALLING, S.EARLY})
 _UNANSWERED = frozenset({S.INCOMING, S.EARLY})
 _IN_DIALOG = frozenset({S.ANSWERED, S.CONFIRMED})
@@ -331,7 +332,7 @@ class Leg:
     session_id: int = 0  # the o= session id of our SDP toward this leg, fixed at its first
     answered_at: float | None = None
     ended_at: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)  # application-owned notes
+    call_ref: int = 0  # the id of the call this leg belongs to (0: none yet)
 
     @classmethod
     def inbound_from(
@@ -343,14 +344,19 @@ class Leg:
         local_tag: str,
         settings: LegSettings,
         outbox: Outbox,
+        *,
+        sdp: SessionDescription | None = None,
     ) -> Leg:
-        """The caller's leg for a received INVITE (its SDP offer, if any, is parsed here)."""
+        """The caller's leg for a received INVITE; `sdp` is its offer, parsed by the caller
+        (or here when not given)."""
+        if sdp is None and invite.body:
+            sdp = SessionDescription.parse(invite.body)
         leg = cls(
             leg_id, "caller", True, source, invite, local_tag, settings, outbox, invite_key=key
         )
-        if invite.body:
-            leg.remote_sdp = SessionDescription.parse(invite.body)
-            leg.remote_audio = leg.remote_sdp.audio
+        if sdp is not None:
+            leg.remote_sdp = sdp
+            leg.remote_audio = sdp.audio
         return leg
 
     @classmethod
@@ -571,13 +577,41 @@ class Leg:
         self._transition(I.SEND_CANCEL)
         self.outbox.append(SendCancel(build_cancel(self.invite), self))
 
-    def retry_with(self, invite: Request) -> None:
-        """Send the INVITE again (with credentials for a challenge); it replaces the old one."""
-        self._transition(I.RETRY_AUTH)
+    def _retry_with_credentials(self, response: Response) -> bool:
+        """Answer a carrier's challenge once with the trunk's credentials (RFC 3261 §22.2)."""
+        trunk = self.trunk
+        if trunk is None or not trunk.username or trunk.password is None or self.auth_attempted:
+            return False
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        reply = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        challenge = None
+        for value in response.header_lines(header):
+            try:
+                challenge = parse_challenge(value)
+                break
+            except RemoteProtocolError:
+                continue
+        if challenge is None or not self._transition(I.RETRY_AUTH):
+            return False
+        invite = self.invite
+        credentials = build_authorization(
+            challenge,
+            method="INVITE",
+            uri=invite.uri,
+            username=trunk.username,
+            password=trunk.password,
+            cnonce=secrets.token_hex(8),
+            nc=1,
+        )
+        headers = [(name, value) for name, value in invite.headers if name not in ("Via", "CSeq")]
+        headers.insert(0, ("Via", self.settings.via(self.peer[0])))
+        headers.append(("CSeq", f"{invite.cseq.seq + 1} INVITE"))
+        headers.append((reply, credentials))
         self.auth_attempted = True
-        self.invite = invite
+        self.invite = Request("INVITE", invite.uri, headers, invite.body)
         self.invite_key = None
-        self.outbox.append(SendRequest(invite, self, Purpose.INVITE))
+        self.outbox.append(SendRequest(self.invite, self, Purpose.INVITE))
+        return True
 
     # ---- both --------------------------------------------------------------------------
     def hang_up(self, now: float, *, status: int = 487) -> None:
@@ -735,6 +769,8 @@ class Leg:
             return [LegRinging(self, now, status, response.reason, audio)]
         if status < 300:
             return self._invite_success(response, now)
+        if status in (401, 407) and self._retry_with_credentials(response):
+            return []
         if not self._transition(I.RECV_FAILURE):
             return []
         return [self._ended(now, EndedBy.REMOTE, str(status), status, response.reason)]

@@ -47,7 +47,7 @@ def answered_caller(lp: LegPair) -> Leg:
     leg.ring(180)
     leg.answer(leg.local_sdp(leg.remote_sdp, leg.remote_audio.codecs, "sendrecv", 7), lp.now)  # type: ignore[union-attr]
     lp.flush()
-    ok = [r for r in lp.phone_responses() if r.status == 200][0]
+    ok = next(r for r in lp.phone_responses() if r.status == 200)
     lp.phone_sends(in_dialog(ok, "ACK", cseq=1))
     lp.flush()
     return leg
