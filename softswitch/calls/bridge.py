@@ -29,6 +29,7 @@ from softswitch.calls.leg import (
     LegRinging,
     LegState,
 )
+from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
 from softswitch.config import Trunk
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
@@ -184,7 +185,10 @@ class BridgeApplication:
         return next(t for t in self.services.config.trunks if t.name == self.target.target)
 
     def _destinations(self) -> list[tuple[Address, str]] | None:
-        """Where the callee legs go: each registered phone of an extension, or the trunk."""
+        """Where the callee legs go: each registered phone of an extension, or the trunk.
+
+        A phone is reached at its Contact, or behind NAT where its REGISTER came from (nat.py).
+        """
         target = self.target
         trunk = self._trunk()
         if trunk is not None:
@@ -195,7 +199,8 @@ class BridgeApplication:
         if not bindings:
             self._fail(480, f"extension {target.target} is not registered")
             return None
-        return [(binding.flow, binding.contact) for binding in bindings]
+        extension = next(e for e in self.services.config.extensions if e.number == target.target)
+        return reachable(bindings, extension.nat)
 
     def _fork_ringing(self, event: LegRinging) -> None:
         party = self.party
