@@ -31,6 +31,7 @@ from softswitch.calls.leg import (
     LegEnded,
     LegEvent,
     LegHeld,
+    LegReofferAnswered,
     LegResumed,
     LegRinging,
     LegState,
@@ -108,11 +109,12 @@ class LegAttached:
 
 @dataclass(frozen=True, slots=True)
 class LegChanged:
-    """A leg rang, answered, was held or resumed, ended, or sent a digit (`detail`)."""
+    """A leg rang, answered, was held or resumed (by its party), answered our re-INVITE,
+    ended, or sent a digit (`detail`)."""
 
     call_id: int
     leg_id: int
-    change: str  # ringing, answered, held, resumed, ended, digit
+    change: str  # ringing, answered, held, resumed, renegotiated, ended, digit
     detail: str = ""
 
 
@@ -138,14 +140,15 @@ class Subscription:
         if not self._closed:
             self._closed = True
             self._owner._subscribers.discard(self)
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            if not self._queue.full():  # wake a reader waiting on an empty queue
+                self._queue.put_nowait(None)
 
     def __aiter__(self) -> AsyncIterator[ControlEvent]:
         return self
 
     async def __anext__(self) -> ControlEvent:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
         event = await self._queue.get()
         if event is None:
             raise StopAsyncIteration
@@ -274,6 +277,7 @@ _CHANGES: dict[type, str] = {
     LegAnswered: "answered",
     LegHeld: "held",
     LegResumed: "resumed",
+    LegReofferAnswered: "renegotiated",  # our re-INVITE was answered
     LegEnded: "ended",
     DigitReceived: "digit",
 }
