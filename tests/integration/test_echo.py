@@ -45,12 +45,21 @@ def test_sipp_calls_to_echo_all_succeed(
     switch.assert_running()
 
 
+@pytest.mark.parametrize(
+    ("switch", "number"),
+    [
+        pytest.param(None, ECHO, id="default-9196"),
+        # features.echo_test moves the phones' echo test; nothing in [[routes]] names 4444.
+        pytest.param({"features": {"echo_test": "4444"}}, "4444", id="features.echo_test"),
+    ],
+    indirect=["switch"],
+)
 def test_softphone_on_echo_hears_its_own_tone(
-    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path, number: str
 ) -> None:
     phone = pjsua("1001")
     phone.register(switch.sip_port, "1001", "demo-1001")
-    call = phone.call(switch.uri(ECHO))
+    call = phone.call(switch.uri(number))
     heard = tmp_path / "heard.wav"
     phone.play_and_record(call, write_tone(tmp_path / "tone.wav", 600.0, 5.0), heard, 2.5)
     phone.wait_call_state(call, "CONFIRMED", 5.0)
@@ -60,6 +69,6 @@ def test_softphone_on_echo_hears_its_own_tone(
 
     assert dominant_frequency(heard) == pytest.approx(600.0, abs=15.0)
     assert voiced_seconds(heard) > 1.5
-    rows = switch.wait_cdr(_all_closed_answered(1), 5.0, "callee = ?", (ECHO,))
+    rows = switch.wait_cdr(_all_closed_answered(1), 5.0, "callee = ?", (number,))
     assert rows[0]["direction"] == "internal"
     assert "1001" in rows[0]["caller"]
