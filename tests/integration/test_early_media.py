@@ -88,8 +88,12 @@ def test_unanswered_call_ends_with_480_after_ring_timeout(
     assert any(m.method == "CANCEL" and not m.sent for m in carrier_flow), describe(carrier_flow)
     refused = _received(flow, 480)
     assert refused, describe(flow)
+    # Not before the timeout (the timer starts after the INVITE arrived), and not much after it:
+    # a second is ample for two loopback hops on a loaded machine, and catches a timer off by 50 %.
     rang_for = refused[0].at - flow[0].at
-    assert 1.5 <= rang_for <= 6.0, f"480 after {rang_for:.2f} s, ring timeout {RING_TIMEOUT_S} s"
+    assert RING_TIMEOUT_S <= rang_for <= RING_TIMEOUT_S + 1.0, (
+        f"480 after {rang_for:.2f} s, ring timeout {RING_TIMEOUT_S} s"
+    )
     assert _received(flow, 180), f"the carrier's 180 was not relayed:\n{describe(flow)}"
     row = carrier_switch.wait_cdr(_closed, 5.0)[0]
     assert (row["disposition"], row["hangup_side"]) == ("no_answer", HANGUP_SWITCH), row
