@@ -43,7 +43,7 @@ def test_both_phones_ring_and_the_other_stops_when_one_answers(
     bye = next((m for m in flow if m.sent and m.method == "BYE"), None)
     assert bye is not None, describe(flow)
     assert stopped["at"] < bye.at, f"desk stopped {stopped['at'] - bye.at:.3f} s after the BYE"
-    row = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)[0]
+    row = switch.closed_cdr()
     assert row["disposition"] == DISPOSITION_ANSWERED
 
 
@@ -73,5 +73,5 @@ def test_caller_hears_busy_only_when_every_phone_refuses(
     assert finals and {m.status for m in finals} == {486}, describe(flow)  # or its retransmission
     # The caller heard nothing final while the mobile still rang.
     assert finals[0].at > last_refusal_at, describe(flow)
-    row = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)[0]
+    row = switch.closed_cdr()
     assert row["disposition"] == "busy"
