@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from softswitch.call_record import Disposition, Side
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "config.example.toml"
 SOFTSWITCH = Path(sys.executable).with_name("softswitch")
@@ -26,11 +28,11 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 RTP_PORTS = 400  # per switch: 200 RTP/RTCP pairs, room for the load tests' concurrency limit
 
-# Values of cdr.hangup_side and cdr.disposition (softswitch/store/migrations/0001_initial.sql).
-HANGUP_CALLER = "caller"
-HANGUP_CALLEE = "callee"
-HANGUP_SWITCH = "switch"
-DISPOSITION_ANSWERED = "answered"
+# Values of cdr.hangup_side and cdr.disposition: text enums, equal to what the row holds.
+HANGUP_CALLER = Side.CALLER
+HANGUP_CALLEE = Side.CALLEE
+HANGUP_SWITCH = Side.SWITCH
+DISPOSITION_ANSWERED = Disposition.ANSWERED
 
 
 # ---- ports --------------------------------------------------------------------------------------
@@ -250,6 +252,25 @@ class Switch:
             if time.monotonic() > deadline:
                 raise AssertionError(f"CDR condition not met within {timeout_s} s; rows: {rows}")
             time.sleep(0.05)
+
+    def closed_cdrs(
+        self,
+        count: int = 1,
+        timeout_s: float = 5.0,
+        where: str = "1",
+        params: tuple[Any, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Wait until exactly `count` records (matching `where`) exist and the switch has closed
+        every one: what a test checks once its calls are over."""
+
+        def all_closed(rows: list[dict[str, Any]]) -> bool:
+            return len(rows) == count and all(row["end_ts"] is not None for row in rows)
+
+        return self.wait_cdr(all_closed, timeout_s, where, params)
+
+    def closed_cdr(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The one record of a one-call test, once closed."""
+        return self.closed_cdrs(1, timeout_s)[0]
 
 
 def query_cdr(
