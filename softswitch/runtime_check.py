@@ -164,5 +164,6 @@ def run_checks() -> list[CheckResult]:
         try:
             results.append(CheckResult(distribution, version, True, check()))
         except Exception as exc:
-            results.append(CheckResult(distribution, version, False, f"{type(exc).__name__}: {exc}"))
+            failure = f"{type(exc).__name__}: {exc}"
+            results.append(CheckResult(distribution, version, False, failure))
     return results
