@@ -164,6 +164,8 @@ def run_checks() -> list[CheckResult]:
         try:
             results.append(CheckResult(distribution, version, True, check()))
         except Exception as exc:
-            failure = f"{type(exc).__name__}: {exc}"
+            # One line per library: numpy's ImportError is a page of advice ending in the cause.
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            failure = f"{type(exc).__name__}: {lines[-1].strip() if lines else ''}"
             results.append(CheckResult(distribution, version, False, failure))
     return results
