@@ -23,6 +23,7 @@ import pytest
 from running_switch import DISPOSITION_ANSWERED, REPO, Switch, start_switch
 from sipp_process import Sipp
 
+from softswitch import __version__
 from softswitch.runtime_check import CHECKS, OWN_DATA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -181,7 +182,8 @@ def test_frozen_check_config_and_version(executable: Path, tmp_path: Path) -> No
     bad = tmp_path / "bad.toml"
     bad.write_text('[sip]\nport = "five"\n')
 
-    assert _run(executable, "--version", cwd=tmp_path).stdout.strip() == "softswitch, version 0.1.0"
+    version = _run(executable, "--version", cwd=tmp_path).stdout.strip()
+    assert version == f"softswitch, version {__version__}"
     ok = _run(executable, "check-config", "good.toml", cwd=tmp_path)
     assert (ok.returncode, ok.stdout.splitlines()[-1]) == (0, "good.toml: OK"), ok.stderr
     refused = _run(executable, "check-config", "bad.toml", cwd=tmp_path)
