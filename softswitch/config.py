@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,6 +31,14 @@ _HOSTNAME_RE: Final = re.compile(
 _TRUNK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 _HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
 _HASHES: Final = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+class NatMode(StrEnum):
+    """Where requests to an extension's phones go (calls/nat.py decides)."""
+
+    AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
+    FORCE = "force"  # always where the REGISTER came from
+    NEVER = "never"  # always the Contact
 
 
 class ConfigError(Exception):
@@ -133,6 +142,7 @@ class Extension:
     ha1: str | None = field(default=None, repr=False)
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
+    nat: NatMode = NatMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -542,7 +552,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -567,6 +577,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1=ha1,
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
+                nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
             )
         )
     return tuple(extensions)

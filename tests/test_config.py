@@ -9,6 +9,7 @@ import pytest
 from softswitch.config import (
     ConfigError,
     Destination,
+    NatMode,
     apply_overrides,
     load_config,
     parse_config,
@@ -159,6 +160,20 @@ def test_extension_credentials() -> None:
     )
     assert error_of('[[extensions]]\npassword = "p"') == (
         "config.toml:extensions[0].number: missing (required)"
+    )
+
+
+def test_extension_nat_mode() -> None:
+    text = '[[extensions]]\nnumber = "1001"\npassword = "p"\n'
+    assert parse_config(tomllib.loads(text), "c.toml").extensions[0].nat is NatMode.AUTO
+    for mode in ("auto", "force", "never"):
+        cfg = parse_config(tomllib.loads(text + f'nat = "{mode}"'), "c.toml")
+        assert cfg.extensions[0].nat is NatMode(mode)
+    assert error_of(text + 'nat = "yes"') == (
+        "config.toml:extensions[0].nat: expected one of auto, force, never, got 'yes'"
+    )
+    assert error_of(text + "nat = true") == (
+        "config.toml:extensions[0].nat: expected one of auto, force, never, got True"
     )
 
 

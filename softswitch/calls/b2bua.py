@@ -19,6 +19,7 @@ from typing import Protocol
 
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
 from softswitch.calls.call import Call, CallState, Disposition, Leg, Side
+from softswitch.calls.nat import reachable
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
@@ -422,12 +423,15 @@ class B2bua:
         )
 
     def _callee_addresses(self, call: Call, target: RouteTarget) -> list[tuple[Address, str]]:
-        """Where the callee legs go: each registered phone of an extension, or the trunk."""
+        """Where the callee legs go: each registered phone of an extension, or the trunk.
+
+        A phone is reached at its Contact, or behind NAT where its REGISTER came from (nat.py).
+        """
         if target.kind == "extension":
             bindings = self.registrar.lookup(target.target)
             if not bindings:
                 self._fail(call, 480, f"extension {target.target} is not registered")
-            return [(binding.flow, binding.contact) for binding in bindings]
+            return reachable(bindings, self.extensions[target.target].nat)
         if target.kind == "trunk":
             trunk = self.trunks_by_name[target.target]
             uri = SipUri("sip", target.number, trunk.host, trunk.port or 5060)

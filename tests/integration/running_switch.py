@@ -122,9 +122,13 @@ class SwitchPorts:
 
 
 def switch_config(
-    ports: SwitchPorts, data_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+    ports: SwitchPorts,
+    data_dir: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The example configuration with this test's ports, data dir and loopback-only security."""
+    """The example configuration with this test's ports, data dir and loopback-only security;
+    `extensions` updates extensions by number ({"1001": {"nat": "force"}})."""
     cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
     cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
@@ -136,6 +140,8 @@ def switch_config(
     carrier.update(host=LOCAL, port=ports.carrier)
     for section, values in (overrides or {}).items():
         cfg[section].update(values)
+    for number, values in (extensions or {}).items():
+        next(e for e in cfg["extensions"] if e["number"] == number).update(values)
     return cfg
 
 
@@ -264,6 +270,7 @@ def start_switch(
     tmp_path: Path,
     carrier_port: int,
     overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
     *,
     program: Path = SOFTSWITCH,
     env: Mapping[str, str] | None = None,
@@ -276,7 +283,7 @@ def start_switch(
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides)))
+    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
     log_path = tmp_path / "softswitch.log"
     launched = time.monotonic()
     with open(log_path, "wb") as log:
