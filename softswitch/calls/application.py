@@ -33,7 +33,8 @@ from softswitch.calls.leg import Leg, LegEvent
 from softswitch.calls.routing import RouteTarget
 
 if TYPE_CHECKING:
-    from softswitch.calls.call import Call, Disposition, Side
+    from softswitch.call_record import Disposition, Side
+    from softswitch.calls.call import Call
     from softswitch.calls.registrar import Registrar
     from softswitch.config import Config, Trunk
     from softswitch.media.endpoint import MediaEndpoint

@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 from enum import Enum, auto
 
+from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import CallServices, Timer
-from softswitch.calls.call import Call, CallState, Disposition, Side
+from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import (
     Leg,
     LegAnswered,

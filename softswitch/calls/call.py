@@ -3,7 +3,8 @@
 The caller's leg starts the call; applications add legs (a bridge dials every phone of an
 extension) and the control layer moves legs between applications. Each leg is attached to
 exactly one application at a time (`attach` replaces, `detach` clears); a call is over for the
-record when `state` is ENDED, and forgotten once every leg has ended too.
+record when `state` is ENDED, and forgotten once every leg has ended too. What the record says
+(direction, disposition, who hung up) is `softswitch/call_record.py`'s, shared with the store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.leg import Leg
 from softswitch.sip.sdp import SessionDescription
 
@@ -26,27 +28,12 @@ class CallState(Enum):
     ENDED = "ended"
 
 
-class Disposition(Enum):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    UNKNOWN_NUMBER = "unknown_number"
-
-
-class Side(Enum):
-    CALLER = "caller"
-    CALLEE = "callee"
-    SWITCH = "switch"
-
-
 @dataclass(eq=False, slots=True)
 class Call:
     id: int
     caller: str
     callee: str
-    direction: str  # internal, inbound, outbound, transit
+    direction: CallDirection
     trunk: str | None
     started_at: float  # wall clock, for the CDR
     setup_started: float  # loop clock, INVITE received

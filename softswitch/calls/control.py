@@ -22,8 +22,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
-from softswitch.calls.call import Call, Side
+from softswitch.calls.call import Call
 from softswitch.calls.leg import (
     DigitReceived,
     Leg,

@@ -7,8 +7,9 @@ hold and resume work against it too. A leg moved here mid-call hears itself from
 
 from __future__ import annotations
 
+from softswitch.call_record import Side
 from softswitch.calls.application import CallServices
-from softswitch.calls.call import Call, Side
+from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
 from softswitch.media.endpoint import Direction, RemoteAddressError
@@ -50,7 +51,7 @@ class EchoApplication:
 
     def on_event(self, event: LegEvent) -> None:
         if isinstance(event, LegEnded):
-            side = Side.SWITCH if event.cause == "no ACK" else Side(event.leg.side)
+            side = Side.SWITCH if event.cause == "no ACK" else event.leg.side
             self.services.hang_up(self.call, side, event.cause)
         elif isinstance(event, LegReoffered):
             self._answer_reoffer(event)

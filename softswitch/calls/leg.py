@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
+from softswitch.call_record import Side
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.digest import build_authorization, parse_challenge
 from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
@@ -307,7 +308,7 @@ class Leg:
     """One dialog; made by `Leg.inbound` for a received INVITE, `Leg.outbound` for ours."""
 
     id: int
-    side: str  # "caller" or "callee": who this party is in the call, for the call record
+    side: Side  # CALLER or CALLEE: who this party is in the call, for the call record
     inbound: bool
     peer: Address  # where requests for this leg go (the flow it came from or goes to)
     invite: Request  # the INVITE received (inbound) or the last one sent (outbound)
@@ -352,7 +353,7 @@ class Leg:
         if sdp is None and invite.body:
             sdp = SessionDescription.parse(invite.body)
         leg = cls(
-            leg_id, "caller", True, source, invite, local_tag, settings, outbox, invite_key=key
+            leg_id, Side.CALLER, True, source, invite, local_tag, settings, outbox, invite_key=key
         )
         if sdp is not None:
             leg.remote_sdp = sdp
@@ -375,7 +376,7 @@ class Leg:
         local_tag = invite.from_.tag or ""
         leg = cls(
             leg_id,
-            "callee",
+            Side.CALLEE,
             False,
             peer,
             invite,

@@ -20,9 +20,10 @@ from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.application import Application, ApplicationRegistry, Timer
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
-from softswitch.calls.call import Call, CallState, Disposition, Side
+from softswitch.calls.call import Call, CallState
 from softswitch.calls.identity import Caller, CallerIdentity
 from softswitch.calls.leg import (
     ALLOWED_METHODS,
@@ -563,9 +564,9 @@ class Signalling:
         sdp: SessionDescription | None = None,
     ) -> Call:
         if identity.trunk is None:
-            direction = "outbound" if target.kind == "trunk" else "internal"
+            direction = CallDirection.OUTBOUND if target.kind == "trunk" else CallDirection.INTERNAL
         else:
-            direction = "transit" if target.kind == "trunk" else "inbound"
+            direction = CallDirection.TRANSIT if target.kind == "trunk" else CallDirection.INBOUND
         leg = Leg.inbound_from(
             next(self._leg_ids),
             request,

@@ -126,7 +126,8 @@ def test_caller_cancels_while_ringing() -> None:
 def test_unacknowledged_answer_ends_the_leg_with_bye() -> None:
     lp = LegPair()
     leg = caller_leg(lp)
-    leg.answer(leg.local_sdp(None, (), "sendrecv", 7), lp.now)
+    assert leg.remote_audio is not None
+    leg.answer(leg.local_sdp(None, leg.remote_audio.codecs, "sendrecv", 7), lp.now)
     lp.flush()
     lp.phone_responses()
     lp.pair.client.deaf = True  # the phone never ACKs: it is gone
