@@ -14,6 +14,7 @@ toward it; moving it away cancels the phones still ringing and ends the callee's
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from enum import Enum, auto
 
 from softswitch.call_record import Disposition, Side
@@ -94,12 +95,12 @@ class BridgeApplication:
         return cls(target, services, call)
 
     # ---- the application interface ---------------------------------------------------
-    def attach(self, leg: Leg) -> None:
-        if self.party is None:
-            self.party = leg
-            self.services.spawn(self._dial_all(leg))
-        else:
+    def attach(self, leg: Leg) -> Coroutine[object, object, None] | None:
+        if self.party is not None:
             self.forks.append(leg)
+            return None
+        self.party = leg
+        return self._dial_all(leg)
 
     def detach(self, leg: Leg) -> None:
         if leg is not self.party:

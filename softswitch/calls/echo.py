@@ -29,6 +29,7 @@ class EchoApplication:
         return cls(services, call)
 
     def attach(self, leg: Leg) -> None:
+        """Answer (or, moved here answered, just echo) at once: nothing to wait for."""
         media = leg.media
         assert media is not None, "a leg is attached once its media endpoint is open"
         self.legs.append(leg)

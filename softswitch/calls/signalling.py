@@ -324,17 +324,21 @@ class Signalling:
         disposition = Disposition.ANSWERED if call.answered_at is not None else Disposition.FAILED
         self.end(call, disposition, cause, side)
 
-    def attach(self, call: Call, leg: Leg, application: Application) -> None:
+    def attach(
+        self, call: Call, leg: Leg, application: Application
+    ) -> Coroutine[object, object, None] | None:
         call.attachments[leg] = application
         for observer in self.observers:
             observer.leg_attached(call, leg, application)
-        application.attach(leg)
+        return application.attach(leg)
 
     def move(self, call: Call, leg: Leg, to: Application) -> None:
         old = call.attachments.pop(leg, None)
         if old is not None:
             old.detach(leg)
-        self.attach(call, leg, to)
+        pending = self.attach(call, leg, to)
+        if pending is not None:
+            self.spawn(pending)
         self.flush()
 
     # ---- sending -----------------------------------------------------------------------
@@ -544,7 +548,9 @@ class Signalling:
             self._reply(request, 488, warning="an INVITE without SDP offer is not supported")
             return
         call = self._new_call(request, source, key, identity, target, sdp)
-        self.spawn(self._start_call(call, target))
+        task = self.loop.create_task(self._start_call(call, target))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     def _is_loop(self, request: Request) -> bool:
         """RFC 3261 §16.3 step 4: a request carrying a Via we sent has come back to us."""
@@ -601,6 +607,12 @@ class Signalling:
         return call
 
     async def _start_call(self, call: Call, target: RouteTarget) -> None:
+        try:
+            await self._set_up(call, target)
+        finally:
+            self.flush()
+
+    async def _set_up(self, call: Call, target: RouteTarget) -> None:
         leg = call.caller_leg
         try:
             media = await self.relay.open_endpoint()
@@ -621,7 +633,9 @@ class Signalling:
         if target.kind not in self.applications:
             self._fail(call, 404, f"destination kind {target.kind} is not available")
             return
-        self.attach(call, leg, self.applications.create(target, self, call))
+        pending = self.attach(call, leg, self.applications.create(target, self, call))
+        if pending is not None:
+            await pending
 
     def _fail(self, call: Call, status: int, reason: str) -> None:
         log.info("call %d failed: %s", call.id, reason)
