@@ -23,6 +23,10 @@ system-deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 	  echo "installing sip-tester (SIPp)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
+	@command -v sox >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing sox and espeak-ng"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox espeak-ng >/dev/null; }
 
 setup: $(STAMP) system-deps
 
