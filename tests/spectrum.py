@@ -17,8 +17,10 @@ def frames(samples: np.ndarray, size: int) -> list[np.ndarray]:
     return [samples[i : i + size] for i in range(0, samples.size - size + 1, size)]
 
 
-def peaks_hz(samples: np.ndarray, rate_hz: int, count: int = 1) -> list[float]:
-    """The `count` strongest spectral peaks (Hz, strongest first), at least 50 Hz apart."""
+def peaks_hz(
+    samples: np.ndarray, rate_hz: int, count: int = 1, apart_hz: float = 20.0
+) -> list[float]:
+    """The `count` strongest spectral peaks (Hz, strongest first), at least `apart_hz` apart."""
     x = samples.astype(np.float64)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
     freqs = np.fft.rfftfreq(x.size, 1.0 / rate_hz)
@@ -26,7 +28,7 @@ def peaks_hz(samples: np.ndarray, rate_hz: int, count: int = 1) -> list[float]:
     found: list[float] = []
     for index in np.argsort(spectrum)[::-1]:
         f = float(freqs[index])
-        if all(abs(f - g) >= 50 for g in found):
+        if all(abs(f - g) >= apart_hz for g in found):
             found.append(f)
         if len(found) == count:
             break
