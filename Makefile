@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -34,12 +34,13 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests
-	$(BIN)/ruff format --check softswitch codecs bench tests
+	$(BIN)/ruff check softswitch codecs bench tests scripts
+	$(BIN)/ruff format --check softswitch codecs bench tests scripts
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
+	MYPYPATH=build/typecheck $(BIN)/mypy scripts
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
@@ -53,6 +54,14 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench --suite quick
+
+# Re-record the prompt set with espeak-ng from prompts/texts.toml (PROMPT_LANG=zh: one language).
+prompts: setup
+	$(BIN)/python scripts/make_prompts.py $(if $(PROMPT_LANG),--language $(PROMPT_LANG))
+
+# Compose the default music on hold again (prompts/moh/default/arpeggios.wav).
+moh: setup
+	$(BIN)/python scripts/make_moh.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
