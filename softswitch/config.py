@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,6 +31,14 @@ _HOSTNAME_RE: Final = re.compile(
 _TRUNK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 _HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
 _HASHES: Final = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+class NatMode(StrEnum):
+    """Where requests to an extension's phones go (calls/nat.py decides)."""
+
+    AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
+    FORCE = "force"  # always where the REGISTER came from
+    NEVER = "never"  # always the Contact
 
 
 class ConfigError(Exception):
@@ -120,6 +129,8 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Numbers that phones (the internal context) reach without a route; "" turns one off."""
+
     echo_test: str = "9196"
 
 
@@ -133,6 +144,7 @@ class Extension:
     ha1: str | None = field(default=None, repr=False)
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
+    nat: NatMode = NatMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -398,7 +410,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         features=features,
         extensions=extensions,
         trunks=trunks,
-        routes=_parse_routes(root, extensions, trunks, contexts),
+        routes=_parse_routes(root, extensions, trunks, contexts, features),
     )
 
 
@@ -524,7 +536,9 @@ def _parse_security(root: _Table) -> SecurityConfig:
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
     t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196")
+    echo_test: str = t.dial("echo_test", "9196", empty=True)
+    if echo_test == "+":
+        raise t.error("echo_test", "expected dial digits or empty (off), got '+'")
     for index, extension in enumerate(extensions):
         if extension.number == echo_test:
             raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
@@ -542,7 +556,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -567,6 +581,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1=ha1,
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
+                nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
             )
         )
     return tuple(extensions)
@@ -640,6 +655,7 @@ def _parse_routes(
     extensions: tuple[Extension, ...],
     trunks: tuple[Trunk, ...],
     contexts: set[str],
+    features: FeaturesConfig,
 ) -> tuple[Route, ...]:
     keys = ("context", "number", "prefix", "strip", "prepend", "destination")
     numbers = {extension.number for extension in extensions}
@@ -665,6 +681,9 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
+        if context == INTERNAL_CONTEXT and number is not None and number == features.echo_test:
+            # Either would leave the other dead: the key that was never read is what this avoids.
+            raise t.error("number", f"{number} is features.echo_test in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -790,7 +809,7 @@ def summarize(cfg: Config) -> str:
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
-        f"echo test: {cfg.features.echo_test}",
+        f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
     ]
     for route in cfg.routes:

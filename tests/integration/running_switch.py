@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from softswitch.call_record import Disposition, Side
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "config.example.toml"
 SOFTSWITCH = Path(sys.executable).with_name("softswitch")
@@ -26,11 +28,11 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 RTP_PORTS = 400  # per switch: 200 RTP/RTCP pairs, room for the load tests' concurrency limit
 
-# Values of cdr.hangup_side and cdr.disposition (softswitch/store/migrations/0001_initial.sql).
-HANGUP_CALLER = "caller"
-HANGUP_CALLEE = "callee"
-HANGUP_SWITCH = "switch"
-DISPOSITION_ANSWERED = "answered"
+# Values of cdr.hangup_side and cdr.disposition: text enums, equal to what the row holds.
+HANGUP_CALLER = Side.CALLER
+HANGUP_CALLEE = Side.CALLEE
+HANGUP_SWITCH = Side.SWITCH
+DISPOSITION_ANSWERED = Disposition.ANSWERED
 
 
 # ---- ports --------------------------------------------------------------------------------------
@@ -122,9 +124,13 @@ class SwitchPorts:
 
 
 def switch_config(
-    ports: SwitchPorts, data_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+    ports: SwitchPorts,
+    data_dir: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The example configuration with this test's ports, data dir and loopback-only security."""
+    """The example configuration with this test's ports, data dir and loopback-only security;
+    `extensions` updates extensions by number ({"1001": {"nat": "force"}})."""
     cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
     cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
@@ -136,6 +142,8 @@ def switch_config(
     carrier.update(host=LOCAL, port=ports.carrier)
     for section, values in (overrides or {}).items():
         cfg[section].update(values)
+    for number, values in (extensions or {}).items():
+        next(e for e in cfg["extensions"] if e["number"] == number).update(values)
     return cfg
 
 
@@ -245,6 +253,25 @@ class Switch:
                 raise AssertionError(f"CDR condition not met within {timeout_s} s; rows: {rows}")
             time.sleep(0.05)
 
+    def closed_cdrs(
+        self,
+        count: int = 1,
+        timeout_s: float = 5.0,
+        where: str = "1",
+        params: tuple[Any, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Wait until exactly `count` records (matching `where`) exist and the switch has closed
+        every one: what a test checks once its calls are over."""
+
+        def all_closed(rows: list[dict[str, Any]]) -> bool:
+            return len(rows) == count and all(row["end_ts"] is not None for row in rows)
+
+        return self.wait_cdr(all_closed, timeout_s, where, params)
+
+    def closed_cdr(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The one record of a one-call test, once closed."""
+        return self.closed_cdrs(1, timeout_s)[0]
+
 
 def query_cdr(
     db_path: Path, where: str = "1", params: tuple[Any, ...] = ()
@@ -260,7 +287,10 @@ def query_cdr(
 
 
 def start_switch(
-    tmp_path: Path, carrier_port: int, overrides: dict[str, dict[str, Any]] | None = None
+    tmp_path: Path,
+    carrier_port: int,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
 ) -> Switch:
     ports = SwitchPorts(
         sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
@@ -268,7 +298,7 @@ def start_switch(
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides)))
+    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
     log_path = tmp_path / "softswitch.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
