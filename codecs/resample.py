@@ -2,7 +2,8 @@
 
 Live audio (`ResampleStream`, `resample_many`) uses a 65-tap Kaiser-windowed half-band FIR in
 polyphase form, with each stream keeping the last input samples as its history, so that frame
-after frame joins without a click and every leg of a tick is filtered in one numpy product.
+after frame joins without a click; every leg of a tick is filtered together, 33 multiply-adds of
+whole `[legs, samples]` slices per output phase (a banded matrix product was 4× slower here).
 Passband ripple is 0.003 dB up to 3.4 kHz, stopband at least 76 dB from 4.6 kHz, and the delay
 is a whole 32 samples at 16 kHz (2 ms), 16 at 8 kHz.
 
@@ -23,7 +24,6 @@ from typing import Final
 
 import numpy as np
 import soxr
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from softswitch_codecs.errors import CodecUsageError
@@ -41,17 +41,47 @@ def _half_band() -> NDArray[np.float64]:
 
 
 _H: Final = _half_band()
-# Upsampling by zero-stuffing doubles the taps' job: phase p of output 2i+p sums 2·h[p+2q]·x[i-q]
-# (h padded with one zero so both phases have 33 taps). Columns are reversed so that a window of
-# inputs in time order multiplies them directly.
-_H_EVEN: Final = np.concatenate([_H, np.zeros(1)])
-_UP_PHASES: Final = np.stack([2.0 * _H_EVEN[0::2][::-1], 2.0 * _H_EVEN[1::2][::-1]], axis=1).astype(
-    np.float32
-)
-_DOWN_TAPS: Final = _H[::-1].astype(np.float32)
-_UP_HISTORY: Final = HALF_BAND_TAPS // 2  # 8 kHz samples each 8→16 stream remembers
+_CENTRE: Final = (HALF_BAND_TAPS - 1) // 2  # 32
+# A half-band filter's taps at even distances from the centre are zero (sinc(k/2) = 0 for even k),
+# so only the centre and the odd-distance taps are ever multiplied: 33 per output sample.
+# Upsampling by zero-stuffing doubles the gain: output 2i is the input delayed (centre tap),
+# output 2i+1 sums 2·h[2q+1]·x[i-q].
+_UP_CENTRE: Final = np.float32(2.0 * _H[_CENTRE])
+_UP_ODD: Final = (2.0 * _H[1::2]).astype(np.float32)  # 32 taps, q = 0..31
+_DOWN_CENTRE: Final = np.float32(_H[_CENTRE])
+_DOWN_ODD: Final = _H[1::2].astype(np.float32)  # k = 1, 3, …, 63
+_UP_HISTORY: Final = _UP_ODD.size  # 8 kHz samples each 8→16 stream remembers
 _DOWN_HISTORY: Final = HALF_BAND_TAPS - 1  # 16 kHz samples each 16→8 stream remembers
-DELAY_SAMPLES_16K: Final = (HALF_BAND_TAPS - 1) // 2  # group delay of either direction
+DELAY_SAMPLES_16K: Final = _CENTRE  # group delay of either direction
+
+
+def _fir(
+    extended: NDArray[np.float32], taps: NDArray[np.float32], starts: range, n: int, step: int
+) -> NDArray[np.float32]:
+    """Σ taps[j] · extended[:, starts[j] : starts[j] + n : step], with one scratch buffer."""
+    acc = np.empty((extended.shape[0], len(range(0, n, step))), dtype=np.float32)
+    scratch = np.empty_like(acc)
+    np.multiply(extended[:, starts[0] : starts[0] + n : step], taps[0], out=acc)
+    for tap, start in zip(taps[1:], starts[1:], strict=True):
+        np.multiply(extended[:, start : start + n : step], tap, out=scratch)
+        acc += scratch
+    return acc
+
+
+def _up(extended: NDArray[np.float32], n: int) -> NDArray[np.float32]:
+    """`[legs, 32 + n]` (history, then n new 8 kHz samples) → `[legs, 2n]` at 16 kHz."""
+    h = _UP_HISTORY
+    even = _UP_CENTRE * extended[:, h - _CENTRE // 2 : h - _CENTRE // 2 + n]
+    odd = _fir(extended, _UP_ODD, range(h, 0, -1), n, 1)
+    return np.stack([even, odd], axis=2).reshape(extended.shape[0], 2 * n)
+
+
+def _down(extended: NDArray[np.float32], n: int) -> NDArray[np.float32]:
+    """`[legs, 64 + n]` (history, then n new 16 kHz samples) → `[legs, n/2]` at 8 kHz."""
+    h = _DOWN_HISTORY
+    odd = _fir(extended, _DOWN_ODD, range(h - 1, -1, -2), n, 2)
+    odd += _DOWN_CENTRE * extended[:, h - _CENTRE : h - _CENTRE + n : 2]
+    return odd
 
 
 class ResampleStream:
@@ -85,14 +115,9 @@ def resample_many(streams: Sequence[ResampleStream], pcm: NDArray[np.int16]) -> 
         raise CodecUsageError(f"16→8 kHz needs an even number of samples, got {pcm.shape[1]}")
     history = np.stack([s._history for s in streams])
     extended = np.concatenate([history, pcm.astype(np.float32)], axis=1)
-    if up:
-        windows = sliding_window_view(extended, _UP_HISTORY + 1, axis=1)
-        out = (windows @ _UP_PHASES).reshape(len(streams), -1)
-        kept = extended[:, -_UP_HISTORY:].copy()
-    else:
-        windows = sliding_window_view(extended, _DOWN_HISTORY + 1, axis=1)[:, 0::2]
-        out = windows @ _DOWN_TAPS
-        kept = extended[:, -_DOWN_HISTORY:].copy()
+    n = pcm.shape[1]
+    out = _up(extended, n) if up else _down(extended, n)
+    kept = extended[:, -history.shape[1] :].copy()
     for row, stream in enumerate(streams):
         stream._history = kept[row]
     return np.asarray(np.clip(np.rint(out), np.float32(-32768), np.float32(32767)), dtype=np.int16)

@@ -1,11 +1,12 @@
 """Call-progress tones by country (ringback, busy, congestion, call waiting, beep) as 20 ms frames.
 
 A tone is a cadence of segments, each a set of frequencies (or silence) for a duration, repeated
-or played once. A `TonePlayer` keeps one listener's position; its samples are a pure function of
-the absolute sample index, and each frequency's phase is computed exactly in integers
-((f·n) mod rate), so frames join without a click and never drift however long a caller waits.
-On/off edges get a short raised-cosine ramp: a hard edge is heard as a click. `render_many`
-renders every player of a tick at once in numpy.
+or played once. Its samples are a pure function of the absolute sample index, and each
+frequency's phase is computed exactly in integers ((f·n) mod rate), so frames join without a
+click and never drift however long a caller waits. On/off edges get a short raised-cosine ramp:
+a hard edge is heard as a click. A `Tone` renders one exact period (cadence and phases together)
+into a table once; a `TonePlayer` is one listener's position in it, and `render_many` serves
+every listener of a tick with one gather per tone.
 
 Levels are per frequency in dBm0; G.711's full scale is +3.17 dBm0 (the µ-law digital
 milliwatt, ITU-T G.711 Table 5), so a sine at L dBm0 peaks at 32767·10^((L−3.17)/20).
@@ -14,6 +15,7 @@ milliwatt, ITU-T G.711 Table 5), so a sine at L dBm0 peaks at 32767·10^((L−3.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,6 +27,7 @@ from numpy.typing import NDArray
 FULL_SCALE_DBM0: Final = 3.17  # ITU-T G.711: a full-scale µ-law sine is +3.17 dBm0
 RAMP_S: Final = 0.004  # on/off ramp; short enough to keep E.180 cadence tolerances (±10 %)
 FRAME_S: Final = 0.02
+MAX_TABLE_S: Final = 60.0  # longest exact period kept as a table (US call waiting: 10 s)
 
 
 class ToneKind(enum.Enum):
@@ -179,61 +182,111 @@ def _compile(spec: ToneSpec, rate_hz: int) -> _Compiled:
     )
 
 
-def _render(tone: _Compiled, first: NDArray[np.int64], samples: int) -> NDArray[np.int16]:
-    """`int16[len(first), samples]`: row i starts at absolute sample `first[i]` of the tone."""
+def render_exact(tone: _Compiled, first: NDArray[np.int64], samples: int) -> NDArray[np.int16]:
+    """`int16[len(first), samples]` from the formula: row i starts at sample `first[i]`.
+
+    The simple path: `Tone` renders one exact period with it, and the tests hold the table
+    lookup to it.
+    """
     n = first[:, None] + np.arange(samples, dtype=np.int64)[None, :]
-    position = n % tone.period if tone.repeat else np.minimum(n, tone.period - 1)
+    period = np.int64(tone.period)  # numpy scalars keep numpy's stubs exact for mypy
+    position = n % period if tone.repeat else np.minimum(n, period - np.int64(1))
     segment = np.searchsorted(tone.starts, position, side="right") - 1
     into = position - tone.starts[segment]
     left = tone.lengths[segment] - into
     # Raised-cosine ramps where the sound starts or stops, inside the sounding segment.
-    never = np.iinfo(np.int64).max
+    never = np.int64(np.iinfo(np.int64).max)
     edge = np.minimum(
         np.where(tone.ramp_in[segment], into, never), np.where(tone.ramp_out[segment], left, never)
     )
-    envelope = 0.5 - 0.5 * np.cos(np.pi * np.minimum(edge / tone.ramp, 1.0))
+    envelope = 0.5 - 0.5 * np.cos(np.pi * np.minimum(edge / tone.ramp, np.float64(1.0)))
     if not tone.repeat:
-        envelope = np.where(n < tone.period, envelope, 0.0)
+        envelope = np.where(n < period, envelope, np.float64(0.0))
     # Exact phase: (f·n) mod rate is an integer, so no rounding error accumulates over hours.
-    cycles = (tone.freqs[None, None, :] * n[:, :, None]) % tone.rate_hz
+    cycles = (tone.freqs[None, None, :] * n[:, :, None]) % np.int64(tone.rate_hz)
     waves = np.sin(2 * np.pi * cycles / tone.rate_hz)
     mix = np.einsum("lsf,lsf->ls", waves, tone.sounding[segment])
     out = np.rint(tone.amplitude * envelope * mix)
-    return np.asarray(np.clip(out, -32768.0, 32767.0), dtype=np.int16)
+    return np.asarray(np.clip(out, np.float64(-32768), np.float64(32767)), dtype=np.int16)
 
 
-class TonePlayer:
-    """One listener's tone: call `next_frame()` once per tick."""
+def _exact_period(tone: _Compiled) -> int:
+    """Samples after which the tone repeats exactly: the cadence and every frequency's phase."""
+    periods = [tone.rate_hz // math.gcd(int(f), tone.rate_hz) for f in tone.freqs]
+    return math.lcm(tone.period, *periods)
+
+
+class Tone:
+    """A spec compiled at one rate, shared by all its listeners: one exact period as a table.
+
+    A frame is then one gather from the table (1000 listeners of a tone in one numpy index).
+    A tone whose exact period would exceed `MAX_TABLE_S` is computed from the formula instead.
+    """
 
     def __init__(self, spec: ToneSpec, rate_hz: int = 8000) -> None:
         self.spec = spec
-        self._tone = _compile(spec, rate_hz)
+        self.rate_hz = rate_hz
         self.samples_per_frame = round(FRAME_S * rate_hz)
+        self.compiled = _compile(spec, rate_hz)
+        length = _exact_period(self.compiled) if spec.repeat else self.compiled.period
+        self._table: NDArray[np.int16] | None = None
+        if length <= MAX_TABLE_S * rate_hz:
+            self._table = render_exact(self.compiled, np.zeros(1, dtype=np.int64), length)[0]
+
+    @property
+    def repeat(self) -> bool:
+        return self.spec.repeat
+
+    @property
+    def length(self) -> int:
+        """Samples in one cadence (the whole tone when it plays once)."""
+        return self.compiled.period
+
+    def player(self) -> TonePlayer:
+        return TonePlayer(self)
+
+    def render(self, first: NDArray[np.int64], samples: int) -> NDArray[np.int16]:
+        """`int16[len(first), samples]`: row i starts at absolute sample `first[i]`."""
+        if self._table is None:
+            return render_exact(self.compiled, first, samples)
+        n = first[:, None] + np.arange(samples, dtype=np.int64)[None, :]
+        if self.spec.repeat:
+            return np.asarray(self._table[n % np.int64(self._table.size)], dtype=np.int16)
+        played = n < self._table.size
+        heard = self._table[np.minimum(n, self._table.size - 1)]
+        return np.asarray(np.where(played, heard, np.int16(0)), dtype=np.int16)
+
+
+class TonePlayer:
+    """One listener's place in a tone: call `next_frame()` once per tick (or `render_many`)."""
+
+    def __init__(self, tone: Tone) -> None:
+        self.tone = tone
         self.position = 0  # samples played so far
 
     @property
     def finished(self) -> bool:
         """A one-shot tone (the beep) has played all of itself; repeating tones never finish."""
-        return not self._tone.repeat and self.position >= self._tone.period
+        return not self.tone.repeat and self.position >= self.tone.length
 
     def next_frame(self) -> NDArray[np.int16]:
         return np.asarray(render_many([self])[0], dtype=np.int16)
 
 
 def render_many(players: Sequence[TonePlayer]) -> NDArray[np.int16]:
-    """The next frame of every player, `int16[len(players), samples]`, one numpy pass per tone."""
+    """The next frame of every player, `int16[len(players), samples]`, one gather per tone."""
     if not players:
         return np.zeros((0, 0), dtype=np.int16)
-    samples = players[0].samples_per_frame
-    if any(p.samples_per_frame != samples for p in players):
+    samples = players[0].tone.samples_per_frame
+    if any(p.tone.samples_per_frame != samples for p in players):
         raise ValueError("render_many needs players at one sample rate")
     out = np.empty((len(players), samples), dtype=np.int16)
-    groups: dict[ToneSpec, list[int]] = {}  # players of one tone share one pass
+    groups: dict[int, list[int]] = {}  # by id() of the Tone the players share
     for row, player in enumerate(players):
-        groups.setdefault(player.spec, []).append(row)
+        groups.setdefault(id(player.tone), []).append(row)
     for rows in groups.values():
         first = np.array([players[r].position for r in rows], dtype=np.int64)
-        out[rows] = _render(players[rows[0]]._tone, first, samples)
+        out[rows] = players[rows[0]].tone.render(first, samples)
     for player in players:
         player.position += samples
     return out

@@ -9,10 +9,12 @@ from spectrum import peaks_hz, rms
 from softswitch.media.tones import (
     FULL_SCALE_DBM0,
     TONE_PLANS,
+    Tone,
     ToneKind,
     TonePlayer,
     ToneSpec,
     UnknownToneError,
+    render_exact,
     render_many,
     tone_plan,
 )
@@ -38,7 +40,7 @@ EXPECTED = {
 
 
 def _play(spec: ToneSpec, seconds: float, rate_hz: int = RATE) -> np.ndarray:
-    player = TonePlayer(spec, rate_hz)
+    player = Tone(spec, rate_hz).player()
     return np.concatenate([player.next_frame() for _ in range(round(seconds * 50))])
 
 
@@ -148,22 +150,40 @@ def test_no_click_when_an_edge_falls_on_a_crest() -> None:
 def test_frame_by_frame_equals_one_long_render() -> None:
     spec = tone_plan("us").tone(ToneKind.RINGBACK)
     framed = _play(spec, 7.0)
-    whole = TonePlayer(spec)
-    whole.samples_per_frame = framed.size
-    np.testing.assert_array_equal(whole.next_frame(), framed)
+    whole = Tone(spec).render(np.zeros(1, dtype=np.int64), framed.size)[0]
+    np.testing.assert_array_equal(whole, framed)
 
 
 def test_phase_is_exact_after_ten_hours() -> None:
     """Integer phase: a frame ten hours in is the frame at the same place of the first cycle."""
     for country in TONE_PLANS:
         spec = tone_plan(country).tone(ToneKind.DIAL)
-        early, late = TonePlayer(spec), TonePlayer(spec)
+        tone = Tone(spec)
+        early, late = tone.player(), tone.player()
         late.position = 10 * 3600 * RATE
         np.testing.assert_array_equal(early.next_frame(), late.next_frame())
 
 
+@pytest.mark.parametrize(("country", "kind"), CASES)
+def test_the_table_is_the_formula_anywhere_in_time(country: str, kind: ToneKind) -> None:
+    """The fast path (one exact period as a table) against the simple one, up to a day in."""
+    tone = Tone(tone_plan(country).tone(kind))
+    rng = np.random.default_rng(len(country) * 10 + len(kind.value))
+    first = np.concatenate([rng.integers(0, 24 * 3600 * RATE, 20), [0, tone.length - 80]])
+    np.testing.assert_array_equal(tone.render(first, 160), render_exact(tone.compiled, first, 160))
+
+
+def test_a_tone_too_long_for_a_table_uses_the_formula() -> None:
+    # A 4801-sample cadence shares no factor with 401 Hz's 8000-sample phase: 80 minutes.
+    spec = ToneSpec.on_off((401,), 2401 / RATE, 2400 / RATE, -10.0)
+    tone = Tone(spec)
+    assert tone._table is None
+    first = np.array([0, 123456789], dtype=np.int64)
+    np.testing.assert_array_equal(tone.render(first, 160), render_exact(tone.compiled, first, 160))
+
+
 def test_beep_finishes_then_stays_silent() -> None:
-    player = TonePlayer(tone_plan("us").tone(ToneKind.BEEP))
+    player = Tone(tone_plan("us").tone(ToneKind.BEEP)).player()
     frames = []
     while not player.finished:
         frames.append(player.next_frame())
@@ -174,12 +194,13 @@ def test_beep_finishes_then_stays_silent() -> None:
 def test_many_listeners_at_different_places_render_in_one_call() -> None:
     plan = tone_plan("cn")
     kinds = [ToneKind.BUSY, ToneKind.RINGBACK] * 3
-    players = [TonePlayer(plan.tone(kind)) for kind in kinds]
+    tones = {kind: Tone(plan.tone(kind)) for kind in set(kinds)}
+    players = [tones[kind].player() for kind in kinds]
     for i, player in enumerate(players):
         player.position = i * 1234
     alone = []
     for player in players:
-        twin = TonePlayer(player.spec)
+        twin = TonePlayer(player.tone)
         twin.position = player.position
         alone.append(twin.next_frame())
     np.testing.assert_array_equal(render_many(players), np.stack(alone))
