@@ -74,7 +74,14 @@ LAYERS: dict[str, Layer] = {
     "metrics": _layer(("softswitch.metrics",), "", "prometheus_client"),
     # | softswitch/app.py, cli.py, config.py | wiring, the command, typed config | everything |
     "app": _layer(
-        ("softswitch", "softswitch.app", "softswitch.cli", "softswitch.__main__"),
+        # runtime_check.py exercises every runtime library for `softswitch check-install`.
+        (
+            "softswitch",
+            "softswitch.app",
+            "softswitch.cli",
+            "softswitch.__main__",
+            "softswitch.runtime_check",
+        ),
         "codecs sip media calls ivr acd store api console metrics " + LEAVES,
         ANY,
     ),

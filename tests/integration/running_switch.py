@@ -13,7 +13,7 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,7 @@ class Switch:
     data_dir: Path
     log_path: Path
     stopped_rc: int | None = field(default=None)
+    ready_after_s: float = field(default=0.0)  # from exec to the first 200 to OPTIONS
 
     @property
     def sip_port(self) -> int:
@@ -291,7 +292,12 @@ def start_switch(
     carrier_port: int,
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
+    *,
+    program: Path = SOFTSWITCH,
+    env: Mapping[str, str] | None = None,
 ) -> Switch:
+    """Start `program run --headless` in `tmp_path` (environment `env`, default inherited) and
+    return once it answers OPTIONS with 200."""
     ports = SwitchPorts(
         sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
     )
@@ -300,9 +306,11 @@ def start_switch(
     config_path = tmp_path / "softswitch.toml"
     config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
     log_path = tmp_path / "softswitch.log"
+    launched = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(SOFTSWITCH), "run", "--config", str(config_path), "--headless"],
+            [str(program), "run", "--config", str(config_path), "--headless"],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -321,4 +329,5 @@ def start_switch(
                 f"(last status {status}, exit {proc.returncode}); log tail:\n{switch.log_tail()}"
             )
         status = options_status(ports.sip, timeout_s=0.1)
+    switch.ready_after_s = time.monotonic() - launched
     return switch
