@@ -1025,6 +1025,10 @@ class B2bua:
         counts = self.counters.by_disposition
         counts[disposition.value] = counts.get(disposition.value, 0) + 1
 
+    def hang_up(self, call: Call, side: Side, cause: str) -> None:
+        """End a call on behalf of someone outside SIP (the API): BYE, CANCEL or a final."""
+        self._hang_up(call, side, cause)
+
     def reap_silent_calls(self, now: float) -> int:
         """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
         limit = self.config.calls.media_timeout_s
