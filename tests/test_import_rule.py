@@ -65,16 +65,23 @@ LAYERS: dict[str, Layer] = {
     # | softswitch/store/ | schema, migrations, one repository module per record kind | aiosqlite |
     "store": _layer(("softswitch.store", "softswitch.store.*"), LEAVES, "aiosqlite"),
     # | softswitch/api/ | control and CTI event API | calls, acd, store |
-    "api": _layer(("softswitch.api", "softswitch.api.*"), f"calls acd store {LEAVES}"),
+    "api": _layer(("softswitch.api", "softswitch.api.*"), f"calls acd store {LEAVES}", "aiohttp"),
     # | softswitch/console/ | the operator and agent console | rich/textual, api client |
     "console": _layer(
-        ("softswitch.console", "softswitch.console.*"), f"api {LEAVES}", "rich textual"
+        ("softswitch.console", "softswitch.console.*"), f"api {LEAVES}", "rich textual aiohttp"
     ),
     # | softswitch/metrics.py | Prometheus collectors | prometheus-client |
     "metrics": _layer(("softswitch.metrics",), "", "prometheus_client"),
     # | softswitch/app.py, cli.py, config.py | wiring, the command, typed config | everything |
     "app": _layer(
-        ("softswitch", "softswitch.app", "softswitch.cli", "softswitch.__main__"),
+        # runtime_check.py exercises every runtime dependency for `softswitch check-install`.
+        (
+            "softswitch",
+            "softswitch.app",
+            "softswitch.cli",
+            "softswitch.__main__",
+            "softswitch.runtime_check",
+        ),
         "codecs sip media calls ivr acd store api console metrics " + LEAVES,
         ANY,
     ),

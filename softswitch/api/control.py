@@ -21,7 +21,6 @@ from typing import Protocol
 from softswitch.call_record import Side
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call, CallState, Leg
-from softswitch.media.relay import Direction
 
 
 class CallControlError(LookupError):
@@ -106,7 +105,7 @@ class B2buaControl:
 
     def __init__(self, b2bua: B2bua) -> None:
         self._b2bua = b2bua
-        self._held: dict[tuple[int, int], Direction] = {}  # (call, leg) -> direction before
+        self._held: dict[tuple[int, int], str] = {}  # (call, leg) -> direction before
 
     def calls(self) -> list[B2buaCallView]:
         return [self._view(call) for call in self._b2bua.calls.values() if _live(call)]
@@ -121,17 +120,14 @@ class B2buaControl:
         leg = self._answered_leg(call_id, leg_id)
         if (call_id, leg_id) in self._held:
             raise CallControlError(f"leg {leg_id} of call {call_id} is already held", 409)
-        assert leg.media is not None
-        self._held[(call_id, leg_id)] = leg.media.direction
-        self._b2bua.relay.set_direction(leg.media, Direction.INACTIVE)
+        self._held[(call_id, leg_id)] = self._b2bua.set_media_direction(leg, "inactive")
 
     def resume(self, call_id: int, leg_id: int) -> None:
         leg = self._answered_leg(call_id, leg_id)
         before = self._held.pop((call_id, leg_id), None)
         if before is None:
             raise CallControlError(f"leg {leg_id} of call {call_id} is not held", 409)
-        assert leg.media is not None
-        self._b2bua.relay.set_direction(leg.media, before)
+        self._b2bua.set_media_direction(leg, before)
 
     def forget(self, call_id: int) -> None:
         """The call ended: drop what was kept about its held legs."""

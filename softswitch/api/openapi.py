@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
-from softswitch import __version__
 from softswitch.api.routes import Route
 from softswitch.api.schemas import SCHEMAS
 
@@ -20,7 +20,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "softswitch CTI API",
-            "version": __version__,
+            "version": metadata.version("softswitch"),
             "description": (
                 "Calls and events of the switch for screens and integrations. Log in with "
                 "POST /api/v1/tokens, then send 'Authorization: Bearer TOKEN'. Each operation "
