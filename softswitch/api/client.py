@@ -13,6 +13,7 @@ A refusal raises `ApiClientError` with the HTTP status and the server's message.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -78,12 +79,13 @@ class Event:
 
 
 class EventStream:
-    """One WebSocket of events; `next()` gives the next event, `close_code` once it closed."""
+    """One WebSocket of events: `next()` the next event, `reply()` the answer to an op."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self.event_names: list[str] = []
-        self.replies: list[dict[str, Any]] = []
+        self._replies: deque[dict[str, Any]] = deque()
+        self._events: deque[Event] = deque()
 
     @property
     def close_code(self) -> int | None:
@@ -103,15 +105,29 @@ class EventStream:
         self.event_names = list(init["event_names"])
 
     async def next(self, timeout_s: float | None = None) -> Event | None:
-        """The next event, or None when the socket closed; replies to ops go to `replies`."""
+        """The next event, or None when the socket closed (replies to ops are kept aside)."""
+        if self._events:
+            return self._events.popleft()
         while True:
             body = await self._receive(timeout_s)
             if body is None:
                 return None
             if "op" in body:
-                self.replies.append(body)
+                self._replies.append(body)
                 continue
             return Event(body["name"], body["timestamp"], body["data"])
+
+    async def reply(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """The server's answer to the oldest op not yet answered (events meanwhile are kept)."""
+        while not self._replies:
+            body = await self._receive(timeout_s)
+            if body is None:
+                raise ApiClientError(0, "the event socket closed before replying")
+            if "op" in body:
+                self._replies.append(body)
+            else:
+                self._events.append(Event(body["name"], body["timestamp"], body["data"]))
+        return self._replies.popleft()
 
     async def subscribe(self, name: str) -> None:
         await self._ws.send_json({"op": "subscribe", "event_name": name})

@@ -144,9 +144,7 @@ class ApiHarness:
         await self.server.stop()
 
 
-def with_api(
-    test: Callable[[ApiHarness], Awaitable[T]], **config: Any
-) -> T:
+def with_api(test: Callable[[ApiHarness], Awaitable[T]], **config: Any) -> T:
     """Run `test` against a fresh API server in a new event loop."""
 
     async def main() -> T:
