@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from api_events import EventCollector, api_call, wait_api
+from audio import dominant_frequency, voiced_seconds, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, HANGUP_SWITCH, Switch
-from two_phones import connect
+from two_phones import Connected, connect
 
 from softswitch.api.client import ApiClient, ApiClientError, CallDetails
 
@@ -82,3 +83,60 @@ def test_list_and_hang_up_a_real_call_through_the_api(
     finally:
         agent_events.close()
         other_agent_events.close()
+
+
+def _record_both(call: Connected, tmp_path: Path, label: str) -> tuple[Path, Path]:
+    """What each phone hears over the next 2 s."""
+    heard = (tmp_path / f"alice-{label}.wav", tmp_path / f"bob-{label}.wav")
+    for peer, slot, path in (
+        (call.caller, call.caller_call, heard[0]),
+        (call.callee, call.callee_call, heard[1]),
+    ):
+        peer.send("record", call=slot, path=str(path), seconds=2.0)
+    for peer, slot, path in (
+        (call.caller, call.caller_call, heard[0]),
+        (call.callee, call.callee_call, heard[1]),
+    ):
+        peer.wait_event("recorded", 10.0, call=slot, path=str(path))
+    return heard
+
+
+def test_hold_and_resume_through_the_api_silence_and_restore_the_audio(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    url = switch.ports.api_url
+    wait_api(switch.ports.api)
+    call = connect(switch, pjsua, tmp_path)
+    call.caller.send(
+        "play", call=call.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 5.0))
+    )
+    call.callee.send(
+        "play", call=call.callee_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 5.0))
+    )
+    call_id = api_call(url, "supervisor", "demo-supervisor", lambda api: api.calls())[0].call_id
+
+    async def hold(api: ApiClient) -> CallDetails:
+        await api.hold(call_id, 2)
+        return await api.call(call_id)
+
+    held = api_call(url, "supervisor", "demo-supervisor", hold)
+    assert [leg.held for leg in held.legs] == [False, True]
+    alice_heard, bob_heard = _record_both(call, tmp_path, "held")
+    assert voiced_seconds(alice_heard, skip_s=0.2) < 0.2, "the caller still hears the held party"
+    assert voiced_seconds(bob_heard, skip_s=0.2) < 0.2, "the held party still hears the caller"
+
+    api_call(url, "1001", "demo-1001", lambda api: api.resume(call_id, 2))
+    alice_heard, bob_heard = _record_both(call, tmp_path, "resumed")
+    assert voiced_seconds(alice_heard, skip_s=0.2) > 1.2
+    assert voiced_seconds(bob_heard, skip_s=0.2) > 1.2
+    assert abs(dominant_frequency(alice_heard, skip_s=0.2) - 1000.0) < 20.0
+    assert abs(dominant_frequency(bob_heard, skip_s=0.2) - 440.0) < 20.0
+
+    async def resume_again(api: ApiClient) -> int:
+        try:
+            await api.resume(call_id, 2)
+        except ApiClientError as exc:
+            return exc.status
+        return 204
+
+    assert api_call(url, "admin", "demo-admin", resume_again) == 409
