@@ -48,8 +48,9 @@ def _layer(modules: tuple[str, ...], layers: str = "", third_party: str = "") ->
 LEAVES = "config call_record security"
 
 LAYERS: dict[str, Layer] = {
-    # | codecs/ | ... | numpy only |
-    "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy"),
+    # | codecs/ | ... | numpy only |, and two C maths libraries without I/O: G.722 is ADPCM,
+    # sequential per sample, so it comes from libg722 (PyPI G722); soxr resamples whole files.
+    "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy G722 soxr"),
     # | softswitch/sip/ | sans-IO SIP ...; transport.py alone touches sockets | stdlib |
     "sip": _layer(("softswitch.sip", "softswitch.sip.*")),
     # | softswitch/media/ | RTP/RTCP ... | codecs, numpy, soundfile, webrtcvad |
@@ -74,7 +75,7 @@ LAYERS: dict[str, Layer] = {
     "metrics": _layer(("softswitch.metrics",), "", "prometheus_client"),
     # | softswitch/app.py, cli.py, config.py | wiring, the command, typed config | everything |
     "app": _layer(
-        # runtime_check.py exercises every runtime dependency for `softswitch check-install`.
+        # runtime_check.py exercises every runtime library for `softswitch check-install`.
         (
             "softswitch",
             "softswitch.app",
