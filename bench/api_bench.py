@@ -90,7 +90,8 @@ async def _subscriber(
 async def _measure(
     args: argparse.Namespace, api_url: str, sip_port: int, workdir: Path
 ) -> dict[str, object]:
-    async with aiohttp.ClientSession() as session:
+    # One connection per subscriber: aiohttp's default pool stops at 100.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         async with session.post(
             f"{api_url}/api/v1/tokens", json={"username": "admin", "password": PASSWORD}
         ) as response:
