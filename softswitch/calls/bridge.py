@@ -322,7 +322,12 @@ class BridgeApplication:
         except RemoteAddressError as exc:
             # Nothing is sent until a packet from the callee latches the endpoint.
             log.info("callee SDP unusable: %s", exc)
-        media.set_direction(Direction(ANSWER_DIRECTION[audio.direction]))
+        # A party the switch holds hears nothing and is heard by no one (music on hold will
+        # be attached to it), whatever direction its answer names.
+        held = leg.held_by_switch
+        media.set_direction(
+            Direction.INACTIVE if held else Direction(ANSWER_DIRECTION[audio.direction])
+        )
 
     def _party_sdp(self, party: Leg, audio: AudioStream) -> bytes:
         """Our SDP toward the party, carrying the callee's codecs and direction."""

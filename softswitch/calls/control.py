@@ -200,25 +200,32 @@ class CallControl:
         signalling.move(call, leg, application)
 
     def hold(self, call_id: int, leg_id: int) -> None:
-        """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4)."""
-        self._reoffer(call_id, leg_id, Direction.SENDONLY)
+        """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4) and its
+        media stops both ways until resume."""
+        self._reoffer(call_id, leg_id, hold=True)
 
     def resume(self, call_id: int, leg_id: int) -> None:
-        self._reoffer(call_id, leg_id, Direction.SENDRECV)
+        self._reoffer(call_id, leg_id, hold=False)
 
-    def hang_up(self, call_id: int) -> None:
+    def hang_up(self, call_id: int, cause: str = "hung up by control") -> None:
+        """End the call for someone outside SIP; `cause` lands in the CDR (who asked)."""
         signalling = self._signalling
-        signalling.hang_up(self._call(call_id), Side.SWITCH, "hung up by control")
+        signalling.hang_up(self._call(call_id), Side.SWITCH, cause)
         signalling.flush()
 
-    def _reoffer(self, call_id: int, leg_id: int, direction: Direction) -> None:
+    def _reoffer(self, call_id: int, leg_id: int, *, hold: bool) -> None:
         call = self._call(call_id)
         leg = self._leg(call, leg_id)
+        if leg.held_by_switch is hold:
+            state = "already held" if hold else "not held"
+            raise ControlError(f"leg {leg_id} of call {call_id} is {state}", 409)
         if leg.state is not LegState.CONFIRMED or leg.reoffer_key is not None or leg.media is None:
             raise ControlError(f"leg {leg_id} cannot take a re-INVITE now", 409)
         codecs = leg.sdp_shown[0] if leg.sdp_shown else ()
-        leg.media.set_direction(direction)
-        leg.reoffer(leg.local_sdp(leg.remote_sdp, codecs, direction.value, call.id, bump=True))
+        leg.held_by_switch = hold
+        leg.media.set_direction(Direction.INACTIVE if hold else Direction.SENDRECV)
+        offered = Direction.SENDONLY if hold else Direction.SENDRECV
+        leg.reoffer(leg.local_sdp(leg.remote_sdp, codecs, offered.value, call.id, bump=True))
         self._signalling.flush()
 
     def _call(self, call_id: int) -> Call:
@@ -284,15 +291,29 @@ _CHANGES: dict[type, str] = {
 }
 
 
+# What a leg's state means to a person watching the call (API, console); the SIP detail
+# (ANSWERED = our 2xx not yet ACKed, CONFIRMED = ACKed) stays inside the leg.
+_PARTY_STATES: dict[LegState, str] = {
+    LegState.INCOMING: "calling",
+    LegState.CALLING: "calling",
+    LegState.EARLY: "ringing",
+    LegState.ANSWERED: "answered",
+    LegState.CONFIRMED: "answered",
+    LegState.CANCELLING: "ending",
+    LegState.ENDING: "ending",
+    LegState.ENDED: "ended",
+}
+
+
 def _view(call: Call) -> CallView:
     legs = tuple(
         LegView(
             leg.id,
             leg.side,
-            leg.state.name.lower(),
+            _PARTY_STATES[leg.state],
             f"{leg.peer[0]}:{leg.peer[1]}:{leg.peer[2]}",
             app.kind if (app := call.attachments.get(leg)) is not None else "",
-            leg.held,
+            leg.held or leg.held_by_switch,
             leg.media.port if leg.media is not None else None,
         )
         for leg in call.legs

@@ -327,6 +327,7 @@ class Leg:
     auth_attempted: bool = False
     first_response_sent: bool = False
     held: bool = False  # the peer's last offer put us on hold
+    held_by_switch: bool = False  # control put this leg's party on hold (our re-INVITE)
     # the peer's re-INVITE we have not answered yet, and our own outstanding re-INVITE
     pending_reoffer: Request | None = None
     reoffer_key: TransactionKey | None = None

@@ -106,7 +106,7 @@ def test_a_caller_moved_echo_bridge_echo_keeps_its_dialog_and_hears_each(
 
     (view,) = sw.run(sw.control.calls)
     (caller_leg,) = view.legs
-    assert caller_leg.application == "echo" and caller_leg.state == "confirmed"
+    assert caller_leg.application == "echo" and caller_leg.state == "answered"
     sw.run(lambda: sw.control.move(view.call_id, caller_leg.leg_id, "extension", "1002"))
     incoming = bob.wait_incoming(5.0)
     bob_call = incoming["call"]
