@@ -43,7 +43,6 @@ from softswitch.media.reception import (
     ReceptionSnapshot,
     ReceptionStatistics,
     Sequencing,
-    signed32,
 )
 from softswitch.media.rtcp import ReportBlock
 
@@ -160,6 +159,7 @@ class JitterBuffer:
         self._have_view = np.frombuffer(self._have, dtype=np.uint8)
         self._data_view = np.frombuffer(self._data, dtype=np.uint8).reshape(-1, bytes_per_unit)
         self._target = self._min_target
+        self._packet_units = frame
         self._ssrc: int | None = None
         self._stats: ReceptionStatistics | None = None
         self._candidate: _Candidate | None = None
@@ -244,14 +244,16 @@ class JitterBuffer:
         if sequencing is Sequencing.JUMP:
             self._out_of_window += 1
             return Arrival.OUT_OF_WINDOW
-        units = len(payload) // self._bpu
-        self._target = self._target_for(stats.jitter_units, units)
+        units = size // self._bpu if (size := len(payload)) != self.frame_units else size
+        if units > self._packet_units:
+            self._packet_units = units
+            self._target = self._target_for(stats.jitter_units)
         pos = self._pos
         if pos is None:
             self._ref_ts, self._ref_ext = timestamp, timestamp
             self._restart(timestamp)
             return self._store(timestamp, payload, units)
-        ext = self._ref_ext + signed32(timestamp - self._ref_ts)
+        ext = self._ref_ext + ((timestamp - self._ref_ts + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
         newest = sequencing is Sequencing.NEWEST
         if newest and self._end <= pos and (marker or ext > pos + self._target):
             # Nothing is left to play: start this talkspurt at the target depth.
@@ -300,6 +302,18 @@ class JitterBuffer:
     def _store(self, ext: int, payload: bytes, units: int) -> Arrival:
         pos = self._pos
         assert pos is not None
+        first = ext % self._capacity
+        if ext >= pos and first + units <= self._capacity and self._bpu == 1:
+            # The usual packet: whole, in the ring without wrapping, one byte per unit.
+            last = first + units
+            if self._have.find(0, first, last) < 0:
+                self._duplicate += 1
+                return Arrival.DUPLICATE
+            self._data[first:last] = payload
+            self._have[first:last] = self._ones[:units]
+            if ext + units > self._end:
+                self._end = ext + units
+            return Arrival.BUFFERED
         skip = max(0, pos - ext)  # a packet straddling the playout point keeps its tail
         count = units - skip
         if self._filled(ext + skip, count) == count:
@@ -316,11 +330,11 @@ class JitterBuffer:
         self._end = max(self._end, ext + units)
         return Arrival.BUFFERED
 
-    def _target_for(self, jitter_units: float, packet_units: int) -> int:
+    def _target_for(self, jitter_units: float) -> int:
         # At least one packet's worth: with 30 ms packets a 20 ms depth would run dry
         # between two arrivals.
         frame = self.frame_units
-        wanted = frame * math.ceil(max(self._factor * jitter_units, packet_units) / frame)
+        wanted = frame * math.ceil(max(self._factor * jitter_units, self._packet_units) / frame)
         return min(self._max_target, max(self._min_target, wanted))
 
     # -- frames out -----------------------------------------------------------------------
@@ -333,6 +347,16 @@ class JitterBuffer:
         pos = self._pos
         frame = self.frame_units
         timestamp = pos & 0xFFFF_FFFF
+        first = pos % self._capacity
+        last = first + frame
+        if last <= self._capacity and self._bpu == 1 and self._have.find(0, first, last) < 0:
+            # The usual tick: one whole frame, not wrapping the ring.
+            payload = bytes(self._data[first:last])
+            self._have[first:last] = self._zeros[:frame]
+            self._pos = pos + frame
+            self._lost_run = 0
+            self._played += 1
+            return Frame(payload, timestamp)
         filled = self._filled(pos, frame)
         if filled:
             payload = self._take(pos, filled == frame)
@@ -397,6 +421,9 @@ class JitterBuffer:
         if self._window_ticks == 0 or depth < self._window_min:
             self._window_min = depth
         self._window_ticks += 1
+        if self._window_ticks & 7 == 0 and self._stats is not None:
+            # The jitter estimate moves by 1/16 per packet: following it every 8 ticks is enough.
+            self._target = self._target_for(self._stats.jitter_units)
         if self._window_ticks < self._window:
             return
         self._window_ticks = 0

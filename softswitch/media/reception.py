@@ -93,19 +93,18 @@ class ReceptionStatistics:
         else:
             result = Sequencing.OLDER  # late by less than MAX_MISORDER: counted, no new max
         self.received += 1
-        self._update_jitter(timestamp, now)
-        return result
-
-    def _update_jitter(self, timestamp: int, now: float) -> None:
         # A.8: transit time in timestamp units; only differences matter, so the offset
         # between the arrival clock and the sender's clock cancels out.
         transit = now * self.clock_rate - timestamp
         if self._transit is not None:
-            # The timestamp wraps at 2^32: fold the difference back to a small one.
             d = transit - self._transit
-            d -= round(d / 2**32) * 2**32
+            if d > 0x8000_0000:  # the timestamp wrapped at 2^32 between the two packets
+                d -= 0x1_0000_0000
+            elif d < -0x8000_0000:
+                d += 0x1_0000_0000
             self._jitter += JITTER_GAIN * (abs(d) - self._jitter)
         self._transit = transit
+        return result
 
     @property
     def extended_max(self) -> int:
