@@ -15,8 +15,12 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.api.control import B2buaControl
+from softswitch.api.events import CallEvents
+from softswitch.api.server import ApiServer, ApiStartupError
+from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua
+from softswitch.calls.b2bua import B2bua, CallRecords
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.config import Config
@@ -95,7 +99,7 @@ class _CdrWriter:
             call_id=call.caller_leg.invite.call_id,
             caller=call.caller,
             callee=call.callee,
-            direction=cdr.Direction(call.direction),
+            direction=call.direction,
             trunk=call.trunk,
             start_ts=call.started_at,
         )
@@ -109,17 +113,17 @@ class _CdrWriter:
             await cdr.mark_answered(self.db, cdr_id, answered_at)
 
     def ended(self, call: Call) -> None:
-        disposition = cdr.Disposition(call.disposition.value if call.disposition else "failed")
-        side = cdr.HangupSide(call.hangup_side.value if call.hangup_side else "switch")
+        disposition = call.disposition or Disposition.FAILED
+        side = call.hangup_side or Side.SWITCH
         self.writes.submit(self._ended(call.id, time.time(), disposition, call.hangup_cause, side))
 
     async def _ended(
         self,
         call_id: int,
         end_ts: float,
-        disposition: cdr.Disposition,
+        disposition: Disposition,
         cause: str,
-        side: cdr.HangupSide,
+        side: Side,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -141,13 +145,31 @@ class _BindingWriter:
         self.writes = writes
 
     def saved(self, binding: Binding) -> None:
-        # The registrar's binding and the stored row have the same fields (calls/ may not
-        # import store/, so each layer has its own type).
-        stored = registrations.Binding(**dataclasses.asdict(binding))
-        self.writes.submit(registrations.save_binding(self.db, stored))
+        # The store takes a binding's fields as plain values by column name (calls/ and store/
+        # may not import each other); tests/test_app.py checks the names match.
+        self.writes.submit(registrations.save_binding(self.db, dataclasses.asdict(binding)))
 
     def removed(self, aor: str, contact: str) -> None:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
+
+
+class _Records:
+    """CallRecords to several sinks: the CDR writer, then the API's events."""
+
+    def __init__(self, *sinks: CallRecords) -> None:
+        self.sinks = list(sinks)
+
+    def started(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.started(call)
+
+    def answered(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.answered(call)
+
+    def ended(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.ended(call)
 
 
 class Switch:
@@ -162,6 +184,7 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -180,7 +203,7 @@ class Switch:
         self._writes = _StoreWriter()
         self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
         restored = await registrations.load_bindings(self.db, time.time())
-        self.registrar.restore(Binding(**dataclasses.asdict(b)) for b in restored)
+        self.registrar.restore(Binding(**values) for values in restored)
         loop = asyncio.get_running_loop()
         rtp_host = config.rtp.host
         self.relay = MediaRelay(
@@ -194,12 +217,13 @@ class Switch:
             clock=time.time,
             algorithms=config.security.digest_algorithms,
         )
+        records = _Records(_CdrWriter(self.db, self._writes))
         self.b2bua = B2bua(
             config,
             relay=self.relay,
             registrar=self.registrar,
             authenticator=authenticator,
-            records=_CdrWriter(self.db, self._writes),
+            records=records,
             setup_latency=self.metrics.call_setup_seconds,
         )
         self.transport = SipTransport(
@@ -217,6 +241,8 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
+        if config.api.enabled:
+            await self._start_api(records)
         if config.metrics.enabled:
             try:
                 self._metrics_server = await serve_metrics(
@@ -239,6 +265,18 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
+
+    async def _start_api(self, records: _Records) -> None:
+        assert self.b2bua is not None
+        control = B2buaControl(self.b2bua)
+        self.api = ApiServer(self.config.api, control, registrar=self.registrar)
+        # The API's events follow the same call records as the CDR, in the same order.
+        records.sinks.append(CallEvents(self.api.hub, ended=control.forget))
+        try:
+            await self.api.start()
+        except ApiStartupError as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from exc
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
@@ -279,6 +317,8 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.api is not None:
+            await self.api.stop()
         if self._writes is not None:
             await self._writes.close()
         if self.db is not None:

@@ -17,8 +17,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
-from softswitch.calls.call import Call, CallState, Disposition, Leg, Side
+from softswitch.calls.call import Call, CallState, Leg
+from softswitch.calls.nat import reachable
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
@@ -337,9 +339,9 @@ class B2bua:
         target: RouteTarget,
     ) -> Call:
         if identity.trunk is None:
-            direction = "outbound" if target.kind == "trunk" else "internal"
+            direction = CallDirection.OUTBOUND if target.kind == "trunk" else CallDirection.INTERNAL
         else:
-            direction = "transit" if target.kind == "trunk" else "inbound"
+            direction = CallDirection.TRANSIT if target.kind == "trunk" else CallDirection.INBOUND
         leg = Leg(Side.CALLER, source, request, secrets.token_hex(6), invite_key=key)
         call = Call(
             id=next(self._ids),
@@ -422,12 +424,15 @@ class B2bua:
         )
 
     def _callee_addresses(self, call: Call, target: RouteTarget) -> list[tuple[Address, str]]:
-        """Where the callee legs go: each registered phone of an extension, or the trunk."""
+        """Where the callee legs go: each registered phone of an extension, or the trunk.
+
+        A phone is reached at its Contact, or behind NAT where its REGISTER came from (nat.py).
+        """
         if target.kind == "extension":
             bindings = self.registrar.lookup(target.target)
             if not bindings:
                 self._fail(call, 480, f"extension {target.target} is not registered")
-            return [(binding.flow, binding.contact) for binding in bindings]
+            return reachable(bindings, self.extensions[target.target].nat)
         if target.kind == "trunk":
             trunk = self.trunks_by_name[target.target]
             uri = SipUri("sip", target.number, trunk.host, trunk.port or 5060)
@@ -1019,6 +1024,18 @@ class B2bua:
     def _count(self, disposition: Disposition) -> None:
         counts = self.counters.by_disposition
         counts[disposition.value] = counts.get(disposition.value, 0) + 1
+
+    def hang_up(self, call: Call, side: Side, cause: str) -> None:
+        """End a call on behalf of someone outside SIP (the API): BYE, CANCEL or a final."""
+        self._hang_up(call, side, cause)
+
+    def set_media_direction(self, leg: Leg, direction: str) -> str:
+        """Hold or resume from the switch (the API) in the relay alone, with no re-INVITE:
+        `inactive` stops the leg's media both ways. Returns the direction it had."""
+        assert leg.media is not None, "only a leg with media"
+        before = leg.media.direction.value
+        self.relay.set_direction(leg.media, Direction(direction))
+        return before
 
     def reap_silent_calls(self, now: float) -> int:
         """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
