@@ -12,28 +12,22 @@ it as well (`next_timer()` / `handle_timer(now)`). Segments of an event longer t
 duration field (§2.5.1.3) continue the same digit. Reordered packets of older events are
 dropped and counted.
 
-Errors::
-
-    TelephoneEventError(ValueError)   a payload that is not an RFC 4733 event (remote's fault);
-                                      the receiver counts these (`malformed`) and never raises
+The payload's wire format is `softswitch_codecs.telephone_event`; a payload it refuses
+(`MalformedPayloadError`, the remote's fault) is counted here (`malformed`), never raised.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import Enum
-from typing import Self
 
 from softswitch.media.reception import signed32
+from softswitch_codecs.errors import MalformedPayloadError
+from softswitch_codecs.telephone_event import CLOCK_RATE_HZ, MAX_DURATION, TelephoneEvent
+from softswitch_codecs.telephone_event import DTMF_EVENTS as DIGITS
 
-DIGITS = "0123456789*#ABCD"  # RFC 4733 §3.2: events 0-15, in this order
-DEFAULT_CLOCK_RATE = 8000  # telephone-event/8000 (RFC 4733 §7.1.1)
+DEFAULT_CLOCK_RATE = CLOCK_RATE_HZ  # telephone-event/8000 (RFC 4733 §7.1.1)
 DEFAULT_END_TIMEOUT_S = 0.25  # several lost 50 ms updates in a row (RFC 4733 §2.5.1.2)
-MAX_DURATION = 0xFFFF  # RFC 4733 §2.3.5: 16 bits of timestamp units
-PAYLOAD_SIZE = 4  # RFC 4733 §2.3
-
-_EVENT = struct.Struct("!BBH")
 
 
 class DtmfMethod(Enum):
@@ -68,34 +62,6 @@ class DigitEnded:
 
 
 DigitEvent = DigitStarted | DigitEnded
-
-
-class TelephoneEventError(ValueError):
-    """The payload is not an RFC 4733 telephone event."""
-
-
-@dataclass(frozen=True, slots=True)
-class TelephoneEvent:
-    """The RFC 4733 §2.3 payload: event, end bit, volume (-dBm0) and duration (units)."""
-
-    event: int
-    end: bool
-    volume: int
-    duration: int
-
-    @classmethod
-    def parse(cls, data: bytes | bytearray | memoryview) -> Self:
-        if len(data) < PAYLOAD_SIZE:
-            raise TelephoneEventError(f"telephone-event payload of {len(data)} bytes, not 4")
-        event, flags, duration = _EVENT.unpack_from(data)
-        return cls(event, bool(flags & 0x80), flags & 0x3F, duration)
-
-    def serialize(self) -> bytes:
-        if not (
-            0 <= self.event <= 255 and 0 <= self.volume <= 63 and 0 <= self.duration <= MAX_DURATION
-        ):
-            raise ValueError("event is 8 bits, volume 6 bits, duration 16 bits")
-        return _EVENT.pack(self.event, (0x80 if self.end else 0) | self.volume, self.duration)
 
 
 class EventState(Enum):
@@ -165,7 +131,7 @@ class TelephoneEventReceiver:
         """One telephone-event RTP packet (its payload and RTP timestamp) arrived at `now`."""
         try:
             packet = TelephoneEvent.parse(payload)
-        except TelephoneEventError:
+        except MalformedPayloadError:
             self.malformed += 1
             return []
         if packet.event >= len(DIGITS):

@@ -95,7 +95,7 @@ def _corrected(
     """
     turn = second * np.conj(first) * _ROT2[bins]
     offset_hz = np.angle(turn).astype(np.float64) * RATE_HZ / (2 * np.pi * 2 * QUARTER)
-    off_bins = np.minimum(np.abs(offset_hz) * WINDOW / RATE_HZ, _MAX_CORRECTION_BINS)
+    off_bins = np.minimum(np.abs(offset_hz) * (WINDOW / RATE_HZ), np.float64(_MAX_CORRECTION_BINS))
     return power / np.square(np.sinc(off_bins)), offset_hz
 
 
@@ -136,17 +136,17 @@ class InbandDtmfDetector:
         hold_below_db: float = DEFAULT_HOLD_BELOW_DB,
     ) -> None:
         self.max_slots = max_slots
-        self._min_energy = level_energy(min_level_dbm0)
+        self._min_energy = np.float64(level_energy(min_level_dbm0))
         self._twist_high = 10 ** (max_twist_high_db / 10)
         self._twist_low = 10 ** (max_twist_low_db / 10)
         self._margin = 10 ** (-group_margin_db / 10)
-        self._ratio = min_tone_ratio
+        self._ratio = np.float64(min_tone_ratio)
         self._harmonic = 10 ** (-harmonic_margin_db / 10)
         self._tolerance = frequency_tolerance
         self.min_on_windows = min_on_windows
         self.min_off_windows = min_off_windows
         self._hold_ratio = hold_ratio
-        self._hold_energy = level_energy(min_level_dbm0 - hold_below_db)
+        self._hold_energy = np.float64(level_energy(min_level_dbm0 - hold_below_db))
         self._slots = 0
         self._free: list[int] = []
         self._used = np.zeros(0, dtype=bool)
@@ -272,7 +272,7 @@ class InbandDtmfDetector:
         harmonic_bin = 8 + c
         harmonic = first[n, harmonic_bin] + _ROT2[harmonic_bin] * second[n, harmonic_bin]
         harmonic_power = np.square(np.abs(harmonic)) * (2.0 / WINDOW)
-        ratio = (row_power + column_power) / np.maximum(energy, 1.0)
+        ratio = (row_power + column_power) / np.maximum(energy, np.float32(1.0))
         ok = (
             (row_power >= self._min_energy)
             & (column_power >= self._min_energy)
@@ -285,7 +285,7 @@ class InbandDtmfDetector:
             & (np.abs(row_offset) <= self._tolerance * _FREQS[r])
             & (np.abs(column_offset) <= self._tolerance * _FREQS[column_bin])
         )
-        judged: npt.NDArray[np.int8] = np.where(ok, r * 4 + c, -1).astype(np.int8)
+        judged: npt.NDArray[np.int8] = np.where(ok, r * 4 + c, np.intp(-1)).astype(np.int8)
         return judged
 
     def _held(
@@ -321,18 +321,18 @@ class InbandDtmfDetector:
         and tuning); advances the slots' history as `process` does."""
         windows = self._analyse(frames)
         best = windows.power[..., :4].max(axis=-1) + windows.power[..., 4:].max(axis=-1)
-        return Features(windows.digit, best / np.maximum(windows.energy, 1.0))
+        return Features(windows.digit, best / np.maximum(windows.energy, np.float32(1.0)))
 
     def process(self, frames: npt.NDArray[np.int16], now: float) -> list[tuple[int, DigitEvent]]:
         """The digit events of every slot for this tick's audio, `int16[slots, samples]`."""
         windows = self._analyse(frames)
         events: list[tuple[int, DigitEvent]] = []
         for k in range(windows.digit.shape[1]):
-            hit = np.where(self._used, windows.digit[:, k], -1)
+            hit = np.where(self._used, windows.digit[:, k], np.int8(-1))
             window = self._windows
             self._windows += 1
             same = (hit >= 0) & (hit == self._candidate)
-            self._run_start = np.where(same, self._run_start, window)
+            self._run_start = np.where(same, self._run_start, np.int64(window))
             self._run = np.where(same, self._run + 1, (hit >= 0).astype(np.int32))
             self._candidate = hit
             # A started digit holds while its tone pair is there, even in windows the strict
@@ -340,8 +340,8 @@ class InbandDtmfDetector:
             on = np.flatnonzero(self._active >= 0)
             if on.size:
                 held = self._held(windows, on, k)
-                self._misses[on] = np.where(held, 0, self._misses[on] + 1)
-                self._last_hit[on] = np.where(held, window, self._last_hit[on])
+                self._misses[on] = np.where(held, np.int32(0), self._misses[on] + 1)
+                self._last_hit[on] = np.where(held, np.int64(window), self._last_hit[on])
                 for slot in on[self._misses[on] >= self.min_off_windows].tolist():
                     events.append((slot, self._ended(slot, now)))
             for slot in np.flatnonzero((self._active < 0) & (self._run >= self.min_on_windows)):

@@ -493,9 +493,10 @@ def conceal(
     repeats the frame, not one pitch period).
     """
     samples = last.shape[1]
-    elapsed = (np.maximum(consecutive, 1)[:, None] - 1) * samples + np.arange(samples)
+    lost = np.asarray(consecutive, dtype=np.int64)
+    elapsed = (np.maximum(lost, np.int64(1))[:, None] - 1) * samples + np.arange(samples)
     gain = 1.0 - CONCEAL_FADE_PER_S * (elapsed / rate_hz - CONCEAL_HOLD_S)
-    gain = np.clip(gain, 0.0, 1.0)
-    gain[consecutive <= 0] = 1.0
+    gain = np.clip(gain, np.float64(0.0), np.float64(1.0))
+    gain[lost <= 0] = 1.0
     out: Int16Frames = np.rint(last * gain).astype(np.int16)
     return out

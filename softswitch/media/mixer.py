@@ -356,11 +356,11 @@ class Mixer:
             wide = work.wide
             np.multiply(heard, layout.listen_q, out=wide)
             wide >>= GAIN_SHIFT
-            np.clip(wide, INT16_MIN, INT16_MAX, out=wide)
+            np.clip(wide, np.int64(INT16_MIN), np.int64(INT16_MAX), out=wide)
             np.copyto(work.out, wide, casting="unsafe")
             return work.out
         heard *= layout.listen_mask
-        np.clip(heard, INT16_MIN, INT16_MAX, out=heard)
+        np.clip(heard, np.int32(INT16_MIN), np.int32(INT16_MAX), out=heard)
         np.copyto(work.out, heard, casting="unsafe")
         return work.out
 
@@ -371,7 +371,9 @@ class Mixer:
         if layout is None or room not in layout.rooms:
             return np.zeros(self.frame_samples, dtype=np.int16)
         sums = self._work.sums[layout.rooms[room]]
-        mixed: Int16Frames = np.clip(sums, INT16_MIN, INT16_MAX).astype(np.int16)
+        mixed: Int16Frames = np.clip(sums, np.int32(INT16_MIN), np.int32(INT16_MAX)).astype(
+            np.int16
+        )
         return mixed
 
     def _check(self, frames: Int16Frames) -> None:
@@ -405,5 +407,7 @@ class Mixer:
             )
             said = (frames[rows].astype(np.int64) * talk[:, None]) >> GAIN_SHIFT
             heard = matrix.astype(np.int64) @ said
-            out[rows] = np.clip((heard * listen[:, None]) >> GAIN_SHIFT, INT16_MIN, INT16_MAX)
+            out[rows] = np.clip(
+                (heard * listen[:, None]) >> GAIN_SHIFT, np.int64(INT16_MIN), np.int64(INT16_MAX)
+            )
         return out

@@ -1,6 +1,9 @@
 """Micro-bench of the media cores a 20 ms tick runs: CPU time per tick, no sockets.
 
-    .venv/bin/python -m bench.media_core [--ticks 500] [--rooms 300]
+    .venv/bin/python tests/media/bench_cores.py [--ticks 500] [--rooms 300]
+
+It lives beside the cores' tests, not in bench/: the bench package drives the installed
+`softswitch` command and may not import the switch's modules (tests/test_import_rule.py).
 
 Reports min and median per tick (the minimum is the cost; the median shows the machine's
 noise) for: mixing R rooms of 3 (fast pass and the room-by-room oracle, to show why the fast
@@ -19,11 +22,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from softswitch.media.dtmf import TelephoneEvent, TelephoneEventReceiver
+from softswitch.media.dtmf import TelephoneEventReceiver
 from softswitch.media.dtmf_inband import InbandDtmfDetector
 from softswitch.media.jitter import JitterBuffer
 from softswitch.media.mixer import Mixer, SupervisorMode
 from softswitch.media.tick import TickClock
+from softswitch_codecs.telephone_event import TelephoneEvent
 
 
 def timed(run: Callable[[int], object], ticks: int) -> tuple[float, float]:
