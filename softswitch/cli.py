@@ -146,15 +146,33 @@ async def _serve(config: Config, headless: bool) -> int:
 
 
 @main.command("check-config")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def check_config(path: Path) -> None:
-    """Validate a configuration file and print what it sets up."""
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (or give it as the argument).",
+)
+def check_config(path: Path | None, config_path: Path | None) -> None:
+    """Validate a configuration file and its IVR flows; print what it sets up."""
+    path = config_path or path
+    if path is None:
+        _fail("check-config: give the file, as in: softswitch check-config --config FILE")
+        return
     try:
         config = load_config(path)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    if config.ivr is not None:
+        from softswitch.ivr.validate import check_ivr
+
+        lines, problems = check_ivr(config.ivr, str(path), path.parent)
+        click.echo("\n".join(lines))
+        if problems:
+            click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)
+            sys.exit(EXIT_CONFIG)
     click.echo(f"{path}: OK")
 
 

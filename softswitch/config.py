@@ -18,6 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from softswitch.ivr import settings as ivr_settings
+
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
@@ -208,6 +210,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
+    ivr: ivr_settings.IvrSettings | None = None  # None: no [ivr] section, no flows
 
 
 _MISSING: Final[Any] = object()
@@ -383,6 +386,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            "ivr",
         ),
     )
     sip = _parse_sip(root)
@@ -409,7 +413,23 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts),
+        ivr=_parse_ivr(root, extensions, features, base_dir or Path(source).parent),
     )
+
+
+def _parse_ivr(
+    root: _Table, extensions: tuple[Extension, ...], features: FeaturesConfig, base_dir: Path
+) -> ivr_settings.IvrSettings | None:
+    """softswitch/ivr/settings.py validates the section; errors are located here."""
+    if "ivr" not in root.data:
+        return None
+    t = root.table("ivr", ivr_settings.KEYS)
+    taken = {e.number: f"extensions[{i}]" for i, e in enumerate(extensions)}
+    taken[features.echo_test] = "features.echo_test"
+    try:
+        return ivr_settings.parse_ivr_settings(t.data, base_dir, taken)
+    except ivr_settings.SettingsError as exc:
+        raise t.error(exc.key, exc.problem) from None
 
 
 def _unknown_context(context: str) -> str:

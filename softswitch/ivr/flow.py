@@ -39,6 +39,20 @@ class FlowError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+@dataclass(frozen=True, order=True)
+class FlowProblem:
+    file: str
+    node: str
+    problem: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: node {self.node!r}: {self.problem}"
+            if self.node
+            else (f"{self.file}: {self.problem}")
+        )
+
+
 @dataclass(frozen=True)
 class Template:
     """Text with ${variable} references, filled in from the call's variables when used."""

@@ -10,53 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from importlib.resources.abc import Traversable
 
-from softswitch.ivr.flow import Flow, FlowError, load_flow_text
+from softswitch.ivr.flow import Flow, FlowProblem
 from softswitch.ivr.interpreter import Command, FlowRun, Started
 from softswitch.ivr.rules import any_matches
 from softswitch.ivr.settings import IvrSettings
-from softswitch.ivr.validate import (
-    FlowProblem,
-    PromptLookup,
-    validate_flows,
-    validate_settings,
-)
-
-MAX_FLOW_FILES = 1000
-
-
-def builtin_flows() -> Traversable:
-    """The flows that ship with softswitch (the demo on 500), as package data."""
-    return resources.files("softswitch.ivr") / "flows"
-
-
-def flows_folder(settings: IvrSettings) -> Traversable:
-    return settings.flows_dir if settings.flows_dir is not None else builtin_flows()
-
-
-def load_folder(folder: Traversable) -> tuple[dict[str, Flow], list[FlowProblem]]:
-    """Every `*.toml` in `folder`, one flow each, named by the file's stem."""
-    where = str(folder)
-    if not folder.is_dir():
-        return {}, [FlowProblem(where, "", "flows folder does not exist")]
-    flows: dict[str, Flow] = {}
-    problems: list[FlowProblem] = []
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
-    if len(files) > MAX_FLOW_FILES:
-        return {}, [FlowProblem(where, "", f"more than {MAX_FLOW_FILES} flow files")]
-    for file in files:
-        name = file.name.removesuffix(".toml")
-        try:
-            flows[name] = load_flow_text(file.read_bytes(), f"{where}/{file.name}", name)
-        except FlowError as exc:
-            problems.append(FlowProblem(exc.file, exc.node, exc.problem))
-        except OSError as exc:
-            problems.append(FlowProblem(f"{where}/{file.name}", "", f"cannot read: {exc}"))
-    if not files:
-        problems.append(FlowProblem(where, "", "no flow files (*.toml)"))
-    return flows, problems
+from softswitch.ivr.validate import PromptLookup, check_folder
 
 
 @dataclass(frozen=True)
@@ -121,10 +80,9 @@ class FlowSet:
 
     def check(self) -> tuple[dict[str, Flow], list[FlowProblem]]:
         """Load and validate the folder as it is now, without using it."""
-        flows, problems = load_folder(flows_folder(self.settings))
-        problems += validate_flows(flows, prompts=self.prompts, tts_available=self.tts_available)
-        problems += validate_settings(self.settings, flows, self.source)
-        return flows, sorted(problems)
+        return check_folder(
+            self.settings, self.source, prompts=self.prompts, tts_available=self.tts_available
+        )
 
     def reload(self) -> list[FlowProblem]:
         """Swap in the folder's flows if they check clean; else keep the current set and say why."""

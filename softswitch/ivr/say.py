@@ -428,7 +428,7 @@ _KIND_WORDS: Final[dict[SayKind, tuple[str, ...]]] = {
         "yuan",
         "jiao",
         "fen",
-    ),  # fmt: skip
+    ),
     SayKind.DATE: (*_NUMBER_WORDS, "months/", "weekdays/", "ordinals/", "year", "day"),
     SayKind.MINUTES: (*_NUMBER_WORDS, "minute", "minutes"),
 }

@@ -117,8 +117,11 @@ def _path(data: Mapping[str, Any], key: str, base_dir: Path) -> Path | None:
     return Path(os.path.abspath(base_dir / text)) if text else None
 
 
-def parse_ivr_settings(data: Mapping[str, Any], base_dir: Path) -> IvrSettings:
-    """Validate the [ivr] table; relative paths are relative to `base_dir` (the config's folder)."""
+def parse_ivr_settings(
+    data: Mapping[str, Any], base_dir: Path, taken: Mapping[str, str] | None = None
+) -> IvrSettings:
+    """Validate the [ivr] table; relative paths are relative to `base_dir` (the config's folder);
+    `taken` maps numbers already in use to what uses them."""
     for key in data:
         if key not in KEYS:
             raise SettingsError(key, "unknown key")
@@ -134,6 +137,8 @@ def parse_ivr_settings(data: Mapping[str, Any], base_dir: Path) -> IvrSettings:
             raise SettingsError(f"numbers.{number}", "expected dial digits (0-9, *, #, +)")
         if not isinstance(flow, str) or not _is_flow_name(flow):
             raise SettingsError(f"numbers.{number}", f"expected a flow name, got {flow!r}")
+        if taken and number in taken:
+            raise SettingsError(f"numbers.{number}", f"{number} is also {taken[number]}")
         numbers[number] = flow
     return IvrSettings(
         flows_dir=_path(data, "flows_dir", base_dir),

@@ -11,29 +11,15 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from softswitch.ivr.flow import Audio, Flow, GotoFlowNode, Node, SayNode, SetNode
+from softswitch.ivr.flow import Audio, Flow, FlowProblem, GotoFlowNode, Node, SayNode, SetNode
+from softswitch.ivr.folder import flows_folder, load_folder
 from softswitch.ivr.say import SAYERS, needed_prompts
 from softswitch.ivr.settings import IvrSettings
 
 # (language, prompt name) -> is there a recording? None: no prompt store to check against.
 PromptLookup = Callable[[str, str], bool]
-
-
-@dataclass(frozen=True, order=True)
-class FlowProblem:
-    file: str
-    node: str
-    problem: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.file}: node {self.node!r}: {self.problem}"
-            if self.node
-            else (f"{self.file}: {self.problem}")
-        )
 
 
 def folder_prompts(root: Path) -> PromptLookup:
@@ -178,7 +164,7 @@ def _speech(flow: Flow, prompts: PromptLookup | None, tts_available: bool) -> It
                         yield FlowProblem(
                             flow.file,
                             node.id,
-                            f"say {node.what.value} needs {len(missing)} missing prompts for language "
+                            f"say {node.what.value}: {len(missing)} prompts missing for language "
                             f"{language!r}, first {missing[0]!r}",
                         )
 
@@ -207,3 +193,34 @@ def _audio(
                 node.id,
                 f"text needs espeak-ng (not installed) because {because} for language {language!r}",
             )
+
+
+def check_folder(
+    settings: IvrSettings, source: str, *, prompts: PromptLookup | None, tts_available: bool
+) -> tuple[dict[str, Flow], list[FlowProblem]]:
+    """Load the configured flows and list every problem of the set and of the settings."""
+    flows, problems = load_folder(flows_folder(settings))
+    problems += validate_flows(flows, prompts=prompts, tts_available=tts_available)
+    problems += validate_settings(settings, flows, source)
+    return flows, sorted(problems)
+
+
+def check_ivr(
+    settings: IvrSettings, source: str, config_dir: Path
+) -> tuple[list[str], list[FlowProblem]]:
+    """`softswitch check-config`'s IVR part: lines to print, and the problems (exit 2 if any)."""
+    prompts_dir = settings.prompts_dir or config_dir / "prompts"
+    lines = []
+    if prompts_dir.is_dir():
+        prompts: PromptLookup | None = folder_prompts(prompts_dir)
+    else:
+        prompts = None
+        lines.append(f"ivr: no prompts folder at {prompts_dir}: missing prompts not checked")
+    tts = espeak_available()
+    flows, problems = check_folder(settings, source, prompts=prompts, tts_available=tts)
+    lines.append(
+        f"ivr: {len(flows)} flows from {flows_folder(settings)}, time zone {settings.time_zone}, "
+        f"espeak-ng {'found' if tts else 'not installed'}"
+    )
+    lines += [f"  {number} -> {flow}" for number, flow in settings.numbers.items()]
+    return lines, problems
