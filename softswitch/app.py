@@ -20,6 +20,7 @@ from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.config import Config
+from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -161,9 +162,14 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.flows: FlowSet | None = None
 
     async def start(self) -> None:
         config = self.config
+        try:
+            self.flows = FlowSet.for_switch(config.ivr) if config.ivr else None
+        except FlowLoadError as exc:
+            raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -238,6 +244,11 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
+
+    def reload_flows(self) -> None:
+        """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
+        if self.flows is not None:
+            self.flows.reload_and_log()
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar

@@ -122,6 +122,7 @@ async def _serve(config: Config, headless: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
+    loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
     except StartupError as exc:

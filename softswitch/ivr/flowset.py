@@ -8,6 +8,7 @@ in progress never see a reload.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,7 +16,9 @@ from softswitch.ivr.flow import Flow, FlowProblem
 from softswitch.ivr.interpreter import Command, FlowRun, Started
 from softswitch.ivr.rules import any_matches
 from softswitch.ivr.settings import IvrSettings
-from softswitch.ivr.validate import PromptLookup, check_folder
+from softswitch.ivr.validate import PromptLookup, check_folder, espeak_available, folder_prompts
+
+log = logging.getLogger("softswitch.ivr")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,26 @@ class FlowSet:
         self.tts_available = tts_available
         self.current = FlowSnapshot(0, {})
         self.reload_or_raise()
+
+    @classmethod
+    def for_switch(cls, settings: IvrSettings) -> FlowSet:
+        """The running switch's set: prompts checked when ivr.prompts_dir is set, TTS when
+        espeak-ng is installed."""
+        prompts = folder_prompts(settings.prompts_dir) if settings.prompts_dir else None
+        flows = cls(settings, prompts=prompts, tts_available=espeak_available())
+        log.info("ivr: flow set 1: %s", ", ".join(sorted(flows.current.flows)))
+        return flows
+
+    def reload_and_log(self) -> bool:
+        problems = self.reload()
+        current = self.current
+        for problem in problems:
+            log.error("ivr: reload refused: %s", problem)
+        if problems:
+            log.error("ivr: still using flow set %d", current.generation)
+        else:
+            log.info("ivr: flow set %d: %s", current.generation, ", ".join(sorted(current.flows)))
+        return not problems
 
     def check(self) -> tuple[dict[str, Flow], list[FlowProblem]]:
         """Load and validate the folder as it is now, without using it."""
