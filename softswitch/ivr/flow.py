@@ -636,7 +636,7 @@ def parse_flow(data: Mapping[str, Any], file: str, name: str) -> Flow:
         if not isinstance(body, dict):
             raise FlowError(file, node_id, f"expected a table, got {_short(body)}")
         kind = body.get("kind")
-        if kind not in NODE_KINDS:
+        if not isinstance(kind, str) or kind not in NODE_KINDS:
             raise FlowError(
                 file, node_id, f"kind: expected one of {', '.join(NODE_KINDS)}, got {_short(kind)}"
             )
