@@ -70,7 +70,7 @@ class FlowSet:
         self,
         settings: IvrSettings,
         *,
-        source: str = "",
+        source: str = "config",
         prompts: PromptLookup | None = None,
         tts_available: bool = True,
     ) -> None:
