@@ -88,8 +88,6 @@ class Caller:
         return [s.prompts for c in self.commands if isinstance(c, Play) for s in c.segments]
 
 
-def caller_in(
-    *flows: Flow, calendar: Calendar | None = None, now: float = WEDNESDAY_2PM
-) -> Caller:
+def caller_in(*flows: Flow, calendar: Calendar | None = None, now: float = WEDNESDAY_2PM) -> Caller:
     by_name = {f.name: f for f in flows}
     return Caller(FlowRun(by_name, flows[0].name, calendar or Calendar(SHANGHAI)), now)

@@ -28,7 +28,8 @@ from softswitch.ivr.validate import validate_flows
             "'11' is not a key",
         ),
         (
-            'start = "a"\n[nodes.a]\nkind = "collect"\nvariable = "v"\nmin_digits = 5\nmax_digits = 2',
+            'start = "a"\n[nodes.a]\nkind = "collect"\nvariable = "v"\n'
+            "min_digits = 5\nmax_digits = 2",
             "a",
             "min_digits 5 is above max_digits 2",
         ),
@@ -48,8 +49,8 @@ from softswitch.ivr.validate import validate_flows
             "rules[0]: expected HH:MM-HH:MM",
         ),
         (
-            'start = "a"\n[nodes.a]\nkind = "branch"\ndefault = "a"\n[[nodes.a.rules]]\ngoto = "a"\n'
-            'equals = "1"',
+            'start = "a"\n[nodes.a]\nkind = "branch"\ndefault = "a"\n'
+            '[[nodes.a.rules]]\ngoto = "a"\nequals = "1"',
             "a",
             "'variable' goes with 'equals' or 'matches'",
         ),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from softswitch.ivr.flowset import FlowChoice, FlowLoadError, FlowSet, Refused, select_flow
-from softswitch.ivr.interpreter import Play, TransferTo
+from softswitch.ivr.interpreter import Play, PromptFinished, TransferTo
 from softswitch.ivr.rules import NumberPattern
 from softswitch.ivr.settings import IvrSettings
 
@@ -36,7 +36,9 @@ def test_select_by_called_number_vip_and_blocked() -> None:
         blocked_callers=(NumberPattern.parse("_0900."),),
     )
     assert select_flow(settings, "500", "1001") == FlowChoice("main")
-    assert select_flow(settings, "501", "1004") == FlowChoice("other", {"vip": "1", "priority": "7"})
+    assert select_flow(settings, "501", "1004") == FlowChoice(
+        "other", {"vip": "1", "priority": "7"}
+    )
     assert select_flow(settings, "500", "09001234") == Refused("caller 09001234 is blocked")
     assert select_flow(settings, "502", "1001") == Refused("no flow for 502")
     diverted = IvrSettings(
@@ -65,7 +67,10 @@ def test_start_runs_the_selected_flow_with_the_selection_variables(tmp_path: Pat
 
 
 def test_reload_swaps_for_new_calls_and_running_calls_keep_their_flow(tmp_path: Path) -> None:
-    play = 'start = "p"\n[nodes.p]\nkind = "play"\ntext = "v1"\nnext = "x"\n[nodes.x]\nkind = "extension"\ntarget = "1001"\n'
+    play = (
+        'start = "p"\n[nodes.p]\nkind = "play"\ntext = "v1"\nnext = "x"\n'
+        '[nodes.x]\nkind = "extension"\ntarget = "1001"\n'
+    )
     folder = _folder(tmp_path, main=play, other=ONE)
     flows = FlowSet(_settings(folder))
     assert flows.current.generation == 1
@@ -82,8 +87,6 @@ def test_reload_swaps_for_new_calls_and_running_calls_keep_their_flow(tmp_path: 
     _, commands = started
     assert isinstance(commands[0], Play) and commands[0].segments[0].text == "v2"
     # The call that started before the reload finishes in the old flow.
-    from softswitch.ivr.interpreter import PromptFinished
-
     [exit_command] = old_run.handle(PromptFinished(1.0, 1))
     assert isinstance(exit_command, TransferTo) and exit_command.target == "1001"
 
@@ -94,7 +97,10 @@ def test_a_broken_reload_keeps_the_current_set(tmp_path: Path) -> None:
     (folder / "main.toml").write_text(ONE.replace('"1001"', "[1001]"))  # not a string
     (folder / "extra.toml").write_text(TWO)
     problems = flows.reload()
-    assert {(p.file, p.node) for p in problems} == {(str(folder / "main.toml"), "a"), ("config", "")}
+    assert {(p.file, p.node) for p in problems} == {
+        (str(folder / "main.toml"), "a"),
+        ("config", ""),
+    }
     assert flows.current.generation == 1 and set(flows.current.flows) == {"main", "other"}
     (folder / "other.toml").unlink()  # the settings still name 'other'
     (folder / "main.toml").write_text(ONE)

@@ -85,7 +85,10 @@ def test_a_key_cuts_an_interruptible_prompt_and_answers_the_next_menu() -> None:
     c.start()
     out = c.press("2")
     assert out[0] == StopPlayback(1)
-    assert isinstance(c.exit, TransferTo) and (c.exit.kind, c.exit.target) == (ExitKind.QUEUE, "601")
+    assert isinstance(c.exit, TransferTo) and (c.exit.kind, c.exit.target) == (
+        ExitKind.QUEUE,
+        "601",
+    )
     assert c.exit.digits == "2"
     assert c.prompts_heard() == [("welcome",)]  # the menu prompt was never played
 
@@ -136,7 +139,9 @@ def test_menu_timeouts_use_the_timeout_prompt_and_count_as_tries() -> None:
 
 
 def test_menu_without_on_failure_hangs_up() -> None:
-    c = caller_in(flow(MENU.replace('on_failure = "operator"', "").replace("retries = 2", "retries = 0")))
+    c = caller_in(
+        flow(MENU.replace('on_failure = "operator"', "").replace("retries = 2", "retries = 0"))
+    )
     c.start()
     c.finish_prompt()
     c.wait(5)
@@ -451,7 +456,14 @@ def test_say_node_plays_the_sayer_prompts_in_the_run_language() -> None:
         """)
     )
     c.start(variables={"balance": "100.05"})
-    assert c.last_play().segments[0].prompts == ("digits/1", "hundred", "yuan", "digits/0", "digits/5", "fen")
+    assert c.last_play().segments[0].prompts == (
+        "digits/1",
+        "hundred",
+        "yuan",
+        "digits/0",
+        "digits/5",
+        "fen",
+    )
     assert c.last_play().segments[0].language == "zh"
     c.finish_prompt()
     today = datetime.fromtimestamp(c.now, SHANGHAI).date()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -77,9 +79,21 @@ def test_amounts(value: str, currency: str, english: str, mandarin: str) -> None
     [
         ("2025-03-09", "Sunday March ninth twenty twenty five", "二零二五年三月九日星期日"),
         ("2000-01-01", "Saturday January first two thousand", "二零零零年一月一日星期六"),
-        ("2005-12-31", "Saturday December thirty-first two thousand five", "二零零五年十二月三十一日星期六"),
-        ("1900-02-28", "Wednesday February twenty-eighth nineteen hundred", "一九零零年二月二十八日星期三"),
-        ("2024-02-29", "Thursday February twenty-ninth twenty twenty four", "二零二四年二月二十九日星期四"),
+        (
+            "2005-12-31",
+            "Saturday December thirty-first two thousand five",
+            "二零零五年十二月三十一日星期六",
+        ),
+        (
+            "1900-02-28",
+            "Wednesday February twenty-eighth nineteen hundred",
+            "一九零零年二月二十八日星期三",
+        ),
+        (
+            "2024-02-29",
+            "Thursday February twenty-ninth twenty twenty four",
+            "二零二四年二月二十九日星期四",
+        ),
     ],
 )
 def test_dates(value: str, english: str, mandarin: str) -> None:
@@ -139,7 +153,7 @@ def test_any_value_says_known_prompts_or_raises_say_error(
 def test_every_number_uses_only_listed_prompts(n: int, language: str) -> None:
     names = say(SayKind.NUMBER, str(n), language)
     assert names and set(names) <= set(needed_prompts(SayKind.NUMBER, language))
-    assert not any(a == b == "digits/0" for a, b in zip(names, names[1:], strict=False))
+    assert not any(a == b == "digits/0" for a, b in itertools.pairwise(names))
 
 
 def test_prompt_lists_cover_each_language() -> None:

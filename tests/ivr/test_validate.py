@@ -62,7 +62,9 @@ def test_each_problem_has_file_node_and_problem() -> None:
     assert ("spin", "loops without waiting for the caller: spin -> spin2 -> spin") in found
     assert any(n == "sales" and "text needs espeak-ng (not installed)" in p for n, p in found)
     # With espeak-ng, the TTS-only node is fine; the rest stays.
-    with_tts = validate_flows({"broken": flow(BROKEN, "broken")}, prompts=_recorded, tts_available=True)
+    with_tts = validate_flows(
+        {"broken": flow(BROKEN, "broken")}, prompts=_recorded, tts_available=True
+    )
     assert not any(p.node == "sales" for p in with_tts)
     assert len(with_tts) == len(problems) - 1
 
@@ -90,7 +92,9 @@ def test_say_nodes_need_their_prompts_and_a_sayer() -> None:
     say = "number"
     value = "5"
     """
-    problems = validate_flows({"f": flow(text, "f")}, prompts=lambda lang, name: False, tts_available=True)
+    problems = validate_flows(
+        {"f": flow(text, "f")}, prompts=lambda lang, name: False, tts_available=True
+    )
     texts = [p.problem for p in problems]
     assert any("no sayer for language 'fr'" in t for t in texts)
     assert any(t.startswith("say number:") and "'en'" in t for t in texts)
@@ -104,7 +108,9 @@ def test_goto_flow_node_must_be_an_entry_point_and_entry_points_must_exist() -> 
         "b",
     )
     problems = validate_flows({"a": a, "b": b}, prompts=None, tts_available=True)
-    assert FlowProblem("a.toml", "go", "node: 'inner' is not an entry point of flow 'b'") in problems
+    assert (
+        FlowProblem("a.toml", "go", "node: 'inner' is not an entry point of flow 'b'") in problems
+    )
     assert FlowProblem("b.toml", "", "entry_points: no node 'ghost'") in problems
     assert FlowProblem("b.toml", "inner", "unreachable from start and entry points") in problems
 
@@ -150,7 +156,9 @@ def test_check_config_lists_flow_problems_and_exits_2(tmp_path: Path) -> None:
     broken = str(flows / "broken.toml")
     assert f"softswitch: {broken}: node 'menu': choices.2: no node 'nowhere'" in lines
     assert f"softswitch: {broken}: node 'orphan': unreachable from start and entry points" in lines
-    assert any(line.startswith(f"softswitch: {flows / 'bad.toml'}: node 'a': kind:") for line in lines)
+    assert any(
+        line.startswith(f"softswitch: {flows / 'bad.toml'}: node 'a': kind:") for line in lines
+    )
     assert f"softswitch: {config}: ivr.numbers.500: no flow 'demo' in the flows folder" in lines
 
 
