@@ -1,7 +1,8 @@
 """Saying numbers, digits, dates, amounts and minutes: a pure function from a value and a
 language to the prompt names to play, in order.
 
-Prompt names are shared across languages (`digits/5` is "five" in English and "五" in Mandarin);
+Prompt names are shared across languages (`5` is "five" in English and "五" in Mandarin) and are
+those of the shipped prompt set (prompts/texts.toml: `20`, `hundred`, `month_3`, `ordinal_9`, ...);
 `PROMPT_TEXT` lists every name a sayer may return, with what the recording says, so that the
 prompt script can generate each language's set from it. A sayer is registered per language.
 """
@@ -23,7 +24,7 @@ _MONTHS: Final = (
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
 _WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DIGIT_SIGNS: Final = {"*": "star", "#": "hash", "+": "plus"}
+_DIGIT_SIGNS: Final = {"*": "star", "#": "pound"}
 CURRENCIES: Final = ("CNY", "USD")
 
 
@@ -48,13 +49,13 @@ class Sayer(Protocol):
 
 
 def _words(start: int, names: list[str]) -> dict[str, str]:
-    return {f"digits/{start + i}": name for i, name in enumerate(names)}
+    return {f"{start + i}": name for i, name in enumerate(names)}
 
 
 _EN_TEXT: Final[dict[str, str]] = {
     **_words(0, ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]),
     **{
-        f"numbers/{10 + i}": word
+        f"{10 + i}": word
         for i, word in enumerate(
             [
                 "ten",
@@ -71,7 +72,7 @@ _EN_TEXT: Final[dict[str, str]] = {
         )
     },
     **{
-        f"numbers/{10 * i}": word
+        f"{10 * i}": word
         for i, word in enumerate(
             ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2
         )
@@ -82,10 +83,8 @@ _EN_TEXT: Final[dict[str, str]] = {
     "billion": "billion",
     "minus": "minus",
     "point": "point",
-    "and": "and",
     "star": "star",
-    "hash": "hash",
-    "plus": "plus",
+    "pound": "pound",
     "dollar": "dollar",
     "dollars": "dollars",
     "cent": "cent",
@@ -94,10 +93,10 @@ _EN_TEXT: Final[dict[str, str]] = {
     "fen": "fen",
     "minute": "minute",
     "minutes": "minutes",
-    **{f"months/{m}": m.capitalize() for m in _MONTHS},
-    **{f"weekdays/{d}": d.capitalize() for d in _WEEKDAYS},
+    **{f"month_{i}": m.capitalize() for i, m in enumerate(_MONTHS, 1)},
+    **{f"weekday_{i}": d.capitalize() for i, d in enumerate(_WEEKDAYS, 1)},
     **{
-        f"ordinals/{n}": word
+        f"ordinal_{n}": word
         for n, word in enumerate(
             [
                 "first",
@@ -134,37 +133,22 @@ _EN_TEXT: Final[dict[str, str]] = {
             ],
             1,
         )
+        if n <= 20 or n == 30  # the recorded ordinals; 21st is "twenty" "first"
     },
 }
 
-_ZH_MONTHS: Final = [
-    "一月",
-    "二月",
-    "三月",
-    "四月",
-    "五月",
-    "六月",
-    "七月",
-    "八月",
-    "九月",
-    "十月",
-    "十一月",
-    "十二月",
-]
-_ZH_WEEKDAYS: Final = ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"]
 _ZH_TEXT: Final[dict[str, str]] = {
     **_words(0, list("零一二三四五六七八九")),
-    "numbers/10": "十",
+    "10": "十",
     "hundred": "百",
     "thousand": "千",
-    "ten-thousand": "万",
-    "hundred-million": "亿",
+    "ten_thousand": "万",
+    "hundred_million": "亿",
     "liang": "两",
     "minus": "负",
     "point": "点",
     "star": "星号",
-    "hash": "井号",
-    "plus": "加",
+    "pound": "井号",
     "yuan": "元",
     "jiao": "角",
     "fen": "分",
@@ -172,9 +156,10 @@ _ZH_TEXT: Final[dict[str, str]] = {
     "cents": "美分",
     "minutes": "分钟",
     "year": "年",
+    "month": "月",
     "day": "日",
-    **{f"months/{m}": text for m, text in zip(_MONTHS, _ZH_MONTHS, strict=True)},
-    **{f"weekdays/{d}": text for d, text in zip(_WEEKDAYS, _ZH_WEEKDAYS, strict=True)},
+    "weekday": "星期",
+    "weekday_7": "星期日",
 }
 
 # Every prompt name a sayer may return, per language, with the words its recording says.
@@ -206,8 +191,10 @@ def _digit_names(value: str) -> list[str]:
         raise SayError(f"value longer than {MAX_VALUE_CHARS} characters")
     names = []
     for char in value:
+        if char == "+":
+            continue  # E.164's plus is not read out: there is no key for it
         if char in "0123456789":
-            names.append(f"digits/{char}")
+            names.append(char)
         elif char in _DIGIT_SIGNS:
             names.append(_DIGIT_SIGNS[char])
         else:
@@ -223,11 +210,11 @@ def _currency(currency: str) -> str:
 
 
 class EnglishSayer:
-    """US English: "one hundred one", "twenty twenty-five", "twelve dollars and thirty cents"."""
+    """US English: "one hundred one", "twenty twenty-five", "twelve dollars thirty cents"."""
 
     def integer(self, n: int) -> list[str]:
         if n == 0:
-            return ["digits/0"]
+            return ["0"]
         out: list[str] = []
         for scale, word in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
             if n >= scale:
@@ -238,16 +225,14 @@ class EnglishSayer:
     def _below_1000(self, n: int) -> list[str]:
         out: list[str] = []
         if n >= 100:
-            out += [f"digits/{n // 100}", "hundred"]
+            out += [f"{n // 100}", "hundred"]
             n %= 100
         if n >= 20:
-            out.append(f"numbers/{n // 10 * 10}")
+            out.append(f"{n // 10 * 10}")
             if n % 10:
-                out.append(f"digits/{n % 10}")
-        elif n >= 10:
-            out.append(f"numbers/{n}")
-        elif n:
-            out.append(f"digits/{n}")
+                out.append(f"{n % 10}")
+        elif n >= 10 or n:
+            out.append(f"{n}")
         return out
 
     def number(self, value: str) -> list[str]:
@@ -261,11 +246,16 @@ class EnglishSayer:
     def date(self, value: str) -> list[str]:
         day = _parse_date(value)
         return [
-            f"weekdays/{_WEEKDAYS[day.weekday()]}",
-            f"months/{_MONTHS[day.month - 1]}",
-            f"ordinals/{day.day}",
+            f"weekday_{day.isoweekday()}",
+            f"month_{day.month}",
+            *self._ordinal(day.day),
             *self._year(day.year),
         ]
+
+    def _ordinal(self, n: int) -> list[str]:
+        if n <= 20 or n % 10 == 0:
+            return [f"ordinal_{n}"]  # recorded: 1st-20th and 30th
+        return [f"{n // 10 * 10}", f"ordinal_{n % 10}"]  # "twenty" "first"
 
     def _year(self, year: int) -> list[str]:
         high, low = divmod(year, 100)
@@ -287,7 +277,7 @@ class EnglishSayer:
         if units or not cents:
             out += [*self.integer(units), major[0] if units == 1 else major[1]]
         if cents:
-            out += (["and"] if units else []) + self.integer(cents)
+            out += self.integer(cents)
             out.append(minor[0] if cents == 1 else minor[1])
         return out
 
@@ -299,20 +289,20 @@ class EnglishSayer:
 
 
 class MandarinSayer:
-    """Mandarin: 一百零一, 一万零一, 两千, 二〇二五年三月九日星期日, 一百元零五分."""
+    """Mandarin: 一百零一, 一万零一, 两千, 二零二五年三月九日星期日, 一百元零五分."""
 
     def integer(self, n: int) -> list[str]:
         if n == 0:
-            return ["digits/0"]
+            return ["0"]
         out: list[str] = []
         gap = False  # a whole group of zeros was skipped: the next group starts with 零
         groups = (n // 10**8, n // 10**4 % 10**4, n % 10**4)
-        for group, unit in zip(groups, ("hundred-million", "ten-thousand", ""), strict=True):
+        for group, unit in zip(groups, ("hundred_million", "ten_thousand", ""), strict=True):
             if group == 0:
                 gap = gap or bool(out)
                 continue
             if out and (gap or group < 1000):
-                out.append("digits/0")
+                out.append("0")
             out += self._group(group, first=not out, has_unit=bool(unit))
             if unit:
                 out.append(unit)
@@ -325,7 +315,7 @@ class MandarinSayer:
         places = (
             (group // 1000, "thousand"),
             (group // 100 % 10, "hundred"),
-            (group // 10 % 10, "numbers/10"),
+            (group // 10 % 10, "10"),
             (group % 10, ""),
         )
         for index, (digit, unit) in enumerate(places):
@@ -333,18 +323,18 @@ class MandarinSayer:
                 zero = zero or started
                 continue
             if zero:
-                out.append("digits/0")
+                out.append("0")
                 zero = False
             leading = first and not started
             last = index == len(places) - 1
-            if unit == "numbers/10" and leading and digit == 1:
+            if unit == "10" and leading and digit == 1:
                 out.append(unit)  # 十五, not 一十五, at the very start
             elif (
                 digit == 2 and leading and (unit in ("thousand", "hundred") or (last and has_unit))
             ):
                 out += ["liang", unit] if unit else ["liang"]  # 两千, 两百, 两万
             else:
-                out += [f"digits/{digit}", unit] if unit else [f"digits/{digit}"]
+                out += [f"{digit}", unit] if unit else [f"{digit}"]
             started = True
         return out
 
@@ -361,10 +351,11 @@ class MandarinSayer:
         return [
             *_digit_names(f"{day.year}"),
             "year",
-            f"months/{_MONTHS[day.month - 1]}",
+            *self.integer(day.month),
+            "month",
             *self.integer(day.day),
             "day",
-            f"weekdays/{_WEEKDAYS[day.weekday()]}",
+            *(["weekday_7"] if day.isoweekday() == 7 else ["weekday", f"{day.isoweekday()}"]),
         ]
 
     def amount(self, value: str, currency: str) -> list[str]:
@@ -380,9 +371,9 @@ class MandarinSayer:
         if units or not cents:
             out += [*self.integer(units), "yuan"]
         if jiao:
-            out += [f"digits/{jiao}", "jiao"]
+            out += [f"{jiao}", "jiao"]
         if fen:
-            out += (["digits/0"] if units and not jiao else []) + [f"digits/{fen}", "fen"]
+            out += (["0"] if units and not jiao else []) + [f"{fen}", "fen"]
         return out
 
     def minutes(self, value: str) -> list[str]:
@@ -411,34 +402,31 @@ def say(kind: SayKind, value: str, language: str, currency: str = "CNY") -> list
     return _SAY[kind](sayer, value, currency)
 
 
-_NUMBER_WORDS: Final = (
-    "digits/", "numbers/", "hundred", "thousand", "million", "billion", "ten-thousand",
-    "hundred-million", "liang", "minus", "point",
-)  # fmt: skip
-_KIND_WORDS: Final[dict[SayKind, tuple[str, ...]]] = {
-    SayKind.DIGITS: ("digits/", "star", "hash", "plus"),
+_NUMBER_WORDS: Final = frozenset(
+    {"hundred", "thousand", "million", "billion", "ten_thousand", "hundred_million", "liang"}
+    | {"minus", "point"}
+)
+_KIND_WORDS: Final[dict[SayKind, frozenset[str]]] = {
+    SayKind.DIGITS: frozenset({"star", "pound"}),
     SayKind.NUMBER: _NUMBER_WORDS,
-    SayKind.AMOUNT: (
-        *_NUMBER_WORDS,
-        "and",
-        "dollar",
-        "dollars",
-        "cent",
-        "cents",
-        "yuan",
-        "jiao",
-        "fen",
-    ),
-    SayKind.DATE: (*_NUMBER_WORDS, "months/", "weekdays/", "ordinals/", "year", "day"),
-    SayKind.MINUTES: (*_NUMBER_WORDS, "minute", "minutes"),
+    SayKind.AMOUNT: _NUMBER_WORDS | {"dollar", "dollars", "cent", "cents", "yuan", "jiao", "fen"},
+    SayKind.DATE: _NUMBER_WORDS | {"year", "month", "day", "weekday"},
+    SayKind.MINUTES: _NUMBER_WORDS | {"minute", "minutes"},
 }
+_DATE_PREFIXES: Final = ("month_", "weekday_", "ordinal_")
 
 
 def needed_prompts(kind: SayKind, language: str) -> tuple[str, ...]:
     """The prompt names saying `kind` in `language` may use (a subset of PROMPT_TEXT)."""
     words = _KIND_WORDS[kind]
-    return tuple(
-        name
-        for name in PROMPT_TEXT.get(language, {})
-        if any(name == w or (w.endswith("/") and name.startswith(w)) for w in words)
-    )
+
+    def needed(name: str) -> bool:
+        if kind is SayKind.DIGITS:
+            return (len(name) == 1 and name.isdigit()) or name in words
+        return (
+            name.isdigit()
+            or name in words
+            or (kind is SayKind.DATE and name.startswith(_DATE_PREFIXES))
+        )
+
+    return tuple(name for name in PROMPT_TEXT.get(language, {}) if needed(name))

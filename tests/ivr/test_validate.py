@@ -116,10 +116,11 @@ def test_goto_flow_node_must_be_an_entry_point_and_entry_points_must_exist() -> 
 
 
 def test_folder_prompts_layout(tmp_path: Path) -> None:
-    (tmp_path / "zh" / "digits").mkdir(parents=True)
-    (tmp_path / "zh" / "digits" / "5.wav").write_bytes(b"RIFF")
+    (tmp_path / "zh" / "demo").mkdir(parents=True)
+    (tmp_path / "zh" / "5.wav").write_bytes(b"RIFF")
+    (tmp_path / "zh" / "demo" / "menu.wav").write_bytes(b"RIFF")
     lookup = folder_prompts(tmp_path)
-    assert lookup("zh", "digits/5") and not lookup("en", "digits/5")
+    assert lookup("zh", "5") and lookup("zh", "demo/menu") and not lookup("en", "5")
 
 
 def _check_config(config: Path) -> subprocess.CompletedProcess[str]:
