@@ -168,7 +168,8 @@ class Switch:
     async def start(self) -> None:
         config = self.config
         try:
-            self.flows = FlowSet.for_switch(config.ivr) if config.ivr else None
+            prompts = config.data.dir / "prompts"
+            self.flows = FlowSet.for_switch(config.ivr, prompts) if config.ivr else None
         except FlowLoadError as exc:
             raise StartupError(f"IVR flows: {exc}") from exc
         try:

@@ -169,7 +169,7 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
     if config.ivr is not None:
         from softswitch.ivr.validate import check_ivr
 
-        lines, problems = check_ivr(config.ivr, str(path), path.parent)
+        lines, problems = check_ivr(config.ivr, str(path), config.data.dir / "prompts")
         click.echo("\n".join(lines))
         if problems:
             click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)

@@ -362,7 +362,7 @@ class _Reader:
 
 
 _REQUIRED: Final[Any] = object()
-_PROMPT_RE: Final = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+_PROMPT_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as media/prompts.py stores them
 
 
 def _short(value: Any) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from softswitch.ivr.flow import Flow, FlowProblem
 from softswitch.ivr.interpreter import Command, FlowRun, Started
 from softswitch.ivr.rules import any_matches
 from softswitch.ivr.settings import IvrSettings
-from softswitch.ivr.validate import PromptLookup, check_folder, espeak_available, folder_prompts
+from softswitch.ivr.validate import PromptLookup, check_folder, espeak_available, library_prompts
 
 log = logging.getLogger("softswitch.ivr")
 
@@ -82,10 +83,10 @@ class FlowSet:
         self.reload_or_raise()
 
     @classmethod
-    def for_switch(cls, settings: IvrSettings) -> FlowSet:
-        """The running switch's set: prompts checked when ivr.prompts_dir is set, TTS when
-        espeak-ng is installed."""
-        prompts = folder_prompts(settings.prompts_dir) if settings.prompts_dir else None
+    def for_switch(cls, settings: IvrSettings, prompts_dir: Path) -> FlowSet:
+        """The running switch's set, checked against the prompts it will play (`prompts_dir`
+        first, then the shipped set) and whether espeak-ng is there for text."""
+        prompts = library_prompts(prompts_dir)
         flows = cls(settings, prompts=prompts, tts_available=espeak_available())
         log.info("ivr: flow set 1: %s", ", ".join(sorted(flows.current.flows)))
         return flows

@@ -18,7 +18,6 @@ from softswitch.ivr.rules import Calendar, Holidays, NumberPattern, RuleError, l
 
 KEYS: Final = (
     "flows_dir",
-    "prompts_dir",
     "time_zone",
     "holidays",
     "holidays_file",
@@ -43,7 +42,6 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class IvrSettings:
     flows_dir: Path | None = None  # None: the flows that ship with softswitch (the demo)
-    prompts_dir: Path | None = None  # None: prompts/ beside the config file, when there is one
     time_zone: str = "UTC"
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"), compare=False)
     holidays: Holidays = field(default_factory=Holidays)
@@ -142,7 +140,6 @@ def parse_ivr_settings(
         numbers[number] = flow
     return IvrSettings(
         flows_dir=_path(data, "flows_dir", base_dir),
-        prompts_dir=_path(data, "prompts_dir", base_dir),
         time_zone=time_zone,
         zone=zone,
         holidays=holidays,

@@ -22,9 +22,12 @@ from softswitch.ivr.settings import IvrSettings
 PromptLookup = Callable[[str, str], bool]
 
 
-def folder_prompts(root: Path) -> PromptLookup:
-    """Prompts stored as <root>/<language>/<name>.wav (the layout the prompt script writes)."""
-    return lambda language, name: (root / language / f"{name}.wav").is_file()
+def library_prompts(user_dir: Path | None) -> PromptLookup:
+    """The prompts the player will find: `user_dir` (`<data dir>/prompts`) first, then the set
+    that ships with softswitch."""
+    from softswitch.media.prompts import PromptLibrary
+
+    return PromptLibrary(user_dir).has
 
 
 def espeak_available() -> bool:
@@ -206,21 +209,17 @@ def check_folder(
 
 
 def check_ivr(
-    settings: IvrSettings, source: str, config_dir: Path
+    settings: IvrSettings, source: str, prompts_dir: Path
 ) -> tuple[list[str], list[FlowProblem]]:
     """`softswitch check-config`'s IVR part: lines to print, and the problems (exit 2 if any)."""
-    prompts_dir = settings.prompts_dir or config_dir / "prompts"
-    lines = []
-    if prompts_dir.is_dir():
-        prompts: PromptLookup | None = folder_prompts(prompts_dir)
-    else:
-        prompts = None
-        lines.append(f"ivr: no prompts folder at {prompts_dir}: missing prompts not checked")
     tts = espeak_available()
-    flows, problems = check_folder(settings, source, prompts=prompts, tts_available=tts)
-    lines.append(
-        f"ivr: {len(flows)} flows from {flows_folder(settings)}, time zone {settings.time_zone}, "
-        f"espeak-ng {'found' if tts else 'not installed'}"
+    flows, problems = check_folder(
+        settings, source, prompts=library_prompts(prompts_dir), tts_available=tts
     )
+    lines = [
+        f"ivr: {len(flows)} flows from {flows_folder(settings)}, time zone {settings.time_zone}, "
+        f"prompts from {prompts_dir} and the shipped set, "
+        f"espeak-ng {'found' if tts else 'not installed'}"
+    ]
     lines += [f"  {number} -> {flow}" for number, flow in settings.numbers.items()]
     return lines, problems

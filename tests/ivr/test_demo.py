@@ -80,7 +80,7 @@ def test_1_goes_to_the_sales_queue(flows: FlowSet) -> None:
     walk = Walk(flows, _at(*MONDAY_10AM))
     assert walk.heard == ["welcome"]
     walk.listen()
-    assert walk.heard == ["welcome", "demo/main-menu"]
+    assert walk.heard == ["welcome", "demo_main_menu"]
     walk.listen()
     walk.press("1")
     exit_ = walk.exit
@@ -93,12 +93,12 @@ def test_1_goes_to_the_sales_queue(flows: FlowSet) -> None:
 def test_2_enters_a_customer_number_then_the_support_queue(flows: FlowSet) -> None:
     walk = Walk(flows, _at(*MONDAY_10AM))
     walk.press("2")  # cuts the greeting: straight to the menu's choice
-    assert walk.heard == ["welcome", "demo/enter-customer-number"]
+    assert walk.heard == ["welcome", "demo_enter_customer_number"]
     walk.press("12")  # too short
     walk.press("#")
-    assert walk.heard[-2:] == ["demo/bad-customer-number", "demo/enter-customer-number"]
+    assert walk.heard[-2:] == ["demo_bad_customer_number", "demo_enter_customer_number"]
     walk.press("123456#")
-    assert walk.heard[-1] == "demo/your-number-is"
+    assert walk.heard[-1] == "demo_your_number_is"
     walk.listen()
     assert walk.heard[-1] == "1"  # the number read back
     digits_play = [c for c in walk.out if isinstance(c, Play)][-1]
@@ -128,7 +128,7 @@ def test_no_choice_twice_then_the_operator(flows: FlowSet) -> None:
         assert deadline is not None
         walk.now = deadline
         walk._feed(Timer(deadline))  # ...and no key comes
-    assert walk.heard.count("demo/no-choice") == 2
+    assert walk.heard.count("demo_no_choice") == 2
     assert isinstance(walk.exit, TransferTo) and walk.exit.target == "1005"
 
 
@@ -146,7 +146,7 @@ def test_night_weekend_and_holidays_get_the_closed_message_then_voicemail(
 ) -> None:
     walk = Walk(flows, _at(*moment))
     walk.listen()
-    assert walk.heard == ["welcome", "demo/closed"]
+    assert walk.heard == ["welcome", "demo_closed"]
     closed = [c for c in walk.out if isinstance(c, Play)][-1]
     assert not closed.interruptible
     walk.press("1")  # ignored: the closed message cannot be cut
@@ -157,7 +157,7 @@ def test_night_weekend_and_holidays_get_the_closed_message_then_voicemail(
 def test_saturday_morning_is_open(flows: FlowSet) -> None:
     walk = Walk(flows, _at(2025, 6, 14, 9, 30))
     walk.listen()
-    assert walk.heard[-1] == "demo/main-menu"
+    assert walk.heard[-1] == "demo_main_menu"
 
 
 def test_an_agent_sends_the_caller_to_card_entry_and_gets_them_back(flows: FlowSet) -> None:
