@@ -20,8 +20,9 @@ from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
-from softswitch.config import Config
+from softswitch.config import Config, ConfigError
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
+from softswitch.ivr.settings import ivr_settings
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -168,9 +169,10 @@ class Switch:
     async def start(self) -> None:
         config = self.config
         try:
+            ivr = ivr_settings(config)
             prompts = config.data.dir / "prompts"
-            self.flows = FlowSet.for_switch(config.ivr, prompts) if config.ivr else None
-        except FlowLoadError as exc:
+            self.flows = FlowSet.for_switch(ivr, prompts) if ivr else None
+        except (ConfigError, FlowLoadError) as exc:
             raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)

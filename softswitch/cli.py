@@ -20,6 +20,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
 
@@ -83,6 +84,7 @@ def run(
             metrics_port=metrics_port,
             log_level=log_level.lower() if log_level else None,
         )
+        ivr_settings(config)  # [ivr] mistakes exit 2 here too, before anything starts
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -162,14 +164,15 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
         return
     try:
         config = load_config(path)
+        ivr = ivr_settings(config)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
-    if config.ivr is not None:
+    if ivr is not None:
         from softswitch.ivr.validate import check_ivr
 
-        lines, problems = check_ivr(config.ivr, str(path), config.data.dir / "prompts")
+        lines, problems = check_ivr(ivr, str(path), config.data.dir / "prompts")
         click.echo("\n".join(lines))
         if problems:
             click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)

@@ -18,8 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from softswitch.ivr import settings as ivr_settings
-
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
@@ -198,6 +196,16 @@ class Route:
     destination: Destination
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table a layer above parses itself (config.py imports nothing of ours), with where it
+    came from so that its errors are located like the rest."""
+
+    data: dict[str, Any] = field(compare=False)
+    source: str
+    base_dir: Path
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     sip: SipConfig = SipConfig()
@@ -212,7 +220,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
-    ivr: ivr_settings.IvrSettings | None = None  # None: no [ivr] section, no flows
+    ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
 
 
 _MISSING: Final[Any] = object()
@@ -415,23 +423,15 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
-        ivr=_parse_ivr(root, extensions, features, base_dir or Path(source).parent),
+        ivr=_parse_ivr(root, base_dir or Path(source).parent),
     )
 
 
-def _parse_ivr(
-    root: _Table, extensions: tuple[Extension, ...], features: FeaturesConfig, base_dir: Path
-) -> ivr_settings.IvrSettings | None:
-    """softswitch/ivr/settings.py validates the section; errors are located here."""
+def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
     if "ivr" not in root.data:
         return None
-    t = root.table("ivr", ivr_settings.KEYS)
-    taken = {e.number: f"extensions[{i}]" for i, e in enumerate(extensions)}
-    taken[features.echo_test] = "features.echo_test"
-    try:
-        return ivr_settings.parse_ivr_settings(t.data, base_dir, taken)
-    except ivr_settings.SettingsError as exc:
-        raise t.error(exc.key, exc.problem) from None
+    value = root.get("ivr", {}, lambda v: isinstance(v, dict), "a table")
+    return Section(value, root.source, base_dir)
 
 
 def _unknown_context(context: str) -> str:

@@ -1,8 +1,9 @@
 """The [ivr] section of the configuration: where flows are, the time zone and holidays their
 branches read, which called number starts which flow, and callers treated apart (VIP, blocked).
 
-Parsed here rather than in config.py, which only hands over the table and turns a
-`SettingsError(key, problem)` into its `file:ivr.key: problem`.
+Parsed here rather than in config.py (a leaf that imports nothing of ours, and long enough):
+config.py keeps the table, `ivr_settings(config)` parses it and reports a mistake as config.py
+does, `ConfigError(file, "ivr.key", problem)`. The CLI calls it right after loading the file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from softswitch.config import Config, ConfigError
 from softswitch.ivr.rules import Calendar, Holidays, NumberPattern, RuleError, load_zone
 
 KEYS: Final = (
@@ -189,3 +191,17 @@ def _holidays(data: Mapping[str, Any], base_dir: Path) -> Holidays:
         dates |= parsed.dates
         yearly |= parsed.yearly
     return Holidays(frozenset(dates), frozenset(yearly))
+
+
+def ivr_settings(config: Config) -> IvrSettings | None:
+    """The [ivr] section of a loaded config, None without one; ConfigError on a mistake."""
+    section = config.ivr
+    if section is None:
+        return None
+    taken = {e.number: f"extensions[{i}]" for i, e in enumerate(config.extensions)}
+    if config.features.echo_test:
+        taken[config.features.echo_test] = "features.echo_test"
+    try:
+        return parse_ivr_settings(section.data, section.base_dir, taken)
+    except SettingsError as exc:
+        raise ConfigError(section.source, f"ivr.{exc.key}", exc.problem) from None

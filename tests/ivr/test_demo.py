@@ -21,19 +21,22 @@ from softswitch.ivr.interpreter import (
     Timer,
     TransferTo,
 )
+from softswitch.ivr.settings import ivr_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def flows() -> FlowSet:
-    config = load_config(REPO / "config.example.toml")
-    assert config.ivr is not None
-    return FlowSet(config.ivr, tts_available=False)
+    settings = ivr_settings(load_config(REPO / "config.example.toml"))
+    assert settings is not None
+    return FlowSet(settings, tts_available=False)
 
 
 def _at(*args: int) -> float:
-    return datetime(*args, tzinfo=load_config(REPO / "config.example.toml").ivr.zone).timestamp()  # type: ignore[union-attr]
+    settings = ivr_settings(load_config(REPO / "config.example.toml"))
+    assert settings is not None
+    return datetime(*args, tzinfo=settings.zone).timestamp()
 
 
 class Walk:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from softswitch.config import ConfigError, parse_config
+from softswitch.ivr.settings import ivr_settings
 
 EXTENSION = {"number": "1001", "password": "x"}
 
@@ -17,14 +18,14 @@ def _ivr(section: dict[str, Any], tmp_path: Path) -> Any:
     config = parse_config(
         {"ivr": section, "extensions": [EXTENSION]}, str(tmp_path / "s.toml"), base_dir=tmp_path
     )
-    return config.ivr
+    return ivr_settings(config)
 
 
 def test_defaults_and_paths_relative_to_the_config(tmp_path: Path) -> None:
     ivr = _ivr({"flows_dir": "flows", "numbers": {"500": "demo"}}, tmp_path)
     assert ivr.flows_dir == tmp_path / "flows" and ivr.time_zone == "UTC"
     assert ivr.numbers == {"500": "demo"}
-    assert parse_config({}, "s.toml").ivr is None
+    assert ivr_settings(parse_config({}, "s.toml")) is None
 
 
 def test_holidays_from_the_list_and_a_file(tmp_path: Path) -> None:
