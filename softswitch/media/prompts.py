@@ -64,7 +64,8 @@ def read_audio(data: bytes, origin: str) -> NDArray[np.int16]:
         raise PromptUnreadable(f"{origin}: not audio soundfile can read ({exc})") from None
     mono = samples.mean(axis=1)
     audio = resample_offline(mono, int(rate), RATE_HZ)
-    return np.asarray(np.clip(np.rint(audio * 32767), -32768, 32767), dtype=np.int16)
+    scaled: NDArray[np.float64] = np.rint(audio * 32767.0)
+    return np.asarray(np.clip(scaled, np.float64(-32768), np.float64(32767)), dtype=np.int16)
 
 
 class PromptLibrary:

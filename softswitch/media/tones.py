@@ -253,7 +253,7 @@ class Tone:
         if self.spec.repeat:
             return np.asarray(self._table[n % np.int64(self._table.size)], dtype=np.int16)
         played = n < self._table.size
-        heard = self._table[np.minimum(n, self._table.size - 1)]
+        heard = self._table[np.minimum(n, np.int64(self._table.size - 1))]
         return np.asarray(np.where(played, heard, np.int16(0)), dtype=np.int16)
 
 
