@@ -82,6 +82,10 @@ class Timer(Enum):
     DIAL = "dial"
 
 
+_TIMER_RANK = {kind: rank for rank, kind in enumerate(Timer)}
+TimerEntry = tuple[float, int, str, str, Timer]
+
+
 class OfferEnd(Enum):
     NO_ANSWER = "no answer"
     REJECT = "reject"
@@ -155,7 +159,9 @@ class EngineCore:
             for m in a.memberships:
                 self._queue(m.queue).members[a.number] = m
         self._callers: dict[str, Caller] = {}
-        self._timers: list[tuple[float, int, Timer, str, str]] = []
+        # (when, rank of kind, key, other, kind): timers due at the same time fire in an order
+        # that follows from the state alone, so a restored engine behaves like the original.
+        self._timers: list[TimerEntry] = []
         self._seq = 0
         self._dirty: set[str] = set()
         self._out: list[AcdEvent] = []
@@ -237,7 +243,7 @@ class EngineCore:
 
     def _timer(self, when: float, kind: Timer, key: str, other: str = "") -> None:
         self._seq += 1
-        heapq.heappush(self._timers, (when, self._seq, kind, key, other))
+        heapq.heappush(self._timers, (when, _TIMER_RANK[kind], key, other, kind))
 
     def _next_seq(self) -> int:
         self._seq += 1

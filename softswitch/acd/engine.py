@@ -25,6 +25,7 @@ from softswitch.acd.core import (
     EngineCore,
     OfferEnd,
     Timer,
+    TimerEntry,
     merge_requirements,
 )
 from softswitch.acd.errors import InvalidRequest
@@ -333,8 +334,8 @@ class Engine(EngineCore):
             self._heal_agent(agent, now)
         return self._finish(now)
 
-    def _timer_live(self, entry: tuple[float, int, Timer, str, str]) -> bool:
-        when, _, kind, key, other = entry
+    def _timer_live(self, entry: TimerEntry) -> bool:
+        when, _, key, other, kind = entry
         if kind in (Timer.WRAP_UP, Timer.AVAILABLE):
             agent = self._agents[key]
             if kind is Timer.WRAP_UP:
@@ -376,8 +377,8 @@ class Engine(EngineCore):
                 self._fire(entry, now)
         return self._finish(now)
 
-    def _fire(self, entry: tuple[float, int, Timer, str, str], now: float) -> None:
-        _, _, kind, key, other = entry
+    def _fire(self, entry: TimerEntry, now: float) -> None:
+        _, _, key, other, kind = entry
         if kind is Timer.WRAP_UP:
             agent = self._agents[key]
             self._set_state(agent, AgentTrigger.WRAP_UP_END, now)

@@ -87,12 +87,13 @@ def restore(
     *,
     rng: random.Random | None = None,
     strategies: StrategyRegistry | None = None,
+    dispatch_all: bool = False,
 ) -> Engine:
     """An engine for `config` carrying the state in `data`; agents and queues no longer in the
     config are dropped. Call `reconcile` next with the legs that are still up."""
     if data.get("version") != VERSION:
         raise InvalidRequest(f"snapshot version {data.get('version')!r} is not {VERSION}")
-    engine = Engine(config, rng=rng, strategies=strategies)
+    engine = Engine(config, rng=rng, strategies=strategies, dispatch_all=dispatch_all)
     engine._seq = int(data["seq"])
     for number, record in data["agents"].items():
         agent = engine._agents.get(number)
