@@ -158,5 +158,51 @@ def check_config(path: Path) -> None:
     click.echo(f"{path}: OK")
 
 
+@main.command()
+@click.option("--agents", type=click.IntRange(min=1), required=True, help="Identical agents.")
+@click.option(
+    "--arrival-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Poisson arrivals, calls per second.",
+)
+@click.option(
+    "--handle-time",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Mean (exponential) handle time, seconds.",
+)
+@click.option(
+    "--patience",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Mean (exponential) patience, seconds; without it nobody abandons.",
+)
+@click.option("--service-level-s", type=click.FloatRange(min=0), default=20.0, show_default=True)
+@click.option("--calls", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate(
+    agents: int,
+    arrival_rate: float,
+    handle_time: float,
+    patience: float | None,
+    service_level_s: float,
+    calls: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Run the ACD engine on a fake clock and compare with Erlang C (or Erlang A)."""
+    from softswitch.acd.report import simulate_and_report
+
+    try:
+        text = simulate_and_report(
+            agents, arrival_rate, handle_time, patience, service_level_s, calls, seed, as_json
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)
+
+
 if __name__ == "__main__":
     main()
