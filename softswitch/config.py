@@ -18,6 +18,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from softswitch.acd.model import AcdConfig
+from softswitch.acd.settings import ROOT_KEYS as ACD_KEYS
+from softswitch.acd.settings import SettingsError, parse_settings
+
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
@@ -208,6 +212,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
+    acd: AcdConfig = field(default_factory=AcdConfig)  # parsed by acd/settings.py
 
 
 _MISSING: Final[Any] = object()
@@ -383,6 +388,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            *ACD_KEYS,
         ),
     )
     sip = _parse_sip(root)
@@ -396,6 +402,10 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
+    try:
+        acd = parse_settings(data, {extension.number for extension in extensions})
+    except SettingsError as exc:
+        raise ConfigError(source, exc.key, exc.problem) from None
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -409,6 +419,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts),
+        acd=acd,
     )
 
 
@@ -803,6 +814,7 @@ def summarize(cfg: Config) -> str:
         f"sends to: {allowed}",
         f"echo test: {cfg.features.echo_test}",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
+        f"{len(cfg.acd.queues)} queues, {len(cfg.acd.agents)} agents",
     ]
     for route in cfg.routes:
         match = route.number if route.number is not None else f"prefix {route.prefix}"
