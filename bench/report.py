@@ -199,13 +199,13 @@ def _acd_section(results: Results) -> list[str]:
         f"## ACD routing decision ({scenario['agents']} agents, {scenario['queues']} queues,"
         f" goal < {scenario['goal_ms']:g} ms)",
         "",
-        "| decision | p50 | p99 | max | samples |",
-        "|---|---|---|---|---|",
+        "| decision | p50 | p99 | max | CPU p50 | CPU p99 | samples |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, s in scenario["decisions"].items():
         out.append(
             f"| {name} | {s['p50_us']:.0f} µs | {s['p99_us']:.0f} µs | {s['max_us']:.0f} µs"
-            f" | {s['samples']} |"
+            f" | {s['cpu_p50_us']:.0f} µs | {s['cpu_p99_us']:.0f} µs | {s['samples']} |"
         )
     return out
 
