@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean dist FORCE
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -30,17 +30,38 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests
-	$(BIN)/ruff format --check softswitch codecs bench tests
+	$(BIN)/ruff check softswitch codecs bench tests freeze
+	$(BIN)/ruff format --check softswitch codecs bench tests freeze
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
+	$(BIN)/mypy freeze/inputs.py
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# One executable for small offices (PyInstaller onefile, freeze/softswitch.spec): dist/softswitch
+# runs on a machine without Python. Rebuilt only when the digest of its inputs changes (sources,
+# spec, installed distributions; see freeze/inputs.py), built aside and moved in whole, so an
+# interrupted build never leaves a half-written executable that make would take as current.
+DIST := dist/softswitch
+DIST_INPUTS := build/dist-inputs.sha256
+
+dist: $(DIST)
+
+$(DIST_INPUTS): FORCE $(STAMP)
+	@$(BIN)/python freeze/inputs.py $@ softswitch codecs freeze pyproject.toml constraints.txt
+
+$(DIST): $(DIST_INPUTS)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath build/freeze/dist \
+	  --workpath build/freeze freeze/softswitch.spec
+	mkdir -p $(dir $@)
+	mv build/freeze/dist/softswitch $@
+
+FORCE:
 
 bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
@@ -51,4 +72,4 @@ bench-quick: setup
 	$(BIN)/python -m bench --suite quick
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

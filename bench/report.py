@@ -125,7 +125,9 @@ def _peer_notes(results: Results, scenario: str) -> list[str]:
     notes = []
     peers = results["scenarios"].get(scenario, {}).get("peers", {})
     for name, peer in sorted(peers.items()):
-        if peer.get("error"):
+        if peer.get("not_installed"):
+            notes.append(f"- **{name}** not installed: needs {peer['not_installed']}; not measured")
+        elif peer.get("error"):
             notes.append(f"- **{name}** did not run: {peer['error']}")
     return notes
 

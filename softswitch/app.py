@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
@@ -95,7 +96,7 @@ class _CdrWriter:
             call_id=call.caller_leg.invite.call_id,
             caller=call.caller,
             callee=call.callee,
-            direction=cdr.Direction(call.direction),
+            direction=call.direction,
             trunk=call.trunk,
             start_ts=call.started_at,
         )
@@ -109,17 +110,17 @@ class _CdrWriter:
             await cdr.mark_answered(self.db, cdr_id, answered_at)
 
     def ended(self, call: Call) -> None:
-        disposition = cdr.Disposition(call.disposition.value if call.disposition else "failed")
-        side = cdr.HangupSide(call.hangup_side.value if call.hangup_side else "switch")
+        disposition = call.disposition or Disposition.FAILED
+        side = call.hangup_side or Side.SWITCH
         self.writes.submit(self._ended(call.id, time.time(), disposition, call.hangup_cause, side))
 
     async def _ended(
         self,
         call_id: int,
         end_ts: float,
-        disposition: cdr.Disposition,
+        disposition: Disposition,
         cause: str,
-        side: cdr.HangupSide,
+        side: Side,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:

@@ -204,5 +204,18 @@ def simulate(
     click.echo(text)
 
 
+@main.command("check-install")
+def check_install() -> None:
+    """Check that every library the switch needs loads and works here (exit 1 if not)."""
+    from softswitch.runtime_check import run_checks
+
+    results = run_checks()
+    for result in results:
+        status = "ok" if result.ok else "FAILED"
+        click.echo(f"{result.distribution} {result.version}: {status}: {result.detail}")
+    if not all(result.ok for result in results):
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

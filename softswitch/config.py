@@ -133,6 +133,8 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Numbers that phones (the internal context) reach without a route; "" turns one off."""
+
     echo_test: str = "9196"
 
 
@@ -418,7 +420,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         features=features,
         extensions=extensions,
         trunks=trunks,
-        routes=_parse_routes(root, extensions, trunks, contexts),
+        routes=_parse_routes(root, extensions, trunks, contexts, features),
         acd=acd,
     )
 
@@ -545,7 +547,9 @@ def _parse_security(root: _Table) -> SecurityConfig:
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
     t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196")
+    echo_test: str = t.dial("echo_test", "9196", empty=True)
+    if echo_test == "+":
+        raise t.error("echo_test", "expected dial digits or empty (off), got '+'")
     for index, extension in enumerate(extensions):
         if extension.number == echo_test:
             raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
@@ -662,6 +666,7 @@ def _parse_routes(
     extensions: tuple[Extension, ...],
     trunks: tuple[Trunk, ...],
     contexts: set[str],
+    features: FeaturesConfig,
 ) -> tuple[Route, ...]:
     keys = ("context", "number", "prefix", "strip", "prepend", "destination")
     numbers = {extension.number for extension in extensions}
@@ -687,6 +692,9 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
+        if context == INTERNAL_CONTEXT and number is not None and number == features.echo_test:
+            # Either would leave the other dead: the key that was never read is what this avoids.
+            raise t.error("number", f"{number} is features.echo_test in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -812,7 +820,7 @@ def summarize(cfg: Config) -> str:
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
-        f"echo test: {cfg.features.echo_test}",
+        f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
         f"{len(cfg.acd.queues)} queues, {len(cfg.acd.agents)} agents",
     ]

@@ -17,8 +17,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
-from softswitch.calls.call import Call, CallState, Disposition, Leg, Side
+from softswitch.calls.call import Call, CallState, Leg
 from softswitch.calls.nat import reachable
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
@@ -338,9 +339,9 @@ class B2bua:
         target: RouteTarget,
     ) -> Call:
         if identity.trunk is None:
-            direction = "outbound" if target.kind == "trunk" else "internal"
+            direction = CallDirection.OUTBOUND if target.kind == "trunk" else CallDirection.INTERNAL
         else:
-            direction = "transit" if target.kind == "trunk" else "inbound"
+            direction = CallDirection.TRANSIT if target.kind == "trunk" else CallDirection.INBOUND
         leg = Leg(Side.CALLER, source, request, secrets.token_hex(6), invite_key=key)
         call = Call(
             id=next(self._ids),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.config import Trunk
 from softswitch.media.relay import MediaEndpoint
 from softswitch.sip.dialog import Dialog
@@ -22,21 +23,6 @@ class CallState(Enum):
     EARLY = "early"  # a provisional with a tag came back from the callee
     ANSWERED = "answered"
     ENDED = "ended"
-
-
-class Disposition(Enum):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    UNKNOWN_NUMBER = "unknown_number"
-
-
-class Side(Enum):
-    CALLER = "caller"
-    CALLEE = "callee"
-    SWITCH = "switch"
 
 
 @dataclass(eq=False, slots=True)
@@ -65,7 +51,7 @@ class Call:
     id: int
     caller: str
     callee: str
-    direction: str  # internal, inbound, outbound, transit
+    direction: CallDirection
     trunk: str | None
     started_at: float  # wall clock, for the CDR
     setup_started: float  # loop clock, INVITE received

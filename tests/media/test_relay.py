@@ -384,10 +384,29 @@ def test_ports_held_elsewhere_are_skipped_and_close_returns_the_port(run: Runner
             relay.close(ep)
             await ep.wait_closed()
             assert ports.in_use == 0
-            with pytest.raises(ValueError):
-                relay.bridge(ep, ep)
+            with pytest.raises(ValueError, match="is closed"):
+                relay.echo(ep)
         finally:
             held.close()
+
+    run(main())
+
+
+def test_an_endpoint_is_not_bridged_to_itself_and_keeps_its_bridge(run: Runner) -> None:
+    async def main() -> None:
+        relay = make_relay()
+        try:
+            a, b, pa, pb = await bridged_call(relay)
+            with pytest.raises(ValueError, match="cannot be bridged to itself"):
+                relay.bridge(a, a)
+            # Refused before anything changed: A still talks to B, and A hears no echo.
+            pa.send_to(a, rtp(1, 0, 0xA))
+            pb.send_to(b, rtp(1, 0, 0xB))
+            assert (await pb.recv())[0] == rtp(1, 0, 0xA)
+            assert (await pa.recv())[0] == rtp(1, 0, 0xB)
+            await pa.assert_received_nothing()
+        finally:
+            await relay.aclose()
 
     run(main())
 

@@ -15,8 +15,8 @@ Commands (one JSON object per line, key "cmd"):
              many seconds have been recorded, stop_record or hang-up
   stop_record call -> recorded (also sent when a timed recording ends or the call does)
   quit
-Events (key "event"): ready, registered, reg_failed, unregistered, call_created, incoming_call,
-call_state, media_active, recorded, error.
+Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
+unregistered, call_created, incoming_call, call_state, media_active, recorded, error.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ _event_fd = -1
 
 
 def emit(event: str, **fields: Any) -> None:
-    """Write one event line to the saved stdout (fd 1 now points at stderr, for pjsua's logs)."""
-    line = json.dumps({"event": event, **fields}) + "\n"
+    """Write one event line to the saved stdout (fd 1 now points at stderr, for pjsua's logs).
+
+    `at` is the wall clock when the peer saw it happen: tests order it against SIPp's trace.
+    """
+    line = json.dumps({"event": event, "at": time.time(), **fields}) + "\n"
     os.write(_event_fd, line.encode())
 
 

@@ -1,0 +1,34 @@
+"""What a call detail record says about a call: its direction, disposition and who hung up.
+
+Call control (`calls/`) decides these facts and the store (`store/`) keeps them; neither layer may
+import the other, so the one definition lives here, below both, and imports nothing of ours.
+The values are the text stored in the `cdr` table and shown in metrics labels.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallDirection(StrEnum):
+    INTERNAL = "internal"  # extension to extension (or to a feature)
+    INBOUND = "inbound"  # trunk to extension or feature
+    OUTBOUND = "outbound"  # extension to trunk
+    TRANSIT = "transit"  # trunk to trunk
+
+
+class Disposition(StrEnum):
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    UNKNOWN_NUMBER = "unknown_number"
+
+
+class Side(StrEnum):
+    """A party of a call: a leg's role, and who ended the call (the switch itself included)."""
+
+    CALLER = "caller"
+    CALLEE = "callee"
+    SWITCH = "switch"
