@@ -34,9 +34,9 @@ def widened_requirements(
 ) -> tuple[Requirement, ...]:
     """The caller's requirements after the queue's widening rules for its wait so far."""
     floor: int | None = None
-    waited = now - caller.queue_entry_time
+    # Absolute times, computed as the timers compute them: (a + b) - a may fall short of b.
     for rule in config.widening:
-        if rule.after_s <= waited:
+        if caller.queue_entry_time + rule.after_s <= now:
             floor = rule.min_proficiency
     if floor is None:
         return caller.requirements
@@ -47,10 +47,10 @@ def widened_requirements(
 
 def next_widening(config: QueueConfig, caller: Caller, now: float) -> float | None:
     """When the caller's requirements next widen, or None when they no longer will."""
-    waited = now - caller.queue_entry_time
     for rule in config.widening:
-        if rule.after_s > waited:
-            return caller.queue_entry_time + rule.after_s
+        when = caller.queue_entry_time + rule.after_s
+        if when > now:
+            return when
     return None
 
 

@@ -63,7 +63,8 @@ def _order_key(c: Candidate) -> tuple[int, int, str]:
 
 @dataclass(frozen=True)
 class _ByKey:
-    """The one candidate with the smallest key: an O(n) pass, no sort."""
+    """The one candidate with the smallest key: an O(n) pass, no sort. Every key ends with the
+    agent number, so ties never depend on set iteration order (PYTHONHASHSEED)."""
 
     name: str
     key: Callable[[Candidate], tuple[float | int | str, ...]]
@@ -159,8 +160,13 @@ def default_registry() -> StrategyRegistry:
         _Ordered("ring-all", RingMode.ALL),
         _ByKey("longest-idle", lambda c: (c.agent.idle_since, c.agent.number)),
         _ByKey("least-recent", _least_recent_key),
-        _ByKey("fewest-calls", lambda c: (c.agent.calls_answered, c.agent.idle_since)),
-        _ByKey("least-talk-time", lambda c: (c.agent.talk_time_s, c.agent.idle_since)),
+        _ByKey(
+            "fewest-calls",
+            lambda c: (c.agent.calls_answered, c.agent.idle_since, c.agent.number),
+        ),
+        _ByKey(
+            "least-talk-time", lambda c: (c.agent.talk_time_s, c.agent.idle_since, c.agent.number)
+        ),
         _RoundRobin(),
         _ByKey("linear", lambda c: (c.membership.position, c.agent.number)),
         _ByKey("sequential", _order_key),

@@ -573,3 +573,19 @@ def test_every_transition_is_timestamped() -> None:
         E.AGENTLOGIN, E.ENTERQUEUE, E.CONNECT, E.COMPLETECALLER, E.WRAPUPSTART, E.PAUSE,
         E.AGENTLOGOFF,
     ]  # fmt: skip
+
+
+def test_widening_at_an_entry_time_where_float_subtraction_falls_short() -> None:
+    """(t + 30) - t < 30 for this t: the widening timer must still widen, and only once."""
+    entry = 4082.1868528034543
+    assert (entry + 30.0) - entry < 30.0
+    q = QueueConfig(
+        number="600", requirements=(Requirement("sales", 7),), widening=(WideningRule(30, 3),)
+    )
+    e = engine([q], [agent("1001", "600", skills={"sales": 4})])
+    e.login("1001", 0)
+    e.enqueue("c1", "600", entry)
+    deadline = e.next_deadline()
+    assert deadline == entry + 30.0
+    assert offers(e.handle_timer(deadline)) == [("c1", "1001")]
+    assert e.next_deadline() == deadline + q.ring_timeout_s  # the ring timer, nothing else
