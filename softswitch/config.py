@@ -18,10 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from softswitch.acd.model import AcdConfig
-from softswitch.acd.settings import ROOT_KEYS as ACD_KEYS
-from softswitch.acd.settings import SettingsError, parse_settings
-
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
@@ -214,7 +210,6 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
-    acd: AcdConfig = field(default_factory=AcdConfig)  # parsed by acd/settings.py
 
 
 _MISSING: Final[Any] = object()
@@ -390,7 +385,11 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
-            *ACD_KEYS,
+            # The call centre's sections: softswitch/acd/settings.py validates them (cli.py
+            # loads both), since this leaf imports nothing of ours.
+            "acd",
+            "queues",
+            "agents",
         ),
     )
     sip = _parse_sip(root)
@@ -404,10 +403,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
-    try:
-        acd = parse_settings(data, {extension.number for extension in extensions})
-    except SettingsError as exc:
-        raise ConfigError(source, exc.key, exc.problem) from None
+
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -421,7 +417,6 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
-        acd=acd,
     )
 
 
@@ -822,7 +817,6 @@ def summarize(cfg: Config) -> str:
         f"sends to: {allowed}",
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
-        f"{len(cfg.acd.queues)} queues, {len(cfg.acd.agents)} agents",
     ]
     for route in cfg.routes:
         match = route.number if route.number is not None else f"prefix {route.prefix}"

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softswitch.acd.model import EmptyPolicy, Requirement, Target, TargetKind, WideningRule
+from softswitch.acd.settings import SettingsError, parse_settings
+from softswitch.cli import load_acd
 from softswitch.config import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
@@ -18,13 +20,15 @@ BASE = "".join(f'[[extensions]]\nnumber = "{n}"\npassword = "p"\n' for n in ("10
 
 
 def error_of(text: str) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(tomllib.loads(BASE + text), "config.toml")
-    return str(caught.value)
+    data = tomllib.loads(BASE + text)
+    extensions = {e.number for e in parse_config(data, "config.toml").extensions}
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(data, extensions)
+    return f"config.toml:{caught.value}"
 
 
 def test_the_demo_queues_and_agents() -> None:
-    acd = load_config(EXAMPLE).acd
+    acd = load_acd(EXAMPLE, load_config(EXAMPLE))
     queues = {q.number: q for q in acd.queues}
     assert set(queues) == {"600", "601"}
     members = {
@@ -92,7 +96,16 @@ def test_any_input_gives_a_config_or_a_config_error(
 ) -> None:
     data = tomllib.loads(BASE)
     data["queues"], data["agents"] = queues, agents
+    parse_config(data, "config.toml")  # the rest of the file is fine
     try:
-        parse_config(data, "config.toml")
-    except ConfigError as exc:
-        assert str(exc).startswith("config.toml:")
+        parse_settings(data, {"1001", "1002"})
+    except SettingsError as exc:
+        assert exc.key and exc.problem
+
+
+def test_run_and_check_config_report_acd_mistakes_by_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE + '[[queues]]\nnumber = "600"\nstrategy = "best"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_acd(path, load_config(path))
+    assert str(caught.value).startswith(f"{path}:queues[0].strategy: expected one of")
