@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean dist FORCE
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh clean dist FORCE
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -23,6 +23,10 @@ system-deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 	  echo "installing sip-tester (SIPp)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
+	@command -v sox >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing sox and espeak-ng"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox espeak-ng >/dev/null; }
 
 setup: $(STAMP) system-deps
 
@@ -30,13 +34,15 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests freeze
-	$(BIN)/ruff format --check softswitch codecs bench tests freeze
+	$(BIN)/ruff check softswitch codecs bench tests freeze scripts
+	$(BIN)/ruff format --check softswitch codecs bench tests freeze scripts
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
-	$(BIN)/mypy freeze/inputs.py
+	@# MYPYPATH here too: from the repo root mypy takes codecs/ for the standard library's codecs.
+	MYPYPATH=build/typecheck $(BIN)/mypy freeze/inputs.py
+	MYPYPATH=build/typecheck $(BIN)/mypy scripts
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
@@ -53,7 +59,7 @@ DIST_INPUTS := build/dist-inputs.sha256
 dist: $(DIST)
 
 $(DIST_INPUTS): FORCE $(STAMP)
-	@$(BIN)/python freeze/inputs.py $@ softswitch codecs freeze pyproject.toml constraints.txt
+	@$(BIN)/python freeze/inputs.py $@ softswitch codecs prompts freeze pyproject.toml constraints.txt
 
 $(DIST): $(DIST_INPUTS)
 	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath build/freeze/dist \
@@ -70,6 +76,14 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench --suite quick
+
+# Re-record the prompt set with espeak-ng from prompts/texts.toml (PROMPT_LANG=zh: one language).
+prompts: setup
+	$(BIN)/python scripts/make_prompts.py $(if $(PROMPT_LANG),--language $(PROMPT_LANG))
+
+# Compose the default music on hold again (prompts/moh/default/arpeggios.wav).
+moh: setup
+	$(BIN)/python scripts/make_moh.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -79,6 +79,30 @@ def _webrtcvad() -> str:
     return "classified a silent frame"
 
 
+def _g722() -> str:
+    import G722
+    import numpy as np
+
+    tone = (np.sin(np.arange(320) * 2 * np.pi * 1000 / 16000) * 8000).astype(np.int16)
+    codec = G722.G722(16000, 64000, use_numpy=False)
+    payload = codec.encode(tone)
+    back = np.frombuffer(codec.decode(payload), dtype=np.int16)
+    if len(payload) != 160 or back.size != 320:
+        raise RuntimeError(f"20 ms gave {len(payload)} bytes and {back.size} samples back")
+    return "coded 20 ms of wideband audio"
+
+
+def _soxr() -> str:
+    import numpy as np
+    import soxr
+
+    tone = np.sin(np.arange(22050) * 2 * np.pi * 440 / 22050)
+    out = soxr.resample(tone, 22050, 8000, quality="VHQ")
+    if out.size != 8000:
+        raise RuntimeError(f"one second at 22050 Hz became {out.size} samples at 8000 Hz")
+    return "resampled a second of audio"
+
+
 def _aiosqlite() -> str:
     import aiosqlite
 
@@ -132,6 +156,37 @@ def _prometheus_client() -> str:
     return "exposed a counter"
 
 
+def _aiohttp() -> str:
+    from aiohttp import ClientSession, WSMsgType, web
+    from aiohttp.test_utils import TestServer
+
+    async def handshake() -> str:
+        async def socket(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_str("ready")
+            await ws.close()
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/ws", socket)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with ClientSession() as session, session.ws_connect(server.make_url("/ws")) as ws:
+                message = await ws.receive()
+        finally:
+            await server.close()
+        if message.type is not WSMsgType.TEXT:
+            raise RuntimeError(f"the WebSocket gave {message.type.name}, not text")
+        return str(message.data)
+
+    received = asyncio.run(handshake())
+    if received != "ready":
+        raise RuntimeError(f"a WebSocket on loopback said {received!r}")
+    return "served and read a WebSocket on loopback"
+
+
 def _migrations() -> str:
     from softswitch.store.database import migrations
 
@@ -148,6 +203,9 @@ CHECKS: Final[Mapping[str, Callable[[], str]]] = {
     "click": _click,
     "rich": _rich,
     "prometheus-client": _prometheus_client,
+    "aiohttp": _aiohttp,
+    "G722": _g722,
+    "soxr": _soxr,
 }
 # The package's own data files, found the way the running switch finds them.
 OWN_DATA: Final = "softswitch"

@@ -38,7 +38,11 @@ STARTUP_RUNS = 5
 STARTUP_LIMIT_S = 10.0
 EMPTY_ENV: dict[str, str] = {}  # what `env -i` gives a program
 _MEI_DIR = re.compile(r"_MEI\w+")  # where the one-file bootloader unpacks itself
-DATA_PACKAGES = {"softswitch": REPO / "softswitch", "softswitch_codecs": REPO / "codecs"}
+DATA_PACKAGES = {
+    "softswitch": REPO / "softswitch",
+    "softswitch_codecs": REPO / "codecs",
+    "softswitch_prompts": REPO / "prompts",
+}
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +257,7 @@ def test_bundle_holds_every_data_file_of_the_packages(built: Path) -> None:
             ):
                 expected.add(f"{package}/{file.relative_to(folder).as_posix()}")
     assert any(name.endswith(".sql") for name in expected)
+    assert "softswitch_prompts/en/goodbye.wav" in expected
     assert expected - bundled == set(), f"data files missing from the bundle: {expected - bundled}"
 
 
