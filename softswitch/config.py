@@ -282,6 +282,11 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            # The call centre's sections: softswitch/acd/settings.py validates them (cli.py
+            # loads both), since this leaf imports nothing of ours.
+            "acd",
+            "queues",
+            "agents",
             "api",
             "users",
             "ivr",
@@ -298,6 +303,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
+
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
