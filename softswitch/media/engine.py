@@ -123,6 +123,7 @@ class MediaEngine:
         self._inband = InbandDtmfDetector()
         self._last = np.zeros((0, self.samples), dtype=np.int16)  # last good frame per row
         self._timer: TickTimer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tick = 0
         self._next_rtcp: float | None = None  # the first tick schedules the first reports
         self.stats = EngineStats()
@@ -161,6 +162,8 @@ class MediaEngine:
         self._last = np.concatenate([self._last, np.zeros((1, self.samples), np.int16)])
         endpoint.deliver(leg.rtp_received, leg.rtcp_packet)
         self.stats.legs = len(self._legs)
+        if self._loop is not None and self._timer is None:
+            self.start(self._loop)
         return leg
 
     def leg_of(self, endpoint: MediaEndpoint) -> EngineLeg | None:
@@ -189,6 +192,8 @@ class MediaEngine:
             leg.inband_slot = None
         leg.row = -1
         self.stats.legs = len(self._legs)
+        if not self._legs and self._loop is not None:
+            self.close()  # an idle switch does not wake up 50 times a second
 
     @property
     def legs(self) -> tuple[EngineLeg, ...]:
@@ -211,6 +216,15 @@ class MediaEngine:
             self._taps.remove(tap)
 
     # ---- the clock -----------------------------------------------------------------------
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tick on `loop` whenever a leg is in the engine, and only then."""
+        self._loop = loop
+        self._clock = loop.time
+        for leg in self._legs:
+            leg._clock = loop.time
+        if self._legs:
+            self.start(loop)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the tick on `loop`'s clock from now on (the engine reads `loop.time`)."""
         if self._timer is None:
