@@ -6,6 +6,10 @@ method."""
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,20 +18,36 @@ import numpy as np
 import pytest
 from audio import read_mono, voiced, write_tone
 from peers.pjsua import PjsuaPeer
-from running_switch import Switch
+import soundfile as sf
+from carrier_calls import SCENARIOS
+from running_switch import Switch, start_switch
+from sipp_process import Sipp
 
 from softswitch.media.prompts import PromptLibrary
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "media"))
+from signals import dtmf, synthetic_speech, to_int16  # noqa: E402  (tests/media's signals)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 DTMF_TEST = "9197"
+DATA = Path(__file__).parents[1] / "data" / "dtmf"  # SIPp's RFC 2833 captures of 4, 7 and #
 SILENCE = 300  # int16 RMS below which a 20 ms frame of a prompt counts as a pause
 
 
 def digits_counted(switch: Switch) -> dict[str, float]:
     url = f"http://127.0.0.1:{switch.ports.metrics}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
+    # The switch answers OPTIONS before its metrics server has bound: retry up to a deadline.
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+            break
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     found = re.findall(r'softswitch_dtmf_digits_total\{method="(\w+)"\} (\S+)', text)
     return {method: float(value) for method, value in found}
 
@@ -71,3 +91,55 @@ def test_the_dtmf_test_line_reads_back_digits_and_hangs_up_on_pound(
     assert 0.6 * expected <= voice <= expected + 1.0, (voice, expected)
     rows = switch.closed_cdrs(1, 5.0, "callee = ?", (DTMF_TEST,))
     assert rows[0]["hangup_side"] == "switch"
+
+
+def test_sipp_rfc4733_captures_are_read_back_and_the_line_hangs_up(
+    switch: Switch, sipp: Callable[..., Sipp], tmp_path: Path
+) -> None:
+    for name in ("4", "7", "pound"):
+        shutil.copy(DATA / f"dtmf_2833_{name}.pcap", tmp_path)
+    scenario = SCENARIOS / "caller_dtmf_2833.xml"
+    before = digits_counted(switch)
+    args = ["-sf", str(scenario), f"127.0.0.1:{switch.sip_port}", "-s", DTMF_TEST, "-m", "1"]
+    result = sipp("dtmf-2833", args, timeout_s=30).result()
+    assert (result.returncode, result.successful) == (0, 1), result.summary()
+    after = digits_counted(switch)
+    assert after.get("rfc4733", 0) - before.get("rfc4733", 0) == 3, (before, after)
+    rows = switch.closed_cdrs(1, 5.0, "callee = ?", (DTMF_TEST,))
+    assert rows[0]["hangup_side"] == "switch"
+
+
+def speech_with_digits(path: Path, digits: str, seconds: float) -> None:
+    """`seconds` of speech-like audio (formant-filtered pulses and noise, -15 dBm0) with the
+    digits' tone pairs (-10 dBm0, 100 ms) laid in pauses spread over it, as a gateway sends."""
+    rng = np.random.default_rng(8)
+    speech = synthetic_speech(seconds, rng)
+    gap = int(8000 * seconds / (len(digits) + 1))
+    for index, digit in enumerate(digits):
+        at = gap * (index + 1)
+        speech[at - 800 : at + 1600] = 0.0
+        tone = dtmf(digit, 100)
+        speech[at : at + tone.size] = tone
+    sf.write(str(path), to_int16(speech), 8000, subtype="PCM_16")
+
+
+@pytest.mark.timeout(180)
+def test_inband_digits_in_30_s_of_speech_are_all_found_and_none_invented(
+    tmp_path: Path, carrier_port: int, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    sw = start_switch(tmp_path, carrier_port, extensions={"1001": {"dtmf": "inband"}})
+    try:
+        digits = "1234567890*#"
+        audio = tmp_path / "speech_digits.wav"
+        speech_with_digits(audio, digits, 30.0)
+        phone = pjsua("1001")
+        phone.register(sw.sip_port, "1001", "demo-1001")
+        call = phone.call(sw.uri(DTMF_TEST))
+        phone.wait_call_state(call, "CONFIRMED", 5.0)
+        phone.send("play", call=call, path=str(audio), loop=False)
+        phone.wait_bye(call, 60.0)
+        counted = digits_counted(sw)
+        assert counted.get("inband", 0) == len(digits), counted
+        assert counted.get("rfc4733", 0) == 0 and counted.get("info", 0) == 0
+    finally:
+        assert sw.stop() == 0
