@@ -16,17 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import read_mono, voiced, write_tone
-from peers.pjsua import PjsuaPeer
 import soundfile as sf
+from audio import read_mono, voiced, write_tone
 from carrier_calls import SCENARIOS
+from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
 from sipp_process import Sipp
 
 from softswitch.media.prompts import PromptLibrary
 
+# The speech-like signal and tone pairs of the in-band detector's own tests (tests/media).
 sys.path.insert(0, str(Path(__file__).parents[1] / "media"))
-from signals import dtmf, synthetic_speech, to_int16  # noqa: E402  (tests/media's signals)
+from signals import dtmf, synthetic_speech, to_int16
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
