@@ -19,6 +19,7 @@ from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
 from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
+from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
 from softswitch.config import Config
 from softswitch.media.prompts import PromptLibrary
@@ -49,6 +50,7 @@ class B2bua:
         setup_latency: SetupLatency | None = None,
         wall_clock: Callable[[], float] = time.time,
         applications: ApplicationRegistry | None = None,
+        routing: RoutingPlan | None = None,
     ) -> None:
         self.signalling = Signalling(
             config,
@@ -59,6 +61,7 @@ class B2bua:
             applications=applications or default_applications(),
             setup_latency=setup_latency,
             wall_clock=wall_clock,
+            routing=routing,
         )
         self.control = CallControl(self.signalling)
 

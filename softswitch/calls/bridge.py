@@ -94,12 +94,35 @@ class BridgeApplication:
     def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
         return cls(target, services, call)
 
+    @classmethod
+    def joining(
+        cls,
+        target: RouteTarget,
+        services: CallServices,
+        call: Call,
+        callee: Leg,
+        media: MediaEndpoint,
+    ) -> BridgeApplication:
+        """A bridge to a callee leg that has answered already (a queue's agent): the party
+        moved here is relayed to `media`, the callee's endpoint, with nothing dialled."""
+        bridge = cls(target, services, call)
+        bridge.state = BridgeState.CONNECTED
+        bridge.forks.append(callee)
+        bridge.answered_by = callee
+        bridge.media = media
+        call.attachments[callee] = bridge
+        return bridge
+
     # ---- the application interface ---------------------------------------------------
     def attach(self, leg: Leg) -> Coroutine[object, object, None] | None:
         if self.party is not None:
             self.forks.append(leg)
             return None
         self.party = leg
+        if self.state is BridgeState.CONNECTED:
+            assert leg.media is not None and self.media is not None
+            leg.media.bridge(self.media)
+            return None
         return self._dial_all(leg)
 
     def detach(self, leg: Leg) -> None:

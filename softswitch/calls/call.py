@@ -46,6 +46,9 @@ class Call:
     disposition: Disposition | None = None
     hangup_cause: str = ""
     hangup_side: Side | None = None
+    # What an IVR flow learnt (keys, collected digits, set variables): it travels with the
+    # call into the queue, the agent's offer and the call record.
+    variables: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.legs:

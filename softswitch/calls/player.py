@@ -51,6 +51,9 @@ class _Shared:
         return Clip(self.prompts.load(self.language, name))
 
 
+PlayerShared = _Shared  # for the applications built on the player in the layers above
+
+
 class PlayerApplication:
     kind = "player"
     interruptible = True

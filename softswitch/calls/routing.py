@@ -2,11 +2,14 @@
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
 extension's own number and the test lines' numbers (`features.echo_test`, `dtmf_test`) reach
-them without a route. Pure and synchronous, so it is tested alone.
+them without a route, and so do the numbers the wiring adds (`numbers`: IVR flows, queues;
+`prefixes`: agent feature codes such as `*47` + a reason code). Pure and synchronous, so it is
+tested alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from softswitch.config import INTERNAL_CONTEXT, Config, Route
@@ -22,7 +25,14 @@ class RouteTarget:
 
 
 class RoutingPlan:
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        numbers: Mapping[str, RouteTarget] | None = None,
+        prefixes: Mapping[str, RouteTarget] | None = None,
+    ) -> None:
+        self._numbers = dict(numbers or {})
+        self._number_prefixes = sorted((prefixes or {}).items(), key=lambda p: -len(p[0]))
         self._exact: dict[tuple[str, str], Route] = {}
         self._prefixes: dict[str, list[Route]] = {}
         for route in config.routes:
@@ -45,6 +55,12 @@ class RoutingPlan:
                 return RouteTarget("echo", number, number)
             if number and number == self._dtmf_test:
                 return RouteTarget("dtmf_test", number, number)
+            wired = self._numbers.get(number)
+            if wired is not None:
+                return wired
+            for prefix, target in self._number_prefixes:
+                if number.startswith(prefix):
+                    return RouteTarget(target.kind, target.target, number)
         if route is None:
             for candidate in self._prefixes.get(context, ()):
                 assert candidate.prefix is not None

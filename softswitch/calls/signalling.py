@@ -154,6 +154,7 @@ class Signalling:
         setup_latency: SetupLatency | None = None,
         wall_clock: Callable[[], float] = time.time,
         engine: MediaEngine | None = None,
+        routing: RoutingPlan | None = None,
     ) -> None:
         self._config = config
         self.relay = relay
@@ -163,7 +164,7 @@ class Signalling:
         self.applications = applications
         self.setup_latency = setup_latency
         self.wall_clock = wall_clock
-        self.routing = RoutingPlan(config)
+        self.routing = routing if routing is not None else RoutingPlan(config)
         self.identity = CallerIdentity(config, registrar, authenticator)
         self._advertise = config.sip.advertised_host
         self.counters = CallCounters()

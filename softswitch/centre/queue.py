@@ -1,0 +1,488 @@
+"""The queue application: the adapter between call legs and the pure ACD engine.
+
+One `CallCentre` per switch owns one `acd.Engine`, driven with the wall clock, and one
+`call_later` timer re-armed to the engine's `next_deadline()` after every step (the aioquic
+adapter pattern the conventions name). A caller's leg attached to a `QueueCall` is answered,
+hears an announcement (position and estimated wait, read by the IVR's sayers) and music on hold,
+repeated every `ANNOUNCE_EVERY_S`. An `OfferCall` rings every registered phone of the agent as
+outbound legs of the caller's call; the first answer is reported to the engine, whose
+`ConnectAgent` moves the caller's leg to a bridge joined to the agent's leg, cutting the music
+in the same tick. No answer, busy and reject are reported back; a leg that ends (BYE, media
+timeout, transaction timeout) becomes the matching engine event, so no agent is left offered
+or on a call that is gone. Queue-log rows go to a `QueueLogSink` (the store, in app.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from softswitch.acd.agent import AgentState
+from softswitch.acd.engine import Engine
+from softswitch.acd.errors import AcdError
+from softswitch.acd.events import (
+    AcdEvent,
+    AgentStateChanged,
+    CallbackKeyPressed,
+    CallerExited,
+    CallerMoved,
+    CancelOffer,
+    ConnectAgent,
+    DialCallback,
+    EndCallback,
+    OfferCall,
+    QueueLogEntry,
+    QueueLogEvent,
+)
+from softswitch.acd.model import AcdConfig, Requirement, TargetKind
+from softswitch.call_record import Side
+from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
+from softswitch.calls.bridge import BridgeApplication
+from softswitch.calls.call import Call
+from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegEvent
+from softswitch.calls.nat import reachable
+from softswitch.calls.player import PlayerApplication, PlayerShared
+from softswitch.calls.routing import RouteTarget
+from softswitch.ivr.say import SayError, SayKind, say
+from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
+from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
+from softswitch.media.ports import PortsExhausted
+from softswitch.media.prompts import PromptLibrary, read_audio
+
+log = logging.getLogger("softswitch.acd")
+
+ANNOUNCE_EVERY_S = 30.0  # a waiting caller hears position and wait again this often
+MOH_CLASS = "default"
+
+
+class QueueLogSink(Protocol):
+    def write(self, entry: QueueLogEntry) -> None: ...
+
+
+@dataclass
+class QueueCounters:
+    """Per queue, since start: what /metrics shows."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+
+
+@dataclass
+class _Offer:
+    agent: str
+    legs: list[Leg] = field(default_factory=list)
+    media: MediaEndpoint | None = None
+    cancelled: bool = False
+
+
+class CallCentre:
+    """The ACD of one switch, carried out on legs; also a CallObserver of the signalling."""
+
+    def __init__(
+        self,
+        acd: AcdConfig,
+        prompts: PromptLibrary,
+        sink: QueueLogSink,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        language: str = "en",
+    ) -> None:
+        self.acd = acd
+        self.engine = Engine(acd)
+        self.shared = PlayerShared(prompts, language)
+        self.sink = sink
+        self.wall_clock = wall_clock
+        self.registry: ApplicationRegistry | None = None
+        self.services: CallServices | None = None
+        self.calls: dict[str, QueueCall] = {}
+        self.counters: dict[str, QueueCounters] = {q.number: QueueCounters() for q in acd.queues}
+        self.agent_numbers = {a.number for a in acd.agents}
+        self._direct: dict[int, list[str]] = {}  # call id -> agents on that direct call
+        self._timer: Timer | None = None
+        self._pending: list[AcdEvent] = []
+        self._applying = False
+        self._moh: list[PlayItem] | None = None
+
+    # ---- factories for the registry ----------------------------------------------------
+    def queue_call(self, target: RouteTarget, services: CallServices, call: Call) -> QueueCall:
+        self.services = services
+        return QueueCall(self, target.target, services, call)
+
+    def numbers(self) -> dict[str, RouteTarget]:
+        return {q.number: RouteTarget("queue", q.number, q.number) for q in self.acd.queues}
+
+    # ---- the engine, stepped -----------------------------------------------------------
+    def step(self, method: Callable[..., list[AcdEvent]], *args: object) -> None:
+        """Call an engine method with `now` last; carry out what it returns, then re-arm."""
+        try:
+            events = method(*args, self.wall_clock())
+        except AcdError as exc:
+            log.info("acd: %s%s refused: %s", method.__name__, args, exc)
+            return
+        self.apply(events)
+
+    def apply(self, events: Iterable[AcdEvent]) -> None:
+        self._pending.extend(events)
+        if self._applying:
+            return  # the outer loop carries them out, in order
+        self._applying = True
+        try:
+            while self._pending:
+                self._carry_out(self._pending.pop(0))
+        finally:
+            self._applying = False
+        self._arm()
+        if self.services is not None:
+            self.services.flush()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.engine.next_deadline()
+        if deadline is not None and self.services is not None:
+            delay = max(0.0, deadline - self.wall_clock())
+            self._timer = self.services.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.step(self.engine.handle_timer)
+
+    def _carry_out(self, event: AcdEvent) -> None:
+        if isinstance(event, QueueLogEntry):
+            self._count(event)
+            self.sink.write(event)
+        elif isinstance(event, OfferCall):
+            self._with_call(event.call, lambda qc: qc.offer(event.agent))
+        elif isinstance(event, CancelOffer):
+            self._with_call(event.call, lambda qc: qc.cancel(event.agent))
+        elif isinstance(event, ConnectAgent):
+            self._with_call(event.call, lambda qc: qc.connect(event.agent))
+        elif isinstance(event, CallerExited):
+            self._with_call(event.call, lambda qc: qc.exit(event))
+        elif isinstance(event, CallerMoved):
+            self._with_call(event.call, lambda qc: qc.moved(event.to_queue))
+        elif isinstance(event, AgentStateChanged):
+            log.info(
+                "agent %s: %s -> %s %s", event.agent, event.old.value, event.new.value, event.reason
+            )
+        elif isinstance(event, CallbackKeyPressed | DialCallback | EndCallback):
+            # Callbacks need dialling the caller's number back: not carried out yet here.
+            log.warning("acd: %s not carried out (callbacks are not wired to calls yet)", event)
+
+    def _with_call(self, call: str, action: Callable[[QueueCall], None]) -> None:
+        qc = self.calls.get(call)
+        if qc is not None:
+            action(qc)
+
+    def _count(self, entry: QueueLogEntry) -> None:
+        counters = self.counters.get(entry.queue)
+        if counters is None:
+            return
+        if entry.event is QueueLogEvent.ENTERQUEUE:
+            counters.offered += 1
+        elif entry.event is QueueLogEvent.CONNECT:
+            counters.answered += 1
+        elif entry.event is QueueLogEvent.ABANDON:
+            counters.abandoned += 1
+
+    # ---- music on hold -----------------------------------------------------------------
+    def moh(self) -> list[PlayItem]:
+        if self._moh is None:
+            tracks = self.shared.prompts.moh_tracks(MOH_CLASS)
+            self._moh = [Clip(read_audio(t.read_bytes(), str(t))) for t in tracks]
+        return self._moh
+
+    # ---- CallObserver: how legs ending become engine events -----------------------------
+    def call_started(self, call: Call) -> None:
+        agents = {call.caller, call.callee} & self.agent_numbers
+        if not agents or call.callee.startswith("*"):
+            return
+        self._direct[call.id] = sorted(agents)
+        for agent in sorted(agents):
+            self.step(self.engine.direct_call_started, agent)
+
+    def call_answered(self, call: Call) -> None:
+        return
+
+    def call_ended(self, call: Call) -> None:
+        qc = self.calls.pop(str(call.id), None)
+        if qc is not None:
+            qc.gone()
+            key = str(call.id)
+            if qc.connected_agent is not None and call.hangup_side is Side.CALLEE:
+                self.step(self.engine.agent_hung_up, key)
+            elif call.hangup_side is Side.CALLER:
+                self.step(self.engine.caller_hung_up, key)
+            else:  # media or transaction timeout, shutdown: the leg died without a BYE
+                self.step(self.engine.call_vanished, key)
+        for agent in self._direct.pop(call.id, []):
+            self.step(self.engine.direct_call_ended, agent)
+
+    def leg_attached(self, call: Call, leg: Leg, application: object) -> None:
+        return
+
+    def leg_event(self, call: Call, event: LegEvent) -> None:
+        return
+
+    # ---- what /metrics and the live view read ------------------------------------------
+    def waiting(self, queue: str) -> int:
+        return len(self.engine.waiting_in_order(queue, self.wall_clock()))
+
+    def longest_wait_s(self, queue: str) -> float:
+        now = self.wall_clock()
+        waits = [now - c.entry_time for c in self.engine.waiting_in_order(queue, now)]
+        return max(waits, default=0.0)
+
+    def agents_by_state(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in AgentState}
+        for agent in self.engine.agents():
+            counts[agent.state.value] += 1
+        return counts
+
+
+class QueueCall(PlayerApplication):
+    """A caller's leg while it waits in a queue, and the agents' legs ringing for it."""
+
+    kind = "queue"
+    interruptible = False  # keys are exit keys, music goes on
+
+    def __init__(self, centre: CallCentre, queue: str, services: CallServices, call: Call) -> None:
+        super().__init__(services, call, centre.shared)
+        self.centre = centre
+        self.queue = queue
+        self.key = str(call.id)
+        self.offers: dict[str, _Offer] = {}
+        self.connected_agent: str | None = None
+        self._announce: Timer | None = None
+        self._leaving = False
+        self._leave_cause = ""
+        self._answered_by: Leg | None = None
+
+    # ---- the caller's side -------------------------------------------------------------
+    def started(self) -> None:
+        self.centre.calls[self.key] = self
+        call = self.call
+        variables = call.variables
+        priority = _int(variables.get("priority", ""), 0, 9)
+        self._enqueue(priority, _requirements(variables.get("skills", "")))
+
+    def _enqueue(self, priority: int, requirements: tuple[Requirement, ...]) -> None:
+        centre = self.centre
+        try:
+            events = centre.engine.enqueue(
+                self.key,
+                self.queue,
+                centre.wall_clock(),
+                priority=priority,
+                requirements=requirements,
+                caller_number=self.call.caller,
+            )
+        except AcdError as exc:
+            log.warning("call %d: queue %s refused: %s", self.call.id, self.queue, exc)
+            self._say_and_hang_up(["all_agents_busy", "goodbye"], f"queue: {exc}")
+            return
+        if not self._leaving:
+            self._announce_now()
+        centre.apply(events)
+
+    def digit(self, event: DigitReceived) -> None:
+        self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
+
+    def detach(self, leg: Leg) -> None:
+        if leg is self.leg:
+            self._stop_announcing()
+        super().detach(leg)
+
+    def _announce_now(self) -> None:
+        self._announce = None
+        if self.audio is None or self._leaving:
+            return
+        self.shared.player.stop(self.audio)
+        self.play([*self._announcement(), Pause(0.3), *self.centre.moh()])
+        self._announce = self.services.call_later(ANNOUNCE_EVERY_S, self._announce_now)
+
+    def _announcement(self) -> list[PlayItem]:
+        engine, now = self.centre.engine, self.centre.wall_clock()
+        names = ["please_hold"]
+        try:
+            position = engine.position(self.key, now)
+            ewt = engine.estimated_wait(self.key, now)
+            names += ["you_are_caller_number", *say(SayKind.NUMBER, str(position), "en")]
+            if ewt is not None and ewt >= 60:
+                minutes = str(round(ewt / 60))
+                names += ["estimated_wait", *say(SayKind.MINUTES, minutes, "en")]
+        except (AcdError, SayError) as exc:
+            log.debug("call %d: no position to announce: %s", self.call.id, exc)
+        return [self.shared.prompt(name) for name in names if self.shared.prompts.has("en", name)]
+
+    def finished(self, event: PlaybackFinished) -> None:
+        if event.interrupted or self.audio is None:
+            return
+        if self._leaving:
+            self.services.hang_up(self.call, Side.SWITCH, self._leave_cause)
+            self.services.flush()
+        else:
+            self.play(self.centre.moh())  # the music loops until the next announcement
+
+    def _stop_announcing(self) -> None:
+        if self._announce is not None:
+            self._announce.cancel()
+            self._announce = None
+
+    def gone(self) -> None:
+        self._stop_announcing()
+
+    def _say_and_hang_up(self, names: list[str], cause: str) -> None:
+        self._leaving = True
+        self._leave_cause = cause
+        self._stop_announcing()
+        if self.audio is None:
+            self.services.hang_up(self.call, Side.SWITCH, cause)
+            return
+        self.shared.player.stop(self.audio)
+        self.play([Pause(0.2), *(self.shared.prompt(n) for n in names), Pause(0.3)])
+
+    def exit(self, event: CallerExited) -> None:
+        """Leave for voicemail, a flow or hang-up (another queue is `moved`)."""
+        target = event.target
+        registry = self.centre.registry
+        kind = "ivr" if target.kind is TargetKind.FLOW else str(target.kind)
+        log.info("call %d: leaves queue %s (%s) for %s", self.call.id, event.queue,
+                 event.reason.value, target)  # fmt: skip
+        self.centre.calls.pop(self.key, None)
+        leg = self.leg
+        if (
+            target.kind is not TargetKind.HANGUP
+            and registry is not None
+            and kind in registry
+            and leg is not None
+        ):
+            self.services.move(
+                self.call, leg, registry.create(RouteTarget(kind, target.name, target.name),
+                                                self.services, self.call)
+            )  # fmt: skip
+            return
+        if target.kind is not TargetKind.HANGUP:
+            log.warning("call %d: no %s application yet: hanging up", self.call.id, target.kind)
+        self._say_and_hang_up(["all_agents_busy", "goodbye"], f"queue {event.reason.value}")
+
+    def moved(self, queue: str) -> None:
+        self.queue = queue
+
+    # ---- the agents' side --------------------------------------------------------------
+    def offer(self, agent: str) -> None:
+        offer = self.offers[agent] = _Offer(agent)
+        self.services.spawn(self._ring(offer))
+
+    async def _ring(self, offer: _Offer) -> None:
+        services, call, party = self.services, self.call, self.leg
+        bindings = services.registrar.lookup(offer.agent)
+        extension = next((e for e in services.config.extensions if e.number == offer.agent), None)
+        destinations = reachable(bindings, extension.nat) if bindings and extension else []
+        destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
+        if not destinations:
+            log.info("call %d: agent %s has no reachable phone", call.id, offer.agent)
+            self._offer_failed(offer, 480)
+            return
+        try:
+            media = await services.open_media()
+        except PortsExhausted:
+            self._offer_failed(offer, 503)
+            return
+        if offer.cancelled or call.ended or party is None or self.leg is not party:
+            services.close_media(media)
+            return
+        offer.media = media
+        offer_sdp = party.remote_sdp
+        assert offer_sdp is not None and party.sdp_shown is not None
+        codecs = party.sdp_shown[0]
+        for peer, uri in destinations:
+            leg = services.dial(call, peer, uri, offer.agent, media, offer_sdp, codecs, "sendrecv")
+            offer.legs.append(leg)
+            call.attachments[leg] = self
+        services.flush()
+
+    def _offer_of(self, leg: Leg) -> _Offer | None:
+        return next((o for o in self.offers.values() if leg in o.legs), None)
+
+    def on_event(self, event: LegEvent) -> None:
+        if event.leg is self.leg or event.leg is self.call.caller_leg:
+            super().on_event(event)
+            return
+        offer = self._offer_of(event.leg)
+        if offer is None:
+            return
+        if isinstance(event, LegAnswered):
+            if offer.cancelled or self.connected_agent is not None or event.audio is None:
+                event.leg.hang_up(self.services.now())
+                return
+            media = event.leg.media
+            if media is not None:
+                try:
+                    media.set_remote(event.audio.address, event.audio.port, event.audio.rtcp_port)
+                except RemoteAddressError as exc:
+                    log.info("agent SDP unusable: %s", exc)
+            self._answered_by = event.leg
+            self.centre.step(self.centre.engine.agent_answered, self.key, offer.agent)
+        elif isinstance(event, LegEnded):
+            if offer.cancelled or any(not leg.ended for leg in offer.legs):
+                return
+            self._offer_failed(offer, event.status or 480)
+
+    def _offer_failed(self, offer: _Offer, status: int) -> None:
+        if self.offers.get(offer.agent) is not offer:
+            return
+        del self.offers[offer.agent]
+        engine = self.centre.engine
+        report = {486: engine.agent_busy, 600: engine.agent_busy, 603: engine.agent_rejected}
+        self.centre.step(report.get(status, engine.agent_no_answer), self.key, offer.agent)
+
+    def cancel(self, agent: str) -> None:
+        offer = self.offers.pop(agent, None)
+        if offer is None:
+            return
+        offer.cancelled = True
+        now = self.services.now()
+        for leg in offer.legs:
+            leg.hang_up(now)
+
+    def connect(self, agent: str) -> None:
+        offer = self.offers.pop(agent, None)
+        answered, party = self._answered_by, self.leg
+        if offer is None or answered is None or offer.media is None or party is None:
+            log.warning("call %d: connect to %s without an answered leg", self.call.id, agent)
+            return
+        now = self.services.now()
+        for leg in offer.legs:
+            if leg is not answered:
+                leg.hang_up(now)
+        self.connected_agent = agent
+        self._leaving = False
+        target = RouteTarget("extension", agent, agent)
+        bridge = BridgeApplication.joining(target, self.services, self.call, answered, offer.media)
+        # detach() stops the music in this tick; the bridge relays the two endpoints from the
+        # very next packet.
+        self.services.move(self.call, party, bridge)
+        log.info("call %d: queue %s connected to agent %s", self.call.id, self.queue, agent)
+
+
+def _int(text: str, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(text)))
+    except ValueError:
+        return low
+
+
+def _requirements(text: str) -> tuple[Requirement, ...]:
+    """`skill:level,...` (the IVR's form) as engine requirements; malformed parts are skipped."""
+    out = []
+    for part in text.split(","):
+        skill, _, level = part.strip().partition(":")
+        if skill and level.isdigit():
+            out.append(Requirement(skill, int(level)))
+    return tuple(out)
