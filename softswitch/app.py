@@ -15,24 +15,34 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.acd.events import QueueLogEntry
+from softswitch.acd.model import AcdConfig
 from softswitch.api.events import CallEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
+from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua
+from softswitch.calls.b2bua import B2bua, default_applications
 from softswitch.calls.call import Call
+from softswitch.calls.player import PlayerShared
 from softswitch.calls.registrar import Binding, Registrar
+from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.calls.signalling import CallRecords
-from softswitch.config import Config, ConfigError
+from softswitch.centre.features import AgentFeature, feature_prefixes
+from softswitch.centre.queue import CallCentre
+from softswitch.config import INTERNAL_CONTEXT, Config, ConfigError
+from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
 from softswitch.media.ports import PortAllocator
+from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
+from softswitch.media.tts import Speaker
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security.destinations import DestinationPolicy
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
-from softswitch.store import cdr, registrations
+from softswitch.store import cdr, queue_log, registrations
 from softswitch.store.database import Database, StoreError
 
 log = logging.getLogger("softswitch")
@@ -117,7 +127,11 @@ class _CdrWriter:
     def ended(self, call: Call) -> None:
         disposition = call.disposition or Disposition.FAILED
         side = call.hangup_side or Side.SWITCH
-        self.writes.submit(self._ended(call.id, time.time(), disposition, call.hangup_cause, side))
+        self.writes.submit(
+            self._ended(
+                call.id, time.time(), disposition, call.hangup_cause, side, dict(call.variables)
+            )
+        )
 
     async def _ended(
         self,
@@ -126,6 +140,7 @@ class _CdrWriter:
         disposition: Disposition,
         cause: str,
         side: Side,
+        variables: dict[str, str],
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -136,6 +151,7 @@ class _CdrWriter:
                 disposition=disposition,
                 hangup_cause=cause,
                 hangup_side=side,
+                variables=variables,
             )
 
 
@@ -153,6 +169,29 @@ class _BindingWriter:
 
     def removed(self, aor: str, contact: str) -> None:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
+
+
+class _QueueLogWriter:
+    """QueueLogSink over the store: one row per ACD event, through the same writer task."""
+
+    def __init__(self, db: Database, writes: _StoreWriter) -> None:
+        self.db = db
+        self.writes = writes
+
+    def write(self, entry: QueueLogEntry) -> None:
+        self.writes.submit(
+            queue_log.write_event(
+                self.db,
+                time=entry.time,
+                event=entry.event.value,
+                queue=entry.queue,
+                call=entry.call,
+                agent=entry.agent,
+                wait_s=entry.wait_s,
+                talk_s=entry.talk_s,
+                data=list(entry.data),
+            )
+        )
 
 
 class _Records:
@@ -175,8 +214,10 @@ class _Records:
 
 
 class Switch:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, acd: AcdConfig | None = None) -> None:
         self.config = config
+        self.acd = acd if acd is not None else AcdConfig()
+        self.centre: CallCentre | None = None
         self.db: Database | None = None
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
@@ -227,6 +268,8 @@ class Switch:
             algorithms=config.security.digest_algorithms,
         )
         records = _Records(_CdrWriter(self.db, self._writes))
+        applications, routing, centre = self._call_centre(config, self.db, self._writes)
+        self.centre = centre
         self.b2bua = B2bua(
             config,
             relay=self.relay,
@@ -234,7 +277,10 @@ class Switch:
             authenticator=authenticator,
             records=records,
             setup_latency=self.metrics.call_setup_seconds,
+            applications=applications,
+            routing=routing,
         )
+        self.b2bua.signalling.observers.append(centre)
         self.transport = SipTransport(
             TransactionLayer(),
             self.b2bua.handle,
@@ -275,6 +321,32 @@ class Switch:
             len(config.trunks),
         )
 
+    def _call_centre(
+        self, config: Config, db: Database, writes: _StoreWriter
+    ) -> tuple[ApplicationRegistry, RoutingPlan, CallCentre]:
+        """The applications of the call centre registered beside the others: the IVR on its
+        numbers, the queues on theirs, the agents' feature codes."""
+        applications = default_applications()
+        prompts = PromptLibrary(config.data.dir / "prompts")
+        centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
+        centre.registry = applications
+        applications.register("queue", centre.queue_call)
+        applications.register("agent_feature", AgentFeature.factory(centre))
+        numbers: dict[str, RouteTarget] = centre.numbers()
+        ivr = ivr_settings(config)
+        if self.flows is not None and ivr is not None:
+            numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
+        routing = RoutingPlan(config, numbers, feature_prefixes())
+        if self.flows is not None:
+            wiring = IvrWiring(
+                self.flows,
+                applications,
+                lambda number: routing.resolve(INTERNAL_CONTEXT, number),
+                speaker=Speaker(config.data.dir / "tts"),
+            )
+            applications.register("ivr", wiring.factory(PlayerShared(prompts, "en")))
+        return applications, routing, centre
+
     def reload_flows(self) -> None:
         """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
         if self.flows is not None:
@@ -310,6 +382,8 @@ class Switch:
             refused_destinations=lambda: transport.counters.refused_destinations,
             dtmf_digits=lambda: b2bua.counters.dtmf_digits,
         )
+        if self.centre is not None:
+            self.metrics.bind_acd(self.centre)
 
     async def _sweep(self) -> None:
         """Housekeeping off the hot path: expired registrations, calls whose media died."""

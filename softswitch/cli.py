@@ -80,7 +80,7 @@ def run(
     """Run the switch until SIGTERM or Ctrl-C."""
     try:
         config = load_config(config_path)
-        load_acd(config_path, config)  # validated now; the queue application will take it
+        acd = load_acd(config_path, config)
         config = apply_overrides(
             config,
             sip_host=sip_host,
@@ -102,7 +102,7 @@ def run(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
         pass
-    status = asyncio.run(_serve(config, headless))
+    status = asyncio.run(_serve(config, acd, headless))
     sys.exit(status)
 
 
@@ -121,7 +121,7 @@ def _configure_logging(level: str, headless: bool) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
-async def _serve(config: Config, headless: bool) -> int:
+async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
     from softswitch.app import StartupError, Switch
 
     # Handlers first: the switch answers SIP as soon as its transport is up, so a SIGTERM may
@@ -130,7 +130,7 @@ async def _serve(config: Config, headless: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    switch = Switch(config)
+    switch = Switch(config, acd)
     loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -148,6 +148,40 @@ class _LiveCollector(Collector):
         yield digits
 
 
+class AcdReader(Protocol):
+    """What the call centre shows /metrics (softswitch/centre/queue.py's CallCentre)."""
+
+    def queue_stats(self) -> list[tuple[str, int, float, int, int, int]]:
+        """(queue, callers waiting, longest wait s, offered, answered, abandoned) per queue."""
+        ...
+
+    def agents_by_state(self) -> Mapping[str, int]: ...
+
+
+class _AcdCollector(Collector):
+    def __init__(self, read: AcdReader) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._read.queue_stats()
+        families = [
+            (GaugeMetricFamily, "softswitch_queue_callers_waiting", "Callers waiting.", 1),
+            (GaugeMetricFamily, "softswitch_queue_longest_wait_seconds", "Longest wait now.", 2),
+            (CounterMetricFamily, "softswitch_queue_offered", "Callers that entered.", 3),
+            (CounterMetricFamily, "softswitch_queue_answered", "Callers connected.", 4),
+            (CounterMetricFamily, "softswitch_queue_abandoned", "Callers that hung up.", 5),
+        ]
+        for family, name, text, column in families:
+            metric = family(name, text, labels=["queue"])
+            for row in stats:
+                metric.add_metric([row[0]], row[column])
+            yield metric
+        agents = GaugeMetricFamily("softswitch_agents", "Agents by state.", labels=["state"])
+        for state, count in sorted(self._read.agents_by_state().items()):
+            agents.add_metric([state], count)
+        yield agents
+
+
 K = TypeVar("K")
 
 
@@ -205,6 +239,10 @@ class SwitchMetrics:
             )
         )
         self.registry.register(self._live)
+
+    def bind_acd(self, read: AcdReader) -> None:
+        """Queues and agents: callers waiting, longest wait, offered/answered/abandoned."""
+        self.registry.register(_AcdCollector(read))
 
     def render(self) -> bytes:
         """The text exposition format of every metric, as served on /metrics."""

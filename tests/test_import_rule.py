@@ -63,6 +63,8 @@ LAYERS: dict[str, Layer] = {
     "ivr": _layer(("softswitch.ivr", "softswitch.ivr.*"), f"calls media {LEAVES}"),
     # | softswitch/acd/ | queues, agents ...; pure decisions, injected clock | nothing with I/O |
     "acd": _layer(("softswitch.acd", "softswitch.acd.*"), LEAVES),
+    # | softswitch/centre/ | the queue application, agent feature codes | calls, acd, ivr, media |
+    "centre": _layer(("softswitch.centre", "softswitch.centre.*"), f"calls acd ivr media {LEAVES}"),
     # | softswitch/store/ | schema, migrations, one repository module per record kind | aiosqlite |
     "store": _layer(("softswitch.store", "softswitch.store.*"), LEAVES, "aiosqlite"),
     # | softswitch/api/ | control and CTI event API | calls, acd, store |

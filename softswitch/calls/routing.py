@@ -58,9 +58,9 @@ class RoutingPlan:
             wired = self._numbers.get(number)
             if wired is not None:
                 return wired
-            for prefix, target in self._number_prefixes:
+            for prefix, feature in self._number_prefixes:
                 if number.startswith(prefix):
-                    return RouteTarget(target.kind, target.target, number)
+                    return RouteTarget(feature.kind, feature.target, number)
         if route is None:
             for candidate in self._prefixes.get(context, ()):
                 assert candidate.prefix is not None

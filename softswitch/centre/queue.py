@@ -238,6 +238,13 @@ class CallCentre:
         waits = [now - c.entry_time for c in self.engine.waiting_in_order(queue, now)]
         return max(waits, default=0.0)
 
+    def queue_stats(self) -> list[tuple[str, int, float, int, int, int]]:
+        rows = []
+        for number, c in sorted(self.counters.items()):
+            waiting, longest = self.waiting(number), self.longest_wait_s(number)
+            rows.append((number, waiting, longest, c.offered, c.answered, c.abandoned))
+        return rows
+
     def agents_by_state(self) -> dict[str, int]:
         counts = {state.value: 0 for state in AgentState}
         for agent in self.engine.agents():

@@ -7,6 +7,8 @@ never waits for the disk.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from softswitch.call_record import CallDirection, Disposition, Side
@@ -67,12 +69,14 @@ async def close_cdr(
     disposition: Disposition,
     hangup_cause: str | int,
     hangup_side: Side,
+    variables: Mapping[str, str] | None = None,
 ) -> None:
-    """End the record: duration = end - start, billable = end - answer (0 if unanswered)."""
+    """End the record: duration = end - start, billable = end - answer (0 if unanswered);
+    `variables` are what an IVR flow learnt (a JSON object in the row)."""
     db.enqueue(
         "UPDATE cdr SET end_ts = ?1, duration_s = MAX(?1 - start_ts, 0),"
         " billable_s = CASE WHEN answer_ts IS NULL THEN 0 ELSE MAX(?1 - answer_ts, 0) END,"
-        " disposition = ?2, hangup_cause = ?3, hangup_side = ?4"
+        " disposition = ?2, hangup_cause = ?3, hangup_side = ?4, variables = ?6"
         " WHERE id = ?5 AND end_ts IS NULL",
         (
             end_ts,
@@ -80,6 +84,7 @@ async def close_cdr(
             str(hangup_cause),
             Side(hangup_side).value,
             cdr_id,
+            json.dumps(dict(variables or {}), sort_keys=True),
         ),
     )
 
