@@ -85,7 +85,7 @@ LAYERS: dict[str, Layer] = {
             "softswitch.__main__",
             "softswitch.runtime_check",
         ),
-        "codecs sip media calls ivr acd store api console metrics " + LEAVES,
+        "codecs sip media calls ivr acd centre store api console metrics " + LEAVES,
         ANY,
     ),
     # config_table.py reads a TOML table for every section; config_api.py parses [api] and
