@@ -305,6 +305,7 @@ def start_switch(
     *,
     program: Path = SOFTSWITCH,
     env: Mapping[str, str] | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Switch:
     """Start `program run --headless` in `tmp_path` (environment `env`, default inherited) and
     return once it answers OPTIONS with 200."""
@@ -318,7 +319,10 @@ def start_switch(
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
+    cfg = switch_config(ports, data_dir, overrides, extensions)
+    if edit is not None:
+        edit(cfg)  # what overrides cannot say: lists of tables such as [[queues]]
+    config_path.write_text(dump_toml(cfg))
     log_path = tmp_path / "softswitch.log"
     launched = time.monotonic()
     with open(log_path, "wb") as log:

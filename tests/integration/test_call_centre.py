@@ -1,0 +1,170 @@
+"""The call centre end to end with real phones: pjsua2 agents log in with *45 from their phones,
+a pjsua2 caller dials the IVR on 500, presses 1 (RFC 4733) and is queued for 600 and offered to
+the agent; each side hears the other's tone (FFT). An agent who does not answer is rerouted
+from and the caller overflows to 601; a queue nobody staffs refuses by join-empty. The queue
+log rows in SQLite are asserted."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio import dominant_frequency, write_tone
+from peers.pjsua import PjsuaPeer
+from running_switch import Switch, start_switch
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+FLOWS = Path(__file__).parents[1] / "data" / "ivr_centre"  # the demo menu, at any hour
+
+
+def centre_config(ring_timeout_s: float = 15, max_wait_s: float = 120) -> Callable[..., None]:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["ivr"]["flows_dir"] = str(FLOWS)
+        sales = next(q for q in cfg["queues"] if q["number"] == "600")
+        sales.update(
+            ring_timeout_s=ring_timeout_s,
+            max_wait_s=max_wait_s,
+            max_no_answer=0,
+            join_empty="no_agents",
+            empty_target="hangup",
+        )
+        support = next(q for q in cfg["queues"] if q["number"] == "601")
+        support.update(join_empty="never")
+
+    return edit
+
+
+@pytest.fixture
+def centre(request: pytest.FixtureRequest, tmp_path: Path, carrier_port: int) -> Any:
+    edit = centre_config(**getattr(request, "param", {}))
+    sw = start_switch(tmp_path, carrier_port, edit=edit)
+    try:
+        yield sw
+    finally:
+        running = sw.proc.poll() is None
+        rc = sw.stop()
+        if running:
+            assert rc == 0, f"switch exited {rc} on SIGTERM; log tail:\n{sw.log_tail()}"
+
+
+def queue_log(switch: Switch) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{switch.db_path}?mode=ro", uri=True, timeout=2.0)
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM queue_log ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def wait_queue_log(
+    switch: Switch, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):
+            rows = queue_log(switch)
+            if predicate(rows):
+                return rows
+        time.sleep(0.05)
+    raise AssertionError(f"queue log condition not met in {timeout_s} s: {rows}")
+
+
+def events(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(r["event"], r["queue"], r["agent"]) for r in rows]
+
+
+def log_in(switch: Switch, agent: PjsuaPeer, number: str) -> None:
+    """Register the agent's phone and dial *45: a confirmation, then the switch's BYE."""
+    agent.register(switch.sip_port, number, f"demo-{number}")
+    call = agent.call(switch.uri("*45"))
+    agent.wait_call_state(call, "CONFIRMED", 5.0)
+    agent.wait_bye(call, 10.0)
+    wait_queue_log(switch, lambda r: ("AGENTLOGIN", "NONE", number) in events(r), 5.0)
+
+
+def dial_sales(switch: Switch, caller: PjsuaPeer, tmp_path: Path) -> int:
+    """The caller dials the IVR on 500 and presses 1 by RFC 4733 during the greeting."""
+    caller.register(switch.sip_port, "1004", "demo-1004")
+    call = caller.call(switch.uri("500"))
+    caller.wait_call_state(call, "CONFIRMED", 5.0)
+    caller.send("play", call=call, path=str(write_tone(tmp_path / "440.wav", 440.0, 20.0)))
+    caller.wait_event("media_active", 5.0, call=call)
+    caller.send("dtmf", call=call, digits="1", method="rfc4733")
+    return call
+
+
+def test_a_caller_reaches_an_agent_through_the_ivr_and_each_hears_the_other(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(centre, agent, "1001")
+    call = dial_sales(centre, caller, tmp_path)
+    incoming = agent.wait_incoming(10.0)
+    agent_call = incoming["call"]
+    agent.send("play", call=agent_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 20.0)))
+    agent.send("answer", call=agent_call)  # the agent's phone answers at once
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    wait_queue_log(centre, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
+    caller_heard, agent_heard = tmp_path / "caller-heard.wav", tmp_path / "agent-heard.wav"
+    caller.send("record", call=call, path=str(caller_heard), seconds=2.0)
+    agent.send("record", call=agent_call, path=str(agent_heard), seconds=2.0)
+    caller.wait_event("recorded", 10.0, call=call)
+    agent.wait_event("recorded", 10.0, call=agent_call)
+    assert abs(dominant_frequency(caller_heard, skip_s=0.3) - 1000.0) < 20
+    assert abs(dominant_frequency(agent_heard, skip_s=0.3) - 440.0) < 20
+    caller.send("hangup", call=call)
+    agent.wait_bye(agent_call, 5.0)
+    rows = wait_queue_log(centre, lambda r: "COMPLETECALLER" in [e for e, *_ in events(r)], 5.0)
+    enter = next(r for r in rows if r["event"] == "ENTERQUEUE")
+    assert (enter["queue"], enter["call"]) == ("600", rows[-1]["call"] or enter["call"])
+    connect = next(r for r in rows if r["event"] == "CONNECT")
+    assert connect["agent"] == "1001" and connect["wait_s"] >= 0
+    done = next(r for r in rows if r["event"] == "COMPLETECALLER")
+    assert done["agent"] == "1001" and done["talk_s"] >= 2.0
+    assert "WRAPUPSTART" in [r["event"] for r in wait_queue_log(
+        centre, lambda r: "WRAPUPSTART" in [e for e, *_ in events(r)], 5.0)]  # fmt: skip
+    cdr = centre.closed_cdrs(1, 5.0, "callee = ?", ("500",))[0]
+    assert json.loads(cdr["variables"]).get("ivr_digits") == "1"
+
+
+@pytest.mark.parametrize("centre", [{"ring_timeout_s": 2, "max_wait_s": 5}], indirect=True)
+def test_an_agent_who_does_not_answer_is_rerouted_and_the_caller_overflows_to_601(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(centre, agent, "1001")
+    call = dial_sales(centre, caller, tmp_path)
+    agent.wait_incoming(10.0)  # rings, and is never answered
+    rows = wait_queue_log(
+        centre, lambda r: ("RINGNOANSWER", "600", "1001") in events(r), 10.0
+    )
+    rows = wait_queue_log(
+        centre, lambda r: any(e == "EXITWITHTIMEOUT" for e, *_ in events(r)), 10.0
+    )
+    exit_row = next(r for r in rows if r["event"] == "EXITWITHTIMEOUT")
+    assert exit_row["queue"] == "600" and exit_row["wait_s"] >= 5.0
+    rows = wait_queue_log(centre, lambda r: ("ENTERQUEUE", "601", "") in events(r), 5.0)
+    caller.send("hangup", call=call)
+    rows = wait_queue_log(centre, lambda r: ("ABANDON", "601", "") in events(r), 5.0)
+
+
+def test_dialling_600_with_no_agent_logged_in_leaves_by_join_empty(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    caller = pjsua("caller")
+    caller.register(centre.sip_port, "1004", "demo-1004")
+    call = caller.call(centre.uri("600"))
+    caller.wait_call_state(call, "CONFIRMED", 5.0)
+    caller.wait_bye(call, 15.0)  # "all agents are busy", goodbye, BYE
+    rows = wait_queue_log(centre, lambda r: "EXITEMPTY" in [e for e, *_ in events(r)], 5.0)
+    assert [r["event"] for r in rows if r["queue"] == "600"] == ["EXITEMPTY"] or (
+        [r["event"] for r in rows if r["queue"] == "600"][-1] == "EXITEMPTY"
+    )
