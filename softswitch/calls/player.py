@@ -115,6 +115,27 @@ class PlayerApplication:
     def finished(self, event: PlaybackFinished) -> None:
         """What was played has ended (or was interrupted)."""
 
+    def leave_engine(self) -> None:
+        """Take the leg out of the player and the tick path before the switch hangs it up: its
+        endpoint closes with the call, before the BYE's answer brings LegEnded."""
+        if self.audio is not None:
+            self.shared.player.stop(self.audio, forget=True)
+            self.audio = None
+        if self.leg is not None:
+            self.services.release_audio(self.leg)
+
+    def hang_up_after_tick(self, cause: str) -> None:
+        """Hang up from a playback's end: that is called inside the engine's tick, which must
+        finish with the leg it is encoding for; the leg leaves the tick path first."""
+
+        def end() -> None:
+            self.leave_engine()
+            if not self.call.ended:
+                self.services.hang_up(self.call, Side.SWITCH, cause)
+                self.services.flush()
+
+        self.services.call_later(0.0, end)
+
     def play(self, items: Iterable[PlayItem]) -> None:
         if self.audio is not None:
             self.shared.player.play(self.audio, items, self.finished)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from softswitch.acd.errors import AcdError
-from softswitch.call_record import Side
 from softswitch.calls.application import ApplicationFactory, CallServices
 from softswitch.calls.call import Call
 from softswitch.calls.player import PlayerApplication
@@ -83,5 +82,4 @@ class AgentFeature(PlayerApplication):
 
     def finished(self, event: PlaybackFinished) -> None:
         if not event.interrupted and not self.call.ended:
-            self.services.hang_up(self.call, Side.SWITCH, f"agent feature {self.target.number}")
-            self.services.flush()
+            self.hang_up_after_tick(f"agent feature {self.target.number}")

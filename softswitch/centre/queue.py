@@ -338,8 +338,7 @@ class QueueCall(PlayerApplication):
         if event.interrupted or self.audio is None:
             return
         if self._leaving:
-            self.services.hang_up(self.call, Side.SWITCH, self._leave_cause)
-            self.services.flush()
+            self.hang_up_after_tick(self._leave_cause)
         else:
             self.play(self.centre.moh())  # the music loops until the next announcement
 

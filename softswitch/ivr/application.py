@@ -133,6 +133,7 @@ class IvrApplication(PlayerApplication):
                 self._remember(command.variables, command.digits)
                 log.info("call %d: ivr hangs up: %s", self.call.id, command.reason)
                 self._cancel_timer()
+                self.leave_engine()
                 self.services.hang_up(self.call, Side.SWITCH, f"ivr: {command.reason}")
                 self.services.flush()
                 return
