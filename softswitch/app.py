@@ -308,6 +308,7 @@ class Switch:
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
             sip_malformed=lambda: transport.counters.parse_errors,
             refused_destinations=lambda: transport.counters.refused_destinations,
+            dtmf_digits=lambda: b2bua.counters.dtmf_digits,
         )
 
     async def _sweep(self) -> None:

@@ -24,7 +24,7 @@ from softswitch.config_table import Table as _Table
 
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
+DESTINATION_KINDS: Final = ("echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -41,6 +41,18 @@ class NatMode(StrEnum):
     AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
     FORCE = "force"  # always where the REGISTER came from
     NEVER = "never"  # always the Contact
+
+
+class DtmfMode(StrEnum):
+    """How the switch listens for a party's digits (SIP INFO is always read).
+
+    AUTO: RFC 4733 when the SDP agreed telephone-event, else in-band tones in the audio.
+    """
+
+    AUTO = "auto"
+    RFC4733 = "rfc4733"
+    INBAND = "inband"
+    INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class FeaturesConfig:
     """Numbers that phones (the internal context) reach without a route; "" turns one off."""
 
     echo_test: str = "9196"
+    dtmf_test: str = "9197"
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class Extension:
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
     nat: NatMode = NatMode.AUTO
+    dtmf: DtmfMode = DtmfMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -164,6 +178,7 @@ class Trunk:
     password: str | None = field(default=None, repr=False)
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
+    dtmf: DtmfMode = DtmfMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -450,14 +465,19 @@ def _parse_security(root: _Table) -> SecurityConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196", empty=True)
-    if echo_test == "+":
-        raise t.error("echo_test", "expected dial digits or empty (off), got '+'")
-    for index, extension in enumerate(extensions):
-        if extension.number == echo_test:
-            raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
-    return FeaturesConfig(echo_test=echo_test)
+    t = root.table("features", ("echo_test", "dtmf_test"))
+    numbers: dict[str, str] = {}
+    for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
+        number: str = t.dial(key, default, empty=True)
+        if number == "+":
+            raise t.error(key, "expected dial digits or empty (off), got '+'")
+        for index, extension in enumerate(extensions):
+            if extension.number == number:
+                raise t.error(key, f"{number} is also extensions[{index}]")
+        if number and number in numbers.values():
+            raise t.error(key, f"{number} is also features.echo_test")
+        numbers[key] = number
+    return FeaturesConfig(echo_test=numbers["echo_test"], dtmf_test=numbers["dtmf_test"])
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:
@@ -471,7 +491,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -497,6 +517,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(extensions)
@@ -513,6 +534,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "password",
         "inbound_username",
         "inbound_password",
+        "dtmf",
     )
     trunks: list[Trunk] = []
     names: dict[str, int] = {}
@@ -551,6 +573,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 password=password,
                 inbound_username=inbound_username,
                 inbound_password=inbound_password,
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(trunks)
@@ -596,9 +619,12 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
-        if context == INTERNAL_CONTEXT and number is not None and number == features.echo_test:
+        feature = {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"}.get(
+            number or ""
+        )
+        if context == INTERNAL_CONTEXT and number and feature is not None:
             # Either would leave the other dead: the key that was never read is what this avoids.
-            raise t.error("number", f"{number} is features.echo_test in context {context}")
+            raise t.error("number", f"{number} is features.{feature} in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -625,10 +651,10 @@ def _parse_destination(
             "destination",
             f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
         )
-    if kind == "echo":
+    if kind in ("echo", "dtmf_test"):
         if target:
-            raise t.error("destination", f"'echo' takes no target, got {text!r}")
-        return Destination("echo")
+            raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
+        return Destination(kind)
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:
