@@ -25,6 +25,7 @@ from softswitch.calls.registrar import Binding, Registrar
 from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config
 from softswitch.media.ports import PortAllocator
+from softswitch.media.engine import MediaEngine
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security.destinations import DestinationPolicy
@@ -179,6 +180,7 @@ class Switch:
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
+        self.engine: MediaEngine | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
@@ -218,6 +220,8 @@ class Switch:
             algorithms=config.security.digest_algorithms,
         )
         records = _Records(_CdrWriter(self.db, self._writes))
+        self.engine = MediaEngine()
+        self.engine.start(loop)
         self.b2bua = B2bua(
             config,
             relay=self.relay,
@@ -225,6 +229,7 @@ class Switch:
             authenticator=authenticator,
             records=records,
             setup_latency=self.metrics.call_setup_seconds,
+            engine=self.engine,
         )
         self.transport = SipTransport(
             TransactionLayer(),
@@ -312,6 +317,8 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
+        if self.engine is not None:
+            self.engine.close()
         if self.relay is not None:
             await self.relay.aclose()
         if self._metrics_server is not None:
