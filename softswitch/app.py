@@ -24,8 +24,8 @@ from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config
-from softswitch.media.ports import PortAllocator
 from softswitch.media.engine import MediaEngine
+from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security.destinations import DestinationPolicy

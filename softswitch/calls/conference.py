@@ -44,7 +44,7 @@ from softswitch.calls.room import (
 from softswitch.calls.routing import RouteTarget
 from softswitch.config_conference import ConferenceConfig, RoomConfig
 from softswitch.media.dtmf import DigitEnded, DigitEvent
-from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
+from softswitch.media.endpoint import Direction, RemoteAddressError
 from softswitch.media.engine import EngineLeg, LegCodec, MediaEngine, TickFrames
 from softswitch.media.mixer import INT16_MAX, INT16_MIN, Mixer
 from softswitch.media.prompts import PromptLibrary, PromptNotFound
@@ -395,7 +395,7 @@ def _leg_codec(codecs: tuple[Codec, ...]) -> LegCodec:
 
 def _number_prompts(number: int) -> list[str]:
     """Prompt names that say a small number ("20", "1" for 21), as the prompt set has them."""
-    if number <= 20 or number % 10 == 0 and number < 100:
+    if number <= 20 or (number % 10 == 0 and number < 100):
         return [str(number)]
     if number < 100:
         return [str(number - number % 10), str(number % 10)]

@@ -47,7 +47,7 @@ def _join(
 
 
 def _record(
-    phones: dict[str, tuple[PjsuaPeer, int]], tmp_path: Path
+    phones: dict[str, tuple[PjsuaPeer, int]], tmp_path: Path, skip_s: float = 0.3
 ) -> dict[str, tuple[np.ndarray, int]]:
     """What each phone hears for RECORD_S, as (samples, rate): pjsua2 records at its own rate."""
     for user, (phone, call) in phones.items():
@@ -56,7 +56,7 @@ def _record(
     for user, (phone, call) in phones.items():
         phone.wait_event("recorded", RECORD_S + 10.0, call=call)
         samples, rate = read_mono(tmp_path / f"{user}-heard.wav")
-        heard[user] = samples[int(0.3 * rate) :], rate  # past the jitter buffer's start
+        heard[user] = samples[int(skip_s * rate) :], rate  # past the jitter buffer's start
     return heard
 
 
@@ -94,3 +94,27 @@ def test_a_wrong_pin_is_refused_and_the_right_one_joins(
     heard = _record({"1001": (host, host_call), "1003": (guest, guest_call)}, tmp_path)
     assert level_db(*heard["1003"][:1], TONES_HZ["1001"], heard["1003"][1]) > HEARD_DB
     assert level_db(*heard["1001"][:1], TONES_HZ["1003"], heard["1001"][1]) > HEARD_DB
+
+
+def test_muted_participants_are_not_heard_and_the_moderator_still_is(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    # 1001 is a moderator of 8001 by extension; its '*' mutes everyone else (mute-all).
+    host, host_call = _join(switch, pjsua, tmp_path, "1001", "8001")
+    guests = {}
+    for user in ("1002", "1003"):
+        phone, call = _join(switch, pjsua, tmp_path, user, "8001")
+        phone.send("dtmf", call=call, digits="1234#")
+        guests[user] = (phone, call)
+    before = _record({"1001": (host, host_call)}, tmp_path)["1001"]
+    assert level_db(before[0], TONES_HZ["1002"], before[1]) > HEARD_DB  # both joined
+    assert level_db(before[0], TONES_HZ["1003"], before[1]) > HEARD_DB
+    host.send("dtmf", call=host_call, digits="*")
+    host.wait_event("dtmf_sent", 5.0, call=host_call)
+    heard = _record({"1001": (host, host_call), **guests}, tmp_path, skip_s=1.0)  # mute taken
+    for user in ("1002", "1003"):
+        assert level_db(heard["1001"][0], TONES_HZ[user], heard["1001"][1]) < NOT_HEARD_DB
+        samples, rate = heard[user]
+        assert level_db(samples, TONES_HZ["1001"], rate) > HEARD_DB  # the moderator is heard
+        other = "1003" if user == "1002" else "1002"
+        assert level_db(samples, TONES_HZ[other], rate) < NOT_HEARD_DB  # muted guests
