@@ -3,8 +3,8 @@
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
 `resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
-room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading calls goes through
-here only, as frozen views, so nothing outside `calls/` holds a live call object.
+room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
+calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
 Events: `subscribe()` gives an async iterator of typed, frozen events (`CallStarted`,
 `CallAnswered`, `LegAttached`, `LegChanged`, `CallEnded`). Each subscriber has a bounded
