@@ -378,7 +378,7 @@ class Conferences:
         chunk = pcm[seat.position : seat.position + samples]
         if chunk.size:
             mixed = say[row, : chunk.size].astype(np.int32) + chunk
-            say[row, : chunk.size] = np.clip(mixed, INT16_MIN, INT16_MAX)
+            say[row, : chunk.size] = np.clip(mixed, np.int32(INT16_MIN), np.int32(INT16_MAX))
         seat.position += samples
         if seat.position >= pcm.size:
             seat.playing.popleft()
