@@ -24,9 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.leg import DigitReceived, Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.room import (
@@ -46,9 +43,9 @@ from softswitch.config_conference import ConferenceConfig, RoomConfig
 from softswitch.media.dtmf import DigitEnded, DigitEvent
 from softswitch.media.endpoint import Direction, RemoteAddressError
 from softswitch.media.engine import EngineLeg, LegCodec, MediaEngine, TickFrames
-from softswitch.media.mixer import INT16_MAX, INT16_MIN, Mixer
+from softswitch.media.mixer import Int16Frames, Mixer
 from softswitch.media.prompts import PromptLibrary, PromptNotFound
-from softswitch.media.tones import Tone, ToneKind, tone_plan
+from softswitch.media.room_mix import RoomMixPass, beep, joined, overlay
 from softswitch.sip.sdp import ANSWER_DIRECTION, Codec, answer_codecs
 
 if TYPE_CHECKING:
@@ -57,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Pcm = npt.NDArray[np.int16]
+Pcm = Int16Frames
 MODERATOR_MUTE_ALL = "*"
 
 
@@ -139,10 +136,9 @@ class Conferences:
         self.recorder = recorder
         self._recordings: dict[str, MixRecording] = {}
         self._seats: dict[Leg, _Seat] = {}
-        beep = Tone(tone_plan(country).tone(ToneKind.BEEP))
-        self.beep: Pcm = beep.render(np.zeros(1, dtype=np.int64), beep.length)[0]
+        self.beep: Pcm = beep(country)
         self._prompt_cache: dict[str, Pcm] = {}
-        self._mix_in = np.zeros((0, 160), dtype=np.int16)
+        self._mix_pass = RoomMixPass(self.rooms.mixer)
         engine.add_processor(self)
 
     def create(self, target: RouteTarget, services: CallServices, call: Call) -> Application:
@@ -313,7 +309,7 @@ class Conferences:
                 pcm = self.prompts.load(self.config.language, name)
             except PromptNotFound:
                 log.warning("conference prompt %s/%s is missing", self.config.language, name)
-                pcm = np.zeros(0, dtype=np.int16)
+                pcm = joined([])
             self._prompt_cache[name] = pcm
         return pcm
 
@@ -326,8 +322,7 @@ class Conferences:
         beep: bool = False,
     ) -> None:
         pieces = [self._prompt(name) for name in names] + ([self.beep] if beep else [])
-        pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
-        seat.playing.append((pcm, then))
+        seat.playing.append((joined(pieces), then))
 
     def _beep_room(self, number: str) -> None:
         for seat in self._seats.values():
@@ -351,20 +346,11 @@ class Conferences:
         members = [seat for seat in seats if seat.member is not None]
         samples = frames.say.shape[1]
         if members:
-            mixer = self.rooms.mixer
-            engine_rows = np.fromiter((s.engine_leg.row for s in members), np.intp, len(members))
-            mixer_rows = np.fromiter(
-                (s.member.row for s in members if s.member is not None), np.intp, len(members)
-            )
-            if self._mix_in.shape != (mixer.rows, samples):
-                self._mix_in = np.zeros((mixer.rows, samples), dtype=np.int16)
-            mix_in = self._mix_in
-            mix_in[mixer_rows] = frames.heard[engine_rows]
-            heard = mixer.mix(mix_in)
-            frames.say[engine_rows] = heard[mixer_rows]
-            frames.send[engine_rows] = True
+            engine_rows = [s.engine_leg.row for s in members]
+            mixer_rows = [s.member.row for s in members if s.member is not None]
+            self._mix_pass.run(frames.heard, frames.say, frames.send, engine_rows, mixer_rows)
             for number, recording in self._recordings.items():
-                recording.write(mixer.room_mix(number))
+                recording.write(self.rooms.mixer.room_mix(number))
         for seat in seats:
             row = seat.engine_leg.row
             if seat.pin is not None:
@@ -375,10 +361,7 @@ class Conferences:
 
     def _overlay(self, seat: _Seat, say: Pcm, row: int, samples: int) -> None:
         pcm, then = seat.playing[0]
-        chunk = pcm[seat.position : seat.position + samples]
-        if chunk.size:
-            mixed = say[row, : chunk.size].astype(np.int32) + chunk
-            say[row, : chunk.size] = np.clip(mixed, np.int32(INT16_MIN), np.int32(INT16_MAX))
+        overlay(say, row, pcm[seat.position : seat.position + samples])
         seat.position += samples
         if seat.position >= pcm.size:
             seat.playing.popleft()

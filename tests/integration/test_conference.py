@@ -16,7 +16,7 @@ import pytest
 from audio import read_mono, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
-from spectrum import level_db
+from spectrum import level_db as _spectrum_level_db
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -24,6 +24,13 @@ TONES_HZ = {"1001": 500.0, "1002": 750.0, "1003": 1100.0}  # none near the 1400 
 HEARD_DB = -15.0  # a voice in a room of three has about half the power: about -3 dB
 NOT_HEARD_DB = -35.0
 RECORD_S = 3.0
+
+
+def level_db(samples: np.ndarray, freq_hz: float, rate_hz: int) -> float:
+    """The tone's share of what was heard in dB; silence (all zeros) hears no tone at all."""
+    if not np.any(samples):
+        return float("-inf")
+    return _spectrum_level_db(samples, freq_hz, rate_hz)
 
 
 def _join(
