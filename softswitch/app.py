@@ -25,6 +25,9 @@ from softswitch.calls.registrar import Binding, Registrar
 from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config
 from softswitch.media.engine import MediaEngine
+from softswitch.config import Config, ConfigError
+from softswitch.ivr.flowset import FlowLoadError, FlowSet
+from softswitch.ivr.settings import ivr_settings
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -186,10 +189,17 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.flows: FlowSet | None = None
         self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
+        try:
+            ivr = ivr_settings(config)
+            prompts = config.data.dir / "prompts"
+            self.flows = FlowSet.for_switch(ivr, prompts) if ivr else None
+        except (ConfigError, FlowLoadError) as exc:
+            raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -270,6 +280,11 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
+
+    def reload_flows(self) -> None:
+        """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
+        if self.flows is not None:
+            self.flows.reload_and_log()
 
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None

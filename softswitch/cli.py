@@ -20,6 +20,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
 
@@ -86,6 +87,7 @@ def run(
             log_level=log_level.lower() if log_level else None,
             api_port=api_port,
         )
+        ivr_settings(config)  # [ivr] mistakes exit 2 here too, before anything starts
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -125,6 +127,7 @@ async def _serve(config: Config, headless: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
+    loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
     except StartupError as exc:
@@ -150,15 +153,34 @@ async def _serve(config: Config, headless: bool) -> int:
 
 
 @main.command("check-config")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def check_config(path: Path) -> None:
-    """Validate a configuration file and print what it sets up."""
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (or give it as the argument).",
+)
+def check_config(path: Path | None, config_path: Path | None) -> None:
+    """Validate a configuration file and its IVR flows; print what it sets up."""
+    path = config_path or path
+    if path is None:
+        _fail("check-config: give the file, as in: softswitch check-config --config FILE")
+        return
     try:
         config = load_config(path)
+        ivr = ivr_settings(config)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    if ivr is not None:
+        from softswitch.ivr.validate import check_ivr
+
+        lines, problems = check_ivr(ivr, str(path), config.data.dir / "prompts")
+        click.echo("\n".join(lines))
+        if problems:
+            click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)
+            sys.exit(EXIT_CONFIG)
     click.echo(f"{path}: OK")
 
 

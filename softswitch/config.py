@@ -188,6 +188,16 @@ class Route:
     destination: Destination
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table a layer above parses itself (config.py imports nothing of ours but its own
+    helpers), with where it came from so that its errors are located like the rest."""
+
+    data: dict[str, Any] = field(compare=False)
+    source: str
+    base_dir: Path
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     sip: SipConfig = SipConfig()
@@ -204,6 +214,7 @@ class Config:
     routes: tuple[Route, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
 
 
 def _is_ip(value: object) -> bool:
@@ -276,6 +287,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "api",
             "users",
             "conference",
+            "ivr",
         ),
     )
     sip = _parse_sip(root)
@@ -306,11 +318,19 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         routes=routes,
         api=parse_api(root, {extension.number for extension in extensions}),
         conference=conference,
+        ivr=_parse_ivr(root, base_dir or Path(source).parent),
     )
 
 
 def _unknown_context(context: str) -> str:
     return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
+
+
+def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
+    if "ivr" not in root.data:
+        return None
+    value = root.get("ivr", {}, lambda v: isinstance(v, dict), "a table")
+    return Section(value, root.source, base_dir)
 
 
 def _parse_sip(root: _Table) -> SipConfig:
