@@ -23,11 +23,10 @@ from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.calls.signalling import CallRecords
-from softswitch.config import Config
-from softswitch.media.engine import MediaEngine
 from softswitch.config import Config, ConfigError
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
+from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
