@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
@@ -22,7 +22,7 @@ from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua, default_applications
+from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.player import PlayerShared
 from softswitch.calls.registrar import Binding, Registrar
@@ -34,6 +34,7 @@ from softswitch.config import INTERNAL_CONTEXT, Config, ConfigError
 from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
+from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
@@ -222,6 +223,7 @@ class Switch:
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
+        self.engine: MediaEngine | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
@@ -268,8 +270,10 @@ class Switch:
             algorithms=config.security.digest_algorithms,
         )
         records = _Records(_CdrWriter(self.db, self._writes))
-        applications, routing, centre = self._call_centre(config, self.db, self._writes)
+        routing, centre, extend = self._call_centre(config, self.db, self._writes)
         self.centre = centre
+        # The engine ticks only while a leg is in it (signalling hands it the loop).
+        self.engine = MediaEngine()
         self.b2bua = B2bua(
             config,
             relay=self.relay,
@@ -277,8 +281,9 @@ class Switch:
             authenticator=authenticator,
             records=records,
             setup_latency=self.metrics.call_setup_seconds,
-            applications=applications,
+            engine=self.engine,
             routing=routing,
+            extend=extend,
         )
         self.b2bua.signalling.observers.append(centre)
         self.transport = SipTransport(
@@ -323,29 +328,32 @@ class Switch:
 
     def _call_centre(
         self, config: Config, db: Database, writes: _StoreWriter
-    ) -> tuple[ApplicationRegistry, RoutingPlan, CallCentre]:
-        """The applications of the call centre registered beside the others: the IVR on its
-        numbers, the queues on theirs, the agents' feature codes."""
-        applications = default_applications()
+    ) -> tuple[RoutingPlan, CallCentre, Callable[[ApplicationRegistry], None]]:
+        """The call centre's numbers and the applications it registers beside the others: the
+        IVR on its numbers, the queues on theirs, the agents' feature codes."""
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
-        centre.registry = applications
-        applications.register("queue", centre.queue_call)
-        applications.register("agent_feature", AgentFeature.factory(centre))
         numbers: dict[str, RouteTarget] = centre.numbers()
         ivr = ivr_settings(config)
         if self.flows is not None and ivr is not None:
             numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
         routing = RoutingPlan(config, numbers, feature_prefixes())
-        if self.flows is not None:
-            wiring = IvrWiring(
-                self.flows,
-                applications,
-                lambda number: routing.resolve(INTERNAL_CONTEXT, number),
-                speaker=Speaker(config.data.dir / "tts"),
-            )
-            applications.register("ivr", wiring.factory(PlayerShared(prompts, "en")))
-        return applications, routing, centre
+        flows = self.flows
+
+        def extend(applications: ApplicationRegistry) -> None:
+            centre.registry = applications
+            applications.register("queue", centre.queue_call)
+            applications.register("agent_feature", AgentFeature.factory(centre))
+            if flows is not None:
+                wiring = IvrWiring(
+                    flows,
+                    applications,
+                    lambda number: routing.resolve(INTERNAL_CONTEXT, number),
+                    speaker=Speaker(config.data.dir / "tts"),
+                )
+                applications.register("ivr", wiring.factory(PlayerShared(prompts, "en")))
+
+        return routing, centre, extend
 
     def reload_flows(self) -> None:
         """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
@@ -401,6 +409,8 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
+        if self.engine is not None:
+            self.engine.close()
         if self.relay is not None:
             await self.relay.aclose()
         if self._metrics_server is not None:

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
+from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
 from softswitch.config_table import Table as _Table
 
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("echo", "dtmf_test", "extension", "trunk")
+DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -227,6 +228,7 @@ class Config:
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
+    conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
 
 
@@ -304,6 +306,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "agents",
             "api",
             "users",
+            "conference",
             "ivr",
         ),
     )
@@ -318,7 +321,8 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
-
+    routes = _parse_routes(root, extensions, trunks, contexts, features)
+    conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -331,8 +335,9 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         features=features,
         extensions=extensions,
         trunks=trunks,
-        routes=_parse_routes(root, extensions, trunks, contexts, features),
+        routes=routes,
         api=parse_api(root, {extension.number for extension in extensions}),
+        conference=conference,
         ivr=_parse_ivr(root, base_dir or Path(source).parent),
     )
 
@@ -757,6 +762,7 @@ def summarize(cfg: Config) -> str:
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
+        conference_summary(cfg.conference),
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
     ]
     for route in cfg.routes:

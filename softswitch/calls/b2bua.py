@@ -15,6 +15,7 @@ from collections.abc import Callable
 from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.bridge import BridgeApplication
+from softswitch.calls.conference import Conferences
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
 from softswitch.calls.player import DtmfTestApplication
@@ -22,19 +23,23 @@ from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
 from softswitch.config import Config
+from softswitch.media.engine import MediaEngine
 from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.transaction import Event
 from softswitch.sip.transport import SipTransport
 
 
-def default_applications() -> ApplicationRegistry:
-    """The applications a routed destination can name today (config `destination` kinds)."""
+def default_applications(conferences: Conferences | None = None) -> ApplicationRegistry:
+    """The applications a routed destination can name today (config `destination` kinds);
+    conference rooms need the media engine, so only with `conferences`."""
     registry = ApplicationRegistry()
     registry.register("extension", BridgeApplication.create)
     registry.register("trunk", BridgeApplication.create)
     registry.register("echo", EchoApplication.create)
     registry.register("dtmf_test", DtmfTestApplication.factory(PromptLibrary()))
+    if conferences is not None:
+        registry.register("conference", conferences.create)
     return registry
 
 
@@ -50,20 +55,37 @@ class B2bua:
         setup_latency: SetupLatency | None = None,
         wall_clock: Callable[[], float] = time.time,
         applications: ApplicationRegistry | None = None,
+        engine: MediaEngine | None = None,
         routing: RoutingPlan | None = None,
+        extend: Callable[[ApplicationRegistry], None] | None = None,
     ) -> None:
+        # One engine for the process: the legs signalling puts in the tick and the rooms.
+        engine = engine if engine is not None else MediaEngine()
+        self.conferences: Conferences | None = None
+        if config.conference.enabled:
+            self.conferences = Conferences(config.conference, engine)
         self.signalling = Signalling(
             config,
             relay=relay,
             registrar=registrar,
             authenticator=authenticator,
             records=records,
-            applications=applications or default_applications(),
+            applications=applications or self._applications(extend),
             setup_latency=setup_latency,
             wall_clock=wall_clock,
+            engine=engine,
             routing=routing,
         )
         self.control = CallControl(self.signalling)
+
+    def _applications(
+        self, extend: Callable[[ApplicationRegistry], None] | None
+    ) -> ApplicationRegistry:
+        """The default registry, plus what the wiring adds (IVR, queues, feature codes)."""
+        registry = default_applications(self.conferences)
+        if extend is not None:
+            extend(registry)
+        return registry
 
     @property
     def transport(self) -> SipTransport | None:

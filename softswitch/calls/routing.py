@@ -1,10 +1,10 @@
 """The routing plan: in a context, a dialled number goes to a destination.
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
-extension's own number and the test lines' numbers (`features.echo_test`, `dtmf_test`) reach
-them without a route, and so do the numbers the wiring adds (`numbers`: IVR flows, queues;
-`prefixes`: agent feature codes such as `*47` + a reason code). Pure and synchronous, so it is
-tested alone.
+extension's own number, the test lines' numbers (`features.echo_test`, `dtmf_test`), the
+conference rooms (`conference.numbers`) and the numbers the wiring adds (`numbers`: IVR flows,
+queues; `prefixes`: agent feature codes such as `*47` + a reason code) reach them without a
+route. Pure and synchronous, so it is tested alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from softswitch.config import INTERNAL_CONTEXT, Config, Route
 
 @dataclass(frozen=True, slots=True)
 class RouteTarget:
-    """Where a call goes: `kind` is extension, echo or trunk; `number` is what is dialled onward."""
+    """Where a call goes: `kind` is extension, echo, trunk or conference; `number` is what is
+    dialled onward."""
 
     kind: str
     target: str
@@ -45,6 +46,7 @@ class RoutingPlan:
         self._extensions = {ext.number for ext in config.extensions}
         self._echo_test = config.features.echo_test
         self._dtmf_test = config.features.dtmf_test
+        self._conference = config.conference
 
     def resolve(self, context: str, number: str) -> RouteTarget | None:
         route = self._exact.get((context, number))
@@ -55,6 +57,8 @@ class RoutingPlan:
                 return RouteTarget("echo", number, number)
             if number and number == self._dtmf_test:
                 return RouteTarget("dtmf_test", number, number)
+            if self._conference.is_room(number):
+                return RouteTarget("conference", number, number)
             wired = self._numbers.get(number)
             if wired is not None:
                 return wired
