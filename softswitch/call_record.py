@@ -32,3 +32,10 @@ class Side(StrEnum):
     CALLER = "caller"
     CALLEE = "callee"
     SWITCH = "switch"
+
+
+class ChannelLayout(StrEnum):
+    """What the channels of a call recording hold (media/ writes it, store/ keeps it)."""
+
+    STEREO = "stereo"  # left: the caller; right: the other party
+    MIX = "mix"  # one channel: a conference's mix of every participant
