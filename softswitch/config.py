@@ -18,6 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from softswitch.config_recording import RECORD_KEY, RecordingConfig, SettingsError, parse_recording
+
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
@@ -210,6 +212,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
 
 
 _MISSING: Final[Any] = object()
@@ -385,6 +388,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            "recording",
         ),
     )
     sip = _parse_sip(root)
@@ -411,7 +415,15 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
+        recording=_parse_recording(data, source),
     )
+
+
+def _parse_recording(data: dict[str, Any], source: str) -> RecordingConfig:
+    try:
+        return parse_recording(data)
+    except SettingsError as exc:
+        raise ConfigError(source, exc.key, exc.problem) from None
 
 
 def _unknown_context(context: str) -> str:
@@ -556,7 +568,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -598,6 +610,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "password",
         "inbound_username",
         "inbound_password",
+        RECORD_KEY,
     )
     trunks: list[Trunk] = []
     names: dict[str, int] = {}
@@ -811,6 +824,7 @@ def summarize(cfg: Config) -> str:
         f"sends to: {allowed}",
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
+        cfg.recording.summary(),
     ]
     for route in cfg.routes:
         match = route.number if route.number is not None else f"prefix {route.prefix}"

@@ -85,7 +85,8 @@ LAYERS: dict[str, Layer] = {
         "codecs sip media calls ivr acd store api console metrics " + LEAVES,
         ANY,
     ),
-    "config": _layer(("softswitch.config",)),
+    # config_recording.py parses [recording] and the record keys for config.py.
+    "config": _layer(("softswitch.config", "softswitch.config_recording")),
     "call_record": _layer(("softswitch.call_record",)),
     "security": _layer(("softswitch.security", "softswitch.security.*")),
     # | bench/ | the load harness | the installed softswitch command, sipp, pjsua2 |
