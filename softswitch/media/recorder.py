@@ -7,8 +7,9 @@ and one channel halves the disk and the voice-activity work.
 Per tick the engine hands `feed()` one `int16[recordings, 2, samples]` array (channel 1 ignored
 for a mix), which it copies into one buffer for all recordings with a single numpy assignment.
 Each recording is written once a second (`flush_due()`, after the tick's packets are out): voice
-activity over that second, one write, then the WAV header's two sizes patched in place. The recordings' flush seconds are staggered over the ticks, so 1000 recordings
-give 20 flushes per tick, never 1000 at once.
+activity over that second, one write, then the WAV header's two sizes patched in place. The
+recordings' flush seconds are staggered over the ticks, so 1000 recordings give 20 flushes per
+tick, never 1000 at once.
 
 Kill-safety: the data goes to the file before the header that counts it, so after `kill -9` the
 file opens with soundfile and plays up to the last flush (at most a second before the kill);
