@@ -96,6 +96,7 @@ class Recording:
     _file: sf.SoundFile | None = field(repr=False)
     _header: tuple[int, int] = field(repr=False)  # data chunk's size field offset, data offset
     _talk: TalkCounter = field(repr=False)
+    _detectors: tuple[SpeechDetector, ...] = field(repr=False)  # one per channel
     written_frames: int = 0  # sample frames in the file
     paused: bool = False
     _pauses: list[tuple[int, int | None]] = field(default_factory=list, repr=False)  # ticks
@@ -131,7 +132,7 @@ class Recorder:
         self.sample_rate = sample_rate
         self.frame_samples = round(sample_rate * FRAME_S)
         self.chunk_ticks = chunk_ticks
-        self._detector = SpeechDetector(sample_rate, mode=vad_mode)
+        self._vad_mode = vad_mode
         # int16[slot, tick in chunk, channel, sample]: one second per slot, all slots in one array.
         shape = (capacity, chunk_ticks, 2, self.frame_samples)
         self._pcm: NDArray[np.int16] = np.zeros(shape, dtype=np.int16)
@@ -193,6 +194,9 @@ class Recorder:
             _file=file,
             _header=header,
             _talk=TalkCounter(stereo=layout is ChannelLayout.STEREO),
+            _detectors=tuple(
+                SpeechDetector(self.sample_rate, mode=self._vad_mode) for _ in range(channels)
+            ),
         )
         self._recordings[slot] = recording
         return recording
@@ -287,10 +291,10 @@ class Recorder:
         paused = self._paused_ticks[slot, :ticks]
         if paused.any():
             chunk[paused] = 0
-        left = self._detector.speech(chunk[:, 0], skip=paused)
+        left = recording._detectors[0].speech(chunk[:, 0], skip=paused)
         right = None
         if recording.layout is ChannelLayout.STEREO:
-            right = self._detector.speech(chunk[:, 1], skip=paused)
+            right = recording._detectors[1].speech(chunk[:, 1], skip=paused)
             data = chunk.transpose(0, 2, 1).reshape(-1, 2)  # interleaved: L R L R ...
         else:
             data = chunk[:, 0].reshape(-1, 1)

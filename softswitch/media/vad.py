@@ -31,7 +31,11 @@ BoolArray = NDArray[np.bool_]
 
 
 class SpeechDetector:
-    """Per-frame speech decisions over `int16[frames, samples]` at 8 or 16 kHz."""
+    """Per-frame speech decisions over `int16[frames, samples]` at 8 or 16 kHz, for one stream.
+
+    webrtcvad adapts its noise and speech models to what it has heard and holds a decision over a
+    few frames, so each channel of each recording needs a detector of its own.
+    """
 
     def __init__(
         self,
