@@ -50,7 +50,9 @@ async def main(data_dir: Path, max_s: float) -> None:
     origin = loop.time()
     for tick in range(round(max_s / TICK_S)):
         n = np.arange(tick * samples, (tick + 1) * samples) / RATE
-        frame = np.stack([np.sin(2 * np.pi * LEFT_HZ * n), np.sin(2 * np.pi * RIGHT_HZ * n)])
+        frame = np.stack(
+            [np.sin(2 * np.pi * LEFT_HZ * n), np.sin(2 * np.pi * RIGHT_HZ * n)], axis=-1
+        )
         recorder.feed(slots, np.rint(8000 * frame).astype(np.int16)[None])
         recorder.flush_due()
         print(f"fed {tick + 1}", flush=True)

@@ -53,7 +53,7 @@ def run(
     slots = np.array([rec.slot for rec in sides], dtype=np.intp)
     for tick in range(first_tick, ticks):
         part = slice(tick * n, (tick + 1) * n)
-        frames = np.stack([np.stack([left[part], right[part]]) for left, right in sides.values()])
+        frames = np.stack([np.stack([a[part], b[part]], axis=-1) for a, b in sides.values()])
         recorder.feed(slots, frames)
         recorder.flush_due()
 
@@ -113,7 +113,7 @@ def test_recordings_write_in_staggered_ticks(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, 8000, chunk_ticks=50)
     calls = [start(recorder, f"30{i:02d}") for i in range(100)]
     slots = np.array([c.slot for c in calls], dtype=np.intp)
-    frames = np.ones((100, 2, 160), dtype=np.int16)
+    frames = np.ones((100, 160, 2), dtype=np.int16)
     written = []
     for _ in range(150):
         recorder.feed(slots, frames)
@@ -138,7 +138,7 @@ def test_pause_writes_silence_and_marks_the_intervals(tmp_path: Path) -> None:
         if tick == 125:
             recorder.pause(call)  # left open: the stop ends it
         part = slice(tick * n, (tick + 1) * n)
-        recorder.feed(slots, np.stack([left[part], right[part]])[None])
+        recorder.feed(slots, np.stack([left[part], right[part]], axis=-1)[None])
         recorder.flush_due()
     summary = recorder.stop(call)
 
@@ -261,9 +261,9 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, 8000)
     call = start(recorder, "1002")
     with pytest.raises(ValueError, match="int16"):
-        recorder.feed(np.array([call.slot]), np.zeros((1, 2, 320), dtype=np.int16))
+        recorder.feed(np.array([call.slot]), np.zeros((1, 2, 160), dtype=np.int16))
     with pytest.raises(ValueError, match="no recording"):
-        recorder.feed(np.array([call.slot + 1]), np.zeros((1, 2, 160), dtype=np.int16))
+        recorder.feed(np.array([call.slot + 1]), np.zeros((1, 160, 2), dtype=np.int16))
     recorder.stop(call)
     with pytest.raises(ValueError, match="not running"):
         recorder.stop(call)

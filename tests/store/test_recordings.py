@@ -77,7 +77,7 @@ def test_a_recorded_call_from_start_to_close_linked_to_its_cdr(tmp_path: Path) -
             await set_agent(db, rid, "1005")
             slots = np.array([rec.slot])
             wave = np.rint(8000 * np.sin(2 * np.pi * 1000 * np.arange(160) / 8000))
-            frames = np.broadcast_to(wave.astype(np.int16), (1, 2, 160))  # 1 kHz: "talk"
+            frames = np.broadcast_to(wave.astype(np.int16)[:, None], (1, 160, 2))  # 1 kHz: talk
             for tick in range(100):
                 if tick == 25:
                     recorder.pause(rec)
@@ -170,7 +170,7 @@ def test_close_cut_with_the_recorders_recovery(tmp_path: Path) -> None:
     rec = recorder.start(
         call_id="k@x", caller="1001", callee="1002", layout=ChannelLayout.STEREO, start_ts=100.0
     )
-    frames = np.full((1, 2, 160), 1000, dtype=np.int16)
+    frames = np.full((1, 160, 2), 1000, dtype=np.int16)
     for _ in range(80):  # 1.6 s fed, 1.02 s written by now
         recorder.feed(np.array([rec.slot]), frames)
         recorder.flush_due()
