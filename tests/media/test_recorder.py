@@ -3,6 +3,7 @@ they are written, pauses, voice-activity figures, safe names and recovery after 
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import wave
@@ -269,3 +270,22 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
         recorder.stop(call)
     with pytest.raises(ValueError):
         Recorder(tmp_path, 44100)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_full_disk_cuts_that_recording_and_spares_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(tmp_path, 8000)
+    doomed, fine = start(recorder, "1002"), start(recorder, "1003")
+    signals = (tone(440, 8000, 1.0), tone(1000, 8000, 1.0))
+    run(recorder, {doomed: signals, fine: signals})
+    # From now on every write to the doomed file fails as on a full disk (ENOSPC).
+    doomed._raw = io.FileIO("/dev/full", "w")
+    run(recorder, {doomed: signals, fine: signals})
+    cut, kept = recorder.stop(doomed), recorder.stop(fine)
+
+    assert cut.cut and not kept.cut
+    assert cut.duration_s == pytest.approx(0.02)  # the first write, before the disk filled
+    assert kept.duration_s == 2.0 and read(recorder, kept)[0].shape[0] == 16000
+    assert "cut" in caplog.text and "No space left" in caplog.text
