@@ -15,11 +15,14 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.api.events import CallEvents
+from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
+from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config
 from softswitch.media.ports import PortAllocator
 from softswitch.media.recorder import RECORDINGS_DIR, recover
@@ -151,6 +154,25 @@ class _BindingWriter:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
+class _Records:
+    """CallRecords to several sinks: the CDR writer, then the API's events."""
+
+    def __init__(self, *sinks: CallRecords) -> None:
+        self.sinks = list(sinks)
+
+    def started(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.started(call)
+
+    def answered(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.answered(call)
+
+    def ended(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.ended(call)
+
+
 class Switch:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -163,6 +185,7 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -199,12 +222,13 @@ class Switch:
             clock=time.time,
             algorithms=config.security.digest_algorithms,
         )
+        records = _Records(_CdrWriter(self.db, self._writes))
         self.b2bua = B2bua(
             config,
             relay=self.relay,
             registrar=self.registrar,
             authenticator=authenticator,
-            records=_CdrWriter(self.db, self._writes),
+            records=records,
             setup_latency=self.metrics.call_setup_seconds,
         )
         self.transport = SipTransport(
@@ -222,6 +246,8 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
+        if config.api.enabled:
+            await self._start_api(records)
         if config.metrics.enabled:
             try:
                 self._metrics_server = await serve_metrics(
@@ -244,6 +270,17 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
+
+    async def _start_api(self, records: _Records) -> None:
+        assert self.b2bua is not None
+        self.api = ApiServer(self.config.api, self.b2bua.control, registrar=self.registrar)
+        # The API's events follow the same call records as the CDR, in the same order.
+        records.sinks.append(CallEvents(self.api.hub))
+        try:
+            await self.api.start()
+        except ApiStartupError as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from exc
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
@@ -284,6 +321,8 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.api is not None:
+            await self.api.stop()
         if self._writes is not None:
             await self._writes.close()
         if self.db is not None:

@@ -1,28 +1,23 @@
 """Which calls are recorded: the `[recording]` section and the `record` key of each
 `[[extensions]]` and `[[trunks]]` entry, validated into `RecordingConfig`.
 
-Parsed here rather than in config.py (which is near its size limit); every problem is a
-`SettingsError` naming the key path, and config.py adds the file name like any other mistake.
-config.py has already checked the shape of the extension and trunk tables when this runs.
+Parsed here rather than in config.py (which is near its size limit), with `config_table.Table`
+like every section, so a mistake is a `ConfigError` located by file and key. config.py has
+already checked the shape of the extension and trunk tables when this runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
+
+from softswitch.config_table import Table, is_int
 
 SECTION: Final = "recording"
 SECTION_KEYS: Final = ("sample_rate", "conferences")
 RECORD_KEY: Final = "record"  # in [[extensions]] and [[trunks]]
 SAMPLE_RATES: Final = (8000, 16000)
-
-
-class SettingsError(Exception):
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -49,38 +44,28 @@ class RecordingConfig:
         )
 
 
-def parse_recording(data: Mapping[str, Any]) -> RecordingConfig:
-    """The recording settings of a decoded config file (see the module docstring)."""
-    section = data.get(SECTION, {})
-    if not isinstance(section, dict):
-        raise SettingsError(SECTION, f"expected a table, got {section!r}")
-    for key in section:
-        if key not in SECTION_KEYS:
-            raise SettingsError(f"{SECTION}.{key}", "unknown key")
-    sample_rate = section.get("sample_rate", 8000)
-    if isinstance(sample_rate, bool) or sample_rate not in SAMPLE_RATES:
-        raise SettingsError(
-            f"{SECTION}.sample_rate", f"expected 8000 or 16000, got {sample_rate!r}"
-        )
+def parse_recording(root: Table) -> RecordingConfig:
+    """The recording settings of the whole file (`root`), see the module docstring."""
+    t = root.table(SECTION, SECTION_KEYS)
+    sample_rate: int = t.get(
+        "sample_rate", 8000, lambda v: is_int(v) and v in SAMPLE_RATES, "8000 or 16000"
+    )
     return RecordingConfig(
         sample_rate=sample_rate,
-        conferences=_flag(section, "conferences", SECTION),
-        extensions=_recorded(data, "extensions", "number"),
-        trunks=_recorded(data, "trunks", "name"),
+        conferences=_flag(t, "conferences"),
+        extensions=_recorded(root, "extensions", "number"),
+        trunks=_recorded(root, "trunks", "name"),
     )
 
 
-def _recorded(data: Mapping[str, Any], section: str, name_key: str) -> frozenset[str]:
-    entries = data.get(section, [])
-    return frozenset(
-        str(entry[name_key])
-        for index, entry in enumerate(entries)
-        if _flag(entry, RECORD_KEY, f"{section}[{index}]")
-    )
+def _recorded(root: Table, section: str, name_key: str) -> frozenset[str]:
+    found: set[str] = set()
+    for index, entry in enumerate(root.data.get(section, [])):
+        t = Table(entry, f"{section}[{index}]", root.source, tuple(entry))  # keys checked before
+        if _flag(t, RECORD_KEY):
+            found.add(str(entry[name_key]))
+    return frozenset(found)
 
 
-def _flag(table: Mapping[str, Any], key: str, path: str) -> bool:
-    value = table.get(key, False)
-    if not isinstance(value, bool):
-        raise SettingsError(f"{path}.{key}", f"expected true or false, got {value!r}")
-    return value
+def _flag(t: Table, key: str) -> bool:
+    return bool(t.get(key, False, lambda v: isinstance(v, bool), "true or false"))

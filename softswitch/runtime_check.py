@@ -156,6 +156,37 @@ def _prometheus_client() -> str:
     return "exposed a counter"
 
 
+def _aiohttp() -> str:
+    from aiohttp import ClientSession, WSMsgType, web
+    from aiohttp.test_utils import TestServer
+
+    async def handshake() -> str:
+        async def socket(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.send_str("ready")
+            await ws.close()
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/ws", socket)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            async with ClientSession() as session, session.ws_connect(server.make_url("/ws")) as ws:
+                message = await ws.receive()
+        finally:
+            await server.close()
+        if message.type is not WSMsgType.TEXT:
+            raise RuntimeError(f"the WebSocket gave {message.type.name}, not text")
+        return str(message.data)
+
+    received = asyncio.run(handshake())
+    if received != "ready":
+        raise RuntimeError(f"a WebSocket on loopback said {received!r}")
+    return "served and read a WebSocket on loopback"
+
+
 def _migrations() -> str:
     from softswitch.store.database import migrations
 
@@ -172,6 +203,7 @@ CHECKS: Final[Mapping[str, Callable[[], str]]] = {
     "click": _click,
     "rich": _rich,
     "prometheus-client": _prometheus_client,
+    "aiohttp": _aiohttp,
     "G722": _g722,
     "soxr": _soxr,
 }

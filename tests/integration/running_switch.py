@@ -121,6 +121,11 @@ class SwitchPorts:
     rtp: tuple[int, int]
     metrics: int
     carrier: int
+    api: int = 0  # the CTI API's port; 0 = off
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOCAL}:{self.api}"
 
 
 def switch_config(
@@ -136,6 +141,7 @@ def switch_config(
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
     cfg["data"]["dir"] = str(data_dir)
     cfg["metrics"].update(host=LOCAL, port=ports.metrics)
+    cfg["api"].update(host=LOCAL, port=ports.api)
     cfg["log"]["level"] = "debug"
     cfg["security"]["allowed_destinations"] = ["127.0.0.0/8", "::1/128"]
     carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
@@ -299,7 +305,11 @@ def start_switch(
     """Start `program run --headless` in `tmp_path` (environment `env`, default inherited) and
     return once it answers OPTIONS with 200."""
     ports = SwitchPorts(
-        sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
+        sip=free_port(),
+        rtp=free_rtp_range(),
+        metrics=free_port(),
+        carrier=carrier_port,
+        api=free_port(),
     )
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)

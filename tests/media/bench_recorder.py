@@ -1,6 +1,6 @@
 """What recording costs the tick: `feed()` and `flush_due()` for N recordings, per 20 ms tick.
 
-    .venv/bin/python scripts/recorder_cost.py [--recordings 1000] [--rate 8000] [--seconds 5]
+    .venv/bin/python tests/media/bench_recorder.py [--recordings 1000] [--rate 8000] [--seconds 5]
 
 Times are CPU time of this thread (a loaded machine preempts, which wall clock would count).
 Every recording is fed every tick, as the engine will; the signal is speech-like on both sides
