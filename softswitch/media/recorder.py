@@ -109,8 +109,7 @@ class Recording:
     _pauses: list[tuple[int, int | None]] = field(default_factory=list, repr=False)  # ticks
     failed: str | None = None
 
-    def pause_marks(self, ticks: int) -> tuple[PauseMark, ...]:
-        """The pauses so far, an open one ending at `ticks` fed."""
+    def _pause_marks(self, ticks: int) -> tuple[PauseMark, ...]:
         return tuple(
             PauseMark(
                 round(start * FRAME_S, 2), round((ticks if end is None else end) * FRAME_S, 2)
@@ -227,6 +226,11 @@ class Recorder:
             recording._pauses[-1] = (start, self.ticks(recording))
             self._paused[recording.slot] = False
 
+    def pause_marks(self, recording: Recording) -> tuple[PauseMark, ...]:
+        """Its pauses so far, an open one ending now: for the store as they happen, so that a
+        recording cut by a crash keeps them."""
+        return recording._pause_marks(self.ticks(recording))
+
     def ticks(self, recording: Recording) -> int:
         """Ticks fed to `recording` so far: its timeline."""
         return int(self._ticks[recording.slot])
@@ -286,7 +290,7 @@ class Recorder:
             sample_rate=self.sample_rate,
             start_ts=recording.start_ts,
             duration_s=recording.written_frames / self.sample_rate,
-            pauses=recording.pause_marks(self.ticks(recording)),
+            pauses=self.pause_marks(recording),
             talk=recording._talk.figures(),
             cut=recording.failed is not None,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import tempfile
 import wave
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from softswitch.media.recorder import (
     RecordingSummary,
     recording_path,
     recover,
+    wav_data_chunk,
 )
 from softswitch.media.vad import SpeechDetector
 
@@ -138,6 +140,11 @@ def test_pause_writes_silence_and_marks_the_intervals(tmp_path: Path) -> None:
             recorder.resume(call)
         if tick == 125:
             recorder.pause(call)  # left open: the stop ends it
+        if tick == 140:
+            assert [(m.start_s, m.end_s) for m in recorder.pause_marks(call)] == [
+                (1.0, 2.0),
+                (2.5, 2.8),
+            ]
         part = slice(tick * n, (tick + 1) * n)
         recorder.feed(slots, np.stack([left[part], right[part]], axis=-1)[None])
         recorder.flush_due()
@@ -227,6 +234,26 @@ def test_recover_counts_audio_the_header_had_not(tmp_path: Path) -> None:
     with wave.open(str(path)) as strict:
         assert strict.getnframes() == 12000
     assert recover(path) == 1.5  # nothing left to repair
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_header_bytes_parse_or_raise_value_error(data: bytes) -> None:
+    try:
+        size_offset, data_offset = wav_data_chunk(data)
+    except ValueError:
+        return
+    assert 12 < size_offset < data_offset <= len(data) + 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from([b"", b"RIFF\x00\x00\x00\x00WAVE"]))
+def test_recover_never_raises_on_any_file(tail: bytes, head: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.wav"
+        path.write_bytes(head + tail)
+        duration = recover(path)
+        assert duration is None or duration >= 0
 
 
 def test_recover_without_a_playable_file(tmp_path: Path) -> None:

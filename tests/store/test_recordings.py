@@ -81,7 +81,8 @@ def test_a_recorded_call_from_start_to_close_linked_to_its_cdr(tmp_path: Path) -
             for tick in range(100):
                 if tick == 25:
                     recorder.pause(rec)
-                    await mark_pauses(db, rid, [(m.start_s, m.end_s) for m in rec.pause_marks(25)])
+                    marks = recorder.pause_marks(rec)
+                    await mark_pauses(db, rid, [(m.start_s, m.end_s) for m in marks])
                 if tick == 50:
                     recorder.resume(rec)
                 recorder.feed(slots, frames)
