@@ -23,7 +23,9 @@ from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.calls.signalling import CallRecords
-from softswitch.config import Config
+from softswitch.config import Config, ConfigError
+from softswitch.ivr.flowset import FlowLoadError, FlowSet
+from softswitch.ivr.settings import ivr_settings
 from softswitch.media.ports import PortAllocator
 from softswitch.media.recorder import RECORDINGS_DIR, recover
 from softswitch.media.relay import MediaRelay
@@ -185,10 +187,17 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.flows: FlowSet | None = None
         self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
+        try:
+            ivr = ivr_settings(config)
+            prompts = config.data.dir / "prompts"
+            self.flows = FlowSet.for_switch(ivr, prompts) if ivr else None
+        except (ConfigError, FlowLoadError) as exc:
+            raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -271,6 +280,11 @@ class Switch:
             len(config.trunks),
         )
 
+    def reload_flows(self) -> None:
+        """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
+        if self.flows is not None:
+            self.flows.reload_and_log()
+
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
         self.api = ApiServer(self.config.api, self.b2bua.control, registrar=self.registrar)
@@ -299,6 +313,7 @@ class Switch:
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
             sip_malformed=lambda: transport.counters.parse_errors,
             refused_destinations=lambda: transport.counters.refused_destinations,
+            dtmf_digits=lambda: b2bua.counters.dtmf_digits,
         )
 
     async def _sweep(self) -> None:

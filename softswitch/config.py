@@ -25,7 +25,7 @@ from softswitch.config_table import Table as _Table
 
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
+DESTINATION_KINDS: Final = ("echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -42,6 +42,18 @@ class NatMode(StrEnum):
     AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
     FORCE = "force"  # always where the REGISTER came from
     NEVER = "never"  # always the Contact
+
+
+class DtmfMode(StrEnum):
+    """How the switch listens for a party's digits (SIP INFO is always read).
+
+    AUTO: RFC 4733 when the SDP agreed telephone-event, else in-band tones in the audio.
+    """
+
+    AUTO = "auto"
+    RFC4733 = "rfc4733"
+    INBAND = "inband"
+    INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,7 @@ class FeaturesConfig:
     """Numbers that phones (the internal context) reach without a route; "" turns one off."""
 
     echo_test: str = "9196"
+    dtmf_test: str = "9197"
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,7 @@ class Extension:
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
     nat: NatMode = NatMode.AUTO
+    dtmf: DtmfMode = DtmfMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -165,6 +179,7 @@ class Trunk:
     password: str | None = field(default=None, repr=False)
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
+    dtmf: DtmfMode = DtmfMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,16 @@ class Route:
     destination: Destination
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table a layer above parses itself (config.py imports nothing of ours but its own
+    helpers), with where it came from so that its errors are located like the rest."""
+
+    data: dict[str, Any] = field(compare=False)
+    source: str
+    base_dir: Path
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     sip: SipConfig = SipConfig()
@@ -203,6 +228,7 @@ class Config:
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
+    ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
     recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
 
 
@@ -273,8 +299,14 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            # The call centre's sections: softswitch/acd/settings.py validates them (cli.py
+            # loads both), since this leaf imports nothing of ours.
+            "acd",
+            "queues",
+            "agents",
             "api",
             "users",
+            "ivr",
             "recording",
         ),
     )
@@ -289,6 +321,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
+
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -303,12 +336,20 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
         api=parse_api(root, {extension.number for extension in extensions}),
+        ivr=_parse_ivr(root, base_dir or Path(source).parent),
         recording=parse_recording(root),
     )
 
 
 def _unknown_context(context: str) -> str:
     return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
+
+
+def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
+    if "ivr" not in root.data:
+        return None
+    value = root.get("ivr", {}, lambda v: isinstance(v, dict), "a table")
+    return Section(value, root.source, base_dir)
 
 
 def _parse_sip(root: _Table) -> SipConfig:
@@ -428,14 +469,19 @@ def _parse_security(root: _Table) -> SecurityConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196", empty=True)
-    if echo_test == "+":
-        raise t.error("echo_test", "expected dial digits or empty (off), got '+'")
-    for index, extension in enumerate(extensions):
-        if extension.number == echo_test:
-            raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
-    return FeaturesConfig(echo_test=echo_test)
+    t = root.table("features", ("echo_test", "dtmf_test"))
+    numbers: dict[str, str] = {}
+    for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
+        number: str = t.dial(key, default, empty=True)
+        if number == "+":
+            raise t.error(key, "expected dial digits or empty (off), got '+'")
+        for index, extension in enumerate(extensions):
+            if extension.number == number:
+                raise t.error(key, f"{number} is also extensions[{index}]")
+        if number and number in numbers.values():
+            raise t.error(key, f"{number} is also features.echo_test")
+        numbers[key] = number
+    return FeaturesConfig(echo_test=numbers["echo_test"], dtmf_test=numbers["dtmf_test"])
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:
@@ -449,7 +495,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", RECORD_KEY)
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -475,6 +521,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(extensions)
@@ -491,6 +538,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "password",
         "inbound_username",
         "inbound_password",
+        "dtmf",
         RECORD_KEY,
     )
     trunks: list[Trunk] = []
@@ -530,6 +578,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 password=password,
                 inbound_username=inbound_username,
                 inbound_password=inbound_password,
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(trunks)
@@ -575,9 +624,12 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
-        if context == INTERNAL_CONTEXT and number is not None and number == features.echo_test:
+        feature = {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"}.get(
+            number or ""
+        )
+        if context == INTERNAL_CONTEXT and number and feature is not None:
             # Either would leave the other dead: the key that was never read is what this avoids.
-            raise t.error("number", f"{number} is features.echo_test in context {context}")
+            raise t.error("number", f"{number} is features.{feature} in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -604,10 +656,10 @@ def _parse_destination(
             "destination",
             f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
         )
-    if kind == "echo":
+    if kind in ("echo", "dtmf_test"):
         if target:
-            raise t.error("destination", f"'echo' takes no target, got {text!r}")
-        return Destination("echo")
+            raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
+        return Destination(kind)
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:

@@ -209,7 +209,7 @@ def route_error(**route: Any) -> str:
 def test_bad_destinations() -> None:
     assert route_error(context="internal", number="500", destination="queue:sales") == (
         "config.toml:routes[3].destination: unknown kind 'queue' in 'queue:sales'"
-        " (allowed: echo, extension, trunk)"
+        " (allowed: echo, dtmf_test, extension, trunk)"
     )
     assert route_error(context="internal", number="500", destination="extension:1999") == (
         "config.toml:routes[3].destination: no extension 1999"

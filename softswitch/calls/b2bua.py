@@ -17,9 +17,11 @@ from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
+from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
 from softswitch.config import Config
+from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.transaction import Event
 from softswitch.sip.transport import SipTransport
@@ -31,6 +33,7 @@ def default_applications() -> ApplicationRegistry:
     registry.register("extension", BridgeApplication.create)
     registry.register("trunk", BridgeApplication.create)
     registry.register("echo", EchoApplication.create)
+    registry.register("dtmf_test", DtmfTestApplication.factory(PromptLibrary()))
     return registry
 
 

@@ -1,8 +1,8 @@
 """The routing plan: in a context, a dialled number goes to a destination.
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
-extension's own number and the echo test's number (`features.echo_test`) reach them without a
-route. Pure and synchronous, so it is tested alone.
+extension's own number and the test lines' numbers (`features.echo_test`, `dtmf_test`) reach
+them without a route. Pure and synchronous, so it is tested alone.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class RoutingPlan:
             routes.sort(key=lambda r: len(r.prefix or ""), reverse=True)
         self._extensions = {ext.number for ext in config.extensions}
         self._echo_test = config.features.echo_test
+        self._dtmf_test = config.features.dtmf_test
 
     def resolve(self, context: str, number: str) -> RouteTarget | None:
         route = self._exact.get((context, number))
@@ -42,6 +43,8 @@ class RoutingPlan:
                 return RouteTarget("extension", number, number)
             if number and number == self._echo_test:
                 return RouteTarget("echo", number, number)
+            if number and number == self._dtmf_test:
+                return RouteTarget("dtmf_test", number, number)
         if route is None:
             for candidate in self._prefixes.get(context, ()):
                 assert candidate.prefix is not None

@@ -200,6 +200,19 @@ class Peer:
     def cmd_stop_record(self, cmd: dict[str, Any]) -> None:
         self._close_recorder(self.calls[int(cmd["call"])])
 
+    def cmd_dtmf(self, cmd: dict[str, Any]) -> None:
+        """Send digits: RFC 4733 (pjsua2's default) or SIP INFO (method "info")."""
+        call = self.calls[int(cmd["call"])].call
+        if cmd.get("method", "rfc4733") == "rfc4733":
+            call.dialDtmf(cmd["digits"])
+            return
+        for digit in cmd["digits"]:
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digit
+            prm.duration = int(cmd.get("duration_ms", 160))
+            call.sendDtmf(prm)
+
     def cmd_quit(self, cmd: dict[str, Any]) -> None:
         self.quitting = True
 
