@@ -64,6 +64,7 @@ class CallDetails:
     started_at: str
     answered_at: str | None
     legs: tuple[LegDetails, ...]
+    trunk: str | None = None  # the trunk the call came in or goes out through
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> CallDetails:
@@ -213,6 +214,17 @@ class ApiClient:
 
     async def registrations(self) -> list[dict[str, Any]]:
         body = await self._request("GET", "/api/v1/registrations")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def trunks(self) -> list[dict[str, Any]]:
+        body = await self._request("GET", "/api/v1/trunks")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def logs(self) -> list[dict[str, Any]]:
+        """The latest warnings and security events, oldest first."""
+        body = await self._request("GET", "/api/v1/logs")
         items: list[dict[str, Any]] = body["items"]
         return items
 

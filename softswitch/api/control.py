@@ -56,6 +56,8 @@ class CallInfo(Protocol):
     @property
     def answered_at(self) -> float | None: ...
     @property
+    def trunk(self) -> str | None: ...
+    @property
     def legs(self) -> Sequence[LegInfo]: ...
 
 
@@ -90,6 +92,7 @@ class B2buaCallView:
     state: str
     started_at: float
     answered_at: float | None
+    trunk: str | None
     legs: tuple[B2buaLegView, ...]
 
 
@@ -168,6 +171,7 @@ class B2buaControl:
             call.state.value,
             call.started_at,
             call.answered_at,
+            call.trunk,
             legs,
         )
 

@@ -47,6 +47,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "state": _STRING,
             "started_at": _TIME,
             "answered_at": _NULLABLE_TIME,
+            "trunk": _NULLABLE_STRING,
             "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
         }
     ),
@@ -64,6 +65,31 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "RegistrationList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Registration"}}}
+    ),
+    "Trunk": _object(
+        {
+            "name": _STRING,
+            "address": _STRING,
+            "context": _STRING,
+            "inbound_auth": {"type": "boolean"},
+            "outbound_auth": {"type": "boolean"},
+            "active_calls": _INT,
+        }
+    ),
+    "TrunkList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Trunk"}}}
+    ),
+    "LogRecord": _object(
+        {
+            "time": _TIME,
+            "level": _STRING,
+            "logger": _STRING,
+            "message": _STRING,
+            "security": {"type": "boolean"},
+        }
+    ),
+    "LogRecordList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}
     ),
     "Event": _object({"name": _STRING, "timestamp": _TIME, "data": {"type": "object"}}),
 }

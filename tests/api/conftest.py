@@ -65,6 +65,7 @@ class Call:
     state: str = "answered"
     started_at: float = T0
     answered_at: float | None = T0 + 2
+    trunk: str | None = None
     legs: tuple[Leg, ...] = (Leg(1, "caller"), Leg(2, "callee"))
 
 
