@@ -134,8 +134,18 @@ def clock(seconds: int) -> str:
 def sync_table(table: DataTable[Text], rows: Mapping[str, Sequence[Text]]) -> None:
     """Make `table` show `rows` (by key, in order) changing only what changed, so the selected
     row stays selected while others come and go."""
-    existing = {key.value for key in table.rows if key.value is not None}
-    for key in existing - rows.keys():
+    existing = [key.value for key in table.rows if key.value is not None]
+    kept = [key for key in existing if key in rows]
+    appended = [key for key in rows if key not in existing]
+    if kept + appended != list(rows):  # rows added in between: redraw all, in order
+        selected = selected_key(table)
+        table.clear()
+        for key, cells in rows.items():
+            table.add_row(*cells, key=key)
+        if selected in rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        return
+    for key in set(existing) - rows.keys():
         table.remove_row(key)
     columns = list(table.columns)
     for key, cells in rows.items():
