@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TEST = "tests/integration/test_console.py::test_a_call_shows_on_its_event_and_a_hang_up_from_the_console_ends_it"
+TEST = (
+    "tests/integration/test_console.py::"
+    "test_a_call_shows_on_its_event_and_a_hang_up_from_the_console_ends_it"
+)
 SHOTS = ("console-calls", "console-registrations")
 
 

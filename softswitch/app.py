@@ -16,14 +16,14 @@ from collections import deque
 from collections.abc import Coroutine
 
 from softswitch.api.auth import Principal
-from softswitch.api.control import B2buaControl
 from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua, CallRecords
+from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
+from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config
 from softswitch.config_api import Role
 from softswitch.media.ports import PortAllocator
@@ -290,15 +290,14 @@ class Switch:
 
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
-        control = B2buaControl(self.b2bua)
         api_config = self.config.api
         if not api_config.enabled:
             api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
         self.api = ApiServer(
-            api_config, control, registrar=self.registrar, trunks=self.config.trunks
+            api_config, self.b2bua.control, registrar=self.registrar, trunks=self.config.trunks
         )
         # The API's events follow the same call records as the CDR, in the same order.
-        records.sinks.append(CallEvents(self.api.hub, ended=control.forget))
+        records.sinks.append(CallEvents(self.api.hub))
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
         try:
             await self.api.start()

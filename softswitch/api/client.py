@@ -64,7 +64,6 @@ class CallDetails:
     started_at: str
     answered_at: str | None
     legs: tuple[LegDetails, ...]
-    trunk: str | None = None  # the trunk the call came in or goes out through
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> CallDetails:

@@ -140,7 +140,6 @@ def call_body(call: CallInfo) -> dict[str, object]:
         "state": call.state,
         "started_at": iso(call.started_at),
         "answered_at": iso(call.answered_at),
-        "trunk": call.trunk,
         "legs": [
             {"leg_id": leg.leg_id, "side": leg.side, "state": leg.state, "held": leg.held}
             for leg in call.legs
@@ -229,7 +228,7 @@ async def read_call(ctx: Context) -> web.StreamResponse:
 
 async def hang_up_call(ctx: Context) -> web.StreamResponse:
     call = _call_in_scope(ctx)
-    _control(lambda: ctx.services.control.hang_up(call.call_id))
+    _control(lambda: ctx.services.control.hang_up(call.call_id, "hung up through the API"))
     return web.Response(status=204)
 
 
@@ -263,7 +262,6 @@ async def list_registrations(ctx: Context) -> web.StreamResponse:
 
 
 async def list_trunks(ctx: Context) -> web.StreamResponse:
-    calls = [call.trunk for call in ctx.services.control.calls()]
     items = [
         {
             "name": trunk.name,
@@ -272,7 +270,6 @@ async def list_trunks(ctx: Context) -> web.StreamResponse:
             "context": trunk.context,
             "inbound_auth": trunk.inbound_username is not None,
             "outbound_auth": trunk.username is not None,
-            "active_calls": calls.count(trunk.name),
         }
         for trunk in ctx.services.trunks
     ]
@@ -457,7 +454,7 @@ ROUTES: Final[Sequence[Route]] = (
         "GET",
         "/api/v1/trunks",
         "list_trunks",
-        "Configured trunks: address, authentication, calls through each now",
+        "Configured trunks: address, context, authentication",
         "confd.trunks.read",
         list_trunks,
         dict([(200, ("the trunks", "TrunkList")), _UNAUTHORIZED, _FORBIDDEN]),

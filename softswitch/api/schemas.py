@@ -47,7 +47,6 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "state": _STRING,
             "started_at": _TIME,
             "answered_at": _NULLABLE_TIME,
-            "trunk": _NULLABLE_STRING,
             "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
         }
     ),
@@ -73,7 +72,6 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "context": _STRING,
             "inbound_auth": {"type": "boolean"},
             "outbound_auth": {"type": "boolean"},
-            "active_calls": _INT,
         }
     ),
     "TrunkList": _object(

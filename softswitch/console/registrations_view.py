@@ -12,11 +12,11 @@ from softswitch.console.state import ConsoleState, Pane
 from softswitch.console.views import ConsoleView, clock, matches, plain, sync_table
 
 PHONE_COLUMNS = (("Ext", 6), ("From", 22), ("User agent", 20), ("Expires", 8), ("Contact", 40))
-TRUNK_COLUMNS = (("Trunk", 10), ("Address", 22), ("Context", 14), ("Auth", 9), ("Calls", 5))
+TRUNK_COLUMNS = (("Trunk", 10), ("Address", 22), ("Context", 14), ("Auth", 9))
 
 
 class RegistrationsView(ConsoleView):
-    panes: ClassVar[frozenset[Pane]] = frozenset({Pane.REGISTRATIONS, Pane.TRUNKS, Pane.CALLS})
+    panes: ClassVar[frozenset[Pane]] = frozenset({Pane.REGISTRATIONS, Pane.TRUNKS})
     ticking: ClassVar[bool] = True
     DEFAULT_CSS = """
     RegistrationsView #phones { height: 2fr; }
@@ -56,7 +56,6 @@ class RegistrationsView(ConsoleView):
         if "list_trunks" not in operations or not state.trunks:
             title.update("Trunks (an admin's token shows them)")
             return
-        calls = state.trunk_calls()
         trunk_rows: dict[str, list[Text]] = {}
         for trunk in state.trunks:
             auth = "/".join(
@@ -69,7 +68,6 @@ class RegistrationsView(ConsoleView):
                 plain(trunk.address),
                 plain(trunk.context),
                 plain(auth or "none"),
-                plain(calls.get(trunk.name, 0)),
             ]
             if matches(cells, needle):
                 trunk_rows[trunk.name] = cells

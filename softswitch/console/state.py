@@ -42,7 +42,7 @@ class CallRow:
     state: str
     started_at: float  # epoch seconds
     answered_at: float | None
-    trunk: str | None = None
+    trunk: str | None = None  # from call_created (GET /calls does not say)
     held: frozenset[int] = frozenset()  # leg ids on hold
     legs: tuple[int, ...] = (1, 2)
 
@@ -69,7 +69,6 @@ class TrunkRow:
     context: str
     inbound_auth: bool
     outbound_auth: bool
-    active_calls: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +138,6 @@ def trunk_row(item: Mapping[str, Any]) -> TrunkRow:
         _str(item, "context"),
         _bool(item, "inbound_auth"),
         _bool(item, "outbound_auth"),
-        _int(item, "active_calls"),
     )
 
 
@@ -162,7 +160,7 @@ def call_row(call: CallDetails) -> CallRow:
         call.state,
         parse_time(call.started_at),
         None if call.answered_at is None else parse_time(call.answered_at),
-        call.trunk,
+        None,
         frozenset(leg.leg_id for leg in call.legs if leg.held),
         tuple(leg.leg_id for leg in call.legs),
     )
@@ -276,7 +274,7 @@ class ConsoleState:
             )
             self.active_calls.record(now, len(self.calls))
             self.started_calls.record(now, 1, add=True)
-            return {Pane.CALLS, Pane.TRUNKS}
+            return {Pane.CALLS}
         if name == "call_answered":
             call_id = _int(data, "call_id")
             at = parse_time(timestamp)
@@ -288,7 +286,7 @@ class ConsoleState:
         if name == "call_ended":
             gone = self.calls.pop(_int(data, "call_id"), None)
             self.active_calls.record(now, len(self.calls))
-            return {Pane.CALLS, Pane.TRUNKS} if gone is not None else set()
+            return {Pane.CALLS} if gone is not None else set()
         if name == "registration_saved":
             row = registration_row(data)
             self.registrations[(row.extension, row.contact)] = row
@@ -311,11 +309,3 @@ class ConsoleState:
         legs = call.held | {leg_id} if held else call.held - {leg_id}
         self.calls[call_id] = replace(call, held=frozenset(legs))
         return {Pane.CALLS}
-
-    def trunk_calls(self) -> dict[str, int]:
-        """Calls through each trunk now, from the calls table (the snapshot's figure is old)."""
-        counts: dict[str, int] = {}
-        for call in self.calls.values():
-            if call.trunk is not None:
-                counts[call.trunk] = counts.get(call.trunk, 0) + 1
-        return counts

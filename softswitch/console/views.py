@@ -142,7 +142,7 @@ def sync_table(table: DataTable[Text], rows: Mapping[str, Sequence[Text]]) -> No
         table.clear()
         for key, cells in rows.items():
             table.add_row(*cells, key=key)
-        if selected in rows:
+        if selected is not None and selected in rows:
             table.move_cursor(row=table.get_row_index(selected))
         return
     for key in set(existing) - rows.keys():

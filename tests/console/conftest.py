@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_HARNESS = Path(__file__).resolve().parents[1] / "api" / "conftest.py"
+_HARNESS = Path(__file__).resolve().parents[1] / "api" / "api_harness.py"
 _spec = importlib.util.spec_from_file_location("api_harness", _HARNESS)
 assert _spec is not None and _spec.loader is not None
 api_harness = importlib.util.module_from_spec(_spec)
