@@ -17,7 +17,8 @@ from collections.abc import Callable, Coroutine
 
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
-from softswitch.api.events import CallEvents
+from softswitch.api.auth import Principal
+from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import ApplicationRegistry
@@ -25,25 +26,27 @@ from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.player import PlayerShared
-from softswitch.calls.registrar import Binding, Registrar
+from softswitch.calls.registrar import Binding, BindingSink, Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.calls.signalling import CallRecords
 from softswitch.centre.features import AgentFeature, feature_prefixes
 from softswitch.centre.queue import CallCentre
 from softswitch.config import INTERNAL_CONTEXT, Config, ConfigError
+from softswitch.config_api import Role
 from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
 from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.prompts import PromptLibrary
+from softswitch.media.recorder import RECORDINGS_DIR, recover
 from softswitch.media.relay import MediaRelay
 from softswitch.media.tts import Speaker
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security.destinations import DestinationPolicy
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
-from softswitch.store import cdr, queue_log, registrations
+from softswitch.store import cdr, queue_log, recordings, registrations
 from softswitch.store.database import Database, StoreError
 
 log = logging.getLogger("softswitch")
@@ -195,6 +198,21 @@ class _QueueLogWriter:
         )
 
 
+class _Bindings:
+    """BindingSink to several sinks: the store, then the API's events."""
+
+    def __init__(self, *sinks: BindingSink) -> None:
+        self.sinks = list(sinks)
+
+    def saved(self, binding: Binding) -> None:
+        for sink in self.sinks:
+            sink.saved(binding)
+
+    def removed(self, aor: str, contact: str) -> None:
+        for sink in self.sinks:
+            sink.removed(aor, contact)
+
+
 class _Records:
     """CallRecords to several sinks: the CDR writer, then the API's events."""
 
@@ -215,10 +233,16 @@ class _Records:
 
 
 class Switch:
-    def __init__(self, config: Config, acd: AcdConfig | None = None) -> None:
+    def __init__(
+        self, config: Config, acd: AcdConfig | None = None, *, own_console: bool = False
+    ) -> None:
+        """`own_console`: a console runs in this process, so the API is served even when the
+        config turns it off (then on 127.0.0.1 and a port the kernel picks, for it alone)."""
         self.config = config
         self.acd = acd if acd is not None else AcdConfig()
         self.centre: CallCentre | None = None
+        self._own_console = own_console
+        self._bindings = _Bindings()
         self.db: Database | None = None
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
@@ -251,9 +275,14 @@ class Switch:
         closed = await cdr.close_dangling(self.db, time.time(), "switch restarted")
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
+        recordings_root = config.data.dir / RECORDINGS_DIR
+        cut = await recordings.close_cut(self.db, lambda path: recover(recordings_root / path))
+        if cut:
+            log.warning("closed %d recordings cut by the end of a previous run", cut)
         policy = DestinationPolicy(config.security.allowed_destinations)
         self._writes = _StoreWriter()
-        self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
+        self._bindings.sinks.append(_BindingWriter(self.db, self._writes))
+        self.registrar = Registrar(config.registrar, self._bindings)
         restored = await registrations.load_bindings(self.db, time.time())
         self.registrar.restore(Binding(**values) for values in restored)
         loop = asyncio.get_running_loop()
@@ -301,7 +330,7 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
-        if config.api.enabled:
+        if config.api.enabled or self._own_console:
             await self._start_api(records)
         if config.metrics.enabled:
             try:
@@ -362,14 +391,33 @@ class Switch:
 
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
-        self.api = ApiServer(self.config.api, self.b2bua.control, registrar=self.registrar)
+        api_config = self.config.api
+        if not api_config.enabled:
+            api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
+        self.api = ApiServer(
+            api_config, self.b2bua.control, registrar=self.registrar, trunks=self.config.trunks
+        )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))
+        self._bindings.sinks.append(RegistrationEvents(self.api.hub))
         try:
             await self.api.start()
         except ApiStartupError as exc:
             await self.stop()
             raise StartupError(str(exc)) from exc
+
+    def console_token(self) -> str:
+        """A fresh admin token for the console of this process: minted in memory, handed to it
+        directly, never written anywhere nor shown; it dies with the process."""
+        assert self.api is not None, "the API is served whenever a console is attached"
+        principal = Principal("console", Role.ADMIN, None, None, frozenset())
+        return self.api.services.tokens.issue(principal).value
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        host = self.api.config.host
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.api.port}"
 
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
