@@ -124,17 +124,13 @@ class PlayerApplication:
         if self.leg is not None:
             self.services.release_audio(self.leg)
 
-    def hang_up_after_tick(self, cause: str) -> None:
-        """Hang up from a playback's end: that is called inside the engine's tick, which must
-        finish with the leg it is encoding for; the leg leaves the tick path first."""
-
-        def end() -> None:
-            self.leave_engine()
-            if not self.call.ended:
-                self.services.hang_up(self.call, Side.SWITCH, cause)
-                self.services.flush()
-
-        self.services.call_later(0.0, end)
+    def hang_up_from_switch(self, cause: str) -> None:
+        """Hang up as the switch (a playback's end, a digit): safe inside the engine's tick,
+        which applies the leg's release when it ends."""
+        self.leave_engine()
+        if not self.call.ended:
+            self.services.hang_up(self.call, Side.SWITCH, cause)
+            self.services.flush()
 
     def play(self, items: Iterable[PlayItem]) -> None:
         if self.audio is not None:
@@ -188,6 +184,5 @@ class DtmfTestApplication(PlayerApplication):
             self.play([self.shared.prompt(name), Pause(0.1)])
 
     def finished(self, event: PlaybackFinished) -> None:
-        if self.ending and not event.interrupted and not self.call.ended:
-            self.services.hang_up(self.call, Side.SWITCH, "dtmf test finished")
-            self.services.flush()
+        if self.ending and not event.interrupted:
+            self.hang_up_from_switch("dtmf test finished")

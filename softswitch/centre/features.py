@@ -82,4 +82,4 @@ class AgentFeature(PlayerApplication):
 
     def finished(self, event: PlaybackFinished) -> None:
         if not event.interrupted and not self.call.ended:
-            self.hang_up_after_tick(f"agent feature {self.target.number}")
+            self.hang_up_from_switch(f"agent feature {self.target.number}")

@@ -56,9 +56,6 @@ log = logging.getLogger("softswitch.acd")
 
 ANNOUNCE_EVERY_S = 30.0  # a waiting caller hears position and wait again this often
 MOH_CLASS = "default"
-# The key that chose the queue in an IVR can still arrive as RFC 4733 end retransmissions to the
-# leg's new receiver; a key this soon after joining is that tail, not an exit key.
-KEY_GUARD_S = 0.5
 
 
 class QueueLogSink(Protocol):
@@ -272,12 +269,10 @@ class QueueCall(PlayerApplication):
         self._leaving = False
         self._leave_cause = ""
         self._answered_by: Leg | None = None
-        self._joined = 0.0
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
         self.centre.calls[self.key] = self
-        self._joined = self.services.now()
         call = self.call
         variables = call.variables
         priority = _int(variables.get("priority", ""), 0, 9)
@@ -303,8 +298,6 @@ class QueueCall(PlayerApplication):
         centre.apply(events)
 
     def digit(self, event: DigitReceived) -> None:
-        if self.services.now() - self._joined < KEY_GUARD_S:
-            return
         self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
 
     def detach(self, leg: Leg) -> None:
@@ -338,7 +331,7 @@ class QueueCall(PlayerApplication):
         if event.interrupted or self.audio is None:
             return
         if self._leaving:
-            self.hang_up_after_tick(self._leave_cause)
+            self.hang_up_from_switch(self._leave_cause)
         else:
             self.play(self.centre.moh())  # the music loops until the next announcement
 

@@ -24,6 +24,10 @@ The API for applications is small::
     engine.release(leg)                  # back to pass-through; the caller routes it
 
 Rows are renumbered when legs leave, so a processor reads `leg.row` each tick, never keeps it.
+`take` and `release` are safe from inside a tick (a playback's end, a digit): the endpoint
+changes hands at once, the rows change when the tick ends (a leg taken in a tick has row -1
+until then; a leg released in it sends nothing more). One RFC 4733 receiver per endpoint
+outlives its legs, so a digit's end retransmissions are not reported again after a move.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,7 +43,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.media.dtmf import DigitEvent
+from softswitch.media.dtmf import DigitEvent, TelephoneEventReceiver
 from softswitch.media.dtmf_inband import InbandDtmfDetector
 from softswitch.media.endpoint import MediaEndpoint, Route
 from softswitch.media.engine_leg import DtmfDetection, EngineLeg, LegCodec, fill_byte
@@ -126,6 +131,16 @@ class MediaEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tick = 0
         self._next_rtcp: float | None = None  # the first tick schedules the first reports
+        # A take or release from inside a tick (a playback's end, a digit) must not renumber
+        # the rows that tick is still encoding for: it is applied when the tick ends.
+        self._in_tick = False
+        self._leaving: list[EngineLeg] = []
+        self._joining: list[EngineLeg] = []
+        # RFC 4733 state outlives a leg: the end retransmissions of the key that moved a leg
+        # (IVR -> queue) reach the next leg on the same endpoint, which must not report it again.
+        self._receivers: weakref.WeakKeyDictionary[MediaEndpoint, TelephoneEventReceiver] = (
+            weakref.WeakKeyDictionary()
+        )
         self.stats = EngineStats()
 
     # ---- legs ----------------------------------------------------------------------------
@@ -138,33 +153,45 @@ class MediaEngine:
         on_digit: Callable[[DigitEvent], None] | None = None,
     ) -> EngineLeg:
         """Put the endpoint in the tick path (its route turns to CONSUMER). Taking a leg the
-        engine has already returns it, with the new codec, detection and digit callback."""
-        leg = self._by_endpoint.get(endpoint)
-        if leg is not None:
-            self._release_row(leg)
-        jitter = JitterBuffer(fill_byte=fill_byte(codec.name))
+        engine has already returns a new leg for it, with the new codec, detection and digit
+        callback. Inside a tick the new leg gets its row (`row` stays -1) when the tick ends."""
+        old = self._by_endpoint.get(endpoint)
+        if old is not None:
+            self._drop(old)
+        events: TelephoneEventReceiver | None = None
+        if codec.event_payload_type is not None:
+            events = self._receivers.get(endpoint)
+            if events is None:
+                events = self._receivers[endpoint] = TelephoneEventReceiver()
         leg = EngineLeg(
             endpoint,
             codec,
             clock=self._clock,
             wall_clock=self._wall_clock,
-            jitter=jitter,
+            jitter=JitterBuffer(fill_byte=fill_byte(codec.name)),
             detection=detection,
             on_digit=on_digit,
             frame_units=self.samples,
+            events=events,
         )
-        self._transcoder.attach(leg, codec.name)
-        if detection is DtmfDetection.INBAND:
+        self._by_endpoint[endpoint] = leg
+        endpoint.deliver(leg.rtp_received, leg.rtcp_packet)
+        if self._in_tick:
+            self._joining.append(leg)
+        else:
+            self._add_row(leg)
+        return leg
+
+    def _add_row(self, leg: EngineLeg) -> None:
+        self._transcoder.attach(leg, leg.codec.name)
+        if leg.detection is DtmfDetection.INBAND:
             leg.inband_slot = self._inband.add()
         leg.row = len(self._legs)
         self._legs.append(leg)
-        self._by_endpoint[endpoint] = leg
         self._last = np.concatenate([self._last, np.zeros((1, self.samples), np.int16)])
-        endpoint.deliver(leg.rtp_received, leg.rtcp_packet)
         self.stats.legs = len(self._legs)
         if self._loop is not None and self._timer is None:
             self.start(self._loop)
-        return leg
 
     def leg_of(self, endpoint: MediaEndpoint) -> EngineLeg | None:
         return self._by_endpoint.get(endpoint)
@@ -174,15 +201,33 @@ class MediaEngine:
         route again (bridge, echo), on the same sockets."""
         if self._by_endpoint.get(leg.endpoint) is not leg:
             return
-        self._release_row(leg)
+        self._drop(leg)
         endpoint = leg.endpoint
         if endpoint.route is Route.CONSUMER and not endpoint.closed:
             endpoint.unroute()
 
+    def _drop(self, leg: EngineLeg) -> None:
+        """The leg stops being the endpoint's now; its row goes at once, or after the tick."""
+        del self._by_endpoint[leg.endpoint]
+        leg.leaving = True
+        if leg in self._joining:
+            self._joining.remove(leg)
+        elif self._in_tick:
+            self._leaving.append(leg)
+        else:
+            self._release_row(leg)
+
+    def _end_of_tick(self) -> None:
+        leaving, self._leaving = self._leaving, []
+        joining, self._joining = self._joining, []
+        for leg in leaving:
+            self._release_row(leg)
+        for leg in joining:
+            self._add_row(leg)
+
     def _release_row(self, leg: EngineLeg) -> None:
         row = leg.row
         del self._legs[row]
-        del self._by_endpoint[leg.endpoint]
         self._last = np.delete(self._last, row, axis=0)
         for index in range(row, len(self._legs)):
             self._legs[index].row = index
@@ -251,6 +296,14 @@ class MediaEngine:
     # ---- one tick ------------------------------------------------------------------------
     def tick(self, now: float, index: int | None = None) -> TickFrames:
         """Run one 20 ms tick for every engine leg (the timer calls it; tests call it too)."""
+        self._in_tick = True
+        try:
+            return self._run_tick(now, index)
+        finally:
+            self._in_tick = False
+            self._end_of_tick()
+
+    def _run_tick(self, now: float, index: int | None) -> TickFrames:
         started = time.process_time()
         self._tick = self._tick + 1 if index is None else index
         legs = list(self._legs)
@@ -329,6 +382,8 @@ class MediaEngine:
         audio_rows: list[int] = []
         for row in rows:
             leg = legs[row]
+            if leg.leaving:
+                continue  # released in this tick: what takes its endpoint sends from now on
             if leg.sending_digit:
                 leg.send_event_packets()
             else:
@@ -348,6 +403,8 @@ class MediaEngine:
 
     def _deliver_digits(self, legs: list[EngineLeg], now: float) -> None:
         for leg in legs:
+            if leg.leaving:
+                continue
             digits = leg.take_digits(now)
             if not digits or leg.on_digit is None:
                 continue

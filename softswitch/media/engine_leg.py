@@ -110,6 +110,7 @@ class EngineLeg:
         detection: DtmfDetection,
         on_digit: Callable[[DigitEvent], None] | None,
         frame_units: int,
+        events: TelephoneEventReceiver | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.codec = codec
@@ -118,7 +119,11 @@ class EngineLeg:
         self.row = -1  # index in this tick's arrays; set by the engine
         self.inband_slot: int | None = None
         self.jitter = jitter
-        self.events = TelephoneEventReceiver() if codec.event_payload_type is not None else None
+        if events is None and codec.event_payload_type is not None:
+            events = TelephoneEventReceiver()
+        # The engine passes the endpoint's receiver, shared by every leg taken on it.
+        self.events = events if codec.event_payload_type is not None else None
+        self.leaving = False  # released; its row goes at the end of the current tick
         self.digits: list[DigitEvent] = []  # found since the last tick, delivered at the tick
         self._clock = clock
         self._wall_clock = wall_clock

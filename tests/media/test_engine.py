@@ -274,3 +274,80 @@ def test_cost_per_leg_is_measured(run: Runner) -> None:
         await relay.aclose()
 
     run(main())
+
+
+class ReleaseMidTick:
+    """A processor that, like a playback's end, releases one leg and takes another in the tick."""
+
+    def __init__(self, engine: MediaEngine, leaving: EngineLeg, joining: MediaEndpoint) -> None:
+        self.engine, self.leaving, self.joining = engine, leaving, joining
+        self.taken: EngineLeg | None = None
+
+    def process(self, frames: TickFrames) -> None:
+        for leg in frames.legs:
+            frames.send[leg.row] = True
+        if self.taken is None:
+            self.engine.release(self.leaving)
+            self.taken = self.engine.take(self.joining, PCMA)
+            assert self.taken.row == -1  # its row comes when the tick ends
+
+
+def test_a_leg_released_and_a_leg_taken_inside_a_tick_leave_that_tick_whole(run: Runner) -> None:
+    async def main() -> None:
+        relay, engine = make_relay(), MediaEngine()
+        a, b, pa, pb = await bridged_call(relay)
+        la = engine.take(a, PCMU)
+        lb = engine.take(b, PCMU)
+        engine.add_processor(Tone([lb], 600.0))
+        # Release a's leg (row 0, renumbering b's) and take a again as PCMA, both in the tick.
+        mover = ReleaseMidTick(engine, la, a)
+        engine.add_processor(mover)
+        engine.tick(engine.clock())  # encodes b's row without CodecUsageError
+        assert mover.taken is not None and engine.legs == (lb, mover.taken)
+        assert mover.taken.row == 1 and engine.leg_of(a) is mover.taken and lb.row == 0
+        engine.remove_processor(mover)
+        engine.add_processor(Tone([mover.taken], 600.0))
+        engine.tick(engine.clock())
+        first, second = await pb.recv_rtp(2)
+        assert second.header.sequence == first.header.sequence + 1  # b's stream went on
+        audio = ulaw_decode(np.frombuffer(first.payload + second.payload, np.uint8))
+        assert np.abs(audio).max() > 1000  # the tone, not a silenced tick
+        (to_a,) = await pa.recv_rtp(1)  # nothing for a in the tick that released it
+        assert to_a.header.payload_type == 8
+        assert engine.stats.frames_sent == 3
+        await relay.aclose()
+
+    run(main())
+
+
+def test_the_end_retransmissions_of_a_digit_are_not_reported_again_after_a_move(
+    run: Runner,
+) -> None:
+    async def main() -> None:
+        relay, engine = make_relay(), MediaEngine()
+        a, _, pa, _ = await bridged_call(relay)
+        first: list[DigitEvent] = []
+        leg = engine.take(a, PCMU, on_digit=first.append)
+        for i, d in enumerate((160, 320)):
+            pa.send_to(a, packet(10 + i, 800, 0xA, event(1, False, d), 101, marker=i == 0))
+        pa.send_to(a, packet(12, 800, 0xA, event(1, True, 480), 101))
+        await wait_until(lambda: leg.events is not None and leg.events.digits == 1)
+        engine.tick(engine.clock())
+        assert [type(d) for d in first] == [DigitStarted, DigitEnded]
+        # The key moved the leg (IVR -> queue): its next application takes the endpoint.
+        engine.release(leg)
+        second: list[DigitEvent] = []
+        moved = engine.take(a, PCMU, on_digit=second.append)
+        for i in range(2):  # the two other end copies, reaching the new leg
+            pa.send_to(a, packet(13 + i, 800, 0xA, event(1, True, 480), 101))
+        await wait_until(lambda: moved.events is not None and moved.events.retransmitted_ends == 2)
+        engine.tick(engine.clock())
+        assert second == []
+        # A new press of the same key is a new event (a new timestamp): it is reported.
+        pa.send_to(a, packet(15, 2400, 0xA, event(1, True, 480), 101, marker=True))
+        await wait_until(lambda: moved.events is not None and moved.events.digits == 2)
+        engine.tick(engine.clock())
+        assert [d.digit for d in second if isinstance(d, DigitEnded)] == ["1"]
+        await relay.aclose()
+
+    run(main())
