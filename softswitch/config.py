@@ -45,6 +45,17 @@ class NatMode(StrEnum):
     NEVER = "never"  # always the Contact
 
 
+class HoldMode(StrEnum):
+    """What the switch does when this party holds its call (a re-INVITE sendonly/inactive).
+
+    MOH: answer the re-INVITE itself and play music on hold to the other party.
+    PASSTHROUGH: carry the re-INVITE to the other party, as a proxy would.
+    """
+
+    MOH = "moh"
+    PASSTHROUGH = "passthrough"
+
+
 class DtmfMode(StrEnum):
     """How the switch listens for a party's digits (SIP INFO is always read).
 
@@ -152,6 +163,7 @@ class Extension:
     context: str = INTERNAL_CONTEXT
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
+    hold: HoldMode = HoldMode.MOH
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -181,6 +193,7 @@ class Trunk:
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
     dtmf: DtmfMode = DtmfMode.AUTO
+    hold: HoldMode = HoldMode.MOH
 
 
 @dataclass(frozen=True)
@@ -500,7 +513,8 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf", RECORD_KEY)
+    keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
+    keys += ("nat", "dtmf", "hold", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -527,6 +541,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
+                hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
             )
         )
     return tuple(extensions)
@@ -544,6 +559,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "inbound_username",
         "inbound_password",
         "dtmf",
+        "hold",
         RECORD_KEY,
     )
     trunks: list[Trunk] = []
@@ -584,6 +600,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 inbound_username=inbound_username,
                 inbound_password=inbound_password,
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
+                hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
             )
         )
     return tuple(trunks)

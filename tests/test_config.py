@@ -9,6 +9,7 @@ import pytest
 from softswitch.config import (
     ConfigError,
     Destination,
+    HoldMode,
     NatMode,
     apply_overrides,
     load_config,
@@ -178,6 +179,20 @@ def test_extension_nat_mode() -> None:
     assert error_of(text + "nat = true") == (
         "config.toml:extensions[0].nat: expected one of auto, force, never, got True"
     )
+
+
+def test_hold_mode_of_extensions_and_trunks() -> None:
+    text = '[[extensions]]\nnumber = "1001"\npassword = "p"\n'
+    assert parse_config(tomllib.loads(text), "c.toml").extensions[0].hold is HoldMode.MOH
+    cfg = parse_config(tomllib.loads(text + 'hold = "passthrough"'), "c.toml")
+    assert cfg.extensions[0].hold is HoldMode.PASSTHROUGH
+    assert error_of(text + 'hold = "music"') == (
+        "config.toml:extensions[0].hold: expected one of moh, passthrough, got 'music'"
+    )
+    data = example_data()
+    data["trunks"][0]["hold"] = "passthrough"
+    trunks = parse_config(data, "config.toml").trunks
+    assert [t.hold for t in trunks] == [HoldMode.PASSTHROUGH, HoldMode.MOH]
 
 
 def test_port_ranges() -> None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from softswitch.media.endpoint import MediaEndpoint
     from softswitch.media.engine import MediaEngine
     from softswitch.media.engine_leg import EngineLeg
+    from softswitch.media.moh import MusicOnHold
     from softswitch.sip.sdp import Codec, SessionDescription
     from softswitch.sip.transaction import Address
 
@@ -101,6 +102,11 @@ class CallServices(Protocol):
     @property
     def engine(self) -> MediaEngine:
         """The process's tick engine: processors and taps are added here."""
+        ...
+
+    @property
+    def music_on_hold(self) -> MusicOnHold:
+        """Every music-on-hold class, one source each, as a processor of the engine."""
         ...
 
     def take_audio(self, call: Call, leg: Leg) -> EngineLeg:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg
-from softswitch.config import Config, DtmfMode
+from softswitch.config import Config, DtmfMode, Extension, HoldMode, Trunk
 from softswitch.media.engine_leg import DtmfDetection, LegCodec
 from softswitch.sip.sdp import Codec
 
@@ -42,17 +42,27 @@ def negotiated_codec(leg: Leg) -> LegCodec:
     )
 
 
-def dtmf_mode(config: Config, call: Call, leg: Leg) -> DtmfMode:
-    """The `dtmf` setting of the trunk or extension behind the leg (auto when unknown)."""
+def party_of(config: Config, call: Call, leg: Leg) -> Trunk | Extension | None:
+    """The trunk or extension behind the leg (None when neither is configured)."""
     trunk_name = leg.trunk.name if leg.trunk is not None else None
     if trunk_name is None and leg is call.caller_leg:
         trunk_name = call.trunk
     if trunk_name is not None:
-        trunk = next((t for t in config.trunks if t.name == trunk_name), None)
-        return trunk.dtmf if trunk is not None else DtmfMode.AUTO
+        return next((t for t in config.trunks if t.name == trunk_name), None)
     number = call.caller if leg is call.caller_leg else call.callee
-    extension = next((e for e in config.extensions if e.number == number), None)
-    return extension.dtmf if extension is not None else DtmfMode.AUTO
+    return next((e for e in config.extensions if e.number == number), None)
+
+
+def dtmf_mode(config: Config, call: Call, leg: Leg) -> DtmfMode:
+    """The `dtmf` setting of the trunk or extension behind the leg (auto when unknown)."""
+    party = party_of(config, call, leg)
+    return party.dtmf if party is not None else DtmfMode.AUTO
+
+
+def hold_mode(config: Config, call: Call, leg: Leg) -> HoldMode:
+    """The `hold` setting of the trunk or extension behind the leg (moh when unknown)."""
+    party = party_of(config, call, leg)
+    return party.hold if party is not None else HoldMode.MOH
 
 
 def detection_for(mode: DtmfMode, codec: LegCodec) -> DtmfDetection | None:

@@ -3,9 +3,13 @@
 Every registered phone of an extension rings at once; the first to answer takes the call and the
 others get CANCEL; when every phone refused, the caller hears the most telling refusal (busy over
 declined over unavailable over timeout). Early media and the callee's answer are carried to the
-party with our SDP; re-INVITEs (hold, resume, a new address) pass from one side to the other with
-our SDP; a BYE from either side ends the call. Media is relayed between the party's endpoint and
-one callee-side endpoint that every fork shares, on the cheap pass-through path.
+party with our SDP; a BYE from either side ends the call. Media is relayed between the party's
+endpoint and one callee-side endpoint that every fork shares, on the cheap pass-through path.
+
+Re-INVITEs (a new address; hold and resume from a party whose `hold` setting is passthrough)
+pass from one side to the other with our SDP. A party whose setting is `moh` (the default)
+holding its call gets the switch's own answer, and the other party hears music on hold from the
+engine until the holder resumes; a hold from the control layer plays it to the held party.
 
 A party moved here mid-call (already answered) is bridged the same way, without a new answer
 toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
@@ -19,6 +23,7 @@ from enum import Enum, auto
 
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import CallServices, Timer
+from softswitch.calls.audio import NoAgreedCodec, hold_mode
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import (
     Leg,
@@ -33,8 +38,9 @@ from softswitch.calls.leg import (
 )
 from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
-from softswitch.config import Trunk
+from softswitch.config import HoldMode, Trunk
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
+from softswitch.media.moh import MOH_CLASS
 from softswitch.media.ports import PortsExhausted
 from softswitch.sip.sdp import ANSWER_DIRECTION, AudioStream, SessionDescription, supported_codecs
 from softswitch.sip.transaction import Address
@@ -44,6 +50,8 @@ log = logging.getLogger("softswitch.calls")
 
 # When every phone of an extension refused, the caller hears the most telling refusal.
 _FAILURE_PREFERENCE = (486, 600, 603, 480, 408)
+
+_HOLDING = frozenset({"sendonly", "inactive"})  # RFC 3264 §8.4: an offer that puts us on hold
 
 _DISPOSITION_OF_REFUSAL = {
     486: Disposition.BUSY,
@@ -89,6 +97,8 @@ class BridgeApplication:
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
+        self._holder: Leg | None = None  # the party whose hold the switch answered
+        self._on_moh: Leg | None = None  # the leg hearing music on hold
 
     @classmethod
     def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
@@ -128,6 +138,8 @@ class BridgeApplication:
     def detach(self, leg: Leg) -> None:
         if leg is not self.party:
             return
+        self._stop_music()
+        self._holder = None
         self._stop_ringing()
         self.state = BridgeState.OVER
         now = self.services.now()
@@ -139,8 +151,13 @@ class BridgeApplication:
 
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
+        if isinstance(event, LegEnded):
+            self._stop_music()
         if isinstance(event, LegReoffered):
-            self._pass_reoffer(event)
+            if self._holder is not None or self._switch_holds(event):
+                self._answer_hold(event)
+            else:
+                self._pass_reoffer(event)
         elif isinstance(event, LegReofferAnswered):
             self._reoffer_answered(event)
         elif isinstance(event, LegReofferFailed):
@@ -345,12 +362,12 @@ class BridgeApplication:
         except RemoteAddressError as exc:
             # Nothing is sent until a packet from the callee latches the endpoint.
             log.info("callee SDP unusable: %s", exc)
-        # A party the switch holds hears nothing and is heard by no one (music on hold will
-        # be attached to it), whatever direction its answer names.
-        held = leg.held_by_switch
-        media.set_direction(
-            Direction.INACTIVE if held else Direction(ANSWER_DIRECTION[audio.direction])
-        )
+        # A party the switch holds is heard by no one and hears only the music on hold (or
+        # nothing), whatever direction its answer names.
+        if leg.held_by_switch:
+            media.set_direction(Direction.SENDONLY if leg is self._on_moh else Direction.INACTIVE)
+        else:
+            media.set_direction(Direction(ANSWER_DIRECTION[audio.direction]))
 
     def _party_sdp(self, party: Leg, audio: AudioStream) -> bytes:
         """Our SDP toward the party, carrying the callee's codecs and direction."""
@@ -402,3 +419,82 @@ class BridgeApplication:
         assert source.media is not None
         source.media.set_direction(Direction(audio.direction))
         return source.local_sdp(offer, audio.codecs, audio.direction, self.call.id)
+
+    # ---- music on hold --------------------------------------------------------------------
+    def _switch_holds(self, event: LegReoffered) -> bool:
+        audio = event.offer.audio
+        return (
+            audio is not None
+            and audio.direction in _HOLDING
+            and hold_mode(self.services.config, self.call, event.leg) is HoldMode.MOH
+        )
+
+    def _answer_hold(self, event: LegReoffered) -> None:
+        """Answer a hold or resume ourselves (RFC 3264 §8.4) and play or stop the music the
+        other party hears; a re-INVITE from the held party meanwhile is answered likewise."""
+        leg, audio = event.leg, event.offer.audio
+        other = self.answered_by if leg is self.party else self.party
+        assert audio is not None
+        if other is None or other.media is None or leg.media is None or self.media is None:
+            leg.reject_reoffer(488)
+            return
+        try:
+            leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
+        except RemoteAddressError:
+            leg.reject_reoffer(488)
+            return
+        codecs = supported_codecs(audio)
+        if not codecs:
+            leg.reject_reoffer(488)
+            return
+        direction = ANSWER_DIRECTION[audio.direction]
+        if leg is not self._holder and self._holder is not None:
+            leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))
+            return
+        if audio.direction in _HOLDING:
+            leg.media.set_direction(Direction(direction))
+            if self._holder is None:
+                self._holder = leg
+                self._play_music(other)
+        else:
+            self._holder = None
+            self._stop_music()
+            leg.media.set_direction(Direction(direction))
+            self._reconnect()
+        leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))
+
+    def hold_by_switch(self, leg: Leg, hold: bool) -> None:
+        """The control layer held (or resumed) `leg`: the held party hears music on hold."""
+        if hold:
+            self._play_music(leg)
+        elif self._on_moh is leg:
+            self._stop_music()
+            self._reconnect()
+
+    def _play_music(self, leg: Leg) -> None:
+        if leg.media is None or leg.media.closed:
+            return
+        try:
+            listener = self.services.take_audio(self.call, leg)
+        except NoAgreedCodec as exc:
+            log.info("no music on hold: %s", exc)
+            return
+        self.services.music_on_hold.listen(listener, MOH_CLASS)
+        self._on_moh = leg
+
+    def _stop_music(self) -> None:
+        leg, self._on_moh = self._on_moh, None
+        if leg is None or leg.media is None:
+            return
+        listener = self.services.engine.leg_of(leg.media)
+        if listener is not None:
+            self.services.music_on_hold.stop(listener)
+        self.services.release_audio(leg)
+
+    def _reconnect(self) -> None:
+        """Both sides on the relay's pass-through again."""
+        party = self.party
+        if party is None or party.media is None or self.media is None:
+            return
+        if not party.media.closed and not self.media.closed:
+            party.media.bridge(self.media)

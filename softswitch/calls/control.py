@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
+from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
 from softswitch.calls.conference import ConferenceApplication, Conferences
 from softswitch.calls.leg import (
@@ -202,8 +203,8 @@ class CallControl:
         signalling.move(call, leg, application)
 
     def hold(self, call_id: int, leg_id: int) -> None:
-        """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4) and its
-        media stops both ways until resume."""
+        """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4); a bridged
+        party hears music on hold, any other hears nothing, and no one hears it, until resume."""
         self._reoffer(call_id, leg_id, hold=True)
 
     def resume(self, call_id: int, leg_id: int) -> None:
@@ -259,7 +260,12 @@ class CallControl:
             raise ControlError(f"leg {leg_id} cannot take a re-INVITE now", 409)
         codecs = leg.sdp_shown[0] if leg.sdp_shown else ()
         leg.held_by_switch = hold
-        leg.media.set_direction(Direction.INACTIVE if hold else Direction.SENDRECV)
+        application = call.attachments.get(leg)
+        held = Direction.INACTIVE  # media stopped both ways, unless music on hold plays
+        if isinstance(application, BridgeApplication):
+            application.hold_by_switch(leg, hold)
+            held = Direction.SENDONLY
+        leg.media.set_direction(held if hold else Direction.SENDRECV)
         offered = Direction.SENDONLY if hold else Direction.SENDRECV
         leg.reoffer(leg.local_sdp(leg.remote_sdp, codecs, offered.value, call.id, bump=True))
         self._signalling.flush()

@@ -47,7 +47,9 @@ from softswitch.media.dtmf import DigitEnded, DigitEvent
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.engine import MediaEngine
 from softswitch.media.engine_leg import DtmfDetection, EngineLeg
+from softswitch.media.moh import MusicOnHold, library_tracks
 from softswitch.media.ports import PortsExhausted
+from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response, warning_value
@@ -172,6 +174,8 @@ class Signalling:
         self.loop = asyncio.get_running_loop()
         self._engine = engine if engine is not None else MediaEngine()
         self._engine.use_loop(self.loop)
+        self._moh = MusicOnHold(library_tracks(PromptLibrary(config.data.dir / "prompts")))
+        self._engine.add_processor(self._moh)
         self.calls: dict[int, Call] = {}
         self.observers: list[CallObserver] = []
         self.outbox: Outbox = []
@@ -249,6 +253,10 @@ class Signalling:
     @property
     def engine(self) -> MediaEngine:
         return self._engine
+
+    @property
+    def music_on_hold(self) -> MusicOnHold:
+        return self._moh
 
     def take_audio(self, call: Call, leg: Leg) -> EngineLeg:
         """Put the leg's endpoint in the tick path with the codec its SDP agreed; digits found

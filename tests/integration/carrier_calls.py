@@ -42,17 +42,19 @@ def start_carrier_switch(
     carrier_port: int,
     overrides: dict[str, dict[str, Any]] | None = None,
     carrier: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
 ) -> Switch:
     """The test switch plus a `from-gateway` route CARRIER_NUMBER -> trunk:carrier (a transit).
 
     The conftest `switch` fixture can only update config tables, not add routes, hence this.
-    `carrier` updates the carrier trunk (credentials, for one).
+    `carrier` updates the carrier trunk (credentials, for one), `gateway` the gateway trunk.
     """
     ports = SwitchPorts(free_port(), free_rtp_range(), free_port(), carrier_port)
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     cfg = switch_config(ports, data_dir, overrides)
     next(t for t in cfg["trunks"] if t["name"] == "carrier").update(carrier or {})
+    next(t for t in cfg["trunks"] if t["name"] == "gateway").update(gateway or {})
     cfg["routes"].append(
         {"context": "from-gateway", "number": CARRIER_NUMBER, "destination": "trunk:carrier"}
     )

@@ -1,4 +1,6 @@
-"""Hold by re-INVITE (RFC 3264 §8.4): carried to the other leg, answered with the switch's media.
+"""Hold by re-INVITE (RFC 3264 §8.4) from a trunk set to `hold = "passthrough"`: carried to the
+other leg, answered with the switch's media (the default, music on hold, is
+test_music_on_hold.py's).
 
 SIPp plays both ends (the pjsua2 peer has no re-INVITE command): the gateway calls the carrier
 through the switch, then offers a=sendonly or a=inactive; the carrier must receive that offer
@@ -29,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 @pytest.fixture
 def carrier_switch(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
-    switch = start_carrier_switch(tmp_path, carrier_port)
+    switch = start_carrier_switch(tmp_path, carrier_port, gateway={"hold": "passthrough"})
     try:
         yield switch
     finally:

@@ -15,9 +15,12 @@ Commands (one JSON object per line, key "cmd"):
              many seconds have been recorded, stop_record or hang-up
   stop_record call -> recorded (also sent when a timed recording ends or the call does)
   dtmf       call, digits: RFC 4733 telephone-events on an answered call -> dtmf_sent
+  hold       call: a re-INVITE with a=sendonly (pjsua2's setHold) -> media_state local_hold
+  unhold     call: a re-INVITE that resumes the call -> media_state active
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
-unregistered, call_created, incoming_call, call_state, media_active, recorded, dtmf_sent, error.
+unregistered, call_created, incoming_call, call_state, media_active, media_state (every change of
+the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ import pjsua2 as pj
 LOCAL = "127.0.0.1"
 PUMP_MS = 10
 FINALIZE_TIMEOUT_S = 2.0
+MEDIA_STATUS = {
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_ERROR: "error",
+}
 
 _event_fd = -1
 
@@ -68,6 +78,7 @@ class CallSlot:
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
     audio_index: int = -1
+    media_status: str = ""  # the last media_state reported
     audio_port: int = -1  # the conference port the player and recorder are connected to
 
 
@@ -216,6 +227,14 @@ class Peer:
             call.sendDtmf(prm)
         emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
 
+    def cmd_hold(self, cmd: dict[str, Any]) -> None:
+        self.calls[int(cmd["call"])].call.setHold(pj.CallOpParam(True))
+
+    def cmd_unhold(self, cmd: dict[str, Any]) -> None:
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self.calls[int(cmd["call"])].call.reinvite(prm)
+
     def cmd_quit(self, cmd: dict[str, Any]) -> None:
         self.quitting = True
 
@@ -231,6 +250,13 @@ class Peer:
 
     def on_media(self, slot: CallSlot) -> None:
         info = slot.call.getInfo()
+        for media in info.media:
+            if media.type == pj.PJMEDIA_TYPE_AUDIO:
+                status = MEDIA_STATUS.get(media.status, str(media.status))
+                if status != slot.media_status:
+                    slot.media_status = status
+                    emit("media_state", call=slot.call.slot_id, status=status)
+                break
         for i, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 if not slot.media_active:
