@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_events import api_call, wait_api
 from audio import dominant_frequency, read_mono, voiced, voiced_seconds, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
