@@ -23,7 +23,7 @@ from enum import Enum, auto
 
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import CallServices, Timer
-from softswitch.calls.audio import NoAgreedCodec, hold_mode
+from softswitch.calls.audio import NoAgreedCodec, hold_mode, negotiated_codec
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import (
     Leg,
@@ -40,9 +40,18 @@ from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
 from softswitch.config import HoldMode, Trunk
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
+from softswitch.media.engine import TickFrames
+from softswitch.media.engine_leg import EngineLeg
 from softswitch.media.moh import MOH_CLASS
 from softswitch.media.ports import PortsExhausted
-from softswitch.sip.sdp import ANSWER_DIRECTION, AudioStream, SessionDescription, supported_codecs
+from softswitch.sip.sdp import (
+    ANSWER_DIRECTION,
+    AudioStream,
+    Codec,
+    SessionDescription,
+    supported_codecs,
+    widened_offer,
+)
 from softswitch.sip.transaction import Address
 from softswitch.sip.uri import SipUri
 
@@ -73,6 +82,25 @@ class BridgeState(Enum):
     OVER = auto()  # refused, cancelled, timed out, or the party moved away
 
 
+def _voice(codecs: tuple[Codec, ...]) -> Codec | None:
+    return next((c for c in codecs if c.name.upper() != "TELEPHONE-EVENT"), None)
+
+
+class _Crossing:
+    """The tick processor of a transcoding bridge: each leg hears what the other sent."""
+
+    def __init__(self, party: EngineLeg, callee: EngineLeg) -> None:
+        self.party, self.callee = party, callee
+
+    def process(self, frames: TickFrames) -> None:
+        a, b = self.party.row, self.callee.row
+        if a < 0 or b < 0:
+            return
+        frames.say[a] = frames.heard[b]
+        frames.say[b] = frames.heard[a]
+        frames.send[[a, b]] = True
+
+
 def most_telling(failures: list[tuple[int, str]]) -> tuple[int, str]:
     for wanted in _FAILURE_PREFERENCE:
         for status, reason in failures:
@@ -99,6 +127,7 @@ class BridgeApplication:
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
         self._holder: Leg | None = None  # the party whose hold the switch answered
         self._on_moh: Leg | None = None  # the leg hearing music on hold
+        self._crossing: _Crossing | None = None  # the tick processor when the codecs differ
 
     @classmethod
     def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
@@ -131,7 +160,7 @@ class BridgeApplication:
         self.party = leg
         if self.state is BridgeState.CONNECTED:
             assert leg.media is not None and self.media is not None
-            leg.media.bridge(self.media)
+            self._connect()
             return None
         return self._dial_all(leg)
 
@@ -139,6 +168,7 @@ class BridgeApplication:
         if leg is not self.party:
             return
         self._stop_music()
+        self._disconnect()
         self._holder = None
         self._stop_ringing()
         self.state = BridgeState.OVER
@@ -153,6 +183,7 @@ class BridgeApplication:
         leg = event.leg
         if isinstance(event, LegEnded):
             self._stop_music()
+            self._disconnect()
         if isinstance(event, LegReoffered):
             if self._holder is not None or self._switch_holds(event):
                 self._answer_hold(event)
@@ -197,7 +228,9 @@ class BridgeApplication:
         self.state = BridgeState.RINGING
         offer = party.remote_audio
         assert offer is not None
+        # The callee is offered the caller's codecs and then every other the switch transcodes.
         codecs = party.sdp_shown[0] if party.up and party.sdp_shown else supported_codecs(offer)
+        codecs = widened_offer(codecs)
         template = party.remote_sdp
         assert template is not None
         trunk = self._trunk()
@@ -276,6 +309,7 @@ class BridgeApplication:
         self._set_callee_media(fork, event.audio)
         if party.unanswered:
             party.answer(self._party_sdp(party, event.audio), now)
+        self._connect()
         self.services.answered(self.call)
 
     def _fork_ended(self, event: LegEnded) -> None:
@@ -370,10 +404,63 @@ class BridgeApplication:
             media.set_direction(Direction(ANSWER_DIRECTION[audio.direction]))
 
     def _party_sdp(self, party: Leg, audio: AudioStream) -> bytes:
-        """Our SDP toward the party, carrying the callee's codecs and direction."""
+        """Our SDP toward the party: the callee's codecs and direction when the party offered
+        the callee's codec (pass-through), else the party's own first codec (transcoded)."""
         assert party.media is not None
         party.media.set_direction(Direction(audio.direction))
-        return party.local_sdp(party.remote_sdp, audio.codecs, audio.direction, self.call.id)
+        return party.local_sdp(
+            party.remote_sdp, self._party_codecs(party, audio), audio.direction, self.call.id
+        )
+
+    @staticmethod
+    def _party_codecs(party: Leg, audio: AudioStream) -> tuple[Codec, ...]:
+        offered = party.remote_audio
+        if party.up or offered is None:
+            return audio.codecs
+        mine = supported_codecs(offered)
+        voice = _voice(audio.codecs)
+        if voice is None or any(c.name.upper() == voice.name.upper() for c in mine):
+            return audio.codecs
+        first = _voice(mine)
+        events = tuple(c for c in mine if c.name.upper() == "TELEPHONE-EVENT")
+        return mine if first is None else (first, *events)
+
+    def _transcodes(self) -> bool:
+        """The party's and the callee's agreed voice codecs differ."""
+        party, callee = self.party, self.answered_by
+        if party is None or callee is None:
+            return False
+        try:
+            mine, theirs = negotiated_codec(party), negotiated_codec(callee)
+        except NoAgreedCodec:
+            return False
+        return mine.name != theirs.name
+
+    def _connect(self) -> None:
+        """Both sides together: the relay's pass-through, or the tick path when the codecs
+        differ (each leg decoded and encoded in its own codec, `_Crossing` between them)."""
+        party, callee = self.party, self.answered_by
+        if party is None or party.media is None or self.media is None or callee is None:
+            return
+        if party.media.closed or self.media.closed:
+            return
+        if not self._transcodes():
+            party.media.bridge(self.media)
+            return
+        self._disconnect()
+        crossing = _Crossing(
+            self.services.take_audio(self.call, party), self.services.take_audio(self.call, callee)
+        )
+        self.services.engine.add_processor(crossing)
+        self._crossing = crossing
+
+    def _disconnect(self) -> None:
+        crossing, self._crossing = self._crossing, None
+        if crossing is not None:
+            self.services.engine.remove_processor(crossing)
+            for leg in (self.party, self.answered_by):
+                if leg is not None and leg is not self._on_moh:
+                    self.services.release_audio(leg)
 
     def _pass_reoffer(self, event: LegReoffered) -> None:
         """Hold, resume or a new address: carried to the other leg with our SDP (§14)."""
@@ -460,7 +547,7 @@ class BridgeApplication:
             self._holder = None
             self._stop_music()
             leg.media.set_direction(Direction(direction))
-            self._reconnect()
+            self._connect()
         leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))
 
     def hold_by_switch(self, leg: Leg, hold: bool) -> None:
@@ -469,11 +556,12 @@ class BridgeApplication:
             self._play_music(leg)
         elif self._on_moh is leg:
             self._stop_music()
-            self._reconnect()
+            self._connect()
 
     def _play_music(self, leg: Leg) -> None:
         if leg.media is None or leg.media.closed:
             return
+        self._disconnect()
         try:
             listener = self.services.take_audio(self.call, leg)
         except NoAgreedCodec as exc:
@@ -490,11 +578,3 @@ class BridgeApplication:
         if listener is not None:
             self.services.music_on_hold.stop(listener)
         self.services.release_audio(leg)
-
-    def _reconnect(self) -> None:
-        """Both sides on the relay's pass-through again."""
-        party = self.party
-        if party is None or party.media is None or self.media is None:
-            return
-        if not party.media.closed and not self.media.closed:
-            party.media.bridge(self.media)

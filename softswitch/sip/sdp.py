@@ -17,8 +17,8 @@ from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
 DEFAULT_MAX_SDP_SIZE = 16384
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # Static payload types of RFC 3551 §6 that the switch relays.
-STATIC_CODECS = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
-SUPPORTED_CODECS = frozenset({"PCMU", "PCMA", "TELEPHONE-EVENT"})
+STATIC_CODECS = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}  # RFC 3551 §6
+SUPPORTED_CODECS = frozenset({"PCMU", "PCMA", "G722", "TELEPHONE-EVENT"})
 # Answering an offer whose direction is the key means answering the value (RFC 3264 §6.1).
 ANSWER_DIRECTION = {
     "sendrecv": "sendrecv",
@@ -38,6 +38,10 @@ class Codec:
     @property
     def rtpmap(self) -> str:
         return f"{self.name}/{self.clock_rate}"
+
+
+# What the switch can decode and encode, with RFC 3551's static payload types.
+SWITCH_VOICE_CODECS = (Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(9, "G722", 8000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +260,20 @@ def supported_codecs(stream: AudioStream) -> tuple[Codec, ...]:
     return tuple(
         c for c in stream.codecs if c.name.upper() in SUPPORTED_CODECS and c.clock_rate == 8000
     )
+
+
+def widened_offer(codecs: tuple[Codec, ...]) -> tuple[Codec, ...]:
+    """`codecs` (an offer we carry on, in its order) followed by every voice codec the switch
+    can transcode that it lacks, so a callee without the caller's codec can still answer.
+    Static payload types (RFC 3551): G.722's SDP clock rate is 8000 (§4.5.2)."""
+    names = {c.name.upper() for c in codecs}
+    taken = {c.payload_type for c in codecs}
+    extra = tuple(
+        c for c in SWITCH_VOICE_CODECS if c.name not in names and c.payload_type not in taken
+    )
+    voice = tuple(c for c in codecs if c.name.upper() != "TELEPHONE-EVENT")
+    events = tuple(c for c in codecs if c.name.upper() == "TELEPHONE-EVENT")
+    return voice + extra + events
 
 
 def has_voice_codec(codecs: tuple[Codec, ...]) -> bool:

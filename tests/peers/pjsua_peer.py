@@ -15,11 +15,14 @@ Commands (one JSON object per line, key "cmd"):
              many seconds have been recorded, stop_record or hang-up
   stop_record call -> recorded (also sent when a timed recording ends or the call does)
   dtmf       call, digits: RFC 4733 telephone-events on an answered call -> dtmf_sent
+  codecs     only: codec ids to offer and accept, most preferred first ("PCMA/8000",
+             "G722/16000"); every other audio codec is disabled -> codecs (the ids now on)
   hold       call: a re-INVITE with a=sendonly (pjsua2's setHold) -> media_state local_hold
   unhold     call: a re-INVITE that resumes the call -> media_state active
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
-unregistered, call_created, incoming_call, call_state, media_active, media_state (every change of
+unregistered, call_created, incoming_call, call_state, media_active (with the codec the
+stream uses), media_state (every change of
 the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
 """
 
@@ -227,6 +230,17 @@ class Peer:
             call.sendDtmf(prm)
         emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
 
+    def cmd_codecs(self, cmd: dict[str, Any]) -> None:
+        wanted = [str(c).lower() for c in cmd["only"]]
+        enabled = []
+        for info in self.ep.codecEnum2():
+            codec_id = info.codecId
+            rank = next((i for i, w in enumerate(wanted) if codec_id.lower().startswith(w)), None)
+            self.ep.codecSetPriority(codec_id, 0 if rank is None else 250 - rank)
+            if rank is not None:
+                enabled.append(codec_id)
+        emit("codecs", enabled=enabled)
+
     def cmd_hold(self, cmd: dict[str, Any]) -> None:
         self.calls[int(cmd["call"])].call.setHold(pj.CallOpParam(True))
 
@@ -262,7 +276,8 @@ class Peer:
                 if not slot.media_active:
                     slot.media_active = True
                     slot.audio_index = i
-                    emit("media_active", call=slot.call.slot_id)
+                    codec = slot.call.getStreamInfo(i).codecName
+                    emit("media_active", call=slot.call.slot_id, codec=codec)
                 self._apply_media(slot)
                 return
 

@@ -27,6 +27,7 @@ from softswitch.sip.sdp import (
     has_voice_codec,
     rewrite,
     supported_codecs,
+    widened_offer,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sdp"
@@ -67,10 +68,11 @@ def test_pjsua2_offer() -> None:
         4004596742,
         "127.0.0.1",
     )
-    # What the relay can carry: G.711 and 8 kHz telephone-event, in the phone's order.
+    # What the switch can carry: G.711, G.722 and 8 kHz telephone-event, in the phone's order.
     assert supported_codecs(audio) == (
         Codec(0, "PCMU", 8000),
         Codec(8, "PCMA", 8000),
+        Codec(9, "G722", 8000),
         Codec(121, "telephone-event", 8000, "0-16"),
     )
     assert answer_codecs(audio) == (
@@ -228,8 +230,23 @@ def test_voice_codec_and_events_only() -> None:
     events = (Codec(101, "telephone-event", 8000, "0-15"),)
     assert not has_voice_codec(events)
     assert has_voice_codec((*events, Codec(8, "PCMA", 8000)))
-    offer = AudioStream("192.0.2.1", 7000, (Codec(9, "G722", 8000), *events))
+    offer = AudioStream("192.0.2.1", 7000, (Codec(3, "GSM", 8000), *events))
     assert answer_codecs(offer) == events  # nothing to talk with: the caller gets 488 upstream
+    g722 = AudioStream("192.0.2.1", 7000, (Codec(9, "G722", 8000), *events))
+    assert answer_codecs(g722) == g722.codecs  # the engine transcodes G.722
+
+
+def test_a_widened_offer_keeps_the_callers_codecs_first_and_adds_the_rest() -> None:
+    caller = (Codec(0, "PCMU", 8000), Codec(101, "telephone-event", 8000, "0-15"))
+    assert widened_offer(caller) == (
+        Codec(0, "PCMU", 8000),
+        Codec(8, "PCMA", 8000),
+        Codec(9, "G722", 8000),
+        Codec(101, "telephone-event", 8000, "0-15"),
+    )
+    # A dynamic type the caller gave something else keeps its meaning: nothing is added on it.
+    clash = (Codec(8, "PCMA", 8000), Codec(9, "telephone-event", 8000))
+    assert widened_offer(clash) == (Codec(8, "PCMA", 8000), Codec(0, "PCMU", 8000), clash[1])
 
 
 def test_rewrite_shows_the_switch_and_forgets_the_peer() -> None:
