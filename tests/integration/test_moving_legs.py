@@ -163,3 +163,52 @@ def test_a_caller_moved_echo_bridge_echo_keeps_its_dialog_and_hears_each(
     attached = [e.application for e in seen if isinstance(e, LegAttached)]
     assert attached == ["echo", "bridge", "echo"]
     assert sum(isinstance(e, CallAnswered) for e in seen) == 1
+
+
+def test_a_caller_hears_a_prompt_is_bridged_then_hears_a_prompt_again_on_one_dialog(
+    in_process_switch: SwitchThread, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """Player (the 9197 line reading a key back) -> bridge to 1002 -> player again."""
+    sw = in_process_switch
+    port = sw.switch.config.sip.port
+    alice, bob = pjsua("1001"), pjsua("1002")
+    alice.register(port, "1001", "demo-1001")
+    bob.register(port, "1002", "demo-1002")
+    call = alice.call(f"sip:9197@127.0.0.1:{port}")
+    alice.wait_call_state(call, "CONFIRMED", 5.0)
+    alice.wait_event("media_active", 5.0, call=call)
+
+    def prompt_heard(name: str, digit: str) -> Path:
+        path = tmp_path / f"{name}.wav"
+        alice.send("record", call=call, path=str(path), seconds=RECORD_S)
+        alice.send("dtmf", call=call, digits=digit)
+        alice.wait_event("recorded", 8.0, call=call, path=str(path))
+        return path
+
+    first = prompt_heard("prompt-1", "5")
+    (view,) = sw.run(sw.control.calls)
+    (caller_leg,) = view.legs
+    assert caller_leg.application == "dtmf_test"
+    sw.run(lambda: sw.control.move(view.call_id, caller_leg.leg_id, "extension", "1002"))
+    bob_call = bob.wait_incoming(5.0)["call"]
+    bob.send("play", call=bob_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 20.0)))
+    bob.send("answer", call=bob_call)
+    bob.wait_call_state(bob_call, "CONFIRMED", 5.0)
+    bridged = tmp_path / "bridged.wav"
+    alice.send("record", call=call, path=str(bridged), seconds=RECORD_S)
+    alice.wait_event("recorded", 8.0, call=call, path=str(bridged))
+
+    sw.run(lambda: sw.control.move(view.call_id, caller_leg.leg_id, "dtmf_test"))
+    bob.wait_bye(bob_call, 5.0)
+    second = prompt_heard("prompt-2", "3")
+    (back,) = sw.run(sw.control.calls)
+    assert [leg.application for leg in back.legs] == ["dtmf_test"]
+
+    for prompt in (first, second):  # a spoken digit: voiced, and not the 1000 Hz tone
+        assert 0.2 < voiced_seconds(prompt, skip_s=0.0) < RECORD_S - 0.5, prompt
+        assert abs(dominant_frequency(prompt, skip_s=0.0) - 1000.0) > 50.0, prompt
+    assert dominant_frequency(bridged, skip_s=0.2) == pytest.approx(1000.0, abs=15.0)
+    assert voiced_seconds(bridged, skip_s=0.2) > RECORD_S - 0.6
+    # One INVITE in all, the one to 1002: nothing new toward the caller, not even a re-INVITE.
+    assert sw.invites_sent() == 1
+    assert back.legs[0].media_port == caller_leg.media_port  # the caller's endpoint stayed
