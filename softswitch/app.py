@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -24,7 +26,10 @@ from softswitch.config import Config
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
+from softswitch.security import log as security_log
+from softswitch.security import tls
 from softswitch.security.destinations import DestinationPolicy
+from softswitch.security.guard import SourceGuard
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
 from softswitch.store import cdr, registrations
@@ -162,9 +167,14 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._security_file: logging.Handler | None = None
+        self.guard = SourceGuard(
+            config.security, unlimited=(t.host for t in config.trunks if _is_ip(t.host))
+        )
 
     async def start(self) -> None:
         config = self.config
+        tls_server, tls_client = self._tls_contexts()
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -177,6 +187,14 @@ class Switch:
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
         policy = DestinationPolicy(config.security.allowed_destinations)
+        if config.security.log_file is not None:
+            try:
+                self._security_file = security_log.open_log_file(config.security.log_file)
+            except OSError as exc:
+                await self.db.close()
+                raise StartupError(
+                    f"cannot open security.log_file {config.security.log_file}: {exc.strerror}"
+                ) from exc
         self._writes = _StoreWriter()
         self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
         restored = await registrations.load_bindings(self.db, time.time())
@@ -209,8 +227,14 @@ class Switch:
             port=config.sip.port,
             transports=config.sip.transports,
             allowed=policy,
+            guard=self.guard,
+            tcp=config.tcp,
+            tls_port=config.tls.port,
+            tls_server=tls_server,
+            tls_client=tls_client,
         )
         self.b2bua.transport = self.transport
+        authenticator.failures = self.transport
         try:
             await self.transport.start()
         except TransportError as exc:
@@ -240,6 +264,16 @@ class Switch:
             len(config.trunks),
         )
 
+    def _tls_contexts(self) -> tuple[ssl.SSLContext | None, tls.TlsClientContext]:
+        config = self.config
+        try:
+            server = tls.server_context(config.tls) if "tls" in config.sip.transports else None
+            relaxed = [(t.host, t.port) for t in config.trunks if not t.tls_verify]
+            client = tls.client_contexts(config.tls, relaxed)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"cannot load the TLS certificates: {exc}") from exc
+        return server, client
+
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
         assert transport is not None and b2bua is not None
@@ -257,6 +291,12 @@ class Switch:
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
             sip_malformed=lambda: transport.counters.parse_errors,
             refused_destinations=lambda: transport.counters.refused_destinations,
+        )
+        loop = asyncio.get_running_loop()
+        self.metrics.bind_security(
+            lambda: self.guard.snapshot(loop.time()),
+            lambda: b2bua.admission.counters.refused,
+            lambda: transport.limits.total,
         )
 
     async def _sweep(self) -> None:
@@ -283,3 +323,15 @@ class Switch:
             await self._writes.close()
         if self.db is not None:
             await self.db.close()
+        if self._security_file is not None:
+            logging.getLogger(security_log.LOGGER_NAME).removeHandler(self._security_file)
+            self._security_file.close()
+            self._security_file = None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -132,8 +132,12 @@ def test_wrong_types() -> None:
     assert error_of('[log]\nlevel = "loud"') == (
         "config.toml:log.level: expected one of debug, info, warning, error, got 'loud'"
     )
+    assert error_of('[sip]\ntransports = ["udp", "sctp"]') == (
+        "config.toml:sip.transports: expected a non-empty subset of [udp, tcp, tls],"
+        " got ['udp', 'sctp']"
+    )
     assert error_of('[sip]\ntransports = ["udp", "tls"]') == (
-        "config.toml:sip.transports: expected a non-empty subset of [udp, tcp], got ['udp', 'tls']"
+        'config.toml:tls.certificate: missing (required when sip.transports has "tls")'
     )
     assert error_of('[rtp]\nhost = "example.com"') == (
         "config.toml:rtp.host: expected an IP address, got 'example.com'"

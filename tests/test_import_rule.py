@@ -50,7 +50,8 @@ LAYERS: dict[str, Layer] = {
     # | codecs/ | ... | numpy only |
     "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy"),
     # | softswitch/sip/ | sans-IO SIP ...; transport.py alone touches sockets | stdlib |
-    "sip": _layer(("softswitch.sip", "softswitch.sip.*")),
+    # transport.py, the adapter, is handed the security cores (stdlib-only decisions).
+    "sip": _layer(("softswitch.sip", "softswitch.sip.*"), "security"),
     # | softswitch/media/ | RTP/RTCP ... | codecs, numpy, soundfile, webrtcvad |
     "media": _layer(
         ("softswitch.media", "softswitch.media.*"), f"codecs {LEAVES}", "numpy soundfile webrtcvad"
@@ -73,11 +74,17 @@ LAYERS: dict[str, Layer] = {
     "metrics": _layer(("softswitch.metrics",), "", "prometheus_client"),
     # | softswitch/app.py, cli.py, config.py | wiring, the command, typed config | everything |
     "app": _layer(
-        ("softswitch", "softswitch.app", "softswitch.cli", "softswitch.__main__"),
+        (
+            "softswitch",
+            "softswitch.app",
+            "softswitch.cli",
+            "softswitch.certificates",
+            "softswitch.__main__",
+        ),
         "codecs sip media calls ivr acd store api console metrics " + LEAVES,
         ANY,
     ),
-    "config": _layer(("softswitch.config",)),
+    "config": _layer(("softswitch.config",), "security"),
     "call_record": _layer(("softswitch.call_record",)),
     "security": _layer(("softswitch.security", "softswitch.security.*")),
     # | bench/ | the load harness | the installed softswitch command, sipp, pjsua2 |

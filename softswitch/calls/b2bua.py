@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from softswitch.call_record import CallDirection, Disposition, Side
+from softswitch.calls.admission import Admission
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
 from softswitch.calls.call import Call, CallState, Leg
 from softswitch.calls.nat import reachable
@@ -112,6 +113,7 @@ class B2bua:
         self.extensions = {ext.number: ext for ext in config.extensions}
         self.trunks_by_name = {trunk.name: trunk for trunk in config.trunks}
         self.counters = CallCounters()
+        self.admission = Admission(config.capacity)
         self.transport: SipTransport | None = None
         self.loop = asyncio.get_running_loop()
         self.calls: dict[int, Call] = {}
@@ -137,8 +139,8 @@ class B2bua:
         return len(self.calls)
 
     def contact(self, transport: str = "udp") -> str:
-        suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<sip:softswitch@{self.advertise}:{self.sip.port}{suffix}>"
+        suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
+        return f"<sip:softswitch@{self.advertise}:{self.sip.port_of(transport)}{suffix}>"
 
     def handle(self, event: Event) -> None:
         """Entry point for every transaction-layer event."""
@@ -299,6 +301,9 @@ class B2bua:
         if isinstance(identity, Response):
             self.sip.send_response(identity)
             return
+        if (refused := self.admission.admit(self.loop.time(), len(self.calls))) is not None:
+            self._reply(request, 503, extra=[("Retry-After", str(refused.retry_after_s))])
+            return
         offer: AudioStream | None = None
         sdp: SessionDescription | None = None
         if request.body:
@@ -435,8 +440,11 @@ class B2bua:
             return reachable(bindings, self.extensions[target.target].nat)
         if target.kind == "trunk":
             trunk = self.trunks_by_name[target.target]
-            uri = SipUri("sip", target.number, trunk.host, trunk.port or 5060)
-            return [((trunk.transport, trunk.host, trunk.port or 5060), uri.serialize())]
+            port = trunk.port or (5061 if trunk.transport == "tls" else 5060)  # RFC 3261 §19.1.2
+            uri = SipUri(
+                "sips" if trunk.transport == "tls" else "sip", target.number, trunk.host, port
+            )
+            return [((trunk.transport, trunk.host, port), uri.serialize())]
         self._fail(call, 404, f"destination kind {target.kind} is not available")
         return []
 
