@@ -3,7 +3,7 @@
 A pure decision with the clock passed in. Beyond capacity a new INVITE is answered 503 with
 Retry-After (RFC 3261 §21.5.4, §20.33) and nothing else is touched: calls in progress keep their
 media. The rate is a token bucket holding one second of calls, so a burst the size of the rate
-is admitted and the switch takes calls again by itself as soon as load falls.
+(at least one) is admitted and the switch takes calls again by itself as soon as load falls.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class Admission:
     def __init__(self, config: CapacityConfig) -> None:
         self.config = config
         self.counters = AdmissionCounters()
-        self._tokens = config.max_calls_per_s
+        # One second of calls, and at least one call, whatever the rate.
+        self._burst = max(1.0, config.max_calls_per_s)
+        self._tokens = self._burst
         self._filled_at: float | None = None
 
     def admit(self, now: float, active_calls: int) -> Refused | None:
@@ -48,7 +50,7 @@ class Admission:
         rate = config.max_calls_per_s
         if rate:
             if self._filled_at is not None:
-                self._tokens = min(rate, self._tokens + (now - self._filled_at) * rate)
+                self._tokens = min(self._burst, self._tokens + (now - self._filled_at) * rate)
             self._filled_at = now
             if self._tokens < 1.0:
                 wait_s = math.ceil((1.0 - self._tokens) / rate)
