@@ -18,11 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# SIPp (Debian's sip-tester) drives the integration tests; install it when missing (CI runs as root).
+# SIPp (Debian's sip-tester) drives the integration tests, SIPVicious (sipvicious) attacks the
+# switch in the security tests and fail2ban's fail2ban-regex checks the shipped filter against
+# a log the switch wrote (the package only: a policy-rc.d keeps apt from starting its service).
+# Each is installed when missing (CI runs as root).
 system-deps:
-	@command -v sipp >/dev/null 2>&1 || { \
-	  echo "installing sip-tester (SIPp)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+	@missing=""; \
+	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
+	command -v svcrack >/dev/null 2>&1 || missing="$$missing sipvicious"; \
+	command -v fail2ban-regex >/dev/null 2>&1 || missing="$$missing fail2ban"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+	    printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	  [ -z "$$policy" ] || rm -f $$policy; exit $$rc; \
+	fi
 
 setup: $(STAMP) system-deps
 

@@ -128,9 +128,11 @@ def switch_config(
     data_dir: Path,
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
+    trunks: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The example configuration with this test's ports, data dir and loopback-only security;
-    `extensions` updates extensions by number ({"1001": {"nat": "force"}})."""
+    `extensions` updates extensions by number ({"1001": {"nat": "force"}}), `trunks` trunks by
+    name ({"carrier": {"transport": "tls"}})."""
     cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
     cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
@@ -141,9 +143,11 @@ def switch_config(
     carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
     carrier.update(host=LOCAL, port=ports.carrier)
     for section, values in (overrides or {}).items():
-        cfg[section].update(values)
+        cfg.setdefault(section, {}).update(values)
     for number, values in (extensions or {}).items():
         next(e for e in cfg["extensions"] if e["number"] == number).update(values)
+    for name, values in (trunks or {}).items():
+        next(t for t in cfg["trunks"] if t["name"] == name).update(values)
     return cfg
 
 
@@ -291,6 +295,7 @@ def start_switch(
     carrier_port: int,
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
+    trunks: dict[str, dict[str, Any]] | None = None,
 ) -> Switch:
     ports = SwitchPorts(
         sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
@@ -298,7 +303,7 @@ def start_switch(
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
+    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions, trunks)))
     log_path = tmp_path / "softswitch.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
