@@ -1055,6 +1055,8 @@ class B2bua:
         """Stop taking calls (503), end every call with BYE or CANCEL, wait for the answers."""
         self.accepting = False
         for call in list(self.calls.values()):
+            if call.state is CallState.ENDED:
+                continue  # answered already (a CANCEL's 487): only its callee leg is winding up
             if call.state is CallState.ANSWERED:
                 self._hang_up(call, Side.SWITCH, "shutdown")
             else:
