@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh clean dist FORCE
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -23,10 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 # a log the switch wrote (the package only: a policy-rc.d keeps apt from starting its service).
 # Each is installed when missing (CI runs as root).
 system-deps:
+	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
 	@missing=""; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v svcrack >/dev/null 2>&1 || missing="$$missing sipvicious"; \
 	command -v fail2ban-regex >/dev/null 2>&1 || missing="$$missing fail2ban"; \
+	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
@@ -42,17 +45,40 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests
-	$(BIN)/ruff format --check softswitch codecs bench tests
+	$(BIN)/ruff check softswitch codecs bench tests freeze scripts
+	$(BIN)/ruff format --check softswitch codecs bench tests freeze scripts
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
+	@# MYPYPATH here too: from the repo root mypy takes codecs/ for the standard library's codecs.
+	MYPYPATH=build/typecheck $(BIN)/mypy freeze/inputs.py
+	MYPYPATH=build/typecheck $(BIN)/mypy scripts
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# One executable for small offices (PyInstaller onefile, freeze/softswitch.spec): dist/softswitch
+# runs on a machine without Python. Rebuilt only when the digest of its inputs changes (sources,
+# spec, installed distributions; see freeze/inputs.py), built aside and moved in whole, so an
+# interrupted build never leaves a half-written executable that make would take as current.
+DIST := dist/softswitch
+DIST_INPUTS := build/dist-inputs.sha256
+
+dist: $(DIST)
+
+$(DIST_INPUTS): FORCE $(STAMP)
+	@$(BIN)/python freeze/inputs.py $@ softswitch codecs prompts freeze pyproject.toml constraints.txt
+
+$(DIST): $(DIST_INPUTS)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath build/freeze/dist \
+	  --workpath build/freeze freeze/softswitch.spec
+	mkdir -p $(dir $@)
+	mv build/freeze/dist/softswitch $@
+
+FORCE:
 
 bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
@@ -62,5 +88,13 @@ bench-quick: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench --suite quick
 
+# Re-record the prompt set with espeak-ng from prompts/texts.toml (PROMPT_LANG=zh: one language).
+prompts: setup
+	$(BIN)/python scripts/make_prompts.py $(if $(PROMPT_LANG),--language $(PROMPT_LANG))
+
+# Compose the default music on hold again (prompts/moh/default/arpeggios.wav).
+moh: setup
+	$(BIN)/python scripts/make_moh.py
+
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -17,9 +17,13 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.api.auth import RateLimitingGuard
+from softswitch.api.control import B2buaControl
+from softswitch.api.events import CallEvents
+from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua
+from softswitch.calls.b2bua import B2bua, CallRecords
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
 from softswitch.config import Config
@@ -155,6 +159,25 @@ class _BindingWriter:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
+class _Records:
+    """CallRecords to several sinks: the CDR writer, then the API's events."""
+
+    def __init__(self, *sinks: CallRecords) -> None:
+        self.sinks = list(sinks)
+
+    def started(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.started(call)
+
+    def answered(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.answered(call)
+
+    def ended(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.ended(call)
+
+
 class Switch:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -171,6 +194,7 @@ class Switch:
         self.guard = SourceGuard(
             config.security, unlimited=(t.host for t in config.trunks if _is_ip(t.host))
         )
+        self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -212,12 +236,13 @@ class Switch:
             clock=time.time,
             algorithms=config.security.digest_algorithms,
         )
+        records = _Records(_CdrWriter(self.db, self._writes))
         self.b2bua = B2bua(
             config,
             relay=self.relay,
             registrar=self.registrar,
             authenticator=authenticator,
-            records=_CdrWriter(self.db, self._writes),
+            records=records,
             setup_latency=self.metrics.call_setup_seconds,
         )
         self.transport = SipTransport(
@@ -241,6 +266,8 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
+        if config.api.enabled:
+            await self._start_api(records)
         if config.metrics.enabled:
             try:
                 self._metrics_server = await serve_metrics(
@@ -263,6 +290,25 @@ class Switch:
             len(config.extensions),
             len(config.trunks),
         )
+
+    async def _start_api(self, records: _Records) -> None:
+        assert self.b2bua is not None
+        control = B2buaControl(self.b2bua)
+        assert self.transport is not None
+        api = self.config.api
+        guard = _BanningLoginGuard(
+            RateLimitingGuard(api.max_login_failures, api.login_failure_window_s, time.time),
+            self.guard,
+            self.transport,
+        )
+        self.api = ApiServer(api, control, registrar=self.registrar, guard=guard)
+        # The API's events follow the same call records as the CDR, in the same order.
+        records.sinks.append(CallEvents(self.api.hub, ended=control.forget))
+        try:
+            await self.api.start()
+        except ApiStartupError as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from exc
 
     def _tls_contexts(self) -> tuple[ssl.SSLContext | None, tls.TlsClientContext]:
         config = self.config
@@ -319,6 +365,8 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.api is not None:
+            await self.api.stop()
         if self._writes is not None:
             await self._writes.close()
         if self.db is not None:
@@ -327,6 +375,29 @@ class Switch:
             logging.getLogger(security_log.LOGGER_NAME).removeHandler(self._security_file)
             self._security_file.close()
             self._security_file = None
+
+
+class _BanningLoginGuard:
+    """The API's login guard, with failed logins counted toward the same ban as SIP digest."""
+
+    def __init__(self, inner: RateLimitingGuard, guard: SourceGuard, sip: SipTransport) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.sip = sip
+
+    def retry_after(self, source: str, username: str) -> float | None:
+        banned = self.guard.ban_remaining_s(source, self.sip.loop.time())
+        return banned if banned is not None else self.inner.retry_after(source, username)
+
+    def failed(self, source: str, username: str, reason: str) -> None:
+        self.inner.failed(source, username, reason)
+        detail = " ".join(
+            (security_log.field("transport", "api"), security_log.field("user", username))
+        )
+        self.sip.authentication_failed(source, f"{detail} {security_log.field('outcome', reason)}")
+
+    def succeeded(self, source: str, username: str) -> None:
+        self.inner.succeeded(source, username)
 
 
 def _is_ip(host: str) -> bool:

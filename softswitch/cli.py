@@ -56,6 +56,7 @@ def main() -> None:
     help="Folder of the database (overrides data.dir).",
 )
 @click.option("--metrics-port", type=int, help="Prometheus port, 0 = off (overrides metrics.port).")
+@click.option("--api-port", type=int, help="CTI API port, 0 = off (overrides api.port).")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
@@ -69,6 +70,7 @@ def run(
     rtp_ports: str | None,
     data_dir: Path | None,
     metrics_port: int | None,
+    api_port: int | None,
     log_level: str | None,
 ) -> None:
     """Run the switch until SIGTERM or Ctrl-C."""
@@ -82,6 +84,7 @@ def run(
             data_dir=data_dir,
             metrics_port=metrics_port,
             log_level=log_level.lower() if log_level else None,
+            api_port=api_port,
         )
     except ConfigError as exc:
         _fail(str(exc))
@@ -187,6 +190,40 @@ def check_config(path: Path) -> None:
         return
     click.echo(summarize(config))
     click.echo(f"{path}: OK")
+
+
+@main.command("hash-password")
+@click.option(
+    "--scheme",
+    type=click.Choice(["scrypt", "pbkdf2_sha256"]),
+    default="scrypt",
+    show_default=True,
+    help="Hash function (RFC 7914 scrypt, or RFC 8018 PBKDF2-HMAC-SHA256).",
+)
+def hash_password_command(scheme: str) -> None:
+    """Print a salted hash of a password (asked twice, or read from a pipe) for password_hash."""
+    from softswitch.security.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail("the password is empty")
+    click.echo(hash_password(password, scheme))
+
+
+@main.command("check-install")
+def check_install() -> None:
+    """Check that every library the switch needs loads and works here (exit 1 if not)."""
+    from softswitch.runtime_check import run_checks
+
+    results = run_checks()
+    for result in results:
+        status = "ok" if result.ok else "FAILED"
+        click.echo(f"{result.distribution} {result.version}: {status}: {result.detail}")
+    if not all(result.ok for result in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

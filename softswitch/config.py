@@ -12,12 +12,15 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from softswitch.config_api import ApiConfig, parse_api
+from softswitch.config_table import MISSING as _MISSING
+from softswitch.config_table import ConfigError as ConfigError  # re-exported
+from softswitch.config_table import Table as _Table
 from softswitch.security.settings import (
     CAPACITY_KEYS,
     SECURITY_KEYS,
@@ -38,8 +41,6 @@ DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed on
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
-# Dial strings: digits, * and #, optionally in E.164 form with a leading +.
-_DIAL_RE: Final = re.compile(r"\+?[0-9*#]+")
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -55,17 +56,6 @@ class NatMode(StrEnum):
     AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
     FORCE = "force"  # always where the REGISTER came from
     NEVER = "never"  # always the Contact
-
-
-class ConfigError(Exception):
-    """A configuration mistake, located by file and key path (both may be empty)."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        where = ":".join(part for part in (source, key) if part)
-        super().__init__(f"{where}: {problem}" if where else problem)
 
 
 @dataclass(frozen=True)
@@ -219,112 +209,7 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
-
-
-_MISSING: Final[Any] = object()
-
-
-class _Table:
-    """One TOML table being read: knows its key path for errors and rejects unknown keys."""
-
-    def __init__(self, data: dict[str, Any], path: str, source: str, keys: tuple[str, ...]):
-        self.data = data
-        self.path = path
-        self.source = source
-        for key in data:
-            if key not in keys:
-                raise self.error(key, "unknown key")
-
-    def key(self, name: str | None) -> str:
-        if name is None:
-            return self.path
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str | None, problem: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name), problem)
-
-    def get(self, name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
-        if name not in self.data:
-            if default is _MISSING:
-                raise self.error(name, "missing (required)")
-            return default
-        value = self.data[name]
-        if not check(value):
-            raise self.error(name, f"expected {expected}, got {value!r}")
-        return value
-
-    def string(self, name: str, default: Any = _MISSING, *, empty: bool = True) -> Any:
-        expected = "a string" if empty else "a non-empty string"
-        return self.get(
-            name, default, lambda v: isinstance(v, str) and (empty or v != ""), expected
-        )
-
-    def integer(self, name: str, default: Any, low: int, high: int | None = None) -> int:
-        expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
-        value: int = self.get(
-            name,
-            default,
-            lambda v: _is_int(v) and low <= v and (high is None or v <= high),
-            expected,
-        )
-        return value
-
-    def seconds(self, name: str, default: float, *, zero_means_never: bool = False) -> float:
-        if zero_means_never:
-            value = self.get(
-                name, default, lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0"
-            )
-        else:
-            value = self.get(
-                name, default, lambda v: _is_number(v) and v > 0, "a number of seconds > 0"
-            )
-        return float(value)
-
-    def choice(self, name: str, default: Any, choices: tuple[str, ...]) -> str:
-        value: str = self.get(name, default, lambda v: v in choices, "one of " + ", ".join(choices))
-        return value
-
-    def dial(self, name: str, default: Any = _MISSING, *, empty: bool = False) -> Any:
-        return self.get(
-            name,
-            default,
-            # With `empty`, a lone "+" is allowed too: prepend = "+" turns 00... into E.164.
-            lambda v: (
-                isinstance(v, str) and (bool(_DIAL_RE.fullmatch(v)) or (empty and v in ("", "+")))
-            ),
-            "dial digits (0-9, *, #, optional leading +)",
-        )
-
-    def strings(self, name: str) -> list[str]:
-        value: list[str] = self.get(
-            name,
-            [],
-            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-            "a list of strings",
-        )
-        return value
-
-    def table(self, name: str, keys: tuple[str, ...]) -> _Table:
-        value = self.get(name, {}, lambda v: isinstance(v, dict), "a table")
-        return _Table(value, self.key(name), self.source, keys)
-
-    def tables(self, name: str, keys: tuple[str, ...]) -> Iterator[_Table]:
-        value = self.get(
-            name,
-            [],
-            lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
-            f"an array of tables ([[{name}]])",
-        )
-        for index, item in enumerate(value):
-            yield _Table(item, f"{self.key(name)}[{index}]", self.source, keys)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
 
 def _is_ip(value: object) -> bool:
@@ -397,6 +282,8 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            "api",
+            "users",
         ),
     )
     sip = _parse_sip(root)
@@ -428,6 +315,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         extensions=extensions,
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
+        api=parse_api(root, {extension.number for extension in extensions}),
     )
 
 
@@ -754,6 +642,7 @@ def apply_overrides(
     data_dir: Path | None = None,
     metrics_port: int | None = None,
     log_level: str | None = None,
+    api_port: int | None = None,
 ) -> Config:
     """Apply command-line overrides, validated like the file; errors name the option."""
 
@@ -790,7 +679,11 @@ def apply_overrides(
             f"expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
         )
         log = LogConfig(level=log_level)
-    return dataclasses.replace(cfg, sip=sip, rtp=rtp, data=data, metrics=metrics, log=log)
+    api = cfg.api
+    if api_port is not None:
+        check(0 <= api_port <= 65535, "--api-port", f"expected 0-65535, got {api_port}")
+        api = dataclasses.replace(api, port=api_port)
+    return dataclasses.replace(cfg, sip=sip, rtp=rtp, data=data, metrics=metrics, log=log, api=api)
 
 
 def summarize(cfg: Config) -> str:
@@ -807,6 +700,7 @@ def summarize(cfg: Config) -> str:
         f" (advertised as {sip.advertised_host}), realm {sip.realm!r}",
         f"RTP: {rtp.host} ports {rtp.port_min}-{rtp.port_max} ({len(rtp.rtp_ports)} port pairs)",
         f"metrics: {metrics}",
+        f"API: {_api_summary(cfg.api)}",
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
@@ -824,3 +718,13 @@ def summarize(cfg: Config) -> str:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _api_summary(api: ApiConfig) -> str:
+    if not api.enabled:
+        return "off"
+    roles = ", ".join(
+        f"{sum(1 for user in api.users if user.role == role)} {role}"
+        for role in ("admin", "supervisor", "agent")
+    )
+    return f"http://{_hostport(api.host, api.port)}/api/v1 (users: {roles})"

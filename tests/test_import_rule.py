@@ -42,13 +42,15 @@ def _layer(modules: tuple[str, ...], layers: str = "", third_party: str = "") ->
 # Leaves that every layer above the pure cores reads: each imports only the standard library.
 # config.py is in the table's last row with app.py and cli.py, but it is typed frozen data that
 # every layer is handed (CONVENTIONS: configuration is passed in as frozen dataclasses) and it
-# imports nothing of ours; call_record.py is the vocabulary of a CDR shared by calls/ and store/;
-# security/ is the allowed-destinations policy that media/ and calls/ are handed.
+# imports nothing of ours but security/ (password hashes); call_record.py is the vocabulary of a
+# CDR shared by calls/ and store/; security/ is the allowed-destinations policy that media/ and
+# calls/ are handed, and the password hashes of API users.
 LEAVES = "config call_record security"
 
 LAYERS: dict[str, Layer] = {
-    # | codecs/ | ... | numpy only |
-    "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy"),
+    # | codecs/ | ... | numpy only |, and two C maths libraries without I/O: G.722 is ADPCM,
+    # sequential per sample, so it comes from libg722 (PyPI G722); soxr resamples whole files.
+    "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy G722 soxr"),
     # | softswitch/sip/ | sans-IO SIP ...; transport.py alone touches sockets | stdlib |
     # transport.py, the adapter, is handed the security cores (stdlib-only decisions).
     "sip": _layer(("softswitch.sip", "softswitch.sip.*"), "security"),
@@ -65,26 +67,32 @@ LAYERS: dict[str, Layer] = {
     # | softswitch/store/ | schema, migrations, one repository module per record kind | aiosqlite |
     "store": _layer(("softswitch.store", "softswitch.store.*"), LEAVES, "aiosqlite"),
     # | softswitch/api/ | control and CTI event API | calls, acd, store |
-    "api": _layer(("softswitch.api", "softswitch.api.*"), f"calls acd store {LEAVES}"),
+    "api": _layer(("softswitch.api", "softswitch.api.*"), f"calls acd store {LEAVES}", "aiohttp"),
     # | softswitch/console/ | the operator and agent console | rich/textual, api client |
     "console": _layer(
-        ("softswitch.console", "softswitch.console.*"), f"api {LEAVES}", "rich textual"
+        ("softswitch.console", "softswitch.console.*"), f"api {LEAVES}", "rich textual aiohttp"
     ),
     # | softswitch/metrics.py | Prometheus collectors | prometheus-client |
     "metrics": _layer(("softswitch.metrics",), "", "prometheus_client"),
     # | softswitch/app.py, cli.py, config.py | wiring, the command, typed config | everything |
     "app": _layer(
+        # runtime_check.py exercises every runtime library for `softswitch check-install`.
         (
             "softswitch",
             "softswitch.app",
             "softswitch.cli",
             "softswitch.certificates",
             "softswitch.__main__",
+            "softswitch.runtime_check",
         ),
         "codecs sip media calls ivr acd store api console metrics " + LEAVES,
         ANY,
     ),
-    "config": _layer(("softswitch.config",), "security"),
+    # config_table.py reads a TOML table for every section; config_api.py parses [api] and
+    # [[users]] (checking password hashes with security/passwords.py).
+    "config": _layer(
+        ("softswitch.config", "softswitch.config_table", "softswitch.config_api"), "security"
+    ),
     "call_record": _layer(("softswitch.call_record",)),
     "security": _layer(("softswitch.security", "softswitch.security.*")),
     # | bench/ | the load harness | the installed softswitch command, sipp, pjsua2 |

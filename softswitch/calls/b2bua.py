@@ -1033,6 +1033,18 @@ class B2bua:
         counts = self.counters.by_disposition
         counts[disposition.value] = counts.get(disposition.value, 0) + 1
 
+    def hang_up(self, call: Call, side: Side, cause: str) -> None:
+        """End a call on behalf of someone outside SIP (the API): BYE, CANCEL or a final."""
+        self._hang_up(call, side, cause)
+
+    def set_media_direction(self, leg: Leg, direction: str) -> str:
+        """Hold or resume from the switch (the API) in the relay alone, with no re-INVITE:
+        `inactive` stops the leg's media both ways. Returns the direction it had."""
+        assert leg.media is not None, "only a leg with media"
+        before = leg.media.direction.value
+        self.relay.set_direction(leg.media, Direction(direction))
+        return before
+
     def reap_silent_calls(self, now: float) -> int:
         """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
         limit = self.config.calls.media_timeout_s

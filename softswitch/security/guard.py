@@ -234,6 +234,13 @@ class SourceGuard:
         source = self._sources.get(host)
         return source is not None and source.banned_until > now
 
+    def ban_remaining_s(self, host: str, now: float) -> float | None:
+        """Seconds left of `host`'s ban, None when it is not banned."""
+        source = self._sources.get(host)
+        if source is None or source.banned_until <= now:
+            return None
+        return source.banned_until - now
+
     # timers --------------------------------------------------------------------------------
     def next_timer(self) -> float | None:
         return self._next_sweep

@@ -13,7 +13,7 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,11 @@ class SwitchPorts:
     rtp: tuple[int, int]
     metrics: int
     carrier: int
+    api: int = 0  # the CTI API's port; 0 = off
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOCAL}:{self.api}"
 
 
 def switch_config(
@@ -138,6 +143,7 @@ def switch_config(
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
     cfg["data"]["dir"] = str(data_dir)
     cfg["metrics"].update(host=LOCAL, port=ports.metrics)
+    cfg["api"].update(host=LOCAL, port=ports.api)
     cfg["log"]["level"] = "debug"
     cfg["security"]["allowed_destinations"] = ["127.0.0.0/8", "::1/128"]
     carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
@@ -193,6 +199,7 @@ class Switch:
     data_dir: Path
     log_path: Path
     stopped_rc: int | None = field(default=None)
+    ready_after_s: float = field(default=0.0)  # from exec to the first 200 to OPTIONS
 
     @property
     def sip_port(self) -> int:
@@ -296,18 +303,29 @@ def start_switch(
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
     trunks: dict[str, dict[str, Any]] | None = None,
+    *,
+    program: Path = SOFTSWITCH,
+    env: Mapping[str, str] | None = None,
 ) -> Switch:
+    """Start `program run --headless` in `tmp_path` (environment `env`, default inherited) and
+    return once it answers OPTIONS with 200."""
     ports = SwitchPorts(
-        sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
+        sip=free_port(),
+        rtp=free_rtp_range(),
+        metrics=free_port(),
+        carrier=carrier_port,
+        api=free_port(),
     )
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
     config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions, trunks)))
     log_path = tmp_path / "softswitch.log"
+    launched = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(SOFTSWITCH), "run", "--config", str(config_path), "--headless"],
+            [str(program), "run", "--config", str(config_path), "--headless"],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -326,4 +344,5 @@ def start_switch(
                 f"(last status {status}, exit {proc.returncode}); log tail:\n{switch.log_tail()}"
             )
         status = options_status(ports.sip, timeout_s=0.1)
+    switch.ready_after_s = time.monotonic() - launched
     return switch
