@@ -5,8 +5,9 @@ before parsing it, so the per-packet path is one dict lookup and a few compares;
 (expiring bans, collapsing refusal counts into log lines, forgetting idle sources) happens in
 `handle_timer`. What it decides comes out as typed events for the security log.
 
-- Rate limit, as Kamailio's pike: more than `rate_limit_requests` from one address within
-  `rate_limit_window_s` and the rest of that window is dropped unanswered.
+- Rate limit, as Kamailio's pike: more than `rate_limit_requests` requests (responses are not
+  counted) from one address within `rate_limit_window_s` and the rest of that window is dropped
+  unanswered.
 - Ban: `ban_after_failures` failed authentications (SIP digest, and any later login that reports
   through `authentication_failed`) within `failure_window_s` drop everything from the address for
   `ban_time_s`; a banned source gets no answer at all, right password or not.
@@ -162,8 +163,11 @@ class SourceGuard:
         self._full_checked_at = float("-inf")
 
     # the per-packet path ---------------------------------------------------------------------
-    def admit(self, host: str, now: float) -> bool:
-        """May a request from `host` be processed? False: drop it without an answer."""
+    def admit(self, host: str, now: float, request: bool = True) -> bool:
+        """May a message from `host` be processed? False: drop it without an answer.
+
+        Responses (`request` False: the transport sees `SIP/` first) are not rate-limited, as
+        pike limits requests: a phone answering calls must not use up its budget doing so."""
         source = self._sources.get(host)
         if source is None:
             source = self._track(host, now)
@@ -175,7 +179,7 @@ class SourceGuard:
             return self.refuse(host, Refusal.DENIED, now)
         if source.banned_until > now:
             return self.refuse(host, Refusal.BANNED, now)
-        if source.unlimited or not self._limit:
+        if source.unlimited or not self._limit or not request:
             return True
         if now >= source.window_end:
             source.window_end = now + self._window_s

@@ -88,7 +88,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         # Before parsing: a refused source costs one dict lookup, not a parse.
         now = self.time()
-        if self.admit(addr[0], now):
+        if self.admit(addr[0], now, data[:4] != b"SIP/"):
             self.owner.received(data, ("udp", addr[0], addr[1]), now=now)
         elif self.owner.guard.pending:
             self.owner.write_security_events()
@@ -149,7 +149,7 @@ class _TcpProtocol(asyncio.Protocol):
         if pings:
             self.transport.write(b"\r\n" * pings)  # RFC 5626 §4.4.1 pong
         for message in messages:
-            if owner.guard.admit(self.address[1], now):
+            if owner.guard.admit(self.address[1], now, message[:4] != b"SIP/"):
                 owner.received(message, self.address, stream=True, now=now)
             elif owner.guard.banned(self.address[1], now):
                 self.close("source banned")

@@ -40,6 +40,14 @@ def test_default_is_kamailio_pike_16_requests_per_2_seconds() -> None:
     assert refused[0] == RequestsRefused(ATTACKER, 0.16, Refusal.RATE_LIMIT, 1)
 
 
+def test_responses_are_not_rate_limited_but_a_banned_source_is_dropped_whatever_it_sends() -> None:
+    g = guard(ban_after_failures=1)
+    assert all(g.admit(PHONE, 0.0, request=False) for _ in range(100))
+    assert all(g.admit(PHONE, 0.0) for _ in range(16)), "responses used none of the budget"
+    g.authentication_failed(ATTACKER, 0.0, "")
+    assert not g.admit(ATTACKER, 0.1, request=False)
+
+
 def test_refusals_collapse_into_one_line_per_second_with_the_count() -> None:
     g = guard(rate_limit_requests=1, rate_limit_window_s=10.0)
     g.admit(ATTACKER, 0.0)
