@@ -131,6 +131,14 @@ def test_the_source_table_is_bounded_and_idle_sources_are_forgotten() -> None:
     assert g.snapshot(60.0).tracked_sources == 0
 
 
+def test_a_full_source_table_still_drops_denied_addresses() -> None:
+    g = SourceGuard(SecurityConfig(always_denied=nets("203.0.113.0/24")), max_sources=10)
+    for i in range(10):
+        g.admit(f"10.0.0.{i}", 0.0)
+    assert not g.admit("203.0.113.9", 0.0)
+    assert g.snapshot(0.0).refused["denied"] == 1
+
+
 def test_a_ban_survives_the_sweep_of_idle_sources() -> None:
     g = guard(ban_after_failures=1)
     g.authentication_failed(ATTACKER, 0.0, "")
