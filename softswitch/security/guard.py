@@ -173,10 +173,13 @@ class SourceGuard:
             source = self._track(host, now)
             if source is None:  # the table is full: the lists still apply, limits cannot
                 address = _address(host)
-                if address is not None and _within(address, self._denied):
-                    if not _within(address, self._allowed):
-                        self._refused[Refusal.DENIED] += 1
-                        return False
+                if (
+                    address is not None
+                    and _within(address, self._denied)
+                    and not _within(address, self._allowed)
+                ):
+                    self._refused[Refusal.DENIED] += 1
+                    return False
                 return True
         if source.allowed:
             return True
