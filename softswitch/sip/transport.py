@@ -299,6 +299,8 @@ class SipTransport:
 
     def _housekeep(self) -> None:
         """Once a second: the guard's deadlines, and stream connections idle or too slow."""
+        # Re-armed first: a bug below must cost one round, never the deadlines for good.
+        self._housekeeping = self.loop.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeep)
         now = self.loop.time()
         deadline = self.guard.next_timer()
         if deadline is not None and deadline <= now:
@@ -315,7 +317,6 @@ class SipTransport:
                     else "idle longer than tcp.idle_timeout_s"
                 )
         self.write_security_events()
-        self._housekeeping = self.loop.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeep)
 
     # inbound -----------------------------------------------------------------------------
     def received(
