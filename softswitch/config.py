@@ -35,6 +35,9 @@ from softswitch.security.settings import (
     parse_tcp,
     parse_tls,
 )
+from softswitch.security.settings import (
+    summary as guard_summary,
+)
 
 TRANSPORTS: Final = ("udp", "tcp", "tls")
 DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
@@ -704,6 +707,7 @@ def summarize(cfg: Config) -> str:
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
+        guard_summary(cfg.security, cfg.tcp, cfg.capacity),
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
     ]

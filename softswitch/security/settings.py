@@ -240,3 +240,22 @@ def parse_capacity(t: ConfigTable) -> CapacityConfig:
         max_calls_per_s=float(rate),
         retry_after_s=t.integer("retry_after_s", 5, 1, 3600),
     )
+
+
+def summary(security: SecurityConfig, tcp: TcpConfig, capacity: CapacityConfig) -> str:
+    """One line for `softswitch check-config`: who may talk to the switch, and how much."""
+    rate = (
+        f"{security.rate_limit_requests} requests per {security.rate_limit_window_s:g} s"
+        if security.rate_limit_requests
+        else "no rate limit"
+    )
+    ban = (
+        f"ban after {security.ban_after_failures} failed logins for {security.ban_time_s:g} s"
+        if security.ban_after_failures
+        else "no bans"
+    )
+    calls = f"{capacity.max_calls or 'any'} calls, {capacity.max_calls_per_s or 'any'} calls/s"
+    return (
+        f"guard: {rate} per source, {ban}; TCP/TLS {tcp.max_connections_per_source} connections"
+        f" per source, {tcp.max_connections} in all; capacity {calls}"
+    )
