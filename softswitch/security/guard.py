@@ -41,6 +41,7 @@ class Refusal(StrEnum):
     SLOW_MESSAGE = "slow-message"
     IDLE = "idle"
     OVERSIZED = "oversized"
+    TLS_HANDSHAKE = "tls-handshake"  # an inbound TLS handshake failed or never finished
 
 
 class BanReason(StrEnum):

@@ -61,6 +61,7 @@ EventHandler = Callable[[Event], None]
 DestinationPolicy = Callable[[str], bool]
 STREAM_TRANSPORTS = frozenset({"tcp", "tls"})
 HOUSEKEEPING_INTERVAL_S = 1.0
+TLS_BACKLOG = 1024
 
 
 class TransportError(Exception):
@@ -98,12 +99,25 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _TcpProtocol(asyncio.Protocol):
-    """One stream connection, TCP or TLS (asyncio calls `connection_made` after the handshake)."""
+    """One stream connection, TCP or TLS.
 
-    def __init__(self, owner: SipTransport, name: str = "tcp", *, outbound: bool = False) -> None:
+    asyncio calls `connection_made` after a TLS handshake, so inbound TLS connections are checked
+    and counted earlier, when the transport accepts them (`precounted`): a flood of connections
+    that never finish a handshake meets the same caps as any other.
+    """
+
+    def __init__(
+        self,
+        owner: SipTransport,
+        name: str = "tcp",
+        *,
+        outbound: bool = False,
+        precounted: bool = False,
+    ) -> None:
         self.owner = owner
         self.name = name
         self.outbound = outbound
+        self.precounted = precounted
         self.framer = StreamFramer(min(owner.max_message_size, owner.tcp.max_pending_bytes))
         self.transport: asyncio.Transport | None = None
         self.address: Address | None = None
@@ -116,7 +130,9 @@ class _TcpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.address = (self.name, peer[0], peer[1])
         owner = self.owner
-        if not self.outbound:
+        if self.precounted:
+            self.counted = True
+        elif not self.outbound:
             now = owner.loop.time()
             if not owner.guard.admit(peer[0], now):
                 self._refused()
@@ -210,7 +226,9 @@ class SipTransport:
         self.tls_port = tls_port
         self.tls_server = tls_server
         self.tls_client = tls_client
-        self._tls_server: asyncio.Server | None = None
+        self._tls_listener: socket.socket | None = None
+        self._tls_accepting: asyncio.Task[None] | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -245,24 +263,70 @@ class SipTransport:
             ) from exc
         if "tls" in self.transports:
             assert self.tls_server is not None, "a TLS listener needs its server context"
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
             try:
-                self._tls_server = await self.loop.create_server(
-                    lambda: _TcpProtocol(self, "tls"),
-                    self.host,
-                    self.tls_port,
-                    reuse_address=True,
-                    ssl=self.tls_server,
-                    # A handshake that never ends is a slow message too.
-                    ssl_handshake_timeout=self.tcp.message_timeout_s,
-                )
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind((self.host, self.tls_port))
+                listener.listen(TLS_BACKLOG)
             except OSError as exc:
+                listener.close()
                 await self.stop()
                 raise TransportError(
                     f"cannot listen for TLS on {self.host}:{self.tls_port}: {exc.strerror or exc}"
                 ) from exc
-            if self.tls_port == 0:
-                self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+            listener.setblocking(False)
+            self._tls_listener = listener
+            self.tls_port = listener.getsockname()[1]
+            self._tls_accepting = self.loop.create_task(
+                self._accept_tls(listener, self.tls_server), name="sip-tls-accept"
+            )
         self._housekeeping = self.loop.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeep)
+
+    async def _accept_tls(self, listener: socket.socket, context: ssl.SSLContext) -> None:
+        """Accept TLS connections as TCP, check and count them, then shake hands."""
+        while True:
+            try:
+                conn, peer = await self.loop.sock_accept(listener)
+            except OSError as exc:  # out of file descriptors, say: keep accepting
+                log.warning("TLS accept failed: %s", exc)
+                await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+                continue
+            now = self.loop.time()
+            host = peer[0]
+            if not self.guard.admit(host, now):
+                conn.close()
+                self.write_security_events()
+                continue
+            problem = self.limits.open(host)
+            if problem is not None:
+                self.guard.refuse(host, Refusal.CONNECTIONS, now, f"tls {problem}")
+                conn.close()
+                self.write_security_events()
+                continue
+            conn.setblocking(False)
+            task = self.loop.create_task(self._tls_handshake(conn, peer, context))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _tls_handshake(
+        self, conn: socket.socket, peer: tuple[str, int], context: ssl.SSLContext
+    ) -> None:
+        try:
+            await self.loop.connect_accepted_socket(
+                lambda: _TcpProtocol(self, "tls", precounted=True),
+                conn,
+                ssl=context,
+                # A handshake that never ends is a slow message too.
+                ssl_handshake_timeout=self.tcp.message_timeout_s,
+            )
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            self.limits.close(peer[0])
+            why = str(exc) or type(exc).__name__
+            self.guard.refuse(peer[0], Refusal.TLS_HANDSHAKE, self.loop.time(), why)
+            log.info("closing TLS connection from %s:%s: %s", peer[0], peer[1], why)
+            conn.close()
+            self.write_security_events()
 
     def port_of(self, transport: str) -> int:
         """The port we listen on for `transport`: TLS has its own (5061 by default)."""
@@ -277,15 +341,22 @@ class SipTransport:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
-        servers = [s for s in (self._tcp_server, self._tls_server) if s is not None]
-        for server in servers:
-            server.close()
+        if self._tls_accepting is not None:
+            self._tls_accepting.cancel()
+            self._tls_accepting = None
+        for handshake in list(self._handshakes):
+            handshake.cancel()
+        if self._tls_listener is not None:
+            self._tls_listener.close()
+            self._tls_listener = None
+        if self._tcp_server is not None:
+            self._tcp_server.close()
         for conn in list(self.connections.values()):
             if conn.transport is not None:
                 conn.transport.close()
-        for server in servers:
-            await server.wait_closed()
-        self._tcp_server = self._tls_server = None
+        if self._tcp_server is not None:
+            await self._tcp_server.wait_closed()
+            self._tcp_server = None
         self.write_security_events()
 
     # security ----------------------------------------------------------------------------
