@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bench import machine, media_calls, relay, report, security, setup_rate
+from bench import acd, machine, media_calls, relay, report, security, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -28,7 +28,6 @@ RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
-    "acd": "ACD is not available yet: the switch has no queues or agents.",
 }
 NOTES = [
     "CPU is user+system time from /proc/PID/stat of each peer's whole process tree (all "
@@ -73,7 +72,7 @@ SUITES = {
         duration_s=6,
         concurrent=(250, 500, 1000),
         relay_pps=(20000, 60000),
-        scenarios=("setup", "media", "relay"),
+        scenarios=("setup", "media", "relay", "acd"),
         peers=ALL_PEERS,
     ),
     "quick": Suite(
@@ -81,7 +80,7 @@ SUITES = {
         duration_s=5,
         concurrent=(250,),
         relay_pps=(20000,),
-        scenarios=("setup", "media", "relay"),
+        scenarios=("setup", "media", "relay", "acd"),
         peers=ALL_PEERS,
     ),
 }
@@ -90,6 +89,7 @@ SCENARIO_PEERS = {
     "setup": ("softswitch", "kamailio", "sippy"),
     "media": ("softswitch", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
+    "acd": (),  # in-process: no peers
     "security": (),  # the switch's parser alone, under hypothesis
 }
 MAX_CALLS_PER_STEP = 20000
@@ -314,6 +314,9 @@ def main(
             if scenario in NOT_YET:
                 display.note(f"[yellow]{scenario}: {NOT_YET[scenario]}")
                 results["scenarios"][scenario] = {"unavailable": NOT_YET[scenario]}
+                continue
+            if scenario == "acd":
+                results["scenarios"]["acd"] = acd.run_scenario(display)
                 continue
             lacking = unavailable.get(scenario, {})
             run_peers = [p for p in plan[scenario] if p not in lacking]

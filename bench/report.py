@@ -192,6 +192,26 @@ def _setup_goals(steps: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _acd_section(results: Results) -> list[str]:
+    scenario = results["scenarios"].get("acd")
+    if scenario is None or "decisions" not in scenario:
+        return []
+    out = [
+        "",
+        f"## ACD routing decision ({scenario['agents']} agents, {scenario['queues']} queues,"
+        f" goal < {scenario['goal_ms']:g} ms)",
+        "",
+        "| decision | p50 | p99 | max | CPU p50 | CPU p99 | samples |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in scenario["decisions"].items():
+        out.append(
+            f"| {name} | {s['p50_us']:.0f} µs | {s['p99_us']:.0f} µs | {s['max_us']:.0f} µs"
+            f" | {s['cpu_p50_us']:.0f} µs | {s['cpu_p99_us']:.0f} µs | {s['samples']} |"
+        )
+    return out
+
+
 def _relay_section(results: Results) -> list[str]:
     relay = _steps(results, "relay")
     scenario = results["scenarios"].get("relay")
@@ -296,6 +316,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += ["", f"### {title}", ""]
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
+    out += _acd_section(results)
     fuzz = results["scenarios"].get("security", {}).get("fuzz")
     if fuzz:
         out += ["", "## Security: hypothesis fuzzing of the SIP parser", ""]

@@ -18,15 +18,17 @@ from collections import deque
 from collections.abc import Coroutine
 
 from softswitch.api.auth import RateLimitingGuard
-from softswitch.api.control import B2buaControl
 from softswitch.api.events import CallEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
-from softswitch.calls.b2bua import B2bua, CallRecords
+from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.registrar import Binding, Registrar
-from softswitch.config import Config
+from softswitch.calls.signalling import CallRecords
+from softswitch.config import Config, ConfigError
+from softswitch.ivr.flowset import FlowLoadError, FlowSet
+from softswitch.ivr.settings import ivr_settings
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -194,11 +196,18 @@ class Switch:
         self.guard = SourceGuard(
             config.security, unlimited=(t.host for t in config.trunks if _is_ip(t.host))
         )
+        self.flows: FlowSet | None = None
         self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
         tls_server, tls_client = self._tls_contexts()
+        try:
+            ivr = ivr_settings(config)
+            prompts = config.data.dir / "prompts"
+            self.flows = FlowSet.for_switch(ivr, prompts) if ivr else None
+        except (ConfigError, FlowLoadError) as exc:
+            raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -291,9 +300,13 @@ class Switch:
             len(config.trunks),
         )
 
+    def reload_flows(self) -> None:
+        """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
+        if self.flows is not None:
+            self.flows.reload_and_log()
+
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
-        control = B2buaControl(self.b2bua)
         assert self.transport is not None
         api = self.config.api
         guard = _BanningLoginGuard(
@@ -301,9 +314,9 @@ class Switch:
             self.guard,
             self.transport,
         )
-        self.api = ApiServer(api, control, registrar=self.registrar, guard=guard)
+        self.api = ApiServer(api, self.b2bua.control, registrar=self.registrar, guard=guard)
         # The API's events follow the same call records as the CDR, in the same order.
-        records.sinks.append(CallEvents(self.api.hub, ended=control.forget))
+        records.sinks.append(CallEvents(self.api.hub))
         try:
             await self.api.start()
         except ApiStartupError as exc:
@@ -341,7 +354,7 @@ class Switch:
         loop = asyncio.get_running_loop()
         self.metrics.bind_security(
             lambda: self.guard.snapshot(loop.time()),
-            lambda: b2bua.admission.counters.refused,
+            lambda: b2bua.signalling.admission.counters.refused,
             lambda: transport.limits.total,
         )
 

@@ -7,11 +7,14 @@ import contextlib
 import logging
 import signal
 import sys
+import tomllib
 from pathlib import Path
 
 import click
 
 from softswitch import __version__
+from softswitch.acd.model import AcdConfig
+from softswitch.acd.settings import SettingsError, parse_settings
 from softswitch.config import (
     Config,
     ConfigError,
@@ -20,6 +23,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
 
@@ -76,6 +80,7 @@ def run(
     """Run the switch until SIGTERM or Ctrl-C."""
     try:
         config = load_config(config_path)
+        load_acd(config_path, config)  # validated now; the queue application will take it
         config = apply_overrides(
             config,
             sip_host=sip_host,
@@ -86,6 +91,7 @@ def run(
             log_level=log_level.lower() if log_level else None,
             api_port=api_port,
         )
+        ivr_settings(config)  # [ivr] mistakes exit 2 here too, before anything starts
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -125,6 +131,7 @@ async def _serve(config: Config, headless: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config)
+    loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
     except StartupError as exc:
@@ -137,7 +144,8 @@ async def _serve(config: Config, headless: bool) -> int:
 
         b2bua, registrar = switch.b2bua, switch.registrar
         assert b2bua is not None and registrar is not None
-        view_task = loop.create_task(run_live_view(lambda: take_snapshot(b2bua, registrar), stop))
+        control = b2bua.control
+        view_task = loop.create_task(run_live_view(lambda: take_snapshot(control, registrar), stop))
     await stop.wait()
     logging.getLogger("softswitch").info("shutting down: ending calls")
     if view_task is not None:
@@ -146,6 +154,15 @@ async def _serve(config: Config, headless: bool) -> int:
             await view_task
     await switch.stop()
     return 0
+
+
+def load_acd(path: Path, config: Config) -> AcdConfig:
+    """The [acd], [[queues]] and [[agents]] sections of the file `load_config` accepted."""
+    data = tomllib.loads(path.read_text())
+    try:
+        return parse_settings(data, {extension.number for extension in config.extensions})
+    except SettingsError as exc:
+        raise ConfigError(str(path), exc.key, exc.problem) from None
 
 
 @main.command("cert")
@@ -180,16 +197,130 @@ def cert(directory: Path, names: tuple[str, ...]) -> None:
 
 
 @main.command("check-config")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def check_config(path: Path) -> None:
-    """Validate a configuration file and print what it sets up."""
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (or give it as the argument).",
+)
+def check_config(path: Path | None, config_path: Path | None) -> None:
+    """Validate a configuration file and its IVR flows; print what it sets up."""
+    path = config_path or path
+    if path is None:
+        _fail("check-config: give the file, as in: softswitch check-config --config FILE")
+        return
     try:
         config = load_config(path)
+        ivr = ivr_settings(config)
+        acd = load_acd(path, config)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    if ivr is not None:
+        from softswitch.ivr.validate import check_ivr
+
+        lines, problems = check_ivr(ivr, str(path), config.data.dir / "prompts")
+        click.echo("\n".join(lines))
+        if problems:
+            click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)
+            sys.exit(EXIT_CONFIG)
+    click.echo(f"{len(acd.queues)} queues, {len(acd.agents)} agents")
     click.echo(f"{path}: OK")
+
+
+@main.command()
+@click.option("--agents", type=click.IntRange(min=1), required=True, help="Identical agents.")
+@click.option(
+    "--arrival-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Poisson arrivals, calls per second.",
+)
+@click.option(
+    "--handle-time",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Mean (exponential) handle time, seconds.",
+)
+@click.option(
+    "--patience",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Mean (exponential) patience, seconds; without it nobody abandons.",
+)
+@click.option("--service-level-s", type=click.FloatRange(min=0), default=20.0, show_default=True)
+@click.option("--calls", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate(
+    agents: int,
+    arrival_rate: float,
+    handle_time: float,
+    patience: float | None,
+    service_level_s: float,
+    calls: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Run the ACD engine on a fake clock and compare with Erlang C (or Erlang A)."""
+    from softswitch.acd.report import simulate_and_report
+
+    try:
+        text = simulate_and_report(
+            agents, arrival_rate, handle_time, patience, service_level_s, calls, seed, as_json
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)
+
+
+@main.command("acd-bench", hidden=True)
+@click.option("--samples", type=click.IntRange(min=10), default=2000, show_default=True)
+def acd_bench(samples: int) -> None:
+    """Time ACD routing decisions with 5 000 agents in 500 queues; print JSON (bench/acd.py)."""
+    import json
+    import statistics
+    import time
+
+    from softswitch.acd import benchmark
+
+    decisions: dict[str, dict[str, float]] = {}
+    for label, dispatch_all in (("fast", False), ("simple (oracle)", True)):
+        count = samples if not dispatch_all else max(10, samples // 20)
+        for name, scenario in benchmark.SCENARIOS.items():
+            wall: list[float] = []
+            cpu: list[float] = []
+            for decide in scenario(benchmark.build(dispatch_all), count):
+                w, c = time.perf_counter(), time.thread_time()
+                events = decide()
+                cpu.append((time.thread_time() - c) * 1e6)
+                wall.append((time.perf_counter() - w) * 1e6)
+                if not any(type(e).__name__ == "OfferCall" for e in events):
+                    raise click.ClickException(f"{name}: the decision offered nothing")
+            wall.sort()
+            cpu.sort()
+            p99 = max(0, int(len(wall) * 0.99) - 1)
+            decisions[f"{name} [{label}]"] = {
+                "p50_us": statistics.median(wall),
+                "p99_us": wall[p99],
+                "max_us": wall[-1],
+                "cpu_p50_us": statistics.median(cpu),
+                "cpu_p99_us": cpu[p99],
+                "samples": len(wall),
+            }
+    click.echo(
+        json.dumps(
+            {
+                "agents": benchmark.AGENTS,
+                "queues": benchmark.QUEUES,
+                "queues_per_agent": benchmark.QUEUES_PER_AGENT,
+                "waiting_per_queue": benchmark.WAITING_PER_QUEUE,
+                "decisions": decisions,
+            }
+        )
+    )
 
 
 @main.command("hash-password")

@@ -195,6 +195,16 @@ class Route:
     destination: Destination
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table a layer above parses itself (config.py imports nothing of ours but its own
+    helpers), with where it came from so that its errors are located like the rest."""
+
+    data: dict[str, Any] = field(compare=False)
+    source: str
+    base_dir: Path
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     sip: SipConfig = SipConfig()
@@ -213,6 +223,7 @@ class Config:
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
+    ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
 
 
 def _is_ip(value: object) -> bool:
@@ -285,8 +296,14 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            # The call centre's sections: softswitch/acd/settings.py validates them (cli.py
+            # loads both), since this leaf imports nothing of ours.
+            "acd",
+            "queues",
+            "agents",
             "api",
             "users",
+            "ivr",
         ),
     )
     sip = _parse_sip(root)
@@ -319,11 +336,19 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         trunks=trunks,
         routes=_parse_routes(root, extensions, trunks, contexts, features),
         api=parse_api(root, {extension.number for extension in extensions}),
+        ivr=_parse_ivr(root, base_dir or Path(source).parent),
     )
 
 
 def _unknown_context(context: str) -> str:
     return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
+
+
+def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
+    if "ivr" not in root.data:
+        return None
+    value = root.get("ivr", {}, lambda v: isinstance(v, dict), "a table")
+    return Section(value, root.source, base_dir)
 
 
 def _parse_sip(root: _Table) -> SipConfig:

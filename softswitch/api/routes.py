@@ -218,7 +218,7 @@ async def read_call(ctx: Context) -> web.StreamResponse:
 
 async def hang_up_call(ctx: Context) -> web.StreamResponse:
     call = _call_in_scope(ctx)
-    _control(lambda: ctx.services.control.hang_up(call.call_id))
+    _control(lambda: ctx.services.control.hang_up(call.call_id, "hung up through the API"))
     return web.Response(status=204)
 
 

@@ -1,12 +1,13 @@
 """A read-only picture of the switch at one moment: what the live view and, later, the CTI API
-show. Built from live state on demand, so nothing on the call path pays for it."""
+show. Built on demand from the call control layer's views (never from live call objects), so
+nothing on the call path pays for it."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from softswitch.calls.b2bua import B2bua
+from softswitch.calls.control import CallControl
 from softswitch.calls.registrar import Registrar
 
 
@@ -37,7 +38,7 @@ class SwitchSnapshot:
     calls_by_disposition: dict[str, int]
 
 
-def take_snapshot(b2bua: B2bua, registrar: Registrar) -> SwitchSnapshot:
+def take_snapshot(control: CallControl, registrar: Registrar) -> SwitchSnapshot:
     now = time.time()
     registrations = tuple(
         RegistrationView(
@@ -51,13 +52,13 @@ def take_snapshot(b2bua: B2bua, registrar: Registrar) -> SwitchSnapshot:
     )
     calls = tuple(
         CallView(
-            call.id,
+            call.call_id,
             call.caller,
             call.callee,
             call.direction,
-            call.state.value,
+            call.state,
             int(now - (call.answered_at or call.started_at)),
         )
-        for call in b2bua.calls.values()
+        for call in control.calls()
     )
-    return SwitchSnapshot(now, registrations, calls, dict(b2bua.counters.by_disposition))
+    return SwitchSnapshot(now, registrations, calls, control.calls_by_disposition)

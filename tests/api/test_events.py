@@ -4,7 +4,7 @@ name, and a subscriber that falls behind dropped with close code 4008 without bl
 from __future__ import annotations
 
 import pytest
-from conftest import ApiHarness, with_api
+from api_harness import ApiHarness, with_api
 
 from softswitch.api.client import ApiClientError, EventStream
 from softswitch.api.events import CLOSE_TOO_SLOW, EVENT_ACLS

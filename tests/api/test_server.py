@@ -7,7 +7,7 @@ import logging
 import re
 
 import pytest
-from conftest import PASSWORDS, ApiHarness, with_api
+from api_harness import PASSWORDS, ApiHarness, with_api
 
 from softswitch.api.client import ApiClientError
 from softswitch.api.permissions import granted

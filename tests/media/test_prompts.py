@@ -70,7 +70,9 @@ def test_wavs_are_telephone_audio_with_silence_trimmed(language: str) -> None:
         info = sf.info(str(path))
         assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16"), path.name
         audio, _ = sf.read(str(path), dtype="float64")
-        assert 0.15 <= audio.size / 8000 <= 5.0, path.name
+        # Words and short phrases; a whole announcement (the demo's office hours) runs to ~7 s.
+        longest_s = 10.0 if path.stem.startswith("demo_") else 5.0
+        assert 0.15 <= audio.size / 8000 <= longest_s, path.name
         loud = np.flatnonzero(np.abs(audio) > 10 ** (-45 / 20))
         assert loud[0] <= 0.025 * 8000 and audio.size - loud[-1] <= 0.025 * 8000, path.name
         assert np.abs(audio).max() == pytest.approx(0.5, abs=0.01), path.name

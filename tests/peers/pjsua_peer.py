@@ -61,11 +61,13 @@ class CallSlot:
     record_seconds: float | None = None
     record_until: float | None = None
     finalizing_until: float | None = None
+    finalizing_path: str | None = None  # a closed recorder's WAV, until its header is written
     rx_packets: int = -1
     player: pj.AudioMediaPlayer | None = None
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
     audio_index: int = -1
+    audio_port: int = -1  # the conference port the player and recorder are connected to
 
 
 class Peer:
@@ -236,6 +238,15 @@ class Peer:
         if not slot.media_active or slot.disconnected:
             return
         audio = slot.call.getAudioMedia(slot.audio_index)
+        port = audio.getPortId()
+        if port != slot.audio_port:
+            # A re-INVITE (hold, resume) can give the call a new conference port: what was
+            # connected to the old one hears and sends nothing until connected again.
+            slot.audio_port = port
+            if slot.player is not None:
+                slot.player.startTransmit(audio)
+            if slot.recorder is not None:
+                audio.startTransmit(slot.recorder)
         if slot.play_path and slot.player is None:
             slot.player = pj.AudioMediaPlayer()
             options = 0 if slot.play_loop else pj.PJMEDIA_FILE_NO_LOOP
@@ -257,21 +268,24 @@ class Peer:
             slot.recorder = None
             gc.collect()
             slot.record_until = None
+            # The wish is done: a later media update (re-INVITE) must not record it again.
+            slot.finalizing_path, slot.record_path = slot.record_path, None
             slot.finalizing_until = time.monotonic() + FINALIZE_TIMEOUT_S
 
     def _check_finalized(self, slot: CallSlot, now: float) -> None:
-        assert slot.record_path is not None and slot.finalizing_until is not None
-        if wav_complete(slot.record_path):
+        path = slot.finalizing_path
+        assert path is not None and slot.finalizing_until is not None
+        if wav_complete(path):
             slot.finalizing_until = None
             emit(
                 "recorded",
                 call=slot.call.slot_id,
-                path=slot.record_path,
+                path=path,
                 rx_packets=slot.rx_packets,
             )
         elif now > slot.finalizing_until:
             slot.finalizing_until = None
-            emit("error", cmd="record", message=f"{slot.record_path} was never closed")
+            emit("error", cmd="record", message=f"{path} was never closed")
 
     @property
     def finalizing(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from softswitch.api.client import ApiClient
-from softswitch.api.control import CallControlError
+from softswitch.api.control import ControlError
 from softswitch.api.server import ApiServer
 from softswitch.config import load_config
 from softswitch.config_api import ApiConfig
@@ -84,10 +84,10 @@ class ScriptedControl:
 
     def call(self, call_id: int) -> Call:
         if call_id not in self.live:
-            raise CallControlError(f"no call {call_id}")
+            raise ControlError(f"no call {call_id}")
         return self.live[call_id]
 
-    def hang_up(self, call_id: int) -> None:
+    def hang_up(self, call_id: int, cause: str = "") -> None:
         self.call(call_id)
         self.commands.append(("hang_up", call_id, None))
         del self.live[call_id]
@@ -102,9 +102,9 @@ class ScriptedControl:
         call = self.call(call_id)
         legs = {leg.leg_id: leg for leg in call.legs}
         if leg_id not in legs:
-            raise CallControlError(f"call {call_id} has no leg {leg_id}")
+            raise ControlError(f"call {call_id} has no leg {leg_id}")
         if legs[leg_id].held == held:
-            raise CallControlError(f"leg {leg_id} is already {name}d", 409)
+            raise ControlError(f"leg {leg_id} is already {name}d", 409)
         legs[leg_id] = dataclasses.replace(legs[leg_id], held=held)
         self.live[call_id] = dataclasses.replace(call, legs=tuple(legs.values()))
         self.commands.append((name, call_id, leg_id))
