@@ -29,6 +29,7 @@ from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config, ConfigError
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
+from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -187,6 +188,7 @@ class Switch:
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
+        self.engine: MediaEngine | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
@@ -246,6 +248,8 @@ class Switch:
             algorithms=config.security.digest_algorithms,
         )
         records = _Records(_CdrWriter(self.db, self._writes))
+        # The engine ticks only while a leg is in it (signalling hands it the loop).
+        self.engine = MediaEngine()
         self.b2bua = B2bua(
             config,
             relay=self.relay,
@@ -253,6 +257,7 @@ class Switch:
             authenticator=authenticator,
             records=records,
             setup_latency=self.metrics.call_setup_seconds,
+            engine=self.engine,
         )
         self.transport = SipTransport(
             TransactionLayer(),
@@ -350,6 +355,7 @@ class Switch:
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
             sip_malformed=lambda: transport.counters.parse_errors,
             refused_destinations=lambda: transport.counters.refused_destinations,
+            dtmf_digits=lambda: b2bua.counters.dtmf_digits,
         )
         loop = asyncio.get_running_loop()
         self.metrics.bind_security(
@@ -374,6 +380,8 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
+        if self.engine is not None:
+            self.engine.close()
         if self.relay is not None:
             await self.relay.aclose()
         if self._metrics_server is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
+from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
 from softswitch.config_table import Table as _Table
@@ -42,7 +43,7 @@ from softswitch.security.settings import (
 TRANSPORTS: Final = ("udp", "tcp", "tls")
 DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
+DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -59,6 +60,18 @@ class NatMode(StrEnum):
     AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
     FORCE = "force"  # always where the REGISTER came from
     NEVER = "never"  # always the Contact
+
+
+class DtmfMode(StrEnum):
+    """How the switch listens for a party's digits (SIP INFO is always read).
+
+    AUTO: RFC 4733 when the SDP agreed telephone-event, else in-band tones in the audio.
+    """
+
+    AUTO = "auto"
+    RFC4733 = "rfc4733"
+    INBAND = "inband"
+    INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,7 @@ class FeaturesConfig:
     """Numbers that phones (the internal context) reach without a route; "" turns one off."""
 
     echo_test: str = "9196"
+    dtmf_test: str = "9197"
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ class Extension:
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
     nat: NatMode = NatMode.AUTO
+    dtmf: DtmfMode = DtmfMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -172,6 +187,7 @@ class Trunk:
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
     tls_verify: bool = True  # check the trunk's certificate and host name (off: a lab's own CA)
+    dtmf: DtmfMode = DtmfMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,7 @@ class Config:
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
     api: ApiConfig = field(default_factory=ApiConfig)
+    conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
 
 
@@ -303,6 +320,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "agents",
             "api",
             "users",
+            "conference",
             "ivr",
         ),
     )
@@ -319,6 +337,8 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
     base = base_dir if base_dir is not None else Path(source).parent
     security = parse_security(root.table("security", SECURITY_KEYS), base)
     tls = parse_tls(root.table("tls", TLS_KEYS), base, listening="tls" in sip.transports)
+    routes = _parse_routes(root, extensions, trunks, contexts, features)
+    conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -334,8 +354,9 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         features=features,
         extensions=extensions,
         trunks=trunks,
-        routes=_parse_routes(root, extensions, trunks, contexts, features),
+        routes=routes,
         api=parse_api(root, {extension.number for extension in extensions}),
+        conference=conference,
         ivr=_parse_ivr(root, base_dir or Path(source).parent),
     )
 
@@ -448,14 +469,19 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196", empty=True)
-    if echo_test == "+":
-        raise t.error("echo_test", "expected dial digits or empty (off), got '+'")
-    for index, extension in enumerate(extensions):
-        if extension.number == echo_test:
-            raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
-    return FeaturesConfig(echo_test=echo_test)
+    t = root.table("features", ("echo_test", "dtmf_test"))
+    numbers: dict[str, str] = {}
+    for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
+        number: str = t.dial(key, default, empty=True)
+        if number == "+":
+            raise t.error(key, "expected dial digits or empty (off), got '+'")
+        for index, extension in enumerate(extensions):
+            if extension.number == number:
+                raise t.error(key, f"{number} is also extensions[{index}]")
+        if number and number in numbers.values():
+            raise t.error(key, f"{number} is also features.echo_test")
+        numbers[key] = number
+    return FeaturesConfig(echo_test=numbers["echo_test"], dtmf_test=numbers["dtmf_test"])
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:
@@ -469,7 +495,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -495,6 +521,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(extensions)
@@ -512,6 +539,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "inbound_username",
         "inbound_password",
         "tls_verify",
+        "dtmf",
     )
     trunks: list[Trunk] = []
     names: dict[str, int] = {}
@@ -553,6 +581,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 tls_verify=t.get(
                     "tls_verify", True, lambda v: isinstance(v, bool), "true or false"
                 ),
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(trunks)
@@ -598,9 +627,12 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
-        if context == INTERNAL_CONTEXT and number is not None and number == features.echo_test:
+        feature = {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"}.get(
+            number or ""
+        )
+        if context == INTERNAL_CONTEXT and number and feature is not None:
             # Either would leave the other dead: the key that was never read is what this avoids.
-            raise t.error("number", f"{number} is features.echo_test in context {context}")
+            raise t.error("number", f"{number} is features.{feature} in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -627,10 +659,10 @@ def _parse_destination(
             "destination",
             f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
         )
-    if kind == "echo":
+    if kind in ("echo", "dtmf_test"):
         if target:
-            raise t.error("destination", f"'echo' takes no target, got {text!r}")
-        return Destination("echo")
+            raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
+        return Destination(kind)
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:
@@ -734,6 +766,7 @@ def summarize(cfg: Config) -> str:
         f"sends to: {allowed}",
         guard_summary(cfg.security, cfg.tcp, cfg.capacity),
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
+        conference_summary(cfg.conference),
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
     ]
     for route in cfg.routes:

@@ -89,9 +89,16 @@ LAYERS: dict[str, Layer] = {
         ANY,
     ),
     # config_table.py reads a TOML table for every section; config_api.py parses [api] and
-    # [[users]] (checking password hashes with security/passwords.py).
+    # [[users]] (checking password hashes with security/passwords.py); config_conference.py
+    # parses [conference].
     "config": _layer(
-        ("softswitch.config", "softswitch.config_table", "softswitch.config_api"), "security"
+        (
+            "softswitch.config",
+            "softswitch.config_table",
+            "softswitch.config_api",
+            "softswitch.config_conference",
+        ),
+        "security",
     ),
     "call_record": _layer(("softswitch.call_record",)),
     "security": _layer(("softswitch.security", "softswitch.security.*")),

@@ -15,9 +15,10 @@ the signalling code::
     registry.register("echo", EchoApplication.create)
     app = registry.create(RouteTarget("echo", "", "9196"), services, call)
 
-Media applications ask the leg's endpoint for its audio: `leg.media.deliver(sink)` hands every
-packet to the engine, `leg.media.send_frame(...)` plays into it, and `bridge()`/`echo()` return it
-to the cheap pass-through paths (media/endpoint.py).
+Media applications ask for a leg's audio with `services.take_audio(call, leg)`: the leg's
+endpoint moves into the tick engine (media/engine.py) with the codec its SDP agreed, and a
+processor added with `services.engine.add_processor` hears it and speaks to it every 20 ms;
+`release_audio(leg)` and then `bridge()`/`echo()` return it to the cheap pass-through paths.
 
 Errors::
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from softswitch.calls.registrar import Registrar
     from softswitch.config import Config, Trunk
     from softswitch.media.endpoint import MediaEndpoint
+    from softswitch.media.engine import MediaEngine
+    from softswitch.media.engine_leg import EngineLeg
     from softswitch.sip.sdp import Codec, SessionDescription
     from softswitch.sip.transaction import Address
 
@@ -94,6 +97,20 @@ class CallServices(Protocol):
         ...
 
     def close_media(self, endpoint: MediaEndpoint) -> None: ...
+
+    @property
+    def engine(self) -> MediaEngine:
+        """The process's tick engine: processors and taps are added here."""
+        ...
+
+    def take_audio(self, call: Call, leg: Leg) -> EngineLeg:
+        """Move the leg's endpoint into the tick path with the codec its SDP agreed; digits in
+        its media come to its application as `DigitReceived` (as SIP INFO digits do)."""
+        ...
+
+    def release_audio(self, leg: Leg) -> None:
+        """Take the leg out of the tick path; its endpoint is left unrouted for the caller."""
+        ...
 
     def allowed(self, host: str) -> bool:
         """Whether the destination policy lets the switch send SIP to `host`."""

@@ -15,22 +15,30 @@ from collections.abc import Callable
 from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.bridge import BridgeApplication
+from softswitch.calls.conference import Conferences
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
+from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
 from softswitch.config import Config
+from softswitch.media.engine import MediaEngine
+from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.transaction import Event
 from softswitch.sip.transport import SipTransport
 
 
-def default_applications() -> ApplicationRegistry:
-    """The applications a routed destination can name today (config `destination` kinds)."""
+def default_applications(conferences: Conferences | None = None) -> ApplicationRegistry:
+    """The applications a routed destination can name today (config `destination` kinds);
+    conference rooms need the media engine, so only with `conferences`."""
     registry = ApplicationRegistry()
     registry.register("extension", BridgeApplication.create)
     registry.register("trunk", BridgeApplication.create)
     registry.register("echo", EchoApplication.create)
+    registry.register("dtmf_test", DtmfTestApplication.factory(PromptLibrary()))
+    if conferences is not None:
+        registry.register("conference", conferences.create)
     return registry
 
 
@@ -46,16 +54,23 @@ class B2bua:
         setup_latency: SetupLatency | None = None,
         wall_clock: Callable[[], float] = time.time,
         applications: ApplicationRegistry | None = None,
+        engine: MediaEngine | None = None,
     ) -> None:
+        # One engine for the process: the legs signalling puts in the tick and the rooms.
+        engine = engine if engine is not None else MediaEngine()
+        self.conferences: Conferences | None = None
+        if config.conference.enabled:
+            self.conferences = Conferences(config.conference, engine)
         self.signalling = Signalling(
             config,
             relay=relay,
             registrar=registrar,
             authenticator=authenticator,
             records=records,
-            applications=applications or default_applications(),
+            applications=applications or default_applications(self.conferences),
             setup_latency=setup_latency,
             wall_clock=wall_clock,
+            engine=engine,
         )
         self.control = CallControl(self.signalling)
 

@@ -2,8 +2,9 @@
 
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
-`resume` a leg (a re-INVITE from the switch), and `hang_up` a call. Reading calls goes through
-here only, as frozen views, so nothing outside `calls/` holds a live call object.
+`resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
+room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
+calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
 Events: `subscribe()` gives an async iterator of typed, frozen events (`CallStarted`,
 `CallAnswered`, `LegAttached`, `LegChanged`, `CallEnded`). Each subscriber has a bounded
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.call import Call
+from softswitch.calls.conference import ConferenceApplication, Conferences
 from softswitch.calls.leg import (
     DigitReceived,
     Leg,
@@ -212,6 +214,40 @@ class CallControl:
         signalling = self._signalling
         signalling.hang_up(self._call(call_id), Side.SWITCH, cause)
         signalling.flush()
+
+    def conference_member(
+        self,
+        call_id: int,
+        leg_id: int,
+        *,
+        muted: bool | None = None,
+        deaf: bool | None = None,
+        talk_gain: float | None = None,
+        listen_gain: float | None = None,
+    ) -> None:
+        """Mute, deafen or set the gains (0..4, 1 = as is) of a conference member."""
+        conferences, leg = self._conference_leg(call_id, leg_id)
+        try:
+            conferences.member_command(
+                leg, muted=muted, deaf=deaf, talk_gain=talk_gain, listen_gain=listen_gain
+            )
+        except ValueError as exc:  # a gain out of range
+            raise ControlError(str(exc), 409) from exc
+
+    def conference_mute_all(self, call_id: int, leg_id: int, on: bool) -> None:
+        """Mute (or unmute) every participant of the leg's room; moderators keep their voice."""
+        conferences, leg = self._conference_leg(call_id, leg_id)
+        conferences.member_command(leg, mute_all=on)
+
+    def _conference_leg(self, call_id: int, leg_id: int) -> tuple[Conferences, Leg]:
+        call = self._call(call_id)
+        leg = self._leg(call, leg_id)
+        application = call.attachments.get(leg)
+        if not isinstance(application, ConferenceApplication):
+            raise ControlError(f"leg {leg_id} of call {call_id} is not in a conference", 409)
+        if application.conferences.member_of(leg) is None:
+            raise ControlError(f"leg {leg_id} has not joined its room yet (PIN)", 409)
+        return application.conferences, leg
 
     def _reoffer(self, call_id: int, leg_id: int, *, hold: bool) -> None:
         call = self._call(call_id)

@@ -23,12 +23,14 @@ from typing import Protocol
 from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.admission import Admission
 from softswitch.calls.application import Application, ApplicationRegistry, Timer
+from softswitch.calls.audio import detection_for, dtmf_mode, negotiated_codec
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.identity import Caller, CallerIdentity
 from softswitch.calls.leg import (
     ALLOWED_METHODS,
     KNOWN_UNSUPPORTED,
+    DigitReceived,
     Leg,
     LegEvent,
     LegSettings,
@@ -42,7 +44,10 @@ from softswitch.calls.leg import (
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
+from softswitch.media.dtmf import DigitEnded, DigitEvent
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
+from softswitch.media.engine import MediaEngine
+from softswitch.media.engine_leg import DtmfDetection, EngineLeg
 from softswitch.media.ports import PortsExhausted
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.errors import RemoteProtocolError
@@ -99,6 +104,7 @@ class SetupLatency(Protocol):
 @dataclass(slots=True)
 class CallCounters:
     by_disposition: dict[str, int] = field(default_factory=dict)
+    dtmf_digits: dict[str, int] = field(default_factory=dict)  # by method: info, rfc4733, inband
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,7 @@ class Signalling:
         applications: ApplicationRegistry,
         setup_latency: SetupLatency | None = None,
         wall_clock: Callable[[], float] = time.time,
+        engine: MediaEngine | None = None,
     ) -> None:
         self._config = config
         self.relay = relay
@@ -164,6 +171,8 @@ class Signalling:
         self.admission = Admission(config.capacity)
         self.transport: SipTransport | None = None
         self.loop = asyncio.get_running_loop()
+        self._engine = engine if engine is not None else MediaEngine()
+        self._engine.use_loop(self.loop)
         self.calls: dict[int, Call] = {}
         self.observers: list[CallObserver] = []
         self.outbox: Outbox = []
@@ -233,7 +242,44 @@ class Signalling:
         return await self.relay.open_endpoint()
 
     def close_media(self, endpoint: MediaEndpoint) -> None:
+        leg = self._engine.leg_of(endpoint)
+        if leg is not None:
+            self._engine.release(leg)
         self.relay.close(endpoint)
+
+    @property
+    def engine(self) -> MediaEngine:
+        return self._engine
+
+    def take_audio(self, call: Call, leg: Leg) -> EngineLeg:
+        """Put the leg's endpoint in the tick path with the codec its SDP agreed; digits found
+        in its media (RFC 4733, in-band, per its trunk's or extension's `dtmf`) reach its
+        application as DigitReceived, as SIP INFO digits do."""
+        assert leg.media is not None, "a leg's audio is taken once its endpoint is open"
+        codec = negotiated_codec(leg)
+        detection = detection_for(dtmf_mode(self._config, call, leg), codec)
+
+        def on_digit(event: DigitEvent) -> None:
+            if isinstance(event, DigitEnded) and not leg.ended:
+                digit = DigitReceived(
+                    leg, self.now(), event.digit, round(event.duration_ms), event.method.value
+                )
+                self._deliver(call, [digit])
+                self.flush()
+
+        return self._engine.take(
+            leg.media,
+            codec,
+            detection=detection or DtmfDetection.RFC4733,
+            on_digit=None if detection is None else on_digit,
+        )
+
+    def release_audio(self, leg: Leg) -> None:
+        """Take the leg out of the tick path (its endpoint is left unrouted)."""
+        if leg.media is not None:
+            engine_leg = self._engine.leg_of(leg.media)
+            if engine_leg is not None:
+                self._engine.release(engine_leg)
 
     def allowed(self, host: str) -> bool:
         return self.sip.allowed(host)
@@ -388,6 +434,9 @@ class Signalling:
 
     def _deliver(self, call: Call, events: list[LegEvent]) -> None:
         for event in events:
+            if type(event) is DigitReceived:
+                digits = self.counters.dtmf_digits
+                digits[event.method] = digits.get(event.method, 0) + 1
             for observer in self.observers:
                 observer.leg_event(call, event)
             app = call.attachments.get(event.leg)
@@ -677,7 +726,7 @@ class Signalling:
     def _release_media(self, call: Call) -> None:
         for leg in call.legs:
             if leg.media is not None:
-                self.relay.close(leg.media)
+                self.close_media(leg.media)
                 leg.media = None
 
     def _maybe_finish(self, call: Call) -> None:

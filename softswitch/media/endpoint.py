@@ -351,9 +351,10 @@ class _RtpSocket(_Socket):
         # stopped feeding it (None while it has never sent anything).
         self.out_ssrc = _NO_SSRC
         self.tail: bytes | bytearray | None = None
-        # Samples of the frame in `tail` when the engine sent it; 0 when the relay did (its
-        # packets are `ts_step` apart).
-        self.tail_samples = 0
+        # RTP clock units the next packet's timestamp is ahead of `tail`'s when the engine sent
+        # it (0 between the packets of one RFC 4733 event); -1 when the relay did (its packets
+        # are `ts_step` apart).
+        self.tail_samples = -1
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.received += 1
@@ -401,7 +402,7 @@ class _RtpSocket(_Socket):
         out = self.out
         if out is not None and isinstance(out, _RtpSocket) and self.last_sent is not None:
             out.tail = self.last_sent
-            out.tail_samples = 0
+            out.tail_samples = -1
         self.last_sent = None
         self.pending = self.remapping = out is not None
 
@@ -450,7 +451,7 @@ class _RtpSocket(_Socket):
             self.seq_offset = self.ts_offset = 0
         else:
             last_seq, last_ts = _SEQUENCE_TIMESTAMP.unpack_from(tail, 2)
-            step = out.tail_samples or self.ts_step
+            step = out.tail_samples if out.tail_samples >= 0 else self.ts_step
             self.seq_offset = (last_seq + 1 - seq) & 0xFFFF
             self.ts_offset = (last_ts + step - timestamp) & 0xFFFFFFFF
         self.rewrite_ssrc = out.out_ssrc
@@ -490,8 +491,10 @@ class _RtpSocket(_Socket):
         else:
             last_seq, last_ts = _SEQUENCE_TIMESTAMP.unpack_from(tail, 2)
             seq = (last_seq + 1) & 0xFFFF
-            timestamp = (last_ts + (self.tail_samples or self.ts_step)) & 0xFFFFFFFF
-            marker = marker or self.tail_samples == 0  # the first frame after the relay's
+            relayed = self.tail_samples < 0
+            step = self.ts_step if relayed else self.tail_samples
+            timestamp = (last_ts + step) & 0xFFFFFFFF
+            marker = marker or relayed  # the first frame after the relay's
         second = (0x80 if marker else 0) | (payload_type & 0x7F)
         packet = _FIXED_HEADER.pack(RTP_VERSION << 6, second, seq, timestamp, self.out_ssrc)
         packet += payload
@@ -644,8 +647,26 @@ class MediaEndpoint:
     ) -> bool:
         """Send one audio frame of `samples` RTP clock ticks to the peer, continuing the
         endpoint's outgoing stream (SSRC, sequence, timestamp); False when nothing may be
-        sent (no remote, refused, closed, or our direction does not send)."""
+        sent (no remote, refused, closed, or our direction does not send).
+
+        `samples` is how far the next packet's timestamp moves on: 0 keeps it, as the packets
+        of one RFC 4733 event share the event's start timestamp (RFC 4733 §2.5.1.1)."""
         return self._rtp.send_frame(payload, payload_type, samples, marker)
+
+    @property
+    def sending_ssrc(self) -> int | None:
+        """The SSRC of what the engine sends out of this endpoint (None before its first)."""
+        ssrc = self._rtp.out_ssrc
+        return None if ssrc == _NO_SSRC else ssrc
+
+    def send_rtcp(self, packet: bytes) -> bool:
+        """Send one RTCP compound packet to the peer's RTCP address (the engine's reports);
+        False when it may not be sent (no remote, refused, closed)."""
+        sock = self._rtcp
+        if sock.transport is None or sock.remote is None or not sock.remote_allowed:
+            return False
+        sock.transport.sendto(packet, sock.remote)
+        return True
 
     def _check_open(self) -> None:
         if self._closing:

@@ -16,7 +16,7 @@ from softswitch.calls.routing import RouteTarget
 
 def test_registry_creates_by_kind_and_refuses_unknown_and_duplicate_kinds() -> None:
     registry = default_applications()
-    assert registry.kinds == ("echo", "extension", "trunk")
+    assert registry.kinds == ("dtmf_test", "echo", "extension", "trunk")
     app = registry.create(RouteTarget("echo", "", "9196"), None, None)  # type: ignore[arg-type]
     assert isinstance(app, EchoApplication) and app.kind == "echo"
     with pytest.raises(UnknownDestinationKind) as unknown:

@@ -9,7 +9,6 @@ import pytest
 from phones import Runner, bridged_call, make_relay, open_phone, rtp, wait_until
 
 from softswitch.media.endpoint import Direction, MediaEndpoint, Route
-from softswitch.media.engine import MediaEngine
 from softswitch.media.rtp import RtpPacket
 
 
@@ -131,31 +130,6 @@ def test_a_relayed_endpoint_refuses_frames(run: Runner) -> None:
         relay.close(a)
         with pytest.raises(ValueError, match="closed"):
             a.deliver(Sink())
-        await relay.aclose()
-
-    run(main())
-
-
-def test_the_engine_takes_a_bridged_leg_queues_its_packets_and_gives_it_back(run: Runner) -> None:
-    async def main() -> None:
-        relay = make_relay()
-        a, b, pa, pb = await bridged_call(relay)
-        engine = MediaEngine(max_queued=4)
-        queue = engine.take(a)
-        for i in range(6):
-            pa.send_to(a, rtp(10 + i, 160 * i, 0xA))
-        await wait_until(lambda: a.stats().received == 6)
-        await pb.assert_received_nothing()  # taken: the relay no longer carries A to B
-        (taken,) = engine.drain().values()
-        assert [RtpPacket.parse(p).header.sequence for p in taken] == [12, 13, 14, 15]
-        assert queue.overflowed == 2
-        pa.send_to(a, rtp(16, 960, 0xA))
-        await wait_until(lambda: a.stats().received == 7)
-        assert [RtpPacket.parse(p).header.sequence for p in engine.release(a)] == [16]
-        assert a.route is Route.UNROUTED and engine.endpoints == 0
-        relay.bridge(a, b)
-        pa.send_to(a, rtp(17, 1120, 0xA))
-        assert (await pb.recv_rtp(1))[0].header.ssrc == 0xA
         await relay.aclose()
 
     run(main())

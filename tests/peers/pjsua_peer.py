@@ -14,9 +14,10 @@ Commands (one JSON object per line, key "cmd"):
   record     call, path, seconds (optional): what the peer hears, from media active until that
              many seconds have been recorded, stop_record or hang-up
   stop_record call -> recorded (also sent when a timed recording ends or the call does)
+  dtmf       call, digits: RFC 4733 telephone-events on an answered call -> dtmf_sent
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
-unregistered, call_created, incoming_call, call_state, media_active, recorded, error.
+unregistered, call_created, incoming_call, call_state, media_active, recorded, dtmf_sent, error.
 """
 
 from __future__ import annotations
@@ -209,6 +210,21 @@ class Peer:
 
     def cmd_stop_record(self, cmd: dict[str, Any]) -> None:
         self._close_recorder(self.calls[int(cmd["call"])])
+
+    def cmd_dtmf(self, cmd: dict[str, Any]) -> None:
+        """Send digits: RFC 4733 (pjsua2's default) or SIP INFO (method "info")."""
+        call = self.calls[int(cmd["call"])].call
+        if cmd.get("method", "rfc4733") == "rfc4733":
+            call.dialDtmf(str(cmd["digits"]))
+            emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
+            return
+        for digit in cmd["digits"]:
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digit
+            prm.duration = int(cmd.get("duration_ms", 160))
+            call.sendDtmf(prm)
+        emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
 
     def cmd_quit(self, cmd: dict[str, Any]) -> None:
         self.quitting = True
