@@ -31,6 +31,7 @@ from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
 from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
+from softswitch.media.recorder import RECORDINGS_DIR, recover
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security import log as security_log
@@ -39,7 +40,7 @@ from softswitch.security.destinations import DestinationPolicy
 from softswitch.security.guard import SourceGuard
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
-from softswitch.store import cdr, registrations
+from softswitch.store import cdr, recordings, registrations
 from softswitch.store.database import Database, StoreError
 
 log = logging.getLogger("softswitch")
@@ -221,6 +222,10 @@ class Switch:
         closed = await cdr.close_dangling(self.db, time.time(), "switch restarted")
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
+        recordings_root = config.data.dir / RECORDINGS_DIR
+        cut = await recordings.close_cut(self.db, lambda path: recover(recordings_root / path))
+        if cut:
+            log.warning("closed %d recordings cut by the end of a previous run", cut)
         policy = DestinationPolicy(config.security.allowed_destinations)
         if config.security.log_file is not None:
             try:

@@ -1,8 +1,10 @@
-"""What a call detail record says about a call: its direction, disposition and who hung up.
+"""What a call detail record says about a call: its direction, disposition and who hung up,
+and what the channels of its recording hold.
 
-Call control (`calls/`) decides these facts and the store (`store/`) keeps them; neither layer may
-import the other, so the one definition lives here, below both, and imports nothing of ours.
-The values are the text stored in the `cdr` table and shown in metrics labels.
+Call control (`calls/`) and the recorder (`media/`) decide these facts and the store (`store/`)
+keeps them; none of them may import the store or be imported by it, so the one definition lives
+here, below all, and imports nothing of ours. The values are the text stored in the `cdr` and
+`recording` tables and shown in metrics labels.
 """
 
 from __future__ import annotations
@@ -32,3 +34,10 @@ class Side(StrEnum):
     CALLER = "caller"
     CALLEE = "callee"
     SWITCH = "switch"
+
+
+class ChannelLayout(StrEnum):
+    """What the channels of a call recording hold (media/ writes it, store/ keeps it)."""
+
+    STEREO = "stereo"  # left: the caller; right: the other party
+    MIX = "mix"  # one channel: a conference's mix of every participant

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
 from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
+from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
 from softswitch.config_table import Table as _Table
@@ -241,6 +242,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
 
 
 def _is_ip(value: object) -> bool:
@@ -322,6 +324,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "users",
             "conference",
             "ivr",
+            "recording",
         ),
     )
     sip = _parse_sip(root)
@@ -358,6 +361,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         api=parse_api(root, {extension.number for extension in extensions}),
         conference=conference,
         ivr=_parse_ivr(root, base_dir or Path(source).parent),
+        recording=parse_recording(root),
     )
 
 
@@ -495,7 +499,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -540,6 +544,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "inbound_password",
         "tls_verify",
         "dtmf",
+        RECORD_KEY,
     )
     trunks: list[Trunk] = []
     names: dict[str, int] = {}
@@ -761,6 +766,7 @@ def summarize(cfg: Config) -> str:
         f"RTP: {rtp.host} ports {rtp.port_min}-{rtp.port_max} ({len(rtp.rtp_ports)} port pairs)",
         f"metrics: {metrics}",
         f"API: {_api_summary(cfg.api)}",
+        cfg.recording.summary(),
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",

@@ -90,13 +90,14 @@ LAYERS: dict[str, Layer] = {
     ),
     # config_table.py reads a TOML table for every section; config_api.py parses [api] and
     # [[users]] (checking password hashes with security/passwords.py); config_conference.py
-    # parses [conference].
+    # parses [conference]; config_recording.py parses [recording] and the record keys.
     "config": _layer(
         (
             "softswitch.config",
             "softswitch.config_table",
             "softswitch.config_api",
             "softswitch.config_conference",
+            "softswitch.config_recording",
         ),
         "security",
     ),
