@@ -39,8 +39,15 @@ system-deps:
 	  [ -z "$$policy" ] || rm -f $$policy; exit $$rc; \
 	fi
 
+	@# tmux runs `make run`'s console in a test the way a person sees it; rsvg-convert turns the
+	@# console's SVG screenshots into the PNGs of the README (scripts/console_screenshot.py).
+	@command -v tmux >/dev/null 2>&1 && command -v rsvg-convert >/dev/null 2>&1 || { \
+	  echo "installing tmux and librsvg2-bin"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux librsvg2-bin >/dev/null; }
+
 setup: $(STAMP) system-deps
 
+# The switch with the operator console on this terminal (F1 help; Ctrl-C stops both).
 run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 

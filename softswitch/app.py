@@ -17,16 +17,17 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
-from softswitch.api.auth import RateLimitingGuard
-from softswitch.api.events import CallEvents
+from softswitch.api.auth import Principal, RateLimitingGuard
+from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
-from softswitch.calls.registrar import Binding, Registrar
+from softswitch.calls.registrar import Binding, BindingSink, Registrar
 from softswitch.calls.signalling import CallRecords
 from softswitch.config import Config, ConfigError
+from softswitch.config_api import Role
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
 from softswitch.media.engine import MediaEngine
@@ -163,6 +164,21 @@ class _BindingWriter:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
+class _Bindings:
+    """BindingSink to several sinks: the store, then the API's events."""
+
+    def __init__(self, *sinks: BindingSink) -> None:
+        self.sinks = list(sinks)
+
+    def saved(self, binding: Binding) -> None:
+        for sink in self.sinks:
+            sink.saved(binding)
+
+    def removed(self, aor: str, contact: str) -> None:
+        for sink in self.sinks:
+            sink.removed(aor, contact)
+
+
 class _Records:
     """CallRecords to several sinks: the CDR writer, then the API's events."""
 
@@ -183,8 +199,12 @@ class _Records:
 
 
 class Switch:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, own_console: bool = False) -> None:
+        """`own_console`: a console runs in this process, so the API is served even when the
+        config turns it off (then on 127.0.0.1 and a port the kernel picks, for it alone)."""
         self.config = config
+        self._own_console = own_console
+        self._bindings = _Bindings()
         self.db: Database | None = None
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
@@ -236,7 +256,8 @@ class Switch:
                     f"cannot open security.log_file {config.security.log_file}: {exc.strerror}"
                 ) from exc
         self._writes = _StoreWriter()
-        self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
+        self._bindings.sinks.append(_BindingWriter(self.db, self._writes))
+        self.registrar = Registrar(config.registrar, self._bindings)
         restored = await registrations.load_bindings(self.db, time.time())
         self.registrar.restore(Binding(**values) for values in restored)
         loop = asyncio.get_running_loop()
@@ -285,7 +306,7 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
-        if config.api.enabled:
+        if config.api.enabled or self._own_console:
             await self._start_api(records)
         if config.metrics.enabled:
             try:
@@ -318,20 +339,44 @@ class Switch:
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
         assert self.transport is not None
-        api = self.config.api
+        api_config = self.config.api
+        if not api_config.enabled:
+            api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
         guard = _BanningLoginGuard(
-            RateLimitingGuard(api.max_login_failures, api.login_failure_window_s, time.time),
+            RateLimitingGuard(
+                api_config.max_login_failures, api_config.login_failure_window_s, time.time
+            ),
             self.guard,
             self.transport,
         )
-        self.api = ApiServer(api, self.b2bua.control, registrar=self.registrar, guard=guard)
+        self.api = ApiServer(
+            api_config,
+            self.b2bua.control,
+            registrar=self.registrar,
+            trunks=self.config.trunks,
+            guard=guard,
+        )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))
+        self._bindings.sinks.append(RegistrationEvents(self.api.hub))
         try:
             await self.api.start()
         except ApiStartupError as exc:
             await self.stop()
             raise StartupError(str(exc)) from exc
+
+    def console_token(self) -> str:
+        """A fresh admin token for the console of this process: minted in memory, handed to it
+        directly, never written anywhere nor shown; it dies with the process."""
+        assert self.api is not None, "the API is served whenever a console is attached"
+        principal = Principal("console", Role.ADMIN, None, None, frozenset())
+        return self.api.services.tokens.issue(principal).value
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        host = self.api.config.host
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.api.port}"
 
     def _tls_contexts(self) -> tuple[ssl.SSLContext | None, tls.TlsClientContext]:
         config = self.config

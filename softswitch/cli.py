@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -49,7 +49,7 @@ def main() -> None:
     help="TOML configuration file.",
 )
 @click.option(
-    "--headless", is_flag=True, help="No live view: log lines only (for services, tests)."
+    "--headless", is_flag=True, help="No console: log lines on stderr (for services, tests)."
 )
 @click.option("--sip-port", type=int, help="SIP port for UDP and TCP (overrides sip.port).")
 @click.option("--sip-host", help="Address to bind SIP to (overrides sip.host).")
@@ -95,7 +95,7 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
         return
-    _configure_logging(config.log.level, headless)
+    _configure_logging(config.log.level, None if headless else config.data.dir / "softswitch.log")
     try:
         import uvloop
 
@@ -106,16 +106,17 @@ def run(
     sys.exit(status)
 
 
-def _configure_logging(level: str, headless: bool) -> None:
-    handler: logging.Handler
-    if headless:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(show_path=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+def _configure_logging(level: str, log_file: Path | None) -> None:
+    """Log lines on stderr, or, with the console on the terminal, in `log_file` (the console's
+    log pane shows the warnings and security events through the API)."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError:
+            pass  # the switch's own start-up check reports the data dir clearly
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The database driver logs every statement at debug level: never useful to an operator.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
@@ -130,28 +131,20 @@ async def _serve(config: Config, headless: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    switch = Switch(config)
+    switch = Switch(config, own_console=not headless)
     loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
     except StartupError as exc:
         click.echo(f"softswitch: {exc}", err=True)
         return EXIT_CONFIG
-    view_task: asyncio.Task[None] | None = None
+    console_task: asyncio.Task[None] | None = None
     if not headless:
-        from softswitch.api.snapshot import take_snapshot
-        from softswitch.console.live_view import run_live_view
-
-        b2bua, registrar = switch.b2bua, switch.registrar
-        assert b2bua is not None and registrar is not None
-        control = b2bua.control
-        view_task = loop.create_task(run_live_view(lambda: take_snapshot(control, registrar), stop))
+        console_task = loop.create_task(_own_console(switch.api_url, switch.console_token, stop))
     await stop.wait()
     logging.getLogger("softswitch").info("shutting down: ending calls")
-    if view_task is not None:
-        view_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await view_task
+    if console_task is not None:
+        await console_task
     await switch.stop()
     return 0
 
@@ -163,6 +156,61 @@ def load_acd(path: Path, config: Config) -> AcdConfig:
         return parse_settings(data, {extension.number for extension in config.extensions})
     except SettingsError as exc:
         raise ConfigError(str(path), exc.key, exc.problem) from None
+
+
+async def _own_console(url: str, mint: Callable[[], str], stop: asyncio.Event) -> None:
+    """The console on this terminal, logged in with a token the switch mints for it in memory
+    (no password to type or store); leaving it stops the switch, as Ctrl-C did."""
+    from softswitch.console.app import ConsoleApp
+    from softswitch.console.session import MintedToken
+
+    app = ConsoleApp(url, MintedToken(mint))
+    waiting = asyncio.ensure_future(stop.wait())
+    running = asyncio.ensure_future(app.run_async())
+    await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
+    if not running.done():
+        app.exit()
+        await running
+    waiting.cancel()
+    stop.set()
+
+
+@main.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8088",
+    show_default=True,
+    help="The switch's CTI API.",
+)
+@click.option("--user", "username", default="admin", show_default=True, help="API user.")
+def console(url: str, username: str) -> None:
+    """Attach the operator console to a running switch (asks for the password)."""
+    from softswitch.console.app import ConsoleApp
+    from softswitch.console.session import PasswordLogin
+
+    password = click.prompt(f"Password for {username}", hide_input=True)
+    refused = asyncio.run(_check_login(url, username, password))
+    if refused:
+        _fail(refused)
+    ConsoleApp(url, PasswordLogin(username, password)).run()
+
+
+async def _check_login(url: str, username: str, password: str) -> str | None:
+    """Why the switch refuses this login, or None; an unreachable switch is not a refusal
+    (the console starts and connects when it comes)."""
+    import aiohttp
+
+    from softswitch.api.client import ApiClient, ApiClientError
+
+    async with ApiClient(url) as api:
+        try:
+            await api.login(username, password)
+            await api.logout()
+        except ApiClientError as exc:
+            return f"login refused: {exc.message or exc.status}"
+        except (aiohttp.ClientError, OSError):
+            return None
+    return None
 
 
 @main.command("cert")

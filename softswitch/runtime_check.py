@@ -145,6 +145,32 @@ def _rich() -> str:
     return "rendered a table"
 
 
+def _textual() -> str:
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    class Probe(App[str]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("Extension", "State")
+            table.add_row("1001 Zoë", "answered")
+
+    async def drive() -> str:
+        app = Probe()
+        async with app.run_test(size=(40, 6)) as pilot:
+            await pilot.pause()
+            table = app.query_one(DataTable)
+            return str(table.get_row_at(0)[0])
+
+    cell = asyncio.run(drive())
+    if cell != "1001 Zoë":
+        raise RuntimeError(f"a table row read back as {cell!r}")
+    return "drove a table headless"
+
+
 def _prometheus_client() -> str:
     from prometheus_client import CollectorRegistry, Counter
     from prometheus_client.exposition import generate_latest
@@ -215,6 +241,7 @@ CHECKS: Final[Mapping[str, Callable[[], str]]] = {
     "aiosqlite": _aiosqlite,
     "click": _click,
     "rich": _rich,
+    "textual": _textual,
     "prometheus-client": _prometheus_client,
     "aiohttp": _aiohttp,
     "G722": _g722,

@@ -216,6 +216,17 @@ class ApiClient:
         items: list[dict[str, Any]] = body["items"]
         return items
 
+    async def trunks(self) -> list[dict[str, Any]]:
+        body = await self._request("GET", "/api/v1/trunks")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def logs(self) -> list[dict[str, Any]]:
+        """The latest warnings and security events, oldest first."""
+        body = await self._request("GET", "/api/v1/logs")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
     async def openapi(self) -> dict[str, Any]:
         document: dict[str, Any] = await self._request("GET", "/api/v1/openapi.json")
         return document

@@ -2,7 +2,9 @@
 
 An event is ``{"name", "timestamp", "data"}`` on the wire, serialised once for every subscriber.
 Each event kind names the ACL needed to see it (`EVENT_ACLS`), and each event the extensions
-of its parties, so a subscriber gets only what its token's role and scope allow. A subscriber
+of its parties, so a subscriber gets only what its token's role and scope allow (an event of
+the whole switch, such as a log record, names no parties and is filtered by its ACL alone). A
+subscriber
 has a bounded queue: `publish` never waits, and one that falls `maxsize` events behind is
 marked overflowed and dropped (its WebSocket is closed with `CLOSE_TOO_SLOW`), so a slow
 screen can never hold up calls.
@@ -21,6 +23,7 @@ from typing import Final
 from softswitch.api.auth import Principal
 from softswitch.api.permissions import Scope, granted
 from softswitch.calls.call import Call
+from softswitch.calls.registrar import Binding
 
 CLOSE_TOO_SLOW: Final = 4008  # WebSocket close code (private range, RFC 6455 §7.4.2)
 CLOSE_TOKEN_EXPIRED: Final = 4001
@@ -30,6 +33,9 @@ EVENT_ACLS: Final[Mapping[str, str]] = {
     "call_created": "events.calls.created",
     "call_answered": "events.calls.answered",
     "call_ended": "events.calls.ended",
+    "registration_saved": "events.registrations.saved",
+    "registration_removed": "events.registrations.removed",
+    "log_record": "events.logs.record",
 }
 
 
@@ -38,7 +44,7 @@ class ApiEvent:
     name: str
     timestamp: float  # wall clock, seconds since the epoch
     data: Mapping[str, object]
-    parties: frozenset[str]  # extension numbers involved, for scope
+    parties: frozenset[str] | None  # extension numbers involved, for scope; None: the switch's
 
     def encode(self) -> str:
         stamp = datetime.fromtimestamp(self.timestamp, UTC).isoformat(timespec="microseconds")
@@ -120,15 +126,21 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, name: str, data: Mapping[str, object], parties: Collection[str]) -> None:
+    def publish(
+        self, name: str, data: Mapping[str, object], parties: Collection[str] | None
+    ) -> None:
+        """Offer an event to each subscriber of `name` whose scope reaches one of `parties`
+        (`None`: an event of the whole switch, which its ACL alone guards)."""
         if not self._subscribers:
             return
-        event = ApiEvent(name, self._clock(), data, frozenset(parties))
+        event = ApiEvent(name, self._clock(), data, None if parties is None else frozenset(parties))
         payload: str | None = None
         for subscriber in list(self._subscribers):
             if name not in subscriber.names:
                 continue
-            if not self._scope.allows(subscriber.principal, event.parties):
+            if event.parties is not None and not self._scope.allows(
+                subscriber.principal, event.parties
+            ):
                 continue
             if payload is None:
                 payload = event.encode()
@@ -159,6 +171,7 @@ class CallEvents:
                 "caller": call.caller,
                 "callee": call.callee,
                 "direction": call.direction.value,
+                "trunk": call.trunk,
             },
             (call.caller, call.callee),
         )
@@ -185,3 +198,29 @@ class CallEvents:
             },
             (call.caller, call.callee),
         )
+
+
+def registration_body(binding: Binding) -> dict[str, object]:
+    """A binding as `GET /api/v1/registrations` and `registration_saved` show it."""
+    return {
+        "extension": binding.aor,
+        "contact": binding.contact,
+        "source": f"{binding.transport}:{binding.source_host}:{binding.source_port}",
+        "user_agent": binding.user_agent,
+        "expires_at": datetime.fromtimestamp(binding.expires_at, UTC).isoformat(
+            timespec="milliseconds"
+        ),
+    }
+
+
+class RegistrationEvents:
+    """The registrar's `BindingSink` as events: a phone registered (or refreshed), or went."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    def saved(self, binding: Binding) -> None:
+        self._hub.publish("registration_saved", registration_body(binding), (binding.aor,))
+
+    def removed(self, aor: str, contact: str) -> None:
+        self._hub.publish("registration_removed", {"extension": aor, "contact": contact}, (aor,))

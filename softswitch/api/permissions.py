@@ -30,9 +30,16 @@ _ANYONE: Final = (
     "websocketd.connect",
     "events.calls.#",
 )
+# Supervisors watch their teams' phones and the switch's warnings; trunks are the admin's.
+_WATCH: Final = (
+    "calld.registrations.read",
+    "events.registrations.#",
+    "system.logs.read",
+    "events.logs.#",
+)
 ROLE_GRANTS: Final[Mapping[Role, tuple[str, ...]]] = {
     Role.ADMIN: ("#",),
-    Role.SUPERVISOR: (*_ANYONE, *_CALLS, "calld.registrations.read"),
+    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH),
     Role.AGENT: (*_ANYONE, *_CALLS),
 }
 

@@ -19,9 +19,17 @@ from aiohttp import WSMsgType, web
 
 from softswitch.api.auth import Directory, LoginGuard, Principal, Token, TokenStore
 from softswitch.api.control import CallControl, CallInfo
-from softswitch.api.events import CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW, EVENT_ACLS, EventHub
+from softswitch.api.events import (
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_SLOW,
+    EVENT_ACLS,
+    EventHub,
+    registration_body,
+)
+from softswitch.api.log_feed import LogFeed
 from softswitch.api.permissions import Scope
 from softswitch.calls.registrar import Registrar
+from softswitch.config import Trunk
 from softswitch.config_api import ApiConfig
 
 T = TypeVar("T")
@@ -52,6 +60,8 @@ class Services:
     scope: Scope
     hub: EventHub
     registrar: Registrar | None
+    trunks: Sequence[Trunk] = ()
+    logs: LogFeed | None = None
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
@@ -247,18 +257,28 @@ async def list_registrations(ctx: Context) -> web.StreamResponse:
     registrar = ctx.services.registrar
     bindings = [] if registrar is None else sorted(registrar.all_bindings(), key=lambda b: b.aor)
     scope, principal = ctx.services.scope, ctx.principal
+    items = [registration_body(b) for b in bindings if scope.allows(principal, (b.aor,))]
+    return json_response({"items": items})
+
+
+async def list_trunks(ctx: Context) -> web.StreamResponse:
     items = [
         {
-            "extension": b.aor,
-            "contact": b.contact,
-            "source": f"{b.transport}:{b.source_host}:{b.source_port}",
-            "user_agent": b.user_agent,
-            "expires_at": iso(b.expires_at),
+            "name": trunk.name,
+            # port 0: calls are taken from any source port of the host
+            "address": f"{trunk.transport}:{trunk.host}" + (f":{trunk.port}" if trunk.port else ""),
+            "context": trunk.context,
+            "inbound_auth": trunk.inbound_username is not None,
+            "outbound_auth": trunk.username is not None,
         }
-        for b in bindings
-        if scope.allows(principal, (b.aor,))
+        for trunk in ctx.services.trunks
     ]
     return json_response({"items": items})
+
+
+async def list_logs(ctx: Context) -> web.StreamResponse:
+    logs = ctx.services.logs
+    return json_response({"items": [] if logs is None else logs.records()})
 
 
 async def openapi_document(ctx: Context) -> web.StreamResponse:
@@ -429,6 +449,24 @@ ROUTES: Final[Sequence[Route]] = (
         "calld.registrations.read",
         list_registrations,
         dict([(200, ("the registrations", "RegistrationList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/trunks",
+        "list_trunks",
+        "Configured trunks: address, context, authentication",
+        "confd.trunks.read",
+        list_trunks,
+        dict([(200, ("the trunks", "TrunkList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/logs",
+        "list_logs",
+        "The latest warnings and security events, oldest first (then the log_record event)",
+        "system.logs.read",
+        list_logs,
+        dict([(200, ("the records", "LogRecordList")), _UNAUTHORIZED, _FORBIDDEN]),
     ),
     Route(
         "GET",

@@ -65,5 +65,29 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "RegistrationList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Registration"}}}
     ),
+    "Trunk": _object(
+        {
+            "name": _STRING,
+            "address": _STRING,
+            "context": _STRING,
+            "inbound_auth": {"type": "boolean"},
+            "outbound_auth": {"type": "boolean"},
+        }
+    ),
+    "TrunkList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Trunk"}}}
+    ),
+    "LogRecord": _object(
+        {
+            "time": _TIME,
+            "level": _STRING,
+            "logger": _STRING,
+            "message": _STRING,
+            "security": {"type": "boolean"},
+        }
+    ),
+    "LogRecordList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}
+    ),
     "Event": _object({"name": _STRING, "timestamp": _TIME, "data": {"type": "object"}}),
 }

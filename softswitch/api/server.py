@@ -9,9 +9,10 @@ the route's ACL with its path parameters filled in; 401 and 403 never reach a ha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from aiohttp import WSCloseCode, web
@@ -19,9 +20,11 @@ from aiohttp import WSCloseCode, web
 from softswitch.api.auth import Directory, LoginGuard, RateLimitingGuard, Token, TokenStore
 from softswitch.api.control import CallControl
 from softswitch.api.events import EventHub
+from softswitch.api.log_feed import LogFeed
 from softswitch.api.permissions import Scope, Teams, fill, granted
 from softswitch.api.routes import ROUTES, ApiError, Context, Route, Services
 from softswitch.calls.registrar import Registrar
+from softswitch.config import Trunk
 from softswitch.config_api import ApiConfig
 
 log = logging.getLogger("softswitch.api")
@@ -109,6 +112,7 @@ class ApiServer:
         control: CallControl,
         *,
         registrar: Registrar | None = None,
+        trunks: Sequence[Trunk] = (),
         guard: LoginGuard | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -116,6 +120,7 @@ class ApiServer:
         teams = Teams(config.users)
         scope = Scope(teams)
         self.hub = EventHub(scope, clock)
+        self.logs = LogFeed(self.hub)
         self.services = Services(
             config=config,
             control=control,
@@ -126,6 +131,8 @@ class ApiServer:
             scope=scope,
             hub=self.hub,
             registrar=registrar,
+            trunks=trunks,
+            logs=self.logs,
         )
         self._runner: web.AppRunner | None = None
         self.port = config.port
@@ -145,11 +152,13 @@ class ApiServer:
                 f"{exc.strerror or exc}"
             ) from exc
         self._runner = runner
+        self.logs.attach(asyncio.get_running_loop())
         if runner.addresses:  # the port bound when the config asked for any (tests)
             self.port = int(runner.addresses[0][1])
         log.info("CTI API on http://%s:%d/api/v1", self.config.host, self.port)
 
     async def stop(self) -> None:
+        self.logs.detach()
         self.hub.close()
         for ws in list(self.services.sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"switch shutting down")

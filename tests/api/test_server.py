@@ -17,7 +17,11 @@ from softswitch.config_api import Role
 
 ROLE_USERS = {Role.ADMIN: "admin", Role.SUPERVISOR: "supervisor", Role.AGENT: "1001"}
 # What each role is refused by ACL alone, written out rather than derived from the grants.
-FORBIDDEN_BY_ROLE = {Role.AGENT: {"list_registrations"}, Role.SUPERVISOR: set(), Role.ADMIN: set()}
+FORBIDDEN_BY_ROLE = {
+    Role.AGENT: {"list_registrations", "list_trunks", "list_logs"},
+    Role.SUPERVISOR: {"list_trunks"},
+    Role.ADMIN: set(),
+}
 GUARDED = [route for route in ROUTES if route.acl is not None and not route.websocket]
 
 

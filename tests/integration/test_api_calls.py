@@ -76,6 +76,7 @@ def test_list_and_hang_up_a_real_call_through_the_api(
             "caller": "1001",
             "callee": "1002",
             "direction": "internal",
+            "trunk": None,  # a call between phones
         }
         assert (events[2].data["disposition"], events[2].data["side"]) == ("answered", "switch")
         assert other_agent_events.events == []  # 1004 is no party of the call
