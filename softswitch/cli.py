@@ -282,6 +282,37 @@ async def _check_login(url: str, username: str, password: str) -> str | None:
     return None
 
 
+@main.command("cert")
+@click.option(
+    "--self-signed",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write cert.pem and key.pem to (created when missing).",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="A host name or IP address the certificate names (repeatable); localhost, 127.0.0.1 "
+    "and ::1 are always in it.",
+)
+def cert(directory: Path, names: tuple[str, ...]) -> None:
+    """Make a self-signed certificate and key for SIP over TLS in a lab."""
+    from softswitch.certificates import self_signed
+
+    try:
+        cert_path, key_path = self_signed(directory, names)
+    except OSError as exc:
+        _fail(f"cannot write to {directory}: {exc.strerror or exc}")
+        return
+    click.echo(f"wrote {cert_path} and {key_path}")
+    click.echo(
+        f'[tls]\ncertificate = "{cert_path}"\nprivate_key = "{key_path}"\n'
+        '# and add "tls" to sip.transports'
+    )
+
+
 @main.command("check-config")
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
