@@ -13,12 +13,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
 from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
+from softswitch.config_party import DtmfMode as DtmfMode
+from softswitch.config_party import HoldMode as HoldMode
+from softswitch.config_party import NatMode as NatMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
@@ -53,37 +55,6 @@ _HOSTNAME_RE: Final = re.compile(
 _TRUNK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
 _HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
 _HASHES: Final = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
-
-
-class NatMode(StrEnum):
-    """Where requests to an extension's phones go (calls/nat.py decides)."""
-
-    AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
-    FORCE = "force"  # always where the REGISTER came from
-    NEVER = "never"  # always the Contact
-
-
-class HoldMode(StrEnum):
-    """What the switch does when this party holds its call (a re-INVITE sendonly/inactive).
-
-    MOH: answer the re-INVITE itself and play music on hold to the other party.
-    PASSTHROUGH: carry the re-INVITE to the other party, as a proxy would.
-    """
-
-    MOH = "moh"
-    PASSTHROUGH = "passthrough"
-
-
-class DtmfMode(StrEnum):
-    """How the switch listens for a party's digits (SIP INFO is always read).
-
-    AUTO: RFC 4733 when the SDP agreed telephone-event, else in-band tones in the audio.
-    """
-
-    AUTO = "auto"
-    RFC4733 = "rfc4733"
-    INBAND = "inband"
-    INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
 @dataclass(frozen=True)
