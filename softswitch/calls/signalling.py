@@ -524,7 +524,7 @@ class Signalling:
             self._on_register(request, source)
         elif method == "OPTIONS":
             self._reply(request, 200, extra=self._capabilities())
-        elif method in ("BYE", "CANCEL", "INFO", "UPDATE"):
+        elif method in ("BYE", "CANCEL", "INFO", "UPDATE", "REFER"):
             self._reply(request, 481)
         elif method in KNOWN_UNSUPPORTED:
             self._reply(request, 405, extra=[("Allow", _ALLOW)])

@@ -1,0 +1,137 @@
+"""Blind transfer by REFER (RFC 3515): the transferor's peer moves to where Refer-To points.
+
+A phone in a bridged call sends REFER; its leg answers 202 and hands us `TransferRequested`.
+The number in Refer-To is resolved by the routing plan in the transferor's own context (an
+extension's, a trunk's), so a phone can transfer to whatever it could dial: an extension, a
+queue, an IVR flow, a room, an external number through a trunk. The transferred party keeps
+its dialog and its endpoint: its leg moves to a new application (no INVITE toward it), and the
+call keeps its id, its variables and its call record, which names the final party and who
+transferred (`transferred_by`, `transferred_to` in its variables).
+
+The transferor hears how it went in sipfrag NOTIFYs (RFC 3515 §2.4.5): `100 Trying` at once,
+then `200 OK` once the party is moved (as Asterisk reports a blind transfer: the transfer is
+done when the party is handed on, not when the target answers), or the refusal (404 for a
+number nothing answers to, 603 for a call that is not a two-party bridge); after success its
+leg is hung up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from softswitch.calls.application import Application, UnknownDestinationKind
+from softswitch.calls.bridge import BridgeApplication
+from softswitch.calls.call import Call
+from softswitch.calls.leg import Leg, LegEvent, TransferRequested
+from softswitch.calls.routing import RouteTarget
+from softswitch.calls.signalling import Signalling
+from softswitch.config import INTERNAL_CONTEXT
+from softswitch.sip.uri import parse_uri, uri_user
+
+log = logging.getLogger("softswitch.calls")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRefused(Exception):
+    """Why a transfer cannot be made; `status`/`reason` go to the transferor's sipfrag."""
+
+    status: int
+    reason: str
+
+
+class Transfers:
+    """Carries out the REFERs of every call (a `CallObserver` of the signalling)."""
+
+    def __init__(self, signalling: Signalling) -> None:
+        self._signalling = signalling
+        signalling.observers.append(self)
+
+    # ---- CallObserver ------------------------------------------------------------------
+    def call_started(self, call: Call) -> None:
+        return None
+
+    def call_answered(self, call: Call) -> None:
+        return None
+
+    def call_ended(self, call: Call) -> None:
+        return None
+
+    def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
+        return None
+
+    def leg_event(self, call: Call, event: LegEvent) -> None:
+        if type(event) is TransferRequested:
+            self._refer(call, event)
+
+    # ---- the transfer ------------------------------------------------------------------
+    def _refer(self, call: Call, event: TransferRequested) -> None:
+        transferor = event.leg
+        transferor.notify_refer(100, "Trying", final=False)
+        try:
+            self.blind(call, transferor, event.refer_to.number)
+        except TransferRefused as refused:
+            log.info("call %d: transfer refused: %d %s", call.id, refused.status, refused.reason)
+            transferor.notify_refer(refused.status, refused.reason, final=True)
+
+    def blind(self, call: Call, transferor: Leg, number: str) -> None:
+        """Move the transferor's peer to `number` (routed in the transferor's context), then
+        tell the transferor (NOTIFY 200) and hang its leg up. Raises `TransferRefused`."""
+        signalling = self._signalling
+        if call.ended:
+            raise TransferRefused(481, "Call Does Not Exist")
+        bridge = call.attachments.get(transferor)
+        if not isinstance(bridge, BridgeApplication) or bridge.answered_by is None:
+            raise TransferRefused(603, "Declined")
+        party = bridge.party
+        transferred = bridge.answered_by if transferor is party else party
+        if transferred is None or not transferred.up:
+            raise TransferRefused(603, "Declined")
+        context = self._context_of(call, bridge, transferor)
+        target = signalling.routing.resolve(context, number)
+        if target is None:
+            raise TransferRefused(404, "Not Found")
+        try:
+            application = signalling.applications.create(target, signalling, call)
+        except UnknownDestinationKind as exc:
+            raise TransferRefused(404, "Not Found") from exc
+        call.variables["transferred_by"] = _number_of(call, bridge, transferor)
+        call.variables["transferred_to"] = target.number
+        call.callee = target.number
+        # The 200 goes before the BYE: in-dialog requests leave in CSeq order.
+        transferor.notify_refer(200, "OK", final=True)
+        if transferred is party:
+            # detach() of the party ends every callee leg, the transferor's among them.
+            signalling.move(call, transferred, application)
+        else:
+            bridge.hand_over(transferred)
+            signalling.move(call, transferred, application)
+            call.attachments.pop(transferor, None)
+            transferor.hang_up(signalling.now())
+            signalling.flush()
+        log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
+
+    def _context_of(self, call: Call, bridge: BridgeApplication, transferor: Leg) -> str:
+        """The routing context the transferor dials in: its extension's or its trunk's."""
+        config = self._signalling.config
+        number = _number_of(call, bridge, transferor)
+        if transferor is bridge.party and call.caller_leg is transferor and call.trunk:
+            trunk_context = next((t.context for t in config.trunks if t.name == call.trunk), None)
+            if trunk_context is not None and call.direction.value in ("inbound", "transit"):
+                return trunk_context
+        if transferor is not bridge.party and bridge.target.kind == "trunk":
+            trunk = next((t for t in config.trunks if t.name == bridge.target.target), None)
+            if trunk is not None:
+                return trunk.context
+        extension = next((e for e in config.extensions if e.number == number), None)
+        return extension.context if extension is not None else INTERNAL_CONTEXT
+
+
+def _number_of(call: Call, bridge: BridgeApplication, leg: Leg) -> str:
+    """Who the transferor is: the caller's number, or the number the switch called."""
+    if leg is call.caller_leg:
+        return call.caller
+    target: RouteTarget = bridge.target
+    if target.kind == "extension":
+        return target.target
+    return uri_user(parse_uri(leg.invite.uri)) or target.number
