@@ -133,7 +133,13 @@ class _CdrWriter:
         side = call.hangup_side or Side.SWITCH
         self.writes.submit(
             self._ended(
-                call.id, time.time(), disposition, call.hangup_cause, side, dict(call.variables)
+                call.id,
+                time.time(),
+                disposition,
+                call.hangup_cause,
+                side,
+                dict(call.variables),
+                call.callee,
             )
         )
 
@@ -145,6 +151,7 @@ class _CdrWriter:
         cause: str,
         side: Side,
         variables: dict[str, str],
+        callee: str,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -156,6 +163,7 @@ class _CdrWriter:
                 hangup_cause=cause,
                 hangup_side=side,
                 variables=variables,
+                callee=callee,
             )
 
 

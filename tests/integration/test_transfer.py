@@ -1,0 +1,69 @@
+"""Call transfer from the phone, with real softphones in separate processes.
+
+Blind transfer by REFER (RFC 3515): 1001 calls 1002; 1002 transfers 1001 to 1003. The switch
+answers 202, reports in sipfrag NOTIFYs (the transferor sees them as transfer status), moves
+1001's leg to a new bridge toward 1003 without any INVITE toward 1001, and hangs 1002 up. 1001
+then hears 1003's tone and 1003 hears 1001's; the call record names 1003 and the transferor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from audio import dominant_frequency, write_tone
+from peers.pjsua import PjsuaPeer
+from running_switch import Switch
+from two_phones import RECORD_S, connect
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+
+def test_blind_transfer_by_refer_moves_the_caller_to_the_third_phone(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    carol = pjsua("1003")
+    carol.register(switch.sip_port, "1003", "demo-1003")
+    c = connect(switch, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    alice.send("play", call=c.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 30.0)))
+
+    # A number nothing answers to: the transferor hears 404 and keeps its call.
+    bob.send("xfer", call=c.callee_call, dest=f"sip:5999@127.0.0.1:{switch.sip_port}")
+    refused = bob.wait_event("transfer_status", 5.0, call=c.callee_call, final=True)
+    assert refused["code"] == 404
+
+    bob.send("xfer", call=c.callee_call, dest=f"sip:1003@127.0.0.1:{switch.sip_port}")
+    done = bob.wait_event("transfer_status", 5.0, call=c.callee_call, code=200)
+    assert done["final"] is True
+    bob.wait_bye(c.callee_call, 5.0)
+    incoming = carol.wait_incoming(5.0)
+    carol_call = incoming["call"]
+    assert "1001" in incoming["remote"]  # the transferred caller, as the caller
+    carol.play_and_record(
+        carol_call,
+        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
+        tmp_path / "carol.wav",
+        RECORD_S,
+    )
+    carol.send("answer", call=carol_call)
+    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+    alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
+    alice.wait_event("recorded", 10.0, call=c.caller_call)
+    carol.wait_event("recorded", 10.0, call=carol_call)
+    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
+    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+    # The caller kept its one dialog: nothing new reached it, and it never left CONFIRMED.
+    assert not [e for e in alice.events if e["event"] == "incoming_call"]
+    states = [e["state"] for e in alice.events if e["event"] == "call_state"]
+    assert states.count("CONFIRMED") == 1 and "DISCONNECTED" not in states
+
+    alice.send("hangup", call=c.caller_call)
+    carol.wait_bye(carol_call, 5.0)
+    row = switch.closed_cdr()
+    assert row["caller"] == "1001" and row["callee"] == "1003"
+    assert row["disposition"] == "answered"
+    variables = json.loads(row["variables"])
+    assert variables["transferred_by"] == "1002" and variables["transferred_to"] == "1003"
