@@ -138,8 +138,9 @@ class BridgeApplication:
             leg.media.unroute()
 
     def hand_over(self, callee: Leg) -> None:
-        """A transfer takes the answered callee away to another application: forget it without
-        hanging it up; the bridge is over, and its party is the transfer's to end."""
+        """A transfer takes a leg (the answered callee or the party) away to another application:
+        forget it and the party without hanging up; the bridge is over, and the legs it keeps
+        are the transfer's to end."""
         self._stop_ringing()
         if callee in self.forks:
             self.forks.remove(callee)

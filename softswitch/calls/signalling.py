@@ -138,6 +138,13 @@ class _LegIndex:
         for key in self._keys.pop(leg, ()):
             self._routes.pop(key, None)
 
+    def rehome(self, leg: Leg, call: Call) -> None:
+        """File every key of `leg` under `call` (a leg that changed calls)."""
+        for key in self._keys.get(leg, ()):
+            route = self._routes.get(key)
+            if route is not None:
+                self._routes[key] = _Route(call, leg, route.purpose)
+
 
 class Signalling:
     """The SIP side of every call, and the `CallServices` applications use."""
@@ -387,6 +394,22 @@ class Signalling:
         if pending is not None:
             self.spawn(pending)
         self.flush()
+
+    def find_dialog(self, call_id: str, local_tag: str, remote_tag: str) -> tuple[Call, Leg] | None:
+        """The live leg whose dialog this is (a Replaces header names one, RFC 3891 §3)."""
+        route = self._index.get((call_id, local_tag, remote_tag))
+        if route is None or route.leg.ended:
+            return None
+        return route.call, route.leg
+
+    def adopt(self, call: Call, leg: Leg, source: Call) -> None:
+        """Move an answered leg from `source` into `call` (an attended transfer joins parties
+        of two calls): its messages and its media's end now belong to `call`."""
+        source.legs.remove(leg)
+        source.attachments.pop(leg, None)
+        call.add_leg(leg)
+        leg.call_ref = call.id
+        self._index.rehome(leg, call)
 
     # ---- sending -----------------------------------------------------------------------
     def contact(self, transport: str = "udp") -> str:

@@ -1,4 +1,4 @@
-"""Blind transfer by REFER (RFC 3515): the transferor's peer moves to where Refer-To points.
+"""Transfer by REFER (RFC 3515), blind and attended (Refer-To with Replaces, RFC 3891).
 
 A phone in a bridged call sends REFER; its leg answers 202 and hands us `TransferRequested`.
 The number in Refer-To is resolved by the routing plan in the transferor's own context (an
@@ -13,6 +13,12 @@ then `200 OK` once the party is moved (as Asterisk reports a blind transfer: the
 done when the party is handed on, not when the target answers), or the refusal (404 for a
 number nothing answers to, 603 for a call that is not a two-party bridge); after success its
 leg is hung up.
+
+Attended: the transferor (an agent) has the caller in one call and a consultation call with a
+third phone; its REFER on the first names the consultation dialog in Replaces. The switch joins
+the caller's leg with the third phone's leg (that leg moves into the caller's call, so the
+caller's record follows it) and ends both of the transferor's legs; the consultation call's
+record ends with "attended transfer". No INVITE goes to either remaining party.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
@@ -27,6 +34,7 @@ from softswitch.calls.leg import Leg, LegEvent, TransferRequested
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.config import INTERNAL_CONTEXT
+from softswitch.sip.refer import Replaces
 from softswitch.sip.uri import parse_uri, uri_user
 
 log = logging.getLogger("softswitch.calls")
@@ -69,7 +77,11 @@ class Transfers:
         transferor = event.leg
         transferor.notify_refer(100, "Trying", final=False)
         try:
-            self.blind(call, transferor, event.refer_to.number)
+            replaces = event.refer_to.replaces
+            if replaces is None:
+                self.blind(call, transferor, event.refer_to.number)
+            else:
+                self.attended(call, transferor, replaces)
         except TransferRefused as refused:
             log.info("call %d: transfer refused: %d %s", call.id, refused.status, refused.reason)
             transferor.notify_refer(refused.status, refused.reason, final=True)
@@ -78,15 +90,7 @@ class Transfers:
         """Move the transferor's peer to `number` (routed in the transferor's context), then
         tell the transferor (NOTIFY 200) and hang its leg up. Raises `TransferRefused`."""
         signalling = self._signalling
-        if call.ended:
-            raise TransferRefused(481, "Call Does Not Exist")
-        bridge = call.attachments.get(transferor)
-        if not isinstance(bridge, BridgeApplication) or bridge.answered_by is None:
-            raise TransferRefused(603, "Declined")
-        party = bridge.party
-        transferred = bridge.answered_by if transferor is party else party
-        if transferred is None or not transferred.up:
-            raise TransferRefused(603, "Declined")
+        bridge, transferred = self._peer_of(call, transferor)
         context = self._context_of(call, bridge, transferor)
         target = signalling.routing.resolve(context, number)
         if target is None:
@@ -95,21 +99,81 @@ class Transfers:
             application = signalling.applications.create(target, signalling, call)
         except UnknownDestinationKind as exc:
             raise TransferRefused(404, "Not Found") from exc
+        self._note(call, bridge, transferor, target.number)
+        self._hand_on(call, bridge, transferor, transferred, application)
+        log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
+
+    def attended(self, call: Call, transferor: Leg, replaces: Replaces) -> None:
+        """RFC 3891 through REFER: the transferor's peer in this call is joined with the party
+        at the other end of the dialog `replaces` names (the transferor's consultation call);
+        both of the transferor's legs end. Raises `TransferRefused`."""
+        signalling = self._signalling
+        bridge, transferred = self._peer_of(call, transferor)
+        # The tags are the transferor's view of the consultation dialog: its to-tag is ours.
+        found = signalling.find_dialog(
+            replaces.call_id, replaces.to_tag, replaces.from_tag
+        ) or signalling.find_dialog(replaces.call_id, replaces.from_tag, replaces.to_tag)
+        if found is None:
+            raise TransferRefused(481, "Call/Transaction Does Not Exist")
+        consult_call, consult_leg = found
+        if consult_call is call:
+            raise TransferRefused(603, "Declined")
+        consult_bridge, third = self._peer_of(consult_call, consult_leg)
+        if third.media is None:
+            raise TransferRefused(603, "Declined")
+        number = _number_of(consult_call, consult_bridge, third)
+        consult_bridge.hand_over(third)
+        signalling.adopt(call, third, consult_call)
+        joined = BridgeApplication.joining(
+            RouteTarget("extension", number, number), signalling, call, third, third.media
+        )
+        self._note(call, bridge, transferor, number)
+        call.variables["transfer"] = "attended"
+        self._hand_on(call, bridge, transferor, transferred, joined)
+        signalling.hang_up(consult_call, Side.CALLER, "attended transfer")
+        signalling.flush()
+        log.info("call %d: joined with %s of call %d", call.id, number, consult_call.id)
+
+    def _peer_of(self, call: Call, leg: Leg) -> tuple[BridgeApplication, Leg]:
+        """The bridge `leg` is in and the answered party at its other end."""
+        if call.ended:
+            raise TransferRefused(481, "Call/Transaction Does Not Exist")
+        bridge = call.attachments.get(leg)
+        if not isinstance(bridge, BridgeApplication) or bridge.answered_by is None:
+            raise TransferRefused(603, "Declined")
+        other = bridge.answered_by if leg is bridge.party else bridge.party
+        if other is None or not other.up:
+            raise TransferRefused(603, "Declined")
+        return bridge, other
+
+    @staticmethod
+    def _note(call: Call, bridge: BridgeApplication, transferor: Leg, number: str) -> None:
+        """For the call record: who transferred, and the final party."""
         call.variables["transferred_by"] = _number_of(call, bridge, transferor)
-        call.variables["transferred_to"] = target.number
-        call.callee = target.number
+        call.variables["transferred_to"] = number
+        call.callee = number
+
+    def _hand_on(
+        self,
+        call: Call,
+        bridge: BridgeApplication,
+        transferor: Leg,
+        transferred: Leg,
+        application: Application,
+    ) -> None:
+        """Tell the transferor it worked, move its peer on, and hang the transferor up."""
+        signalling = self._signalling
         # The 200 goes before the BYE: in-dialog requests leave in CSeq order.
         transferor.notify_refer(200, "OK", final=True)
-        if transferred is party:
+        if transferred is bridge.party:
             # detach() of the party ends every callee leg, the transferor's among them.
             signalling.move(call, transferred, application)
-        else:
-            bridge.hand_over(transferred)
-            signalling.move(call, transferred, application)
-            call.attachments.pop(transferor, None)
-            transferor.hang_up(signalling.now())
-            signalling.flush()
-        log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
+            return
+        bridge.hand_over(transferred)
+        signalling.move(call, transferred, application)
+        call.attachments.pop(transferor, None)
+        transferor.hang_up(signalling.now())
+        signalling.flush()
 
     def _context_of(self, call: Call, bridge: BridgeApplication, transferor: Leg) -> str:
         """The routing context the transferor dials in: its extension's or its trunk's."""

@@ -67,3 +67,51 @@ def test_blind_transfer_by_refer_moves_the_caller_to_the_third_phone(
     assert row["disposition"] == "answered"
     variables = json.loads(row["variables"])
     assert variables["transferred_by"] == "1002" and variables["transferred_to"] == "1003"
+
+
+def test_attended_transfer_by_refer_with_replaces_joins_caller_and_third_phone(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """1002 has 1001 on call A and consults 1003 on call B (both calls in one pjsua process);
+    its REFER on A names B's dialog in Replaces: 1001 and 1003 end up talking, 1002 is gone."""
+    carol = pjsua("1003")
+    carol.register(switch.sip_port, "1003", "demo-1003")
+    c = connect(switch, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    alice.send("play", call=c.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 30.0)))
+    consult = bob.call(switch.uri("1003"))
+    incoming = carol.wait_incoming(5.0)
+    carol_call = incoming["call"]
+    carol.play_and_record(
+        carol_call,
+        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
+        tmp_path / "carol.wav",
+        RECORD_S,
+    )
+    carol.send("answer", call=carol_call)
+    bob.wait_call_state(consult, "CONFIRMED", 5.0)
+
+    bob.send("xfer_replaces", call=c.callee_call, other=consult)
+    done = bob.wait_event("transfer_status", 5.0, call=c.callee_call, final=True)
+    assert done["code"] == 200
+    bob.wait_bye(c.callee_call, 5.0)
+    bob.wait_bye(consult, 5.0)
+    alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
+    alice.wait_event("recorded", 10.0, call=c.caller_call)
+    carol.send("record", call=carol_call, path=str(tmp_path / "carol.wav"), seconds=RECORD_S)
+    carol.wait_event("recorded", 10.0, call=carol_call)
+    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
+    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+    # Neither remaining phone got a new INVITE: both kept the dialogs they had.
+    for phone in (alice, carol):
+        states = [e["state"] for e in phone.events if e["event"] == "call_state"]
+        assert states.count("CONFIRMED") == 1 and "DISCONNECTED" not in states
+    assert len([e for e in carol.events if e["event"] == "incoming_call"]) == 1
+
+    carol.send("hangup", call=carol_call)
+    alice.wait_bye(c.caller_call, 5.0)
+    first, second = switch.closed_cdrs(2)
+    assert (first["caller"], first["callee"]) == ("1001", "1003")
+    assert json.loads(first["variables"])["transfer"] == "attended"
+    assert (second["caller"], second["callee"]) == ("1002", "1003")
+    assert second["hangup_cause"] == "attended transfer"
