@@ -323,6 +323,7 @@ class Switch:
             extend=extend,
         )
         self.b2bua.signalling.observers.append(centre)
+        self.b2bua.transfers.listeners.append(centre)
         self.transport = SipTransport(
             TransactionLayer(),
             self.b2bua.handle,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
@@ -48,11 +49,19 @@ class TransferRefused(Exception):
     reason: str
 
 
+class TransferListener(Protocol):
+    """Told just before a call's party is handed on (the call centre ends the agent's part
+    there, before the party may enter another queue)."""
+
+    def transferring(self, call: Call, transferor: Leg, target: str) -> None: ...
+
+
 class Transfers:
     """Carries out the REFERs of every call (a `CallObserver` of the signalling)."""
 
     def __init__(self, signalling: Signalling) -> None:
         self._signalling = signalling
+        self.listeners: list[TransferListener] = []
         signalling.observers.append(self)
 
     # ---- CallObserver ------------------------------------------------------------------
@@ -163,6 +172,8 @@ class Transfers:
     ) -> None:
         """Tell the transferor it worked, move its peer on, and hang the transferor up."""
         signalling = self._signalling
+        for listener in self.listeners:
+            listener.transferring(call, transferor, call.callee)
         # The 200 goes before the BYE: in-dialog requests leave in CSeq order.
         transferor.notify_refer(200, "OK", final=True)
         if transferred is bridge.party:

@@ -9,13 +9,14 @@ then hears 1003's tone and 1003 hears 1001's; the call record names 1003 and the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PjsuaPeer
-from running_switch import Switch
+from running_switch import Switch, start_switch
+from test_call_centre import centre_config, dial_sales, events, log_in, wait_queue_log
 from two_phones import RECORD_S, connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -115,3 +116,44 @@ def test_attended_transfer_by_refer_with_replaces_joins_caller_and_third_phone(
     assert json.loads(first["variables"])["transfer"] == "attended"
     assert (second["caller"], second["callee"]) == ("1002", "1003")
     assert second["hangup_cause"] == "attended transfer"
+
+
+@pytest.fixture
+def centre(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
+    sw = start_switch(tmp_path, carrier_port, edit=centre_config())
+    try:
+        yield sw
+    finally:
+        sw.stop()
+
+
+def test_an_agent_transfers_a_queue_caller_to_another_queue_keeping_its_ivr_variables(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """IVR 500 -> queue 600 -> agent 1001, who blind-transfers to queue 601: the queue log
+    shows TRANSFER for the agent and the caller entering 601 under the same call; the call
+    record keeps what the IVR learnt and names 601."""
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(centre, agent, "1001")
+    call = dial_sales(centre, caller, tmp_path)
+    agent_call = agent.wait_incoming(10.0)["call"]
+    agent.send("answer", call=agent_call)
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    wait_queue_log(centre, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
+
+    agent.send("xfer", call=agent_call, dest=f"sip:601@127.0.0.1:{centre.sip_port}")
+    assert agent.wait_event("transfer_status", 5.0, call=agent_call, final=True)["code"] == 200
+    agent.wait_bye(agent_call, 5.0)
+    rows = wait_queue_log(centre, lambda r: ("ENTERQUEUE", "601", "") in events(r), 5.0)
+    transfer = next(r for r in rows if r["event"] == "TRANSFER")
+    enter = next(r for r in rows if r["event"] == "ENTERQUEUE" and r["queue"] == "601")
+    assert (transfer["queue"], transfer["agent"]) == ("600", "1001")
+    assert enter["call"] == transfer["call"]
+    states = [e["state"] for e in caller.events if e["event"] == "call_state" and e["call"] == call]
+    assert "DISCONNECTED" not in states  # the caller waits in 601, on its first dialog
+
+    caller.send("hangup", call=call)
+    wait_queue_log(centre, lambda r: ("ABANDON", "601", "") in events(r), 5.0)
+    cdr = centre.closed_cdrs(1, 5.0, "callee = ?", ("601",))[0]
+    variables = json.loads(cdr["variables"])
+    assert variables["ivr_digits"] == "1" and variables["transferred_by"] == "1001"
