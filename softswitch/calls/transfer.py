@@ -31,7 +31,8 @@ from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
-from softswitch.calls.leg import Leg, LegEvent, TransferRequested
+from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
+from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEvent, TransferRequested
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.config import INTERNAL_CONTEXT
@@ -62,6 +63,7 @@ class Transfers:
     def __init__(self, signalling: Signalling) -> None:
         self._signalling = signalling
         self.listeners: list[TransferListener] = []
+        self.codes = InCallCodes(signalling, self._feature)
         signalling.observers.append(self)
 
     # ---- CallObserver ------------------------------------------------------------------
@@ -72,16 +74,41 @@ class Transfers:
         return None
 
     def call_ended(self, call: Call) -> None:
-        return None
+        self.codes.forget(call)
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
-        return None
+        self.codes.watch(call)
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
-        if type(event) is TransferRequested:
+        kind = type(event)
+        if kind is TransferRequested:
+            assert isinstance(event, TransferRequested)
             self._refer(call, event)
+        elif kind is LegAnswered:
+            # Observers hear an event before the leg's application: the bridge connects after.
+            self._signalling.call_later(0.0, lambda: self.codes.watch(call))
+        elif kind is DigitReceived:
+            assert isinstance(event, DigitReceived)
+            if event.method == "info":  # RFC 4733 digits of a bridged leg come by the tap
+                self.codes.digit(call, event.leg, event.digit)
 
     # ---- the transfer ------------------------------------------------------------------
+    def _feature(self, call: Call, leg: Leg, pressed: FeaturePressed) -> None:
+        """A feature code from a bridged party: `#1` + number, `*0`; `*2` is not built yet."""
+        signalling = self._signalling
+        if pressed.feature == "disconnect":
+            side = Side.CALLER if leg is call.caller_leg else Side.CALLEE
+            signalling.hang_up(call, side, "disconnect feature code")
+        elif pressed.feature == "blind_transfer":
+            try:
+                self.blind(call, leg, pressed.number, refer=False)
+            except TransferRefused as refused:
+                log.info("call %d: DTMF transfer to %s refused: %d %s", call.id,
+                         pressed.number, refused.status, refused.reason)  # fmt: skip
+        else:
+            log.info("call %d: %s by DTMF is not available", call.id, pressed.feature)
+        signalling.flush()
+
     def _refer(self, call: Call, event: TransferRequested) -> None:
         transferor = event.leg
         transferor.notify_refer(100, "Trying", final=False)
@@ -95,7 +122,7 @@ class Transfers:
             log.info("call %d: transfer refused: %d %s", call.id, refused.status, refused.reason)
             transferor.notify_refer(refused.status, refused.reason, final=True)
 
-    def blind(self, call: Call, transferor: Leg, number: str) -> None:
+    def blind(self, call: Call, transferor: Leg, number: str, *, refer: bool = True) -> None:
         """Move the transferor's peer to `number` (routed in the transferor's context), then
         tell the transferor (NOTIFY 200) and hang its leg up. Raises `TransferRefused`."""
         signalling = self._signalling
@@ -109,7 +136,7 @@ class Transfers:
         except UnknownDestinationKind as exc:
             raise TransferRefused(404, "Not Found") from exc
         self._note(call, bridge, transferor, target.number)
-        self._hand_on(call, bridge, transferor, transferred, application)
+        self._hand_on(call, bridge, transferor, transferred, application, refer=refer)
         log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
 
     def attended(self, call: Call, transferor: Leg, replaces: Replaces) -> None:
@@ -169,13 +196,15 @@ class Transfers:
         transferor: Leg,
         transferred: Leg,
         application: Application,
+        *,
+        refer: bool = True,
     ) -> None:
         """Tell the transferor it worked, move its peer on, and hang the transferor up."""
         signalling = self._signalling
         for listener in self.listeners:
             listener.transferring(call, transferor, call.callee)
-        # The 200 goes before the BYE: in-dialog requests leave in CSeq order.
-        transferor.notify_refer(200, "OK", final=True)
+        if refer:  # the 200 goes before the BYE: in-dialog requests leave in CSeq order
+            transferor.notify_refer(200, "OK", final=True)
         if transferred is bridge.party:
             # detach() of the party ends every callee leg, the transferor's among them.
             signalling.move(call, transferred, application)

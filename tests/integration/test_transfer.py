@@ -157,3 +157,47 @@ def test_an_agent_transfers_a_queue_caller_to_another_queue_keeping_its_ivr_vari
     cdr = centre.closed_cdrs(1, 5.0, "callee = ?", ("601",))[0]
     variables = json.loads(cdr["variables"])
     assert variables["ivr_digits"] == "1" and variables["transferred_by"] == "1001"
+
+
+def test_hash_1_blind_transfers_and_star_0_disconnects_without_the_digits_reaching_the_peer(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """1002 presses #1, dials 1003 and # (RFC 4733): 1001 is moved to 1003 and hears it,
+    without hearing a digit of it; then 1003 presses *0 and the call ends for both. A plain
+    digit still reaches the peer."""
+    carol = pjsua("1003")
+    carol.register(switch.sip_port, "1003", "demo-1003")
+    c = connect(switch, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    alice.send("play", call=c.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 30.0)))
+    bob.wait_event("media_active", 5.0, call=c.callee_call)
+    bob.send("dtmf", call=c.callee_call, digits="5")
+    assert alice.wait_event("dtmf_received", 5.0, call=c.caller_call)["digit"] == "5"
+
+    bob.send("dtmf", call=c.callee_call, digits="#11003#")
+    bob.wait_bye(c.callee_call, 10.0)
+    incoming = carol.wait_incoming(5.0)
+    carol_call = incoming["call"]
+    carol.play_and_record(
+        carol_call,
+        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
+        tmp_path / "carol.wav",
+        RECORD_S,
+    )
+    carol.send("answer", call=carol_call)
+    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+    alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
+    alice.wait_event("recorded", 10.0, call=c.caller_call)
+    carol.wait_event("recorded", 10.0, call=carol_call)
+    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
+    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+    heard = [e["digit"] for e in alice.events if e["event"] == "dtmf_received"]
+    assert heard == ["5"]  # none of "#11003#"
+
+    carol.send("dtmf", call=carol_call, digits="*0")
+    carol.wait_bye(carol_call, 10.0)
+    alice.wait_bye(c.caller_call, 5.0)
+    assert not [e for e in alice.events if e["event"] == "dtmf_received" and e["digit"] != "5"]
+    row = switch.closed_cdr()
+    assert row["callee"] == "1003" and row["hangup_cause"] == "disconnect feature code"
+    assert json.loads(row["variables"])["transferred_by"] == "1002"

@@ -383,6 +383,10 @@ class PeerCall(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.peer.on_media(self.peer.calls[self.slot_id])
 
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        """A digit the far end sent (RFC 4733 or INFO): tests check feature codes stay out."""
+        emit("dtmf_received", call=self.slot_id, digit=str(prm.digit))
+
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         """A NOTIFY about our REFER: the sipfrag's status line (RFC 3515 §2.4.5)."""
         emit(
