@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick clean
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -30,12 +30,13 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests
-	$(BIN)/ruff format --check softswitch codecs bench tests
+	$(BIN)/ruff check softswitch codecs bench tests tools
+	$(BIN)/ruff format --check softswitch codecs bench tests tools
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
+	$(BIN)/mypy tools
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
@@ -50,5 +51,14 @@ bench-quick: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench --suite quick
 
+# Mutation testing of the sans-IO cores against their fast unit tests (README, Tests): too slow for
+# `make test`. Targets are [tool.mutmut] in pyproject.toml; MUTANTS_JOBS bounds the mutants tested
+# at once, MUTANTS_ARGS passes options to tools/mutants.py (--module FILE, --survivors, --report).
+MUTANTS_JOBS ?= 2
+MUTANTS_ARGS ?=
+mutants: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt mutmut
+	nice -n 10 $(BIN)/python tools/mutants.py --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
+
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build mutants .mypy_cache .ruff_cache .pytest_cache
