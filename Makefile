@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick mutants clean
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh mutants clean dist FORCE
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -23,25 +23,59 @@ system-deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 	  echo "installing sip-tester (SIPp)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
+	@command -v sox >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing sox and espeak-ng"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox espeak-ng >/dev/null; }
+
+	@# tmux runs `make run`'s console in a test the way a person sees it; rsvg-convert turns the
+	@# console's SVG screenshots into the PNGs of the README (scripts/console_screenshot.py).
+	@command -v tmux >/dev/null 2>&1 && command -v rsvg-convert >/dev/null 2>&1 || { \
+	  echo "installing tmux and librsvg2-bin"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux librsvg2-bin >/dev/null; }
 
 setup: $(STAMP) system-deps
 
+# The switch with the operator console on this terminal (F1 help; Ctrl-C stops both).
 run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests tools
-	$(BIN)/ruff format --check softswitch codecs bench tests tools
+	$(BIN)/ruff check softswitch codecs bench tests freeze scripts tools
+	$(BIN)/ruff format --check softswitch codecs bench tests freeze scripts tools
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
 	MYPYPATH=build/typecheck $(BIN)/mypy -p softswitch -p softswitch_codecs -p bench
-	$(BIN)/mypy tools
+	@# MYPYPATH here too: from the repo root mypy takes codecs/ for the standard library's codecs.
+	MYPYPATH=build/typecheck $(BIN)/mypy freeze/inputs.py
+	MYPYPATH=build/typecheck $(BIN)/mypy scripts
+	MYPYPATH=build/typecheck $(BIN)/mypy tools
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# One executable for small offices (PyInstaller onefile, freeze/softswitch.spec): dist/softswitch
+# runs on a machine without Python. Rebuilt only when the digest of its inputs changes (sources,
+# spec, installed distributions; see freeze/inputs.py), built aside and moved in whole, so an
+# interrupted build never leaves a half-written executable that make would take as current.
+DIST := dist/softswitch
+DIST_INPUTS := build/dist-inputs.sha256
+
+dist: $(DIST)
+
+$(DIST_INPUTS): FORCE $(STAMP)
+	@$(BIN)/python freeze/inputs.py $@ softswitch codecs prompts freeze pyproject.toml constraints.txt
+
+$(DIST): $(DIST_INPUTS)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath build/freeze/dist \
+	  --workpath build/freeze freeze/softswitch.spec
+	mkdir -p $(dir $@)
+	mv build/freeze/dist/softswitch $@
+
+FORCE:
 
 bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
@@ -50,6 +84,14 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench --suite quick
+
+# Re-record the prompt set with espeak-ng from prompts/texts.toml (PROMPT_LANG=zh: one language).
+prompts: setup
+	$(BIN)/python scripts/make_prompts.py $(if $(PROMPT_LANG),--language $(PROMPT_LANG))
+
+# Compose the default music on hold again (prompts/moh/default/arpeggios.wav).
+moh: setup
+	$(BIN)/python scripts/make_moh.py
 
 # Mutation testing of the sans-IO cores against their fast unit tests (README, Tests): too slow for
 # `make test`. Targets are [tool.mutmut] in pyproject.toml; MUTANTS_JOBS bounds the mutants tested
@@ -61,4 +103,4 @@ mutants: $(STAMP)
 	nice -n 10 $(BIN)/python tools/mutants.py --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
 
 clean:
-	rm -rf $(VENV) build mutants .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist mutants .mypy_cache .ruff_cache .pytest_cache

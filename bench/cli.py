@@ -1,6 +1,8 @@
 """`softswitch-bench`: the same SIPp load through the switch and the reference peers, in one run.
 
-Every load step is bounded in calls and time, and all traffic stays on 127.0.0.1.
+Every load step is bounded in calls and time, and all traffic stays on 127.0.0.1. Peers whose
+programs are not installed are reported as such when the suite chose them, and refused with a
+clear message before any load when `--peers` named them.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from typing import Any
 
 import click
 
-from bench import machine, media_calls, relay, report, setup_rate
+from bench import acd, machine, media_calls, relay, report, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
 from bench.profiling import Profiler
+from bench.programs import SCENARIO_PROGRAMS, Program, missing
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 SCENARIOS = ("setup", "media", "relay", "conference", "acd")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
-    "acd": "ACD is not available yet: the switch has no queues or agents.",
 }
 NOTES = [
     "CPU is user+system time from /proc/PID/stat of each peer's whole process tree (all "
@@ -70,7 +72,7 @@ SUITES = {
         duration_s=6,
         concurrent=(250, 500, 1000),
         relay_pps=(20000, 60000),
-        scenarios=("setup", "media", "relay"),
+        scenarios=("setup", "media", "relay", "acd"),
         peers=ALL_PEERS,
     ),
     "quick": Suite(
@@ -78,7 +80,7 @@ SUITES = {
         duration_s=5,
         concurrent=(250,),
         relay_pps=(20000,),
-        scenarios=("setup", "media", "relay"),
+        scenarios=("setup", "media", "relay", "acd"),
         peers=ALL_PEERS,
     ),
 }
@@ -87,6 +89,7 @@ SCENARIO_PEERS = {
     "setup": ("softswitch", "kamailio", "sippy"),
     "media": ("softswitch", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
+    "acd": (),  # in-process: no peers
 }
 MAX_CALLS_PER_STEP = 20000
 MAX_DURATION_S = 60.0
@@ -95,6 +98,57 @@ MAX_DURATION_S = 60.0
 def default_out_dir() -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return REPO / "bench" / "results" / f"{stamp}-{machine.git_commit(REPO)}"
+
+
+class MissingPrograms(click.ClickException):
+    """What was asked for needs programs this machine lacks: exit 2 with a message, no traceback."""
+
+    exit_code = 2
+
+
+def peer_programs(scenario: str, name: str) -> tuple[Program, ...]:
+    return (relay.PEERS[name] if scenario == "relay" else PEERS[name]).programs
+
+
+def plan_programs(plan: dict[str, list[str]]) -> set[Program]:
+    """Everything the planned scenarios and their peers run."""
+    return {
+        program
+        for scenario, names in plan.items()
+        for program in (
+            *SCENARIO_PROGRAMS[scenario],
+            *(p for name in names for p in peer_programs(scenario, name)),
+        )
+    }
+
+
+def check_programs(plan: dict[str, list[str]], explicit: bool) -> dict[str, dict[str, str]]:
+    """Per scenario, the peers that cannot run and why; raises when what is missing was asked for
+    by name, or is SIPp, which the setup and media scenarios drive whatever the peer."""
+    problems: list[str] = []
+    unavailable: dict[str, dict[str, str]] = {}
+    for scenario, names in plan.items():
+        for program in missing(SCENARIO_PROGRAMS[scenario]):
+            problems.append(
+                f"the {scenario} scenario needs {program.describe()}, which is not installed: "
+                "`make setup` installs it"
+            )
+        for name in names:
+            lacking = missing(peer_programs(scenario, name))
+            if lacking:
+                unavailable.setdefault(scenario, {})[name] = ", ".join(
+                    p.describe() for p in lacking
+                )
+    named = {name: why for peers in unavailable.values() for name, why in peers.items()}
+    if explicit and named:
+        problems += [f"{name} is not installed: it needs {why}" for name, why in named.items()]
+        problems.append(
+            "Install what is missing (`make bench` does, as root), or leave those peers out of "
+            "--peers."
+        )
+    if problems:
+        raise MissingPrograms("\n".join(dict.fromkeys(problems)))
+    return unavailable
 
 
 def start_peer(name: str, workdir: Path, display: Display) -> Peer | str:
@@ -191,6 +245,12 @@ def run_scenario(
     show_default=True,
     help="Rewrite bench/RESULTS.md and bench/plots/ from this run.",
 )
+@click.option(
+    "--results-md",
+    type=click.Path(path_type=Path),
+    default=RESULTS_MD,
+    help="The RESULTS.md that --update-results-md rewrites (plots go in plots/ beside it).",
+)
 @click.option("--install/--no-install", default=True, help="Install missing tools first.")
 def main(
     suite: str,
@@ -205,6 +265,7 @@ def main(
     out: Path | None,
     profile: bool,
     update_results_md: bool,
+    results_md: Path,
     install: bool,
 ) -> None:
     """Run the bench and write results.json, plots and RESULTS.md."""
@@ -219,11 +280,19 @@ def main(
         r: min(MAX_CALLS_PER_STEP, calls if calls else max(1, round(r * duration_s)))
         for r in step_rates
     }
+    display = Display()
+    run_scenarios = [s for s in scenarios or chosen.scenarios if s not in NOT_YET]
+    plan = {
+        s: [p for p in wanted_peers if p in SCENARIO_PEERS[s]] for s in dict.fromkeys(run_scenarios)
+    }
+    if install:
+        machine.ensure_tools(plan_programs(plan), display.note)
+    unavailable = check_programs(plan, explicit=peers is not None)
+    for scenario, names in unavailable.items():
+        for name, why in names.items():
+            display.note(f"[yellow]{scenario} {name}: not installed (needs {why}); not measured")
     out_dir = (out or default_out_dir()).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    display = Display()
-    if install:
-        machine.ensure_tools(display.note)
     results: dict[str, Any] = {
         "command": shlex.join(["softswitch-bench", *sys.argv[1:]]),
         "machine": machine.machine_info(REPO),
@@ -237,22 +306,31 @@ def main(
                 display.note(f"[yellow]{scenario}: {NOT_YET[scenario]}")
                 results["scenarios"][scenario] = {"unavailable": NOT_YET[scenario]}
                 continue
-            run_peers = [p for p in wanted_peers if p in SCENARIO_PEERS[scenario]]
+            if scenario == "acd":
+                results["scenarios"]["acd"] = acd.run_scenario(display)
+                continue
+            lacking = unavailable.get(scenario, {})
+            run_peers = [p for p in plan[scenario] if p not in lacking]
             if scenario == "relay":
-                results["scenarios"]["relay"] = relay.run_scenario(
+                done = relay.run_scenario(
                     run_peers, list(pps or chosen.relay_pps), streams,
                     min(duration or RELAY_SECONDS, MAX_DURATION_S), out_dir, display,
                 )  # fmt: skip
-                continue
-            steps: list[float] | list[int] = (
-                step_rates if scenario == "setup" else list(concurrent or chosen.concurrent)
-            )
-            results["scenarios"][scenario] = run_scenario(
-                scenario, run_peers, steps, step_calls, out_dir, display, profile,
-                results["profiles"],
-            )  # fmt: skip
+            else:
+                steps: list[float] | list[int] = (
+                    step_rates if scenario == "setup" else list(concurrent or chosen.concurrent)
+                )
+                done = run_scenario(
+                    scenario, run_peers, steps, step_calls, out_dir, display, profile,
+                    results["profiles"],
+                )  # fmt: skip
+            done["peers"] = {
+                name: done["peers"].get(name) or {"steps": [], "not_installed": lacking[name]}
+                for name in plan[scenario]
+            }
+            results["scenarios"][scenario] = done
     report.write_json(results, out_dir)
     plots = report.make_plots(results, out_dir)
     if update_results_md:
-        report.write_markdown(results, RESULTS_MD, plots)
+        report.write_markdown(results, results_md, plots)
     display.console.print(f"results: {out_dir / 'results.json'}")

@@ -1,4 +1,5 @@
-"""What the bench needs installed, and the facts about this machine that every result carries."""
+"""Installing what a bench run needs, and the facts about this machine that every result
+carries (a peer that is not installed says so there)."""
 
 from __future__ import annotations
 
@@ -7,36 +8,49 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import sipp
 from bench.peers import PEERS
+from bench.programs import PY_SPY, Installer, Program
 
-# Command -> Debian package, installed with apt as the Makefile installs SIPp.
-APT_TOOLS = {"sipp": "sip-tester", "kamailio": "kamailio", "rtpengine": "rtpengine-daemon"}
-PIP_TOOLS = {"b2bua_simple": "sippy==2.5.0", "py-spy": "py-spy"}
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
 
 
-def ensure_tools(say: Callable[[str], None] = print) -> None:
-    """Install missing load tools and peers: apt as root, pip into this venv."""
-    missing = [pkg for cmd, pkg in APT_TOOLS.items() if shutil.which(cmd) is None]
-    if missing:
-        if os.geteuid() != 0:
-            raise RuntimeError(f"missing {', '.join(missing)}: install them with apt as root")
-        say(f"installing {' '.join(missing)} with apt")
+def ensure_tools(programs: Iterable[Program], say: Callable[[str], None] = print) -> None:
+    """Install the missing ones: apt as root, pip into this venv. What cannot be installed is
+    said and left missing; the caller decides whether the run can go on without it."""
+    wanted = {p for p in programs if p.path() is None}
+    apt = sorted({p.package for p in wanted if p.installer is Installer.APT})
+    pip = sorted({p.package for p in wanted if p.installer is Installer.PIP})
+    if apt and os.geteuid() != 0:
+        say(f"cannot install {', '.join(apt)}: apt needs root")
+    elif apt:
+        say(f"installing {' '.join(apt)} with apt")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-    bin_dir = Path(sys.executable).parent
-    wanted = [spec for cmd, spec in PIP_TOOLS.items() if not (bin_dir / cmd).exists()]
-    if wanted:
-        say(f"installing {' '.join(wanted)} with pip")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *wanted], check=True)
+        _run(["apt-get", "update", "-qq"], env, say)
+        _run(["apt-get", "install", "-y", "-qq", *apt], env, say)
+    if pip:
+        say(f"installing {' '.join(pip)} with pip")
+        constraints = ["-c", str(CONSTRAINTS)] if CONSTRAINTS.exists() else []
+        _run([sys.executable, "-m", "pip", "install", "-q", *constraints, *pip], None, say)
+
+
+def _run(command: list[str], env: dict[str, str] | None, say: Callable[[str], None]) -> None:
+    try:
+        done = subprocess.run(command, env=env, check=False)
+    except OSError as exc:
+        say(f"{command[0]}: {exc}")
+        return
+    if done.returncode:
+        say(f"{' '.join(command[:3])} … failed with status {done.returncode}")
 
 
 def git_commit(repo: Path) -> str:
+    if shutil.which("git") is None:
+        return "nogit"
     out = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
         capture_output=True, text=True, check=False,
@@ -62,5 +76,6 @@ def machine_info(repo: Path) -> dict[str, object]:
         "versions": {
             "sipp": sipp.version(),
             **{name: peer.version() for name, peer in PEERS.items()},
+            "py-spy": PY_SPY.version(["--version"], r"py-spy (\S+)"),
         },
     }

@@ -31,6 +31,7 @@ from bench.display import Display, StepReporter
 from bench.peers.base import PeerError, free_port
 from bench.peers.rtpengine import Rtpengine
 from bench.peers.softswitch import Softswitch
+from bench.programs import Program
 from bench.rtp_blaster import PACKET_BYTES
 
 PACKETS_PER_STREAM_S = 50  # per direction: G.711 with 20 ms packets (RFC 3551 §4.5)
@@ -62,6 +63,7 @@ class RelayPeer(ABC):
     """A system that relays the blasters' streams; its processes are the ones measured."""
 
     name: ClassVar[str]
+    programs: ClassVar[tuple[Program, ...]] = ()
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -131,6 +133,7 @@ class AsyncioRelay(FloorRelay):
 
 class RtpengineRelay(RelayPeer):
     name = "rtpengine"
+    programs = Rtpengine.programs
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)

@@ -125,7 +125,9 @@ def _peer_notes(results: Results, scenario: str) -> list[str]:
     notes = []
     peers = results["scenarios"].get(scenario, {}).get("peers", {})
     for name, peer in sorted(peers.items()):
-        if peer.get("error"):
+        if peer.get("not_installed"):
+            notes.append(f"- **{name}** not installed: needs {peer['not_installed']}; not measured")
+        elif peer.get("error"):
             notes.append(f"- **{name}** did not run: {peer['error']}")
     return notes
 
@@ -188,6 +190,26 @@ def _setup_goals(steps: dict[str, list[dict[str, Any]]]) -> list[str]:
         )
     )
     return lines
+
+
+def _acd_section(results: Results) -> list[str]:
+    scenario = results["scenarios"].get("acd")
+    if scenario is None or "decisions" not in scenario:
+        return []
+    out = [
+        "",
+        f"## ACD routing decision ({scenario['agents']} agents, {scenario['queues']} queues,"
+        f" goal < {scenario['goal_ms']:g} ms)",
+        "",
+        "| decision | p50 | p99 | max | CPU p50 | CPU p99 | samples |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in scenario["decisions"].items():
+        out.append(
+            f"| {name} | {s['p50_us']:.0f} µs | {s['p99_us']:.0f} µs | {s['max_us']:.0f} µs"
+            f" | {s['cpu_p50_us']:.0f} µs | {s['cpu_p99_us']:.0f} µs | {s['samples']} |"
+        )
+    return out
 
 
 def _relay_section(results: Results) -> list[str]:
@@ -294,6 +316,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += ["", f"### {title}", ""]
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
+    out += _acd_section(results)
     for name, info in results["scenarios"].items():
         if info.get("unavailable"):
             out += ["", f"## {name}", "", info["unavailable"]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 import shutil
 import signal
 import struct
@@ -18,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.programs import SIPP
 
 SCENARIO_DIR = Path(__file__).parent / "sipp_scenarios"
 UAS_SCENARIO = SCENARIO_DIR / "uas.xml"
@@ -218,6 +219,4 @@ def rtp_packets_per_media_call() -> int:
 
 
 def version() -> str:
-    out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, check=False).stdout
-    match = re.search(r"SIPp v(\S+)", out)
-    return match.group(1).rstrip(".") if match else "unknown"
+    return SIPP.version(["-v"], r"SIPp v(\S+?)\.?(?:\s|$)")

@@ -15,18 +15,28 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 
+from softswitch.api.auth import Principal
+from softswitch.api.events import CallEvents, RegistrationEvents
+from softswitch.api.server import ApiServer, ApiStartupError
+from softswitch.call_record import Disposition, Side
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
-from softswitch.calls.registrar import Binding, Registrar
-from softswitch.config import Config
+from softswitch.calls.registrar import Binding, BindingSink, Registrar
+from softswitch.calls.signalling import CallRecords
+from softswitch.config import Config, ConfigError
+from softswitch.config_api import Role
+from softswitch.ivr.flowset import FlowLoadError, FlowSet
+from softswitch.ivr.settings import ivr_settings
+from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
+from softswitch.media.recorder import RECORDINGS_DIR, recover
 from softswitch.media.relay import MediaRelay
 from softswitch.metrics import SwitchMetrics, serve_metrics
 from softswitch.security.destinations import DestinationPolicy
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
-from softswitch.store import cdr, registrations
+from softswitch.store import cdr, recordings, registrations
 from softswitch.store.database import Database, StoreError
 
 log = logging.getLogger("softswitch")
@@ -95,7 +105,7 @@ class _CdrWriter:
             call_id=call.caller_leg.invite.call_id,
             caller=call.caller,
             callee=call.callee,
-            direction=cdr.Direction(call.direction),
+            direction=call.direction,
             trunk=call.trunk,
             start_ts=call.started_at,
         )
@@ -109,17 +119,17 @@ class _CdrWriter:
             await cdr.mark_answered(self.db, cdr_id, answered_at)
 
     def ended(self, call: Call) -> None:
-        disposition = cdr.Disposition(call.disposition.value if call.disposition else "failed")
-        side = cdr.HangupSide(call.hangup_side.value if call.hangup_side else "switch")
+        disposition = call.disposition or Disposition.FAILED
+        side = call.hangup_side or Side.SWITCH
         self.writes.submit(self._ended(call.id, time.time(), disposition, call.hangup_cause, side))
 
     async def _ended(
         self,
         call_id: int,
         end_ts: float,
-        disposition: cdr.Disposition,
+        disposition: Disposition,
         cause: str,
-        side: cdr.HangupSide,
+        side: Side,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -141,30 +151,76 @@ class _BindingWriter:
         self.writes = writes
 
     def saved(self, binding: Binding) -> None:
-        # The registrar's binding and the stored row have the same fields (calls/ may not
-        # import store/, so each layer has its own type).
-        stored = registrations.Binding(**dataclasses.asdict(binding))
-        self.writes.submit(registrations.save_binding(self.db, stored))
+        # The store takes a binding's fields as plain values by column name (calls/ and store/
+        # may not import each other); tests/test_app.py checks the names match.
+        self.writes.submit(registrations.save_binding(self.db, dataclasses.asdict(binding)))
 
     def removed(self, aor: str, contact: str) -> None:
         self.writes.submit(registrations.delete_binding(self.db, aor, contact))
 
 
+class _Bindings:
+    """BindingSink to several sinks: the store, then the API's events."""
+
+    def __init__(self, *sinks: BindingSink) -> None:
+        self.sinks = list(sinks)
+
+    def saved(self, binding: Binding) -> None:
+        for sink in self.sinks:
+            sink.saved(binding)
+
+    def removed(self, aor: str, contact: str) -> None:
+        for sink in self.sinks:
+            sink.removed(aor, contact)
+
+
+class _Records:
+    """CallRecords to several sinks: the CDR writer, then the API's events."""
+
+    def __init__(self, *sinks: CallRecords) -> None:
+        self.sinks = list(sinks)
+
+    def started(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.started(call)
+
+    def answered(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.answered(call)
+
+    def ended(self, call: Call) -> None:
+        for sink in self.sinks:
+            sink.ended(call)
+
+
 class Switch:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, own_console: bool = False) -> None:
+        """`own_console`: a console runs in this process, so the API is served even when the
+        config turns it off (then on 127.0.0.1 and a port the kernel picks, for it alone)."""
         self.config = config
+        self._own_console = own_console
+        self._bindings = _Bindings()
         self.db: Database | None = None
         self.transport: SipTransport | None = None
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
+        self.engine: MediaEngine | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.flows: FlowSet | None = None
+        self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
+        try:
+            ivr = ivr_settings(config)
+            prompts = config.data.dir / "prompts"
+            self.flows = FlowSet.for_switch(ivr, prompts) if ivr else None
+        except (ConfigError, FlowLoadError) as exc:
+            raise StartupError(f"IVR flows: {exc}") from exc
         try:
             config.data.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -176,11 +232,16 @@ class Switch:
         closed = await cdr.close_dangling(self.db, time.time(), "switch restarted")
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
+        recordings_root = config.data.dir / RECORDINGS_DIR
+        cut = await recordings.close_cut(self.db, lambda path: recover(recordings_root / path))
+        if cut:
+            log.warning("closed %d recordings cut by the end of a previous run", cut)
         policy = DestinationPolicy(config.security.allowed_destinations)
         self._writes = _StoreWriter()
-        self.registrar = Registrar(config.registrar, _BindingWriter(self.db, self._writes))
+        self._bindings.sinks.append(_BindingWriter(self.db, self._writes))
+        self.registrar = Registrar(config.registrar, self._bindings)
         restored = await registrations.load_bindings(self.db, time.time())
-        self.registrar.restore(Binding(**dataclasses.asdict(b)) for b in restored)
+        self.registrar.restore(Binding(**values) for values in restored)
         loop = asyncio.get_running_loop()
         rtp_host = config.rtp.host
         self.relay = MediaRelay(
@@ -194,13 +255,17 @@ class Switch:
             clock=time.time,
             algorithms=config.security.digest_algorithms,
         )
+        records = _Records(_CdrWriter(self.db, self._writes))
+        # The engine ticks only while a leg is in it (signalling hands it the loop).
+        self.engine = MediaEngine()
         self.b2bua = B2bua(
             config,
             relay=self.relay,
             registrar=self.registrar,
             authenticator=authenticator,
-            records=_CdrWriter(self.db, self._writes),
+            records=records,
             setup_latency=self.metrics.call_setup_seconds,
+            engine=self.engine,
         )
         self.transport = SipTransport(
             TransactionLayer(),
@@ -217,6 +282,8 @@ class Switch:
             await self.db.close()
             raise StartupError(str(exc)) from exc
         self._bind_metrics()
+        if config.api.enabled or self._own_console:
+            await self._start_api(records)
         if config.metrics.enabled:
             try:
                 self._metrics_server = await serve_metrics(
@@ -240,6 +307,41 @@ class Switch:
             len(config.trunks),
         )
 
+    def reload_flows(self) -> None:
+        """SIGHUP: new calls get the folder's flows if they check clean (calls keep theirs)."""
+        if self.flows is not None:
+            self.flows.reload_and_log()
+
+    async def _start_api(self, records: _Records) -> None:
+        assert self.b2bua is not None
+        api_config = self.config.api
+        if not api_config.enabled:
+            api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
+        self.api = ApiServer(
+            api_config, self.b2bua.control, registrar=self.registrar, trunks=self.config.trunks
+        )
+        # The API's events follow the same call records as the CDR, in the same order.
+        records.sinks.append(CallEvents(self.api.hub))
+        self._bindings.sinks.append(RegistrationEvents(self.api.hub))
+        try:
+            await self.api.start()
+        except ApiStartupError as exc:
+            await self.stop()
+            raise StartupError(str(exc)) from exc
+
+    def console_token(self) -> str:
+        """A fresh admin token for the console of this process: minted in memory, handed to it
+        directly, never written anywhere nor shown; it dies with the process."""
+        assert self.api is not None, "the API is served whenever a console is attached"
+        principal = Principal("console", Role.ADMIN, None, None, frozenset())
+        return self.api.services.tokens.issue(principal).value
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        host = self.api.config.host
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.api.port}"
+
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
         assert transport is not None and b2bua is not None
@@ -257,6 +359,7 @@ class Switch:
             calls_by_disposition=lambda: b2bua.counters.by_disposition,
             sip_malformed=lambda: transport.counters.parse_errors,
             refused_destinations=lambda: transport.counters.refused_destinations,
+            dtmf_digits=lambda: b2bua.counters.dtmf_digits,
         )
 
     async def _sweep(self) -> None:
@@ -275,10 +378,14 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
+        if self.engine is not None:
+            self.engine.close()
         if self.relay is not None:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.api is not None:
+            await self.api.stop()
         if self._writes is not None:
             await self._writes.close()
         if self.db is not None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from softswitch import __version__
+from softswitch.acd.model import AcdConfig
+from softswitch.acd.settings import SettingsError, parse_settings
 from softswitch.config import (
     Config,
     ConfigError,
@@ -20,6 +23,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
 
@@ -45,7 +49,7 @@ def main() -> None:
     help="TOML configuration file.",
 )
 @click.option(
-    "--headless", is_flag=True, help="No live view: log lines only (for services, tests)."
+    "--headless", is_flag=True, help="No console: log lines on stderr (for services, tests)."
 )
 @click.option("--sip-port", type=int, help="SIP port for UDP and TCP (overrides sip.port).")
 @click.option("--sip-host", help="Address to bind SIP to (overrides sip.host).")
@@ -56,6 +60,7 @@ def main() -> None:
     help="Folder of the database (overrides data.dir).",
 )
 @click.option("--metrics-port", type=int, help="Prometheus port, 0 = off (overrides metrics.port).")
+@click.option("--api-port", type=int, help="CTI API port, 0 = off (overrides api.port).")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
@@ -69,11 +74,13 @@ def run(
     rtp_ports: str | None,
     data_dir: Path | None,
     metrics_port: int | None,
+    api_port: int | None,
     log_level: str | None,
 ) -> None:
     """Run the switch until SIGTERM or Ctrl-C."""
     try:
         config = load_config(config_path)
+        load_acd(config_path, config)  # validated now; the queue application will take it
         config = apply_overrides(
             config,
             sip_host=sip_host,
@@ -82,11 +89,13 @@ def run(
             data_dir=data_dir,
             metrics_port=metrics_port,
             log_level=log_level.lower() if log_level else None,
+            api_port=api_port,
         )
+        ivr_settings(config)  # [ivr] mistakes exit 2 here too, before anything starts
     except ConfigError as exc:
         _fail(str(exc))
         return
-    _configure_logging(config.log.level, headless)
+    _configure_logging(config.log.level, None if headless else config.data.dir / "softswitch.log")
     try:
         import uvloop
 
@@ -97,16 +106,17 @@ def run(
     sys.exit(status)
 
 
-def _configure_logging(level: str, headless: bool) -> None:
-    handler: logging.Handler
-    if headless:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(show_path=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+def _configure_logging(level: str, log_file: Path | None) -> None:
+    """Log lines on stderr, or, with the console on the terminal, in `log_file` (the console's
+    log pane shows the warnings and security events through the API)."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError:
+            pass  # the switch's own start-up check reports the data dir clearly
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The database driver logs every statement at debug level: never useful to an operator.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
@@ -121,41 +131,247 @@ async def _serve(config: Config, headless: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    switch = Switch(config)
+    switch = Switch(config, own_console=not headless)
+    loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
     except StartupError as exc:
         click.echo(f"softswitch: {exc}", err=True)
         return EXIT_CONFIG
-    view_task: asyncio.Task[None] | None = None
+    console_task: asyncio.Task[None] | None = None
     if not headless:
-        from softswitch.api.snapshot import take_snapshot
-        from softswitch.console.live_view import run_live_view
-
-        b2bua, registrar = switch.b2bua, switch.registrar
-        assert b2bua is not None and registrar is not None
-        view_task = loop.create_task(run_live_view(lambda: take_snapshot(b2bua, registrar), stop))
+        console_task = loop.create_task(_own_console(switch.api_url, switch.console_token, stop))
     await stop.wait()
     logging.getLogger("softswitch").info("shutting down: ending calls")
-    if view_task is not None:
-        view_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await view_task
+    if console_task is not None:
+        await console_task
     await switch.stop()
     return 0
 
 
+def load_acd(path: Path, config: Config) -> AcdConfig:
+    """The [acd], [[queues]] and [[agents]] sections of the file `load_config` accepted."""
+    data = tomllib.loads(path.read_text())
+    try:
+        return parse_settings(data, {extension.number for extension in config.extensions})
+    except SettingsError as exc:
+        raise ConfigError(str(path), exc.key, exc.problem) from None
+
+
+async def _own_console(url: str, mint: Callable[[], str], stop: asyncio.Event) -> None:
+    """The console on this terminal, logged in with a token the switch mints for it in memory
+    (no password to type or store); leaving it stops the switch, as Ctrl-C did."""
+    from softswitch.console.app import ConsoleApp
+    from softswitch.console.session import MintedToken
+
+    app = ConsoleApp(url, MintedToken(mint))
+    waiting = asyncio.ensure_future(stop.wait())
+    running = asyncio.ensure_future(app.run_async())
+    await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
+    if not running.done():
+        app.exit()
+        await running
+    waiting.cancel()
+    stop.set()
+
+
+@main.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8088",
+    show_default=True,
+    help="The switch's CTI API.",
+)
+@click.option("--user", "username", default="admin", show_default=True, help="API user.")
+def console(url: str, username: str) -> None:
+    """Attach the operator console to a running switch (asks for the password)."""
+    from softswitch.console.app import ConsoleApp
+    from softswitch.console.session import PasswordLogin
+
+    password = click.prompt(f"Password for {username}", hide_input=True)
+    refused = asyncio.run(_check_login(url, username, password))
+    if refused:
+        _fail(refused)
+    ConsoleApp(url, PasswordLogin(username, password)).run()
+
+
+async def _check_login(url: str, username: str, password: str) -> str | None:
+    """Why the switch refuses this login, or None; an unreachable switch is not a refusal
+    (the console starts and connects when it comes)."""
+    import aiohttp
+
+    from softswitch.api.client import ApiClient, ApiClientError
+
+    async with ApiClient(url) as api:
+        try:
+            await api.login(username, password)
+            await api.logout()
+        except ApiClientError as exc:
+            return f"login refused: {exc.message or exc.status}"
+        except (aiohttp.ClientError, OSError):
+            return None
+    return None
+
+
 @main.command("check-config")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def check_config(path: Path) -> None:
-    """Validate a configuration file and print what it sets up."""
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (or give it as the argument).",
+)
+def check_config(path: Path | None, config_path: Path | None) -> None:
+    """Validate a configuration file and its IVR flows; print what it sets up."""
+    path = config_path or path
+    if path is None:
+        _fail("check-config: give the file, as in: softswitch check-config --config FILE")
+        return
     try:
         config = load_config(path)
+        ivr = ivr_settings(config)
+        acd = load_acd(path, config)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    if ivr is not None:
+        from softswitch.ivr.validate import check_ivr
+
+        lines, problems = check_ivr(ivr, str(path), config.data.dir / "prompts")
+        click.echo("\n".join(lines))
+        if problems:
+            click.echo("\n".join(f"softswitch: {problem}" for problem in problems), err=True)
+            sys.exit(EXIT_CONFIG)
+    click.echo(f"{len(acd.queues)} queues, {len(acd.agents)} agents")
     click.echo(f"{path}: OK")
+
+
+@main.command()
+@click.option("--agents", type=click.IntRange(min=1), required=True, help="Identical agents.")
+@click.option(
+    "--arrival-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Poisson arrivals, calls per second.",
+)
+@click.option(
+    "--handle-time",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    help="Mean (exponential) handle time, seconds.",
+)
+@click.option(
+    "--patience",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Mean (exponential) patience, seconds; without it nobody abandons.",
+)
+@click.option("--service-level-s", type=click.FloatRange(min=0), default=20.0, show_default=True)
+@click.option("--calls", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate(
+    agents: int,
+    arrival_rate: float,
+    handle_time: float,
+    patience: float | None,
+    service_level_s: float,
+    calls: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Run the ACD engine on a fake clock and compare with Erlang C (or Erlang A)."""
+    from softswitch.acd.report import simulate_and_report
+
+    try:
+        text = simulate_and_report(
+            agents, arrival_rate, handle_time, patience, service_level_s, calls, seed, as_json
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    click.echo(text)
+
+
+@main.command("acd-bench", hidden=True)
+@click.option("--samples", type=click.IntRange(min=10), default=2000, show_default=True)
+def acd_bench(samples: int) -> None:
+    """Time ACD routing decisions with 5 000 agents in 500 queues; print JSON (bench/acd.py)."""
+    import json
+    import statistics
+    import time
+
+    from softswitch.acd import benchmark
+
+    decisions: dict[str, dict[str, float]] = {}
+    for label, dispatch_all in (("fast", False), ("simple (oracle)", True)):
+        count = samples if not dispatch_all else max(10, samples // 20)
+        for name, scenario in benchmark.SCENARIOS.items():
+            wall: list[float] = []
+            cpu: list[float] = []
+            for decide in scenario(benchmark.build(dispatch_all), count):
+                w, c = time.perf_counter(), time.thread_time()
+                events = decide()
+                cpu.append((time.thread_time() - c) * 1e6)
+                wall.append((time.perf_counter() - w) * 1e6)
+                if not any(type(e).__name__ == "OfferCall" for e in events):
+                    raise click.ClickException(f"{name}: the decision offered nothing")
+            wall.sort()
+            cpu.sort()
+            p99 = max(0, int(len(wall) * 0.99) - 1)
+            decisions[f"{name} [{label}]"] = {
+                "p50_us": statistics.median(wall),
+                "p99_us": wall[p99],
+                "max_us": wall[-1],
+                "cpu_p50_us": statistics.median(cpu),
+                "cpu_p99_us": cpu[p99],
+                "samples": len(wall),
+            }
+    click.echo(
+        json.dumps(
+            {
+                "agents": benchmark.AGENTS,
+                "queues": benchmark.QUEUES,
+                "queues_per_agent": benchmark.QUEUES_PER_AGENT,
+                "waiting_per_queue": benchmark.WAITING_PER_QUEUE,
+                "decisions": decisions,
+            }
+        )
+    )
+
+
+@main.command("hash-password")
+@click.option(
+    "--scheme",
+    type=click.Choice(["scrypt", "pbkdf2_sha256"]),
+    default="scrypt",
+    show_default=True,
+    help="Hash function (RFC 7914 scrypt, or RFC 8018 PBKDF2-HMAC-SHA256).",
+)
+def hash_password_command(scheme: str) -> None:
+    """Print a salted hash of a password (asked twice, or read from a pipe) for password_hash."""
+    from softswitch.security.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail("the password is empty")
+    click.echo(hash_password(password, scheme))
+
+
+@main.command("check-install")
+def check_install() -> None:
+    """Check that every library the switch needs loads and works here (exit 1 if not)."""
+    from softswitch.runtime_check import run_checks
+
+    results = run_checks()
+    for result in results:
+        status = "ok" if result.ok else "FAILED"
+        click.echo(f"{result.distribution} {result.version}: {status}: {result.detail}")
+    if not all(result.ok for result in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

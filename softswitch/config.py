@@ -12,17 +12,22 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from softswitch.config_api import ApiConfig, parse_api
+from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
+from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
+from softswitch.config_table import MISSING as _MISSING
+from softswitch.config_table import ConfigError as ConfigError  # re-exported
+from softswitch.config_table import Table as _Table
+
 TRANSPORTS: Final = ("udp", "tcp")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("echo", "extension", "trunk")
+DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
-# Dial strings: digits, * and #, optionally in E.164 form with a leading +.
-_DIAL_RE: Final = re.compile(r"\+?[0-9*#]+")
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -32,15 +37,24 @@ _HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
 _HASHES: Final = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
 
-class ConfigError(Exception):
-    """A configuration mistake, located by file and key path (both may be empty)."""
+class NatMode(StrEnum):
+    """Where requests to an extension's phones go (calls/nat.py decides)."""
 
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        where = ":".join(part for part in (source, key) if part)
-        super().__init__(f"{where}: {problem}" if where else problem)
+    AUTO = "auto"  # the Contact, unless NAT is detected: then where the REGISTER came from
+    FORCE = "force"  # always where the REGISTER came from
+    NEVER = "never"  # always the Contact
+
+
+class DtmfMode(StrEnum):
+    """How the switch listens for a party's digits (SIP INFO is always read).
+
+    AUTO: RFC 4733 when the SDP agreed telephone-event, else in-band tones in the audio.
+    """
+
+    AUTO = "auto"
+    RFC4733 = "rfc4733"
+    INBAND = "inband"
+    INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,10 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """Numbers that phones (the internal context) reach without a route; "" turns one off."""
+
     echo_test: str = "9196"
+    dtmf_test: str = "9197"
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,8 @@ class Extension:
     ha1: str | None = field(default=None, repr=False)
     ha1_sha256: str | None = field(default=None, repr=False)
     context: str = INTERNAL_CONTEXT
+    nat: NatMode = NatMode.AUTO
+    dtmf: DtmfMode = DtmfMode.AUTO
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -161,6 +180,7 @@ class Trunk:
     password: str | None = field(default=None, repr=False)
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
+    dtmf: DtmfMode = DtmfMode.AUTO
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,16 @@ class Route:
     destination: Destination
 
 
+@dataclass(frozen=True)
+class Section:
+    """A table a layer above parses itself (config.py imports nothing of ours but its own
+    helpers), with where it came from so that its errors are located like the rest."""
+
+    data: dict[str, Any] = field(compare=False)
+    source: str
+    base_dir: Path
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     sip: SipConfig = SipConfig()
@@ -198,112 +228,10 @@ class Config:
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
     routes: tuple[Route, ...] = ()
-
-
-_MISSING: Final[Any] = object()
-
-
-class _Table:
-    """One TOML table being read: knows its key path for errors and rejects unknown keys."""
-
-    def __init__(self, data: dict[str, Any], path: str, source: str, keys: tuple[str, ...]):
-        self.data = data
-        self.path = path
-        self.source = source
-        for key in data:
-            if key not in keys:
-                raise self.error(key, "unknown key")
-
-    def key(self, name: str | None) -> str:
-        if name is None:
-            return self.path
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str | None, problem: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name), problem)
-
-    def get(self, name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
-        if name not in self.data:
-            if default is _MISSING:
-                raise self.error(name, "missing (required)")
-            return default
-        value = self.data[name]
-        if not check(value):
-            raise self.error(name, f"expected {expected}, got {value!r}")
-        return value
-
-    def string(self, name: str, default: Any = _MISSING, *, empty: bool = True) -> Any:
-        expected = "a string" if empty else "a non-empty string"
-        return self.get(
-            name, default, lambda v: isinstance(v, str) and (empty or v != ""), expected
-        )
-
-    def integer(self, name: str, default: Any, low: int, high: int | None = None) -> int:
-        expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
-        value: int = self.get(
-            name,
-            default,
-            lambda v: _is_int(v) and low <= v and (high is None or v <= high),
-            expected,
-        )
-        return value
-
-    def seconds(self, name: str, default: float, *, zero_means_never: bool = False) -> float:
-        if zero_means_never:
-            value = self.get(
-                name, default, lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0"
-            )
-        else:
-            value = self.get(
-                name, default, lambda v: _is_number(v) and v > 0, "a number of seconds > 0"
-            )
-        return float(value)
-
-    def choice(self, name: str, default: Any, choices: tuple[str, ...]) -> str:
-        value: str = self.get(name, default, lambda v: v in choices, "one of " + ", ".join(choices))
-        return value
-
-    def dial(self, name: str, default: Any = _MISSING, *, empty: bool = False) -> Any:
-        return self.get(
-            name,
-            default,
-            # With `empty`, a lone "+" is allowed too: prepend = "+" turns 00... into E.164.
-            lambda v: (
-                isinstance(v, str) and (bool(_DIAL_RE.fullmatch(v)) or (empty and v in ("", "+")))
-            ),
-            "dial digits (0-9, *, #, optional leading +)",
-        )
-
-    def strings(self, name: str) -> list[str]:
-        value: list[str] = self.get(
-            name,
-            [],
-            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-            "a list of strings",
-        )
-        return value
-
-    def table(self, name: str, keys: tuple[str, ...]) -> _Table:
-        value = self.get(name, {}, lambda v: isinstance(v, dict), "a table")
-        return _Table(value, self.key(name), self.source, keys)
-
-    def tables(self, name: str, keys: tuple[str, ...]) -> Iterator[_Table]:
-        value = self.get(
-            name,
-            [],
-            lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
-            f"an array of tables ([[{name}]])",
-        )
-        for index, item in enumerate(value):
-            yield _Table(item, f"{self.key(name)}[{index}]", self.source, keys)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
 
 
 def _is_ip(value: object) -> bool:
@@ -373,6 +301,16 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "extensions",
             "trunks",
             "routes",
+            # The call centre's sections: softswitch/acd/settings.py validates them (cli.py
+            # loads both), since this leaf imports nothing of ours.
+            "acd",
+            "queues",
+            "agents",
+            "api",
+            "users",
+            "conference",
+            "ivr",
+            "recording",
         ),
     )
     sip = _parse_sip(root)
@@ -386,6 +324,8 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             )
     features = _parse_features(root, extensions)
     security = _parse_security(root)
+    routes = _parse_routes(root, extensions, trunks, contexts, features)
+    conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
         sip=sip,
         rtp=_parse_rtp(root),
@@ -398,12 +338,23 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         features=features,
         extensions=extensions,
         trunks=trunks,
-        routes=_parse_routes(root, extensions, trunks, contexts),
+        routes=routes,
+        api=parse_api(root, {extension.number for extension in extensions}),
+        conference=conference,
+        ivr=_parse_ivr(root, base_dir or Path(source).parent),
+        recording=parse_recording(root),
     )
 
 
 def _unknown_context(context: str) -> str:
     return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
+
+
+def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
+    if "ivr" not in root.data:
+        return None
+    value = root.get("ivr", {}, lambda v: isinstance(v, dict), "a table")
+    return Section(value, root.source, base_dir)
 
 
 def _parse_sip(root: _Table) -> SipConfig:
@@ -523,12 +474,19 @@ def _parse_security(root: _Table) -> SecurityConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test",))
-    echo_test: str = t.dial("echo_test", "9196")
-    for index, extension in enumerate(extensions):
-        if extension.number == echo_test:
-            raise t.error("echo_test", f"{echo_test} is also extensions[{index}]")
-    return FeaturesConfig(echo_test=echo_test)
+    t = root.table("features", ("echo_test", "dtmf_test"))
+    numbers: dict[str, str] = {}
+    for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
+        number: str = t.dial(key, default, empty=True)
+        if number == "+":
+            raise t.error(key, "expected dial digits or empty (off), got '+'")
+        for index, extension in enumerate(extensions):
+            if extension.number == number:
+                raise t.error(key, f"{number} is also extensions[{index}]")
+        if number and number in numbers.values():
+            raise t.error(key, f"{number} is also features.echo_test")
+        numbers[key] = number
+    return FeaturesConfig(echo_test=numbers["echo_test"], dtmf_test=numbers["dtmf_test"])
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:
@@ -542,7 +500,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
-    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context")
+    keys = ("number", "name", "password", "ha1", "ha1_sha256", "context", "nat", "dtmf", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -567,6 +525,8 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 ha1=ha1,
                 ha1_sha256=ha1_sha256,
                 context=t.string("context", INTERNAL_CONTEXT, empty=False),
+                nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(extensions)
@@ -583,6 +543,8 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "password",
         "inbound_username",
         "inbound_password",
+        "dtmf",
+        RECORD_KEY,
     )
     trunks: list[Trunk] = []
     names: dict[str, int] = {}
@@ -621,6 +583,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 password=password,
                 inbound_username=inbound_username,
                 inbound_password=inbound_password,
+                dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
     return tuple(trunks)
@@ -640,6 +603,7 @@ def _parse_routes(
     extensions: tuple[Extension, ...],
     trunks: tuple[Trunk, ...],
     contexts: set[str],
+    features: FeaturesConfig,
 ) -> tuple[Route, ...]:
     keys = ("context", "number", "prefix", "strip", "prepend", "destination")
     numbers = {extension.number for extension in extensions}
@@ -665,6 +629,12 @@ def _parse_routes(
                 f" (also routes[{other}])",
             )
         seen[(context, match_key, digits)] = index
+        feature = {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"}.get(
+            number or ""
+        )
+        if context == INTERNAL_CONTEXT and number and feature is not None:
+            # Either would leave the other dead: the key that was never read is what this avoids.
+            raise t.error("number", f"{number} is features.{feature} in context {context}")
         strip = t.integer("strip", 0, 0)
         if number is not None and strip > len(number):
             raise t.error("strip", f"{strip} is longer than number {number}")
@@ -691,10 +661,10 @@ def _parse_destination(
             "destination",
             f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
         )
-    if kind == "echo":
+    if kind in ("echo", "dtmf_test"):
         if target:
-            raise t.error("destination", f"'echo' takes no target, got {text!r}")
-        return Destination("echo")
+            raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
+        return Destination(kind)
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:
@@ -734,6 +704,7 @@ def apply_overrides(
     data_dir: Path | None = None,
     metrics_port: int | None = None,
     log_level: str | None = None,
+    api_port: int | None = None,
 ) -> Config:
     """Apply command-line overrides, validated like the file; errors name the option."""
 
@@ -770,7 +741,11 @@ def apply_overrides(
             f"expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
         )
         log = LogConfig(level=log_level)
-    return dataclasses.replace(cfg, sip=sip, rtp=rtp, data=data, metrics=metrics, log=log)
+    api = cfg.api
+    if api_port is not None:
+        check(0 <= api_port <= 65535, "--api-port", f"expected 0-65535, got {api_port}")
+        api = dataclasses.replace(api, port=api_port)
+    return dataclasses.replace(cfg, sip=sip, rtp=rtp, data=data, metrics=metrics, log=log, api=api)
 
 
 def summarize(cfg: Config) -> str:
@@ -787,10 +762,13 @@ def summarize(cfg: Config) -> str:
         f" (advertised as {sip.advertised_host}), realm {sip.realm!r}",
         f"RTP: {rtp.host} ports {rtp.port_min}-{rtp.port_max} ({len(rtp.rtp_ports)} port pairs)",
         f"metrics: {metrics}",
+        f"API: {_api_summary(cfg.api)}",
+        cfg.recording.summary(),
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
-        f"echo test: {cfg.features.echo_test}",
+        f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
+        conference_summary(cfg.conference),
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",
     ]
     for route in cfg.routes:
@@ -804,3 +782,13 @@ def summarize(cfg: Config) -> str:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _api_summary(api: ApiConfig) -> str:
+    if not api.enabled:
+        return "off"
+    roles = ", ".join(
+        f"{sum(1 for user in api.users if user.role == role)} {role}"
+        for role in ("admin", "supervisor", "agent")
+    )
+    return f"http://{_hostport(api.host, api.port)}/api/v1 (users: {roles})"

@@ -58,6 +58,7 @@ CALL_SETUP_BUCKETS_S: Final = (
     5.0,
     10.0,
 )
+DTMF_METHODS: Final = ("info", "inband", "rfc4733")
 MAX_REQUEST_BYTES: Final = 8192
 REQUEST_TIMEOUT_S: Final = 10.0
 
@@ -77,6 +78,7 @@ class _LiveReaders:
     calls_by_disposition: Callable[[], Mapping[str, int]]
     sip_malformed: Callable[[], int]
     refused_destinations: Callable[[], int]
+    dtmf_digits: Callable[[], Mapping[str, int]]
 
 
 class _LiveCollector(Collector):
@@ -135,6 +137,15 @@ class _LiveCollector(Collector):
         for disposition, value in sorted(read.calls_by_disposition().items()):
             calls.add_metric([str(disposition)], value)
         yield calls
+        digits = CounterMetricFamily(
+            "softswitch_dtmf_digits",
+            "DTMF digits received, by how they came: rfc4733, inband, info (SIP INFO).",
+            labels=["method"],
+        )
+        counted = read.dtmf_digits()
+        for method in DTMF_METHODS:
+            digits.add_metric([method], counted.get(method, 0))
+        yield digits
 
 
 K = TypeVar("K")
@@ -174,6 +185,7 @@ class SwitchMetrics:
         calls_by_disposition: Callable[[], Mapping[str, int]],
         sip_malformed: Callable[[], int] = lambda: 0,
         refused_destinations: Callable[[], int] = lambda: 0,
+        dtmf_digits: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         """Attach the readers of the switch's plain counters (again, to replace them)."""
         if self._live is not None:
@@ -189,6 +201,7 @@ class SwitchMetrics:
                 calls_by_disposition,
                 sip_malformed,
                 refused_destinations,
+                dtmf_digits,
             )
         )
         self.registry.register(self._live)

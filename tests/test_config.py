@@ -9,6 +9,7 @@ import pytest
 from softswitch.config import (
     ConfigError,
     Destination,
+    NatMode,
     apply_overrides,
     load_config,
     parse_config,
@@ -62,11 +63,14 @@ def test_example_config_loads_with_its_values() -> None:
     gateway, carrier = cfg.trunks
     assert (gateway.port, gateway.context, gateway.transport) == (0, "from-gateway", "udp")
     assert (carrier.port, carrier.context, carrier.username) == (5080, "from-carrier", None)
-    prefix_route = cfg.routes[1]
+    prefix_route = cfg.routes[0]
     assert (prefix_route.prefix, prefix_route.strip, prefix_route.number) == ("9", 1, None)
     assert prefix_route.destination == Destination("trunk", "carrier")
-    assert cfg.routes[2].destination == Destination("extension", "1001")
-    assert cfg.routes[3].destination == Destination("echo")
+    assert cfg.routes[1].destination == Destination("extension", "1001")
+    assert (cfg.routes[2].context, cfg.routes[2].destination) == (
+        "from-gateway",
+        Destination("echo"),
+    )
 
 
 def test_empty_file_gets_documented_defaults(tmp_path: Path) -> None:
@@ -162,6 +166,20 @@ def test_extension_credentials() -> None:
     )
 
 
+def test_extension_nat_mode() -> None:
+    text = '[[extensions]]\nnumber = "1001"\npassword = "p"\n'
+    assert parse_config(tomllib.loads(text), "c.toml").extensions[0].nat is NatMode.AUTO
+    for mode in ("auto", "force", "never"):
+        cfg = parse_config(tomllib.loads(text + f'nat = "{mode}"'), "c.toml")
+        assert cfg.extensions[0].nat is NatMode(mode)
+    assert error_of(text + 'nat = "yes"') == (
+        "config.toml:extensions[0].nat: expected one of auto, force, never, got 'yes'"
+    )
+    assert error_of(text + "nat = true") == (
+        "config.toml:extensions[0].nat: expected one of auto, force, never, got True"
+    )
+
+
 def test_port_ranges() -> None:
     assert error_of("[rtp]\nport_min = 17000\nport_max = 16000") == (
         "config.toml:rtp: port range 17000-16000 is empty"
@@ -191,7 +209,7 @@ def route_error(**route: Any) -> str:
 def test_bad_destinations() -> None:
     assert route_error(context="internal", number="500", destination="queue:sales") == (
         "config.toml:routes[4].destination: unknown kind 'queue' in 'queue:sales'"
-        " (allowed: echo, extension, trunk)"
+        " (allowed: conference, echo, dtmf_test, extension, trunk)"
     )
     assert route_error(context="internal", number="500", destination="extension:1999") == (
         "config.toml:routes[4].destination: no extension 1999"
@@ -208,9 +226,9 @@ def test_bad_destinations() -> None:
 
 
 def test_route_rules() -> None:
-    assert route_error(context="internal", number="9196", destination="echo") == (
-        "config.toml:routes[4].number: duplicate route for number 9196 in context internal"
-        " (also routes[0])"
+    assert route_error(context="from-gateway", number="9196", destination="echo") == (
+        "config.toml:routes[4].number: duplicate route for number 9196 in context from-gateway"
+        " (also routes[2])"
     )
     assert route_error(context="lobby", number="1", destination="echo") == (
         "config.toml:routes[4].context: unknown context 'lobby'"
@@ -223,6 +241,27 @@ def test_route_rules() -> None:
         "config.toml:routes[4].prefix: expected dial digits (0-9, *, #, optional leading +),"
         " got '0x'"
     )
+
+
+def test_echo_test_rules() -> None:
+    # A route for the echo test's number in the internal context would leave one of them dead.
+    assert route_error(context="internal", number="9196", destination="trunk:carrier") == (
+        "config.toml:routes[4].number: 9196 is features.echo_test in context internal"
+    )
+    assert error_of('[features]\necho_test = "+"') == (
+        "config.toml:features.echo_test: expected dial digits or empty (off), got '+'"
+    )
+    assert error_of('[features]\necho_test = "9x"') == (
+        "config.toml:features.echo_test: expected dial digits (0-9, *, #, optional leading +),"
+        " got '9x'"
+    )
+    assert error_of('[features]\necho_test = "1001"\n' + MINIMAL.format(ha1="0" * 32)) == (
+        "config.toml:features.echo_test: 1001 is also extensions[0]"
+    )
+    data = example_data()
+    data["features"]["echo_test"] = ""
+    data["routes"].append({"context": "internal", "number": "9196", "destination": "echo"})
+    assert parse_config(data, "config.toml").features.echo_test == ""  # off: the route is free
 
 
 def test_trunk_rules() -> None:
@@ -278,6 +317,7 @@ def test_summary_lists_listeners_and_routes() -> None:
     assert "udp+tcp on 0.0.0.0:5060" in text
     assert "ports 16000-19999" in text
     assert "5 extensions, 2 trunks, 4 routes" in text
-    assert "  internal: 9196 -> echo" in text.splitlines()
+    assert "echo test: 9196 (internal; trunks reach it by routes)" in text.splitlines()
+    assert "  from-gateway: 9196 -> echo" in text.splitlines()
     assert "  internal: prefix 9 -> trunk:carrier (strip 1)" in text.splitlines()
     assert "  from-gateway: 7000 -> extension:1001" in text.splitlines()

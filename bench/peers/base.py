@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from bench.programs import Program
+
 READY_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 10.0
 
@@ -79,6 +81,8 @@ class Peer(ABC):
 
     name: ClassVar[str]
     anchors_media: ClassVar[bool] = False
+    # What it runs that `make setup` does not install; the bench checks these before starting.
+    programs: ClassVar[tuple[Program, ...]] = ()
 
     def __init__(self, workdir: Path, uas_port: int) -> None:
         self.workdir = workdir
@@ -92,7 +96,8 @@ class Peer(ABC):
 
     @staticmethod
     @abstractmethod
-    def version() -> str: ...
+    def version() -> str:
+        """Its version, or "not installed"; never raises."""
 
     @property
     def pids(self) -> list[int]:

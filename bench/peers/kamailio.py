@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import socket
-import subprocess
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from bench.peers.base import (
     READY_DEADLINE_S,
@@ -16,6 +15,8 @@ from bench.peers.base import (
     free_port_range,
     sip_options_ping,
 )
+from bench.peers.rtpengine import Rtpengine
+from bench.programs import KAMAILIO, NOT_INSTALLED, RTPENGINE, Program
 
 CONFIG = Path(__file__).parent / "kamailio.cfg"
 # Debian builds Kamailio with the debugging q_malloc allocator as its default; measured here it
@@ -27,13 +28,14 @@ RTPENGINE_PORTS = 8000
 
 class Kamailio(Peer):
     name = "kamailio"
+    programs: ClassVar[tuple[Program, ...]] = (KAMAILIO,)
 
     def kamailio_defines(self) -> list[str]:
         return ["-A", f"SIP_PORT={self.sip_port}", "-A", f'UAS_URI="sip:127.0.0.1:{self.uas_port}"']
 
     def start(self) -> None:
         command = [
-            "kamailio", "-f", str(CONFIG), "-DD", "-E", *MEMORY_ARGS,
+            KAMAILIO.command, "-f", str(CONFIG), "-DD", "-E", *MEMORY_ARGS,
             "-w", str(self.workdir), "-Y", str(self.workdir), *self.kamailio_defines(),
         ]  # fmt: skip
         self.spawn(command, "kamailio.log")
@@ -42,9 +44,7 @@ class Kamailio(Peer):
 
     @staticmethod
     def version() -> str:
-        out = subprocess.run(["kamailio", "-v"], capture_output=True, text=True, check=False)
-        match = re.search(r"version: kamailio (\S+)", out.stdout)
-        return match.group(1) if match else "unknown"
+        return KAMAILIO.version(["-v"], r"version: kamailio (\S+)")
 
 
 class KamailioRtpengine(Kamailio):
@@ -52,6 +52,7 @@ class KamailioRtpengine(Kamailio):
 
     name = "kamailio-rtpengine"
     anchors_media = True
+    programs = (KAMAILIO, RTPENGINE)
 
     def __init__(self, workdir: Path, uas_port: int) -> None:
         super().__init__(workdir, uas_port)
@@ -67,7 +68,7 @@ class KamailioRtpengine(Kamailio):
     def start(self) -> None:
         low, high = free_port_range(RTPENGINE_PORTS)
         command = [
-            "rtpengine", "--config-file=none", "--foreground", "--table=-1",
+            RTPENGINE.command, "--config-file=none", "--foreground", "--table=-1",
             "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{self.ng_port}",
             f"--port-min={low}", f"--port-max={high}", "--log-stderr", "--log-level=4",
             f"--pidfile={self.workdir / 'rtpengine.pid'}",
@@ -93,8 +94,7 @@ class KamailioRtpengine(Kamailio):
 
     @staticmethod
     def version() -> str:
-        out = subprocess.run(
-            ["rtpengine", "--version"], capture_output=True, text=True, check=False
-        )
-        match = re.search(r"Version: (\S+)", out.stdout + out.stderr)
-        return f"kamailio {Kamailio.version()}, rtpengine {match.group(1) if match else 'unknown'}"
+        kamailio, rtpengine = Kamailio.version(), Rtpengine.version()
+        if kamailio == rtpengine == NOT_INSTALLED:
+            return NOT_INSTALLED
+        return f"kamailio {kamailio}, rtpengine {rtpengine}"

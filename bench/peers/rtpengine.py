@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.peers.base import READY_DEADLINE_S, Peer, PeerError, free_port, free_port_range
+from bench.programs import RTPENGINE
 
 PORTS = 8000
 NG_TIMEOUT_S = 1.0
@@ -78,6 +78,7 @@ class Rtpengine(Peer):
 
     name = "rtpengine"
     anchors_media = True
+    programs = (RTPENGINE,)
 
     def __init__(self, workdir: Path, uas_port: int = 0) -> None:
         super().__init__(workdir, uas_port)
@@ -87,7 +88,7 @@ class Rtpengine(Peer):
     def start(self) -> None:
         low, high = free_port_range(PORTS)
         command = [
-            "rtpengine", "--config-file=none", "--foreground", "--table=-1",
+            RTPENGINE.command, "--config-file=none", "--foreground", "--table=-1",
             "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{self.ng_port}",
             f"--port-min={low}", f"--port-max={high}", "--log-stderr", "--log-level=4",
             f"--pidfile={self.workdir / 'rtpengine.pid'}",
@@ -153,8 +154,4 @@ class Rtpengine(Peer):
 
     @staticmethod
     def version() -> str:
-        out = subprocess.run(
-            ["rtpengine", "--version"], capture_output=True, text=True, check=False
-        )
-        match = re.search(r"Version: (\S+)", out.stdout + out.stderr)
-        return match.group(1) if match else "unknown"
+        return RTPENGINE.version(["--version"], r"Version: (\S+)")

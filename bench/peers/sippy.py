@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
-from pathlib import Path
 
-from bench.peers.base import Peer, sip_options_ping
+from bench.peers.base import Peer, PeerError, sip_options_ping
+from bench.programs import B2BUA_SIMPLE, NOT_INSTALLED
 
 
 class Sippy(Peer):
     name = "sippy"
+    programs = (B2BUA_SIMPLE,)
 
     def start(self) -> None:
+        path = B2BUA_SIMPLE.path()
+        if path is None:
+            raise PeerError(f"{B2BUA_SIMPLE.describe()} is not installed")
         command = [
-            str(Path(sys.executable).parent / "b2bua_simple"),
-            "-f", "-l", "127.0.0.1", "-p", str(self.sip_port), "-n", f"127.0.0.1:{self.uas_port}",
+            path, "-f", "-l", "127.0.0.1", "-p", str(self.sip_port),
+            "-n", f"127.0.0.1:{self.uas_port}",
         ]  # fmt: skip
         # sippy logs every SIP message at INFO; the switch runs at warning, so sippy does too.
         self.spawn(command, "sippy.log", env={"SIPLOG_LVL": "WARN"})
@@ -26,7 +29,9 @@ class Sippy(Peer):
 
     @staticmethod
     def version() -> str:
+        if B2BUA_SIMPLE.path() is None:
+            return NOT_INSTALLED
         try:
             return dist_version("sippy")
         except PackageNotFoundError:
-            return "not installed"
+            return "unknown"

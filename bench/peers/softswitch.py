@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.peers.base import Peer, PeerError, free_port, free_port_range, sip_options_ping
+from bench.programs import NOT_INSTALLED
 from bench.sipp import DIALLED_NUMBER
 
 RTP_PORTS = 8000
@@ -75,9 +76,11 @@ class Softswitch(Peer):
 
     @staticmethod
     def version() -> str:
-        out = subprocess.run(
-            [str(softswitch_command()), "--version"], capture_output=True, text=True, check=False
-        )
-        return (
-            out.stdout.strip().split()[-1] if out.returncode == 0 and out.stdout else "unavailable"
-        )
+        try:
+            out = subprocess.run(
+                [str(softswitch_command()), "--version"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+        except OSError:
+            return NOT_INSTALLED
+        return out.stdout.strip().split()[-1] if out.returncode == 0 and out.stdout else "unknown"

@@ -1,8 +1,12 @@
 """The registrar (RFC 3261 §10): where each extension's phones can be reached.
 
 Bindings live in memory for routing and are written through a `BindingSink` so they survive a
-restart. Each binding keeps the address the REGISTER came from: a phone behind NAT is reached
-there, whatever private address its Contact shows.
+restart. Each binding keeps its Contact, the address the REGISTER came from and the sent-by of
+its top Via: `calls/nat.py` decides from these (after a restart too) whether a phone is behind
+NAT and so where a request to it goes.
+
+`Binding` is the one definition of a binding: the store takes and returns its fields as plain
+values (store/ may not import calls/, nor calls/ store/), and app.py maps one to the other.
 """
 
 from __future__ import annotations
@@ -18,21 +22,25 @@ from softswitch.config import RegistrarConfig
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response
 from softswitch.sip.transaction import Address
-from softswitch.sip.uri import SipUri
+from softswitch.sip.uri import SipUri, host_without_brackets
+
+DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}  # RFC 3261 §18.2.2, §19.1.2
 
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    aor: str
-    contact: str
-    transport: str
-    source_host: str
+    aor: str  # the extension number
+    contact: str  # the Contact URI as the phone sent it
+    transport: str  # of the REGISTER's flow
+    source_host: str  # where the REGISTER came from
     source_port: int
     expires_at: float  # wall-clock epoch seconds, so a restart can honour it
     call_id: str
     cseq: int
     user_agent: str
-    registered_at: float = 0.0
+    registered_at: float = 0.0  # epoch seconds of the last REGISTER (0 for rows before it)
+    via_host: str = ""  # the top Via's sent-by, without brackets ("" for rows before it)
+    via_port: int = 0  # its port, or the transport's default port when it had none
 
     @property
     def flow(self) -> Address:
@@ -144,6 +152,8 @@ class Registrar:
             changes.append((contact.uri, min(expires, self.config.max_expires_s)))
         call_id = request.call_id
         cseq = request.cseq.seq
+        via = request.top_via
+        via_port = via.port or DEFAULT_PORTS.get(via.transport, 5060)
         for contact_uri, expires in changes:
             existing = self._bindings.get(aor, {}).get(contact_uri)
             if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
@@ -163,6 +173,8 @@ class Registrar:
                 cseq=cseq,
                 user_agent=request.header("User-Agent") or "",
                 registered_at=now,
+                via_host=host_without_brackets(via.host),
+                via_port=via_port,
             )
             self._put(binding)
             self.sink.saved(binding)

@@ -1,7 +1,9 @@
 """The routing plan: in a context, a dialled number goes to a destination.
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
-extension's own number reaches it without a route. Pure and synchronous, so it is tested alone.
+extension's own number, the test lines' numbers (`features.echo_test`, `dtmf_test`) and the
+conference rooms (`conference.numbers`) reach them without a route. Pure and synchronous, so it
+is tested alone.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from softswitch.config import INTERNAL_CONTEXT, Config, Route
 
 @dataclass(frozen=True, slots=True)
 class RouteTarget:
-    """Where a call goes: `kind` is extension, echo or trunk; `number` is what is dialled onward."""
+    """Where a call goes: `kind` is extension, echo, trunk or conference; `number` is what is
+    dialled onward."""
 
     kind: str
     target: str
@@ -32,11 +35,21 @@ class RoutingPlan:
         for routes in self._prefixes.values():
             routes.sort(key=lambda r: len(r.prefix or ""), reverse=True)
         self._extensions = {ext.number for ext in config.extensions}
+        self._echo_test = config.features.echo_test
+        self._dtmf_test = config.features.dtmf_test
+        self._conference = config.conference
 
     def resolve(self, context: str, number: str) -> RouteTarget | None:
         route = self._exact.get((context, number))
-        if route is None and context == INTERNAL_CONTEXT and number in self._extensions:
-            return RouteTarget("extension", number, number)
+        if route is None and context == INTERNAL_CONTEXT:
+            if number in self._extensions:
+                return RouteTarget("extension", number, number)
+            if number and number == self._echo_test:
+                return RouteTarget("echo", number, number)
+            if number and number == self._dtmf_test:
+                return RouteTarget("dtmf_test", number, number)
+            if self._conference.is_room(number):
+                return RouteTarget("conference", number, number)
         if route is None:
             for candidate in self._prefixes.get(context, ()):
                 assert candidate.prefix is not None

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
 
 DEFAULT_MAX_SDP_SIZE = 16384
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -71,7 +71,8 @@ class SessionDescription:
     origin_address: str = "0.0.0.0"
     session_name: str = "-"
     audio: AudioStream | None = None
-    other_media: list[str] = field(default_factory=list)
+    other_media: list[str] = field(default_factory=list)  # m= values of streams we decline
+    audio_position: int = 0  # how many of other_media come before the audio m-line
 
     @classmethod
     def parse(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SDP_SIZE) -> Self:
@@ -130,9 +131,14 @@ class SessionDescription:
             if audio_address is None:
                 raise RemoteProtocolError("SDP audio without a connection address", 400)
             sdp.audio = _audio_stream(parts, audio_address, entry.attributes)
+            sdp.audio_position = len(sdp.other_media)
         return sdp
 
     def serialize(self) -> bytes:
+        """The description as SDP; an audio stream with no codec has no m= line to be written
+        (RFC 4566 §5.14 wants a format), so asking for one is a LocalProtocolError."""
+        if self.audio is not None and not self.audio.codecs:
+            raise LocalProtocolError("an SDP audio stream needs at least one codec")
         ip_kind = "IP6" if ":" in self.origin_address else "IP4"
         lines = [
             "v=0",
@@ -145,6 +151,10 @@ class SessionDescription:
             c_kind = "IP6" if ":" in audio.address else "IP4"
             lines.append(f"c=IN {c_kind} {audio.address}")
         lines.append("t=0 0")
+        # Media we do not anchor are declined (port 0), keeping m-line order (RFC 3264 §6).
+        declined = [_declined(m_line) for m_line in self.other_media]
+        position = min(self.audio_position, len(declined))
+        lines.extend(declined[:position])
         if audio is not None:
             pts = " ".join(str(c.payload_type) for c in audio.codecs)
             lines.append(f"m=audio {audio.port} RTP/AVP {pts}")
@@ -154,15 +164,10 @@ class SessionDescription:
                     lines.append(f"a=fmtp:{codec.payload_type} {codec.fmtp}")
             if audio.ptime_ms:
                 lines.append(f"a=ptime:{audio.ptime_ms}")
+            if audio.rtcp_port is not None:
+                lines.append(f"a=rtcp:{audio.rtcp_port}")  # RFC 3605
             lines.append(f"a={audio.direction}")
-        # Media we do not anchor are declined (port 0), keeping m-line order (RFC 3264 §6).
-        for m_line in self.other_media:
-            kind, _, rest = m_line.partition(" ")
-            fmt = rest.split(" ", 2)
-            lines.append(
-                f"m={kind} 0 {fmt[1] if len(fmt) > 1 else 'RTP/AVP'} "
-                f"{fmt[2] if len(fmt) > 2 else '0'}"
-            )
+        lines.extend(declined[position:])
         return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -173,8 +178,19 @@ class _MediaSection:
     attributes: list[str] = field(default_factory=list)
 
 
+def _declined(m_line: str) -> str:
+    """An m= line with port 0; parse() made sure it has media, port, proto and a format."""
+    kind, _port, proto, *formats = m_line.split()
+    return f"m={kind} 0 {proto} {' '.join(formats)}"
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _int(text: str, what: str) -> int:
-    if not text.isdigit() or len(text) > 20:
+    if not _digits(text) or len(text) > 20:
         raise RemoteProtocolError(f"bad SDP {what} {text!r}", 400)
     return int(text)
 
@@ -193,7 +209,7 @@ def _connection_address(value: str) -> str:
 
 def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStream:
     port_text = parts[1].split("/")[0]
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not _digits(port_text) or int(port_text) > 65535:
         raise RemoteProtocolError(f"bad SDP media port {parts[1]!r}", 400)
     rtpmaps: dict[int, tuple[str, int]] = {}
     fmtps: dict[int, str] = {}
@@ -206,23 +222,23 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
             pt_text, _, enc = value.partition(" ")
             enc_name, _, rate_text = enc.partition("/")
             rate_text = rate_text.split("/")[0]
-            if pt_text.isdigit() and rate_text.isdigit():
+            if _digits(pt_text) and _digits(rate_text):
                 rtpmaps[int(pt_text)] = (enc_name, int(rate_text))
         elif name == "fmtp":
             pt_text, _, params = value.partition(" ")
-            if pt_text.isdigit():
+            if _digits(pt_text):
                 fmtps[int(pt_text)] = params
         elif name in DIRECTIONS:
             direction = name
         elif name == "rtcp":
             port = value.split()[0] if value else ""
-            if port.isdigit() and 0 < int(port) <= 65535:
+            if _digits(port) and 0 < int(port) <= 65535:
                 rtcp_port = int(port)
-        elif name == "ptime" and value.isdigit():
+        elif name == "ptime" and _digits(value):
             ptime = int(value)
     codecs: list[Codec] = []
     for fmt in parts[3:]:
-        if not fmt.isdigit() or int(fmt) > 127:
+        if not _digits(fmt) or int(fmt) > 127:
             continue
         pt = int(fmt)
         if pt in rtpmaps:
@@ -269,6 +285,7 @@ def rewrite(
         session_name="softswitch",
         audio=audio,
         other_media=list(sdp.other_media),
+        audio_position=sdp.audio_position,
     )
 
 

@@ -78,11 +78,11 @@ class RequestReceived:
 
 @dataclass(frozen=True, slots=True)
 class ResponseReceived:
-    """A response for a client transaction; `retransmission` marks a repeated 2xx to INVITE."""
+    """A response for a client transaction; every 2xx to INVITE reaches the TU (§17.1.1.2), which
+    tells a repeat from another fork's answer by the dialog its To tag names."""
 
     response: Response
     key: TransactionKey
-    retransmission: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +278,6 @@ class _Transaction:
         "reliable",
         "request",
         "response_tag",
-        "seen_2xx_tags",
         "state",
         "table",
         "timers",
@@ -303,7 +302,6 @@ class _Transaction:
         self.response_tag: str | None = None  # server: To tag of the last response sent
         self.interval = 0.0  # current retransmission interval (Timers A, E, G)
         self.cancel: Request | None = None  # client INVITE: a CANCEL held for a provisional
-        self.seen_2xx_tags: set[str] = set()  # client INVITE: to spot 2xx retransmissions
         self.timers: dict[Input, int] = {}  # timer -> sequence number of its live heap entry
 
 
@@ -409,9 +407,6 @@ class TransactionLayer:
         if ack.method != "ACK":
             raise LocalProtocolError(f"send_ack needs an ACK, not {ack.method}")
         self._outgoing.append(Outgoing(ack.serialize(), destination))
-
-    def send_stateless(self, data: bytes, destination: Address) -> None:
-        self._outgoing.append(Outgoing(data, destination))
 
     # ------------------------------------------------------------------------------- timers
     def next_timer(self) -> float | None:
@@ -599,14 +594,11 @@ class TransactionLayer:
             self._send(tx.ack, tx.address)  # the final again: so is our ACK, no event
             return []
         if new is S.ACCEPTED:
-            tag = response.to.tag or ""
-            repeated = tag in tx.seen_2xx_tags
-            tx.seen_2xx_tags.add(tag)
             if old is not S.ACCEPTED:
                 tx.timers.clear()  # A, B and a CANCEL_EXPIRED stop
                 tx.cancel = None  # too late to cancel: the TU ACKs and sends BYE
                 self._start(tx, I.TIMER_M, now + 64 * self.t1)
-            return [ResponseReceived(response, key, retransmission=repeated)]
+            return [ResponseReceived(response, key)]
         events: list[Event] = [ResponseReceived(response, key)]
         if new is S.COMPLETED:
             tx.timers.clear()

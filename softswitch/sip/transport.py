@@ -267,10 +267,6 @@ class SipTransport:
         self.layer.cancel(invite_key, cancel, self.loop.time())
         self.flush()
 
-    def send_stateless_response(self, response: Response, destination: Address) -> None:
-        self._count_response_out(response.status)
-        self.send_raw(response.serialize(), destination)
-
     def _count_response_out(self, status: int) -> None:
         codes = self.counters.responses_out
         codes[status] = codes.get(status, 0) + 1

@@ -8,31 +8,9 @@ never waits for the disk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.store.database import Database
-
-
-class Direction(StrEnum):
-    INTERNAL = "internal"  # extension to extension
-    INBOUND = "inbound"  # trunk to extension or feature
-    OUTBOUND = "outbound"  # extension to trunk
-    TRANSIT = "transit"  # trunk to trunk
-
-
-class Disposition(StrEnum):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    UNKNOWN_NUMBER = "unknown_number"
-
-
-class HangupSide(StrEnum):
-    CALLER = "caller"
-    CALLEE = "callee"
-    SWITCH = "switch"
 
 
 @dataclass(frozen=True)
@@ -41,7 +19,7 @@ class CdrRow:
     call_id: str  # Call-ID of the inbound leg
     caller: str
     callee: str
-    direction: Direction
+    direction: CallDirection
     trunk: str | None
     start_ts: float
     answer_ts: float | None
@@ -50,7 +28,7 @@ class CdrRow:
     billable_s: float | None  # end - answer, 0 when never answered
     disposition: Disposition | None  # None while the call is up
     hangup_cause: str | None  # SIP status code or a short text
-    hangup_side: HangupSide | None
+    hangup_side: Side | None
 
 
 async def open_cdr(
@@ -59,12 +37,12 @@ async def open_cdr(
     call_id: str,
     caller: str,
     callee: str,
-    direction: Direction,
+    direction: CallDirection,
     trunk: str | None,
     start_ts: float,
 ) -> int:
     """Start the record of a call attempt and return its id for the later updates."""
-    direction = Direction(direction)
+    direction = CallDirection(direction)
     cdr_id = await db.next_id("cdr")
     db.enqueue(
         "INSERT INTO cdr (id, call_id, caller, callee, direction, trunk, start_ts)"
@@ -88,7 +66,7 @@ async def close_cdr(
     end_ts: float,
     disposition: Disposition,
     hangup_cause: str | int,
-    hangup_side: HangupSide,
+    hangup_side: Side,
 ) -> None:
     """End the record: duration = end - start, billable = end - answer (0 if unanswered)."""
     db.enqueue(
@@ -100,7 +78,7 @@ async def close_cdr(
             end_ts,
             Disposition(disposition).value,
             str(hangup_cause),
-            HangupSide(hangup_side).value,
+            Side(hangup_side).value,
             cdr_id,
         ),
     )
@@ -114,7 +92,7 @@ async def close_dangling(db: Database, end_ts: float, cause: str) -> int:
     return await db.execute(
         "UPDATE cdr SET end_ts = ?1, duration_s = MAX(?1 - start_ts, 0), billable_s = 0,"
         " disposition = ?2, hangup_cause = ?3, hangup_side = ?4 WHERE end_ts IS NULL",
-        (end_ts, Disposition.FAILED.value, cause, HangupSide.SWITCH.value),
+        (end_ts, Disposition.FAILED.value, cause, Side.SWITCH.value),
     )
 
 
@@ -132,7 +110,7 @@ async def list_cdrs(db: Database, limit: int) -> list[CdrRow]:
             call_id=row["call_id"],
             caller=row["caller"],
             callee=row["callee"],
-            direction=Direction(row["direction"]),
+            direction=CallDirection(row["direction"]),
             trunk=row["trunk"],
             start_ts=row["start_ts"],
             answer_ts=row["answer_ts"],
@@ -141,7 +119,7 @@ async def list_cdrs(db: Database, limit: int) -> list[CdrRow]:
             billable_s=row["billable_s"],
             disposition=Disposition(row["disposition"]) if row["disposition"] else None,
             hangup_cause=row["hangup_cause"],
-            hangup_side=HangupSide(row["hangup_side"]) if row["hangup_side"] else None,
+            hangup_side=Side(row["hangup_side"]) if row["hangup_side"] else None,
         )
         for row in rows
     ]

@@ -45,10 +45,13 @@ class StoreError(Exception):
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) of every migration shipped in the package, in order."""
     found: list[tuple[int, str]] = []
-    for entry in resources.files(__package__).joinpath("migrations").iterdir():
-        match = _MIGRATION_RE.fullmatch(entry.name)
-        if match:
-            found.append((int(match[1]), entry.read_text(encoding="utf-8")))
+    try:
+        for entry in resources.files(__package__).joinpath("migrations").iterdir():
+            match = _MIGRATION_RE.fullmatch(entry.name)
+            if match:
+                found.append((int(match[1]), entry.read_text(encoding="utf-8")))
+    except OSError as exc:  # a broken installation or bundle, not a database problem
+        raise StoreError(f"schema migrations missing from this installation: {exc}") from exc
     found.sort()
     versions = [version for version, _ in found]
     if versions != list(range(1, len(found) + 1)):
@@ -95,11 +98,13 @@ class Database:
             # a process crash loses nothing.
             await conn.execute("PRAGMA synchronous = NORMAL")
             await _migrate(conn, path)
-        except (sqlite3.Error, StoreError) as exc:
+        except BaseException as exc:
+            # Closed on any failure: the connection's (non-daemon) thread would otherwise keep
+            # the process alive after the error, and `softswitch run` would hang, not exit 2.
             await conn.close()
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open database {path}: {exc}") from exc
+            raise
         return cls(conn, path, commit_interval_s)
 
     def enqueue(self, sql: str, params: Params = ()) -> None:

@@ -1,42 +1,48 @@
-"""Registrar bindings kept across restarts (RFC 3261 §10.3): one row per (AOR, Contact)."""
+"""Registrar bindings kept across restarts (RFC 3261 §10.3): one row per (AOR, Contact).
+
+A binding goes in and comes out as plain values, one per column: the registrar's `Binding` is the
+one definition of what a binding holds, and store/ may not import calls/ (nor calls/ store/), so
+app.py maps the two by these names (and a test checks that they are the same).
+"""
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from collections.abc import Mapping
+from typing import Any, Final
 
 from softswitch.store.database import Database
 
-
-@dataclass(frozen=True)
-class Binding:
-    aor: str  # the extension number
-    contact: str  # the Contact URI as the phone sent it
-    transport: str
-    source_host: str
-    source_port: int
-    expires_at: float  # epoch seconds
-    call_id: str
-    cseq: int
-    user_agent: str
-    registered_at: float = 0.0  # epoch seconds of the last REGISTER (0 for rows before it)
-
-
-_COLUMNS = (
-    "aor, contact, transport, source_host, source_port, expires_at, call_id, cseq, user_agent,"
-    " registered_at"
+COLUMNS: Final = (
+    "aor",
+    "contact",
+    "transport",
+    "source_host",
+    "source_port",
+    "expires_at",
+    "call_id",
+    "cseq",
+    "user_agent",
+    "registered_at",
+    "via_host",
+    "via_port",
+)
+_KEY: Final = ("aor", "contact")
+_SAVE: Final = (
+    f"INSERT INTO registration ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    " ON CONFLICT (aor, contact) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in _KEY)
 )
 
 
-async def save_binding(db: Database, binding: Binding) -> None:
-    """Insert or refresh the binding of `binding.contact` for `binding.aor`."""
-    db.enqueue(
-        f"INSERT INTO registration ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (aor, contact) DO UPDATE SET transport = excluded.transport,"
-        " source_host = excluded.source_host, source_port = excluded.source_port,"
-        " expires_at = excluded.expires_at, call_id = excluded.call_id, cseq = excluded.cseq,"
-        " user_agent = excluded.user_agent, registered_at = excluded.registered_at",
-        astuple(binding),
-    )
+async def save_binding(db: Database, values: Mapping[str, Any]) -> None:
+    """Insert or refresh the binding of `values["contact"]` for `values["aor"]`.
+
+    `values` has exactly the keys of COLUMNS; anything else is a bug in the caller (ValueError).
+    """
+    if set(values) != set(COLUMNS):
+        missing, extra = set(COLUMNS) - set(values), set(values) - set(COLUMNS)
+        raise ValueError(f"binding columns: missing {sorted(missing)}, unknown {sorted(extra)}")
+    db.enqueue(_SAVE, tuple(values[c] for c in COLUMNS))
 
 
 async def delete_binding(db: Database, aor: str, contact: str) -> None:
@@ -48,8 +54,9 @@ async def delete_bindings(db: Database, aor: str) -> None:
     db.enqueue("DELETE FROM registration WHERE aor = ?", (aor,))
 
 
-async def load_bindings(db: Database, now: float) -> list[Binding]:
-    """Bindings still valid at `now`, for the registrar at startup; expired ones are deleted."""
+async def load_bindings(db: Database, now: float) -> list[dict[str, Any]]:
+    """Bindings still valid at `now` (column -> value), for the registrar at startup; expired
+    ones are deleted."""
     db.enqueue("DELETE FROM registration WHERE expires_at <= ?", (now,))
-    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM registration ORDER BY aor, contact")
-    return [Binding(*row) for row in rows]
+    rows = await db.fetchall(f"SELECT {', '.join(COLUMNS)} FROM registration ORDER BY aor, contact")
+    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]

@@ -1,13 +1,16 @@
-"""A tiny bench run against the real switch, so the harness cannot rot unnoticed."""
+"""A tiny bench run against the real switch, so the harness cannot rot unnoticed. It runs with a
+PATH holding only what the Makefile installs: the optional peers (Kamailio, rtpengine, sippy) are
+absent as on a fresh machine, whatever this one has, and must be reported as not installed."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fresh_machine import FreshBench
+
+from bench.programs import B2BUA_SIMPLE, NOT_INSTALLED
 
 pytestmark = pytest.mark.integration
 
@@ -15,24 +18,25 @@ CALLS = 10
 CONCURRENT = 4
 
 
-def test_tiny_run_measures_setup_and_media_through_the_switch(tmp_path: Path) -> None:
+def test_tiny_run_measures_the_switch_and_reports_missing_peers(
+    tmp_path: Path, fresh_bench: FreshBench
+) -> None:
     out = tmp_path / "results"
-    run = subprocess.run(
+    md = tmp_path / "RESULTS.md"
+    run = fresh_bench(
         [
-            sys.executable, "-m", "bench", "--suite", "quick", "--peers", "softswitch",
-            "--scenario", "setup", "--scenario", "media", "--scenario", "conference",
-            "--rate", "20", "--calls", str(CALLS), "--concurrent", str(CONCURRENT),
-            "--out", str(out), "--no-update-results-md", "--no-install", "--no-profile",
+            "--suite", "quick", "--scenario", "setup", "--scenario", "media",
+            "--scenario", "conference", "--rate", "20", "--calls", str(CALLS),
+            "--concurrent", str(CONCURRENT), "--out", str(out), "--results-md", str(md),
         ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        240,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
     results = json.loads((out / "results.json").read_text())
 
-    setup = results["scenarios"]["setup"]["peers"]["softswitch"]
+    setup_peers = results["scenarios"]["setup"]["peers"]
+    setup = setup_peers["softswitch"]
     assert "error" not in setup, setup.get("error")
     (step,) = setup["steps"]
     assert step["calls"] == CALLS
@@ -41,7 +45,8 @@ def test_tiny_run_measures_setup_and_media_through_the_switch(tmp_path: Path) ->
     assert step["setup_p99_ms"] is not None
     assert setup["highest_clean_rate"] == 20
 
-    media = results["scenarios"]["media"]["peers"]["softswitch"]
+    media_peers = results["scenarios"]["media"]["peers"]
+    media = media_peers["softswitch"]
     assert "error" not in media, media.get("error")
     (mstep,) = media["steps"]
     assert mstep["calls"] == CONCURRENT
@@ -49,6 +54,38 @@ def test_tiny_run_measures_setup_and_media_through_the_switch(tmp_path: Path) ->
     assert mstep["rtp_received"] > 0
     assert mstep["loss_pct"] < 1.0
 
+    # The suite's other peers: hidden from PATH, so recorded as not installed and not measured.
+    for peers, name in [(setup_peers, "kamailio"), (media_peers, "kamailio-rtpengine")]:
+        assert peers[name]["steps"] == []
+        assert "kamailio from Debian package kamailio" in peers[name]["not_installed"]
+    # sippy's b2bua_simple lives in the venv (`make bench` puts it there), which PATH cannot hide.
+    if B2BUA_SIMPLE.path() is None:
+        assert "b2bua_simple from pip package sippy" in setup_peers["sippy"]["not_installed"]
+    versions = results["machine"]["versions"]
+    for name in ("kamailio", "kamailio-rtpengine", "rtpengine"):
+        assert versions[name] == NOT_INSTALLED
+    assert versions["sipp"][0].isdigit()
+
+    text = md.read_text()
+    assert "- **kamailio** not installed: needs kamailio from Debian package kamailio" in text
+    assert "kamailio not installed, kamailio-rtpengine not installed" in text
+    assert "| 20 | " in text  # the switch's own row in the setup tables
+    assert (tmp_path / "plots" / "setup-cpu-per-call.png").stat().st_size > 0
+
     assert "not available yet" in results["scenarios"]["conference"]["unavailable"]
     assert results["machine"]["cores"] >= 1
     assert (out / "setup-cpu-per-call.png").stat().st_size > 0
+
+
+def test_a_missing_peer_named_in_peers_is_refused_before_any_load(
+    tmp_path: Path, fresh_bench: FreshBench
+) -> None:
+    out = tmp_path / "results"
+    run = fresh_bench(
+        ["--scenario", "setup", "--peers", "softswitch,kamailio", "--out", str(out)], 60
+    )
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert "kamailio is not installed: it needs kamailio from Debian package kamailio" in run.stderr
+    assert "leave those peers out of --peers" in run.stderr
+    assert not out.exists()  # nothing was started or measured

@@ -1,15 +1,14 @@
 """The relay scenario end to end, tiny: a few hundred packets each way through the switch and
-through the bare uvloop relay, so the CPU-per-packet harness cannot rot unnoticed."""
+the bare relays, so the CPU-per-packet harness cannot rot unnoticed."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fresh_machine import FreshBench
 
 from bench import relay, report
 from bench.peers.rtpengine import bdecode, bencode
@@ -59,25 +58,30 @@ def test_results_md_has_the_relay_table_with_our_ratio_to_each_peer(tmp_path: Pa
 
 
 @pytest.mark.integration
-def test_tiny_relay_run_through_the_switch_and_the_floor_relay(tmp_path: Path) -> None:
+def test_tiny_relay_run_reports_rtpengine_missing_and_measures_the_rest(
+    tmp_path: Path, fresh_bench: FreshBench
+) -> None:
+    """The suite's relay peers on a fresh machine: rtpengine is not installed, the switch and
+    both floor relays need nothing the Makefile does not install."""
     out = tmp_path / "results"
-    run = subprocess.run(
+    run = fresh_bench(
         [
-            sys.executable, "-m", "bench", "--scenario", "relay",
-            "--peers", "softswitch,uvloop-relay", "--pps", str(PPS), "--streams", str(STREAMS),
+            "--scenario", "relay", "--pps", str(PPS), "--streams", str(STREAMS),
             "--duration", str(SECONDS), "--out", str(out), "--no-update-results-md",
-            "--no-install", "--no-profile",
         ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+        180,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     scenario = json.loads((out / "results.json").read_text())["scenarios"]["relay"]
     assert scenario["syscall_floor_us"] > 0
-    assert set(scenario["peers"]) == {"softswitch", "uvloop-relay"}
-    for name, peer in scenario["peers"].items():
+    peers = scenario["peers"]
+    assert set(peers) == {"softswitch", "rtpengine", "uvloop-relay", "asyncio-relay"}
+    rtpengine = peers.pop("rtpengine")
+    assert rtpengine == {
+        "steps": [],
+        "not_installed": "rtpengine from Debian package rtpengine-daemon",
+    }
+    for name, peer in peers.items():
         assert "error" not in peer, (name, peer.get("error"))
         (step,) = peer["steps"]
         assert step["streams"] == STREAMS

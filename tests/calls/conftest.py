@@ -45,6 +45,7 @@ class RequestFactory:
         expires: int | str | None = None,
         headers: Iterable[tuple[str, str]] = (),
         branch: str | None = None,
+        via: str = "SIP/2.0/UDP 10.0.0.5:5060",
     ) -> Request:
         domain = "pbx.test"
         if uri is None:
@@ -52,7 +53,7 @@ class RequestFactory:
         branch = branch or f"z9hG4bK-test-{next(self._branches)}"
         lines = [
             f"{method} {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 10.0.0.5:5060;rport;branch={branch}",
+            f"Via: {via};rport;branch={branch}",
             "Max-Forwards: 70",
             f"From: <sip:{from_user or to_user}@{domain}>;tag=from-tag-1",
             f"To: <sip:{to_user}@{domain}>",

@@ -107,7 +107,7 @@ def contact_expiry(response: Response) -> dict[str, int]:
 # -- making a binding -----------------------------------------------------------------------------
 
 
-def test_binding_keeps_the_source_address_not_the_contact_host(register, registrar, sink, clock):
+def test_binding_keeps_the_contact_the_source_and_the_via(register, registrar, sink, clock):
     response = register(CONTACT_A, expires=120)
 
     assert response.status == 200
@@ -115,6 +115,8 @@ def test_binding_keeps_the_source_address_not_the_contact_host(register, registr
     assert binding.contact == CONTACT_A
     assert binding.flow == SOURCE  # behind NAT the phone is reached where the REGISTER came from
     assert (binding.source_host, binding.source_port) == ("198.51.100.20", 61000)
+    # What calls/nat.py compares with the source to detect NAT, after a restart too.
+    assert (binding.via_host, binding.via_port) == ("10.0.0.5", 5060)
     assert binding.expires_at == clock.now + 120
     assert binding.registered_at == clock.now
     assert (binding.call_id, binding.cseq) == ("reg-1@10.0.0.5", 1)
@@ -122,6 +124,24 @@ def test_binding_keeps_the_source_address_not_the_contact_host(register, registr
     assert sink.bindings == [binding]
     assert contact_expiry(response) == {CONTACT_A: 120}
     assert response.header("Date")
+
+
+@pytest.mark.parametrize(
+    ("via", "expected"),
+    [
+        ("SIP/2.0/UDP 10.0.0.5", ("10.0.0.5", 5060)),
+        ("SIP/2.0/TCP [2001:db8::5]", ("2001:db8::5", 5060)),
+        ("SIP/2.0/TLS phone.example.com", ("phone.example.com", 5061)),
+        ("SIP/2.0/UDP [2001:db8::5]:5072", ("2001:db8::5", 5072)),
+    ],
+)
+def test_via_sent_by_is_kept_without_brackets_and_with_its_default_port(
+    registrar, sip_request, via, expected
+):
+    request = sip_request("REGISTER", contacts=[f"<{CONTACT_A}>"], via=via)
+    assert registrar.register(request, SOURCE, "1001").status == 200
+    [binding] = registrar.lookup("1001")
+    assert (binding.via_host, binding.via_port) == expected
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ PLAN = RoutingPlan(
                 {"name": "carrier", "host": "192.0.2.50", "port": 5080},
             ],
             "routes": [
-                {"context": "internal", "number": "9196", "destination": "echo"},
                 {"context": "internal", "prefix": "9", "strip": 1, "destination": "trunk:carrier"},
                 {
                     "context": "internal",
@@ -84,10 +83,42 @@ def test_dialled_number_reaches_its_destination(context, dialled, expected):
 
 @pytest.mark.parametrize("context", ["internal", "from-gateway"])
 def test_echo_test_number(context):
+    """Phones reach features.echo_test (default 9196) with no route, ahead of the prefix 9 route;
+    the gateway through its own route."""
     target = PLAN.resolve(context, "9196")
 
     assert target is not None
     assert (target.kind, target.number) == ("echo", "9196")
+
+
+def _plan_with_echo_test(echo_test: str) -> RoutingPlan:
+    return RoutingPlan(
+        parse_config(
+            {
+                "features": {"echo_test": echo_test},
+                "trunks": [{"name": "carrier", "host": "192.0.2.50", "port": 5080}],
+                "routes": [
+                    {"context": "internal", "prefix": "9", "destination": "trunk:carrier"},
+                ],
+            },
+            "test.toml",
+        )
+    )
+
+
+def test_echo_test_key_moves_the_echo_test():
+    plan = _plan_with_echo_test("*43")
+
+    assert plan.resolve("internal", "*43") == RouteTarget("echo", "*43", "*43")
+    assert plan.resolve("internal", "9196") == RouteTarget("trunk", "carrier", "9196")
+    assert plan.resolve("from-carrier", "*43") is None  # a trunk needs a route of its own
+
+
+def test_echo_test_off():
+    plan = _plan_with_echo_test("")
+
+    assert plan.resolve("internal", "9196") == RouteTarget("trunk", "carrier", "9196")
+    assert plan.resolve("internal", "") is None
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,12 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from softswitch.call_record import Disposition, Side
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "config.example.toml"
@@ -26,11 +28,11 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 RTP_PORTS = 400  # per switch: 200 RTP/RTCP pairs, room for the load tests' concurrency limit
 
-# Values of cdr.hangup_side and cdr.disposition (softswitch/store/migrations/0001_initial.sql).
-HANGUP_CALLER = "caller"
-HANGUP_CALLEE = "callee"
-HANGUP_SWITCH = "switch"
-DISPOSITION_ANSWERED = "answered"
+# Values of cdr.hangup_side and cdr.disposition: text enums, equal to what the row holds.
+HANGUP_CALLER = Side.CALLER
+HANGUP_CALLEE = Side.CALLEE
+HANGUP_SWITCH = Side.SWITCH
+DISPOSITION_ANSWERED = Disposition.ANSWERED
 
 
 # ---- ports --------------------------------------------------------------------------------------
@@ -98,6 +100,10 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{" + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        )
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -119,23 +125,35 @@ class SwitchPorts:
     rtp: tuple[int, int]
     metrics: int
     carrier: int
+    api: int = 0  # the CTI API's port; 0 = off
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOCAL}:{self.api}"
 
 
 def switch_config(
-    ports: SwitchPorts, data_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+    ports: SwitchPorts,
+    data_dir: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The example configuration with this test's ports, data dir and loopback-only security."""
+    """The example configuration with this test's ports, data dir and loopback-only security;
+    `extensions` updates extensions by number ({"1001": {"nat": "force"}})."""
     cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
     cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
     cfg["data"]["dir"] = str(data_dir)
     cfg["metrics"].update(host=LOCAL, port=ports.metrics)
+    cfg["api"].update(host=LOCAL, port=ports.api)
     cfg["log"]["level"] = "debug"
     cfg["security"]["allowed_destinations"] = ["127.0.0.0/8", "::1/128"]
     carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
     carrier.update(host=LOCAL, port=ports.carrier)
     for section, values in (overrides or {}).items():
         cfg[section].update(values)
+    for number, values in (extensions or {}).items():
+        next(e for e in cfg["extensions"] if e["number"] == number).update(values)
     return cfg
 
 
@@ -181,6 +199,7 @@ class Switch:
     data_dir: Path
     log_path: Path
     stopped_rc: int | None = field(default=None)
+    ready_after_s: float = field(default=0.0)  # from exec to the first 200 to OPTIONS
 
     @property
     def sip_port(self) -> int:
@@ -245,6 +264,25 @@ class Switch:
                 raise AssertionError(f"CDR condition not met within {timeout_s} s; rows: {rows}")
             time.sleep(0.05)
 
+    def closed_cdrs(
+        self,
+        count: int = 1,
+        timeout_s: float = 5.0,
+        where: str = "1",
+        params: tuple[Any, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Wait until exactly `count` records (matching `where`) exist and the switch has closed
+        every one: what a test checks once its calls are over."""
+
+        def all_closed(rows: list[dict[str, Any]]) -> bool:
+            return len(rows) == count and all(row["end_ts"] is not None for row in rows)
+
+        return self.wait_cdr(all_closed, timeout_s, where, params)
+
+    def closed_cdr(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The one record of a one-call test, once closed."""
+        return self.closed_cdrs(1, timeout_s)[0]
+
 
 def query_cdr(
     db_path: Path, where: str = "1", params: tuple[Any, ...] = ()
@@ -260,19 +298,33 @@ def query_cdr(
 
 
 def start_switch(
-    tmp_path: Path, carrier_port: int, overrides: dict[str, dict[str, Any]] | None = None
+    tmp_path: Path,
+    carrier_port: int,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extensions: dict[str, dict[str, Any]] | None = None,
+    *,
+    program: Path = SOFTSWITCH,
+    env: Mapping[str, str] | None = None,
 ) -> Switch:
+    """Start `program run --headless` in `tmp_path` (environment `env`, default inherited) and
+    return once it answers OPTIONS with 200."""
     ports = SwitchPorts(
-        sip=free_port(), rtp=free_rtp_range(), metrics=free_port(), carrier=carrier_port
+        sip=free_port(),
+        rtp=free_rtp_range(),
+        metrics=free_port(),
+        carrier=carrier_port,
+        api=free_port(),
     )
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides)))
+    config_path.write_text(dump_toml(switch_config(ports, data_dir, overrides, extensions)))
     log_path = tmp_path / "softswitch.log"
+    launched = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(SOFTSWITCH), "run", "--config", str(config_path), "--headless"],
+            [str(program), "run", "--config", str(config_path), "--headless"],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -291,4 +343,5 @@ def start_switch(
                 f"(last status {status}, exit {proc.returncode}); log tail:\n{switch.log_tail()}"
             )
         status = options_status(ports.sip, timeout_s=0.1)
+    switch.ready_after_s = time.monotonic() - launched
     return switch

@@ -11,10 +11,6 @@ from running_switch import HANGUP_CALLEE, HANGUP_CALLER, Switch
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
-def _closed(rows: list[dict[str, object]]) -> bool:
-    return len(rows) == 1 and rows[0]["end_ts"] is not None
-
-
 def test_wrong_password_is_refused_with_403(
     switch: Switch, pjsua: Callable[[str], PjsuaPeer]
 ) -> None:
@@ -27,7 +23,7 @@ def test_unknown_number_gets_404(switch: Switch, pjsua: Callable[[str], PjsuaPee
     phone.register(switch.sip_port, "1001", "demo-1001")
     call = phone.call(switch.uri("5555"))
     assert phone.wait_call_state(call, "DISCONNECTED", 5.0)["code"] == 404
-    row = switch.wait_cdr(_closed, 5.0)[0]
+    row = switch.closed_cdr()
     assert row["disposition"] == "unknown_number"
     assert row["answer_ts"] is None
 
@@ -39,7 +35,7 @@ def test_busy_callee_gives_caller_486(switch: Switch, pjsua: Callable[[str], Pjs
     call = alice.call(switch.uri("1002"))
     bob.send("hangup", call=bob.wait_incoming(5.0)["call"], code=486)
     assert alice.wait_call_state(call, "DISCONNECTED", 5.0)["code"] == 486
-    row = switch.wait_cdr(_closed, 5.0)[0]
+    row = switch.closed_cdr()
     assert row["disposition"] == "busy"
     assert row["hangup_side"] == HANGUP_CALLEE
 
@@ -55,7 +51,7 @@ def test_caller_cancels_while_ringing(switch: Switch, pjsua: Callable[[str], Pjs
     # The callee's INVITE is cancelled: pjsua reports 487 Request Terminated.
     assert bob.wait_call_state(ringing, "DISCONNECTED", 5.0)["code"] == 487
     alice.wait_call_state(call, "DISCONNECTED", 5.0)
-    row = switch.wait_cdr(_closed, 5.0)[0]
+    row = switch.closed_cdr()
     assert row["disposition"] == "cancelled"
     assert row["hangup_side"] == HANGUP_CALLER
     assert row["answer_ts"] is None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from carrier_calls import (
@@ -39,10 +38,6 @@ def carrier_switch(
         assert switch.stop() == 0, switch.log_tail()
 
 
-def _closed(rows: list[dict[str, Any]]) -> bool:
-    return len(rows) == 1 and rows[0]["end_ts"] is not None
-
-
 def _received(flow: list[SipMessage], status: int) -> list[SipMessage]:
     return [m for m in flow if not m.sent and m.status == status]
 
@@ -67,7 +62,7 @@ def test_early_media_reaches_the_caller_through_the_switch(
     carrier_progress = [m for m in sip_flow(at_carrier.messages) if m.sent and m.status == 183]
     assert port != sdp_media(carrier_progress[0].sdp)[1]
     assert sdp_media(answers[0].sdp)[:2] == (LOCAL, port), answers[0].sdp
-    row = carrier_switch.wait_cdr(_closed, 5.0)[0]
+    row = carrier_switch.closed_cdr()
     assert row["disposition"] == DISPOSITION_ANSWERED
 
 
@@ -88,10 +83,14 @@ def test_unanswered_call_ends_with_480_after_ring_timeout(
     assert any(m.method == "CANCEL" and not m.sent for m in carrier_flow), describe(carrier_flow)
     refused = _received(flow, 480)
     assert refused, describe(flow)
+    # Not before the timeout (the timer starts after the INVITE arrived), and not much after it:
+    # a second is ample for two loopback hops on a loaded machine, and catches a timer off by 50 %.
     rang_for = refused[0].at - flow[0].at
-    assert 1.5 <= rang_for <= 6.0, f"480 after {rang_for:.2f} s, ring timeout {RING_TIMEOUT_S} s"
+    assert RING_TIMEOUT_S <= rang_for <= RING_TIMEOUT_S + 1.0, (
+        f"480 after {rang_for:.2f} s, ring timeout {RING_TIMEOUT_S} s"
+    )
     assert _received(flow, 180), f"the carrier's 180 was not relayed:\n{describe(flow)}"
-    row = carrier_switch.wait_cdr(_closed, 5.0)[0]
+    row = carrier_switch.closed_cdr()
     assert (row["disposition"], row["hangup_side"]) == ("no_answer", HANGUP_SWITCH), row
     assert row["answer_ts"] is None
 
@@ -108,5 +107,5 @@ def test_busy_carrier_gives_caller_486(
     assert [m.status for m in flow if not m.sent and (m.status or 0) >= 200] == [486], describe(
         flow
     )
-    row = carrier_switch.wait_cdr(_closed, 5.0)[0]
+    row = carrier_switch.closed_cdr()
     assert (row["disposition"], row["hangup_side"]) == ("busy", HANGUP_CALLEE), row

@@ -46,8 +46,7 @@ def test_hangup_reaches_the_other_side_and_closes_the_cdr(
 
     other.wait_bye(other_call, 5.0)
     assert hanging.wait_call_state(hanging_call, "DISCONNECTED", 5.0)["code"] == 200
-    rows = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)
-    row = rows[0]
+    row = switch.closed_cdr()
     assert row["hangup_side"] == side
     assert row["disposition"] == DISPOSITION_ANSWERED
     assert row["direction"] == "internal"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
+from carrier_calls import describe, sip_flow
 from peers.pjsua import PjsuaPeer
 from running_switch import DISPOSITION_ANSWERED, Switch
 from sipp_process import Sipp
@@ -35,7 +37,13 @@ def test_both_phones_ring_and_the_other_stops_when_one_answers(
     result = gateway.result()
 
     assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.summary()
-    row = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)[0]
+    # ...at the answer, not at the hang-up: a desk that rang through the whole conversation would
+    # get its CANCEL only after the gateway's BYE, and the 5 s wait above would not notice.
+    flow = sip_flow(result.messages)
+    bye = next((m for m in flow if m.sent and m.method == "BYE"), None)
+    assert bye is not None, describe(flow)
+    assert stopped["at"] < bye.at, f"desk stopped {stopped['at'] - bye.at:.3f} s after the BYE"
+    row = switch.closed_cdr()
     assert row["disposition"] == DISPOSITION_ANSWERED
 
 
@@ -50,14 +58,20 @@ def test_caller_hears_busy_only_when_every_phone_refuses(
     )
     at_desk = desk.wait_incoming(10.0)
     at_mobile = mobile.wait_incoming(10.0)
-    desk.send("hangup", call=at_desk["call"], code=486)
+    # The desk refuses first with 480, less telling than the mobile's 486 that follows: a switch
+    # that passed the first refusal on would give the caller 480, and give it too early.
+    desk.send("hangup", call=at_desk["call"], code=480)
     desk.wait_call_state(at_desk["call"], "DISCONNECTED", 5.0)
-    # One phone refused; the other still rings, so the caller has heard nothing final yet.
+    last_refusal_at = time.time()
     mobile.send("hangup", call=at_mobile["call"], code=486)
     mobile.wait_call_state(at_mobile["call"], "DISCONNECTED", 5.0)
     result = gateway.result()
 
     assert result.failed == 1, result.summary()
-    assert "SIP/2.0 486 Busy Here" in result.messages
-    row = switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"] is not None, 5.0)[0]
+    flow = sip_flow(result.messages)
+    finals = [m for m in flow if not m.sent and (m.status or 0) >= 200]
+    assert finals and {m.status for m in finals} == {486}, describe(flow)  # or its retransmission
+    # The caller heard nothing final while the mobile still rang.
+    assert finals[0].at > last_refusal_at, describe(flow)
+    row = switch.closed_cdr()
     assert row["disposition"] == "busy"

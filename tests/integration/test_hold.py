@@ -90,6 +90,6 @@ def test_hold_reinvite_reaches_the_other_leg_with_switch_media(
     assert rtp_low <= caller_side[1] <= rtp_high and caller_side[1] != callee_side[1]
     assert _next_version(answered.sdp, held.sdp)
 
-    row = carrier_switch.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"], 5.0)[0]
+    row = carrier_switch.closed_cdr()
     assert row["disposition"] == DISPOSITION_ANSWERED
     assert row["hangup_side"] == HANGUP_CALLER

@@ -48,7 +48,7 @@ def test_metrics_count_calls_sip_and_rtp(
     args = ["-sn", "uac_pcap", f"127.0.0.1:{switch.sip_port}", "-s", "9196"]
     result = sipp("echo-media", [*args, "-m", str(calls), "-r", "20", "-l", "20"], 60).result()
     assert (result.returncode, result.failed) == (0, 0), result.summary()
-    switch.wait_cdr(lambda rows: sum(r["end_ts"] is not None for r in rows) == calls, 10.0)
+    switch.closed_cdrs(calls, 10.0)
 
     # One malformed request: answered 400, and counted.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

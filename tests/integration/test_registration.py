@@ -85,7 +85,7 @@ def test_binding_survives_a_restart(
         assert (result.returncode, result.successful) == (0, 1), result.summary()
         registrations = [e for e in phone.events if e["event"] in ("registered", "reg_failed")]
         assert len(registrations) == 1, f"the phone registered again: {registrations}"
-        row = restarted.wait_cdr(lambda rows: len(rows) == 1 and rows[0]["end_ts"], 5.0)[0]
+        row = restarted.closed_cdr()
         assert row["disposition"] == DISPOSITION_ANSWERED
     finally:
         assert restarted.stop() == 0, restarted.log_tail()

@@ -6,7 +6,6 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from carrier_calls import (
@@ -27,10 +26,6 @@ from running_switch import (
 from sipp_process import Sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
-
-
-def _closed(rows: list[dict[str, Any]]) -> bool:
-    return len(rows) == 1 and rows[0]["end_ts"] is not None
 
 
 def digest_ok(credentials: str, method: str, password: str) -> bool:
@@ -82,7 +77,7 @@ def test_carrier_407_is_answered_with_proxy_authorization(
     # The retry is a new transaction in the same dialog attempt (RFC 3261 §22.3 / §8.1.3.5).
     assert invites[1].header("Call-ID") == invites[0].header("Call-ID")
     assert invites[1].header("Via") != invites[0].header("Via")
-    row = auth_switch.wait_cdr(_closed, 5.0)[0]
+    row = auth_switch.closed_cdr()
     assert (row["direction"], row["trunk"]) == ("transit", "gateway")
     assert row["disposition"] == DISPOSITION_ANSWERED
 
@@ -100,7 +95,7 @@ def test_carrier_401_credentials_pass_sipp_verifyauth(
     assert [m.status for m in flow if m.sent and m.cseq_method == "INVITE"] == [401, 200]
     credentials = [m.header("Authorization") for m in flow if m.method == "INVITE"]
     assert credentials[0] is None and credentials[1], describe(flow)
-    assert auth_switch.wait_cdr(_closed, 5.0)[0]["disposition"] == DISPOSITION_ANSWERED
+    assert auth_switch.closed_cdr()["disposition"] == DISPOSITION_ANSWERED
 
 
 def _final_status(flow: list[SipMessage]) -> int | None:
@@ -121,7 +116,7 @@ def test_wrong_trunk_password_is_refused_once(
     assert _final_status(caller_flow) == 403, describe(caller_flow)
     invites = [m for m in carrier_flow if not m.sent and m.method == "INVITE"]
     assert len(invites) == 2, f"one retry only, the carrier saw:\n{describe(carrier_flow)}"
-    row = auth_switch.wait_cdr(_closed, 5.0)[0]
+    row = auth_switch.closed_cdr()
     assert row["disposition"] == "failed" and row["answer_ts"] is None, row
     assert row["hangup_side"] == HANGUP_CALLEE, row
 
@@ -141,4 +136,4 @@ def test_carrier_rechallenge_is_not_retried(
     assert status not in (401, 407), "\n".join(m.text for m in caller_flow if not m.sent)
     invites = [m for m in carrier_flow if not m.sent and m.method == "INVITE"]
     assert len(invites) == 2, f"one retry only, the carrier saw:\n{describe(carrier_flow)}"
-    assert auth_switch.wait_cdr(_closed, 5.0)[0]["answer_ts"] is None
+    assert auth_switch.closed_cdr()["answer_ts"] is None

@@ -1,8 +1,6 @@
 """The RTP relay over real loopback sockets, with plain UDP sockets standing in for phones.
 
-Every test runs on stock asyncio and on uvloop. A phone proves it received nothing by
-sending itself a sentinel and getting it first: loopback queues datagrams in the order
-they were sent, so anything the relay had sent it would come before.
+Every test runs on stock asyncio and on uvloop (the `run` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -10,109 +8,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
 
 import pytest
-import uvloop
-
-from softswitch.media.ports import PortAllocator, PortsExhausted
-from softswitch.media.relay import (
-    Direction,
-    MediaEndpoint,
-    MediaRelay,
-    RelayStats,
-    RemoteAddressError,
+from phones import (
+    HOST,
+    Runner,
+    bridged_call,
+    make_relay,
+    open_phone,
+    rtp,
+    wait_until,
 )
-from softswitch.media.rtp import RtpHeader, RtpPacket
 
-DEADLINE_S = 5.0
-HOST = "127.0.0.1"
+from softswitch.media.endpoint import Direction, RelayStats, RemoteAddressError
+from softswitch.media.ports import PortAllocator, PortsExhausted
+from softswitch.media.relay import MediaRelay
+from softswitch.media.rtp import RtpPacket
+
 OTHER_HOST = "127.0.0.2"  # also loopback on Linux: a second "machine" the policy can refuse
-SENTINEL = b"sentinel"
 PCMA_SILENCE = b"\xd5" * 160
-
-Runner = Callable[[Coroutine[Any, Any, None]], None]
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Iterator[Runner]:
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def runner(coro: Coroutine[Any, Any, None]) -> None:
-        with asyncio.Runner(loop_factory=factory) as r:
-            r.run(asyncio.wait_for(coro, 4 * DEADLINE_S))
-
-    yield runner
-
-
-class Phone(asyncio.DatagramProtocol):
-    """A UDP socket that collects what it receives."""
-
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[tuple[bytes, tuple[Any, ...]]] = asyncio.Queue()
-        self.transport: asyncio.DatagramTransport
-        self.address: tuple[str, int]
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.inbox.put_nowait((data, addr))
-
-    def send_to(self, ep: MediaEndpoint, data: bytes, rtcp: bool = False) -> None:
-        self.transport.sendto(data, (ep.host, ep.rtcp_port if rtcp else ep.port))
-
-    async def recv(self) -> tuple[bytes, tuple[Any, ...]]:
-        return await asyncio.wait_for(self.inbox.get(), DEADLINE_S)
-
-    async def recv_rtp(self, count: int) -> list[RtpPacket]:
-        return [RtpPacket.parse((await self.recv())[0]) for _ in range(count)]
-
-    async def assert_received_nothing(self) -> None:
-        self.transport.sendto(SENTINEL, self.address)
-        data, _ = await self.recv()
-        assert data == SENTINEL, f"unexpected packet {data!r}"
-
-
-async def open_phone(host: str = HOST) -> Phone:
-    loop = asyncio.get_running_loop()
-    transport, phone = await loop.create_datagram_endpoint(Phone, local_addr=(host, 0))
-    phone.transport = transport
-    phone.address = transport.get_extra_info("sockname")[:2]
-    return phone
-
-
-def rtp(
-    seq: int, ts: int, ssrc: int, payload: bytes = b"\xd5" * 160, marker: bool = False
-) -> bytes:
-    header = RtpHeader(payload_type=8, sequence=seq, timestamp=ts, ssrc=ssrc, marker=marker)
-    return header.serialize() + payload
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Let the loop run until `condition` holds; fail at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.001)
-
-
-def make_relay(allowed: Callable[[str], bool] = lambda host: True) -> MediaRelay:
-    return MediaRelay(HOST, PortAllocator(41000, 41999), allowed)
-
-
-async def bridged_call(
-    relay: MediaRelay,
-) -> tuple[MediaEndpoint, MediaEndpoint, Phone, Phone]:
-    """Two phones whose SDP addresses are their real sockets, bridged through the relay.
-
-    Each phone takes RTP and RTCP on one socket: its SDP would say so with a=rtcp (RFC 3605).
-    """
-    a, b = await relay.open_endpoint(), await relay.open_endpoint()
-    pa, pb = await open_phone(), await open_phone()
-    a.set_remote(*pa.address, rtcp_port=pa.address[1])
-    b.set_remote(*pb.address, rtcp_port=pb.address[1])
-    relay.bridge(a, b)
-    return a, b, pa, pb
 
 
 def test_bridge_relays_both_ways_in_order(run: Runner) -> None:
@@ -296,7 +210,7 @@ def test_disallowed_destination_receives_nothing(
         assert len(refusals) == 1
         await relay.aclose()
 
-    with caplog.at_level(logging.WARNING, logger="softswitch.media.relay"):
+    with caplog.at_level(logging.WARNING, logger="softswitch.media.endpoint"):
         run(main())
 
 
@@ -384,10 +298,29 @@ def test_ports_held_elsewhere_are_skipped_and_close_returns_the_port(run: Runner
             relay.close(ep)
             await ep.wait_closed()
             assert ports.in_use == 0
-            with pytest.raises(ValueError):
-                relay.bridge(ep, ep)
+            with pytest.raises(ValueError, match="is closed"):
+                relay.echo(ep)
         finally:
             held.close()
+
+    run(main())
+
+
+def test_an_endpoint_is_not_bridged_to_itself_and_keeps_its_bridge(run: Runner) -> None:
+    async def main() -> None:
+        relay = make_relay()
+        try:
+            a, b, pa, pb = await bridged_call(relay)
+            with pytest.raises(ValueError, match="cannot be bridged to itself"):
+                relay.bridge(a, a)
+            # Refused before anything changed: A still talks to B, and A hears no echo.
+            pa.send_to(a, rtp(1, 0, 0xA))
+            pb.send_to(b, rtp(1, 0, 0xB))
+            assert (await pb.recv())[0] == rtp(1, 0, 0xA)
+            assert (await pa.recv())[0] == rtp(1, 0, 0xB)
+            await pa.assert_received_nothing()
+        finally:
+            await relay.aclose()
 
     run(main())
 

@@ -14,9 +14,10 @@ Commands (one JSON object per line, key "cmd"):
   record     call, path, seconds (optional): what the peer hears, from media active until that
              many seconds have been recorded, stop_record or hang-up
   stop_record call -> recorded (also sent when a timed recording ends or the call does)
+  dtmf       call, digits: RFC 4733 telephone-events on an answered call -> dtmf_sent
   quit
-Events (key "event"): ready, registered, reg_failed, unregistered, call_created, incoming_call,
-call_state, media_active, recorded, error.
+Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
+unregistered, call_created, incoming_call, call_state, media_active, recorded, dtmf_sent, error.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ _event_fd = -1
 
 
 def emit(event: str, **fields: Any) -> None:
-    """Write one event line to the saved stdout (fd 1 now points at stderr, for pjsua's logs)."""
-    line = json.dumps({"event": event, **fields}) + "\n"
+    """Write one event line to the saved stdout (fd 1 now points at stderr, for pjsua's logs).
+
+    `at` is the wall clock when the peer saw it happen: tests order it against SIPp's trace.
+    """
+    line = json.dumps({"event": event, "at": time.time(), **fields}) + "\n"
     os.write(_event_fd, line.encode())
 
 
@@ -58,11 +62,13 @@ class CallSlot:
     record_seconds: float | None = None
     record_until: float | None = None
     finalizing_until: float | None = None
+    finalizing_path: str | None = None  # a closed recorder's WAV, until its header is written
     rx_packets: int = -1
     player: pj.AudioMediaPlayer | None = None
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
     audio_index: int = -1
+    audio_port: int = -1  # the conference port the player and recorder are connected to
 
 
 class Peer:
@@ -195,6 +201,21 @@ class Peer:
     def cmd_stop_record(self, cmd: dict[str, Any]) -> None:
         self._close_recorder(self.calls[int(cmd["call"])])
 
+    def cmd_dtmf(self, cmd: dict[str, Any]) -> None:
+        """Send digits: RFC 4733 (pjsua2's default) or SIP INFO (method "info")."""
+        call = self.calls[int(cmd["call"])].call
+        if cmd.get("method", "rfc4733") == "rfc4733":
+            call.dialDtmf(str(cmd["digits"]))
+            emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
+            return
+        for digit in cmd["digits"]:
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digit
+            prm.duration = int(cmd.get("duration_ms", 160))
+            call.sendDtmf(prm)
+        emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
+
     def cmd_quit(self, cmd: dict[str, Any]) -> None:
         self.quitting = True
 
@@ -223,6 +244,15 @@ class Peer:
         if not slot.media_active or slot.disconnected:
             return
         audio = slot.call.getAudioMedia(slot.audio_index)
+        port = audio.getPortId()
+        if port != slot.audio_port:
+            # A re-INVITE (hold, resume) can give the call a new conference port: what was
+            # connected to the old one hears and sends nothing until connected again.
+            slot.audio_port = port
+            if slot.player is not None:
+                slot.player.startTransmit(audio)
+            if slot.recorder is not None:
+                audio.startTransmit(slot.recorder)
         if slot.play_path and slot.player is None:
             slot.player = pj.AudioMediaPlayer()
             options = 0 if slot.play_loop else pj.PJMEDIA_FILE_NO_LOOP
@@ -244,21 +274,24 @@ class Peer:
             slot.recorder = None
             gc.collect()
             slot.record_until = None
+            # The wish is done: a later media update (re-INVITE) must not record it again.
+            slot.finalizing_path, slot.record_path = slot.record_path, None
             slot.finalizing_until = time.monotonic() + FINALIZE_TIMEOUT_S
 
     def _check_finalized(self, slot: CallSlot, now: float) -> None:
-        assert slot.record_path is not None and slot.finalizing_until is not None
-        if wav_complete(slot.record_path):
+        path = slot.finalizing_path
+        assert path is not None and slot.finalizing_until is not None
+        if wav_complete(path):
             slot.finalizing_until = None
             emit(
                 "recorded",
                 call=slot.call.slot_id,
-                path=slot.record_path,
+                path=path,
                 rx_packets=slot.rx_packets,
             )
         elif now > slot.finalizing_until:
             slot.finalizing_until = None
-            emit("error", cmd="record", message=f"{slot.record_path} was never closed")
+            emit("error", cmd="record", message=f"{path} was never closed")
 
     @property
     def finalizing(self) -> bool:

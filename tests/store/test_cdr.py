@@ -5,11 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.store.cdr import (
     CdrRow,
-    Direction,
-    Disposition,
-    HangupSide,
     close_cdr,
     close_dangling,
     list_cdrs,
@@ -25,7 +23,7 @@ async def start_call(db: Database, call_id: str, start_ts: float) -> int:
         call_id=call_id,
         caller="1001",
         callee="0049301234",
-        direction=Direction.OUTBOUND,
+        direction=CallDirection.OUTBOUND,
         trunk="carrier",
         start_ts=start_ts,
     )
@@ -44,7 +42,7 @@ def test_answered_and_unanswered_calls(tmp_path: Path) -> None:
                 end_ts=102.0,
                 disposition=Disposition.BUSY,
                 hangup_cause=486,
-                hangup_side=HangupSide.CALLEE,
+                hangup_side=Side.CALLEE,
             )
             await close_cdr(
                 db,
@@ -52,7 +50,7 @@ def test_answered_and_unanswered_calls(tmp_path: Path) -> None:
                 end_ts=163.5,
                 disposition=Disposition.ANSWERED,
                 hangup_cause="BYE",
-                hangup_side=HangupSide.CALLER,
+                hangup_side=Side.CALLER,
             )
             return await list_cdrs(db, 10)
         finally:
@@ -64,7 +62,7 @@ def test_answered_and_unanswered_calls(tmp_path: Path) -> None:
         call_id="a@x",
         caller="1001",
         callee="0049301234",
-        direction=Direction.OUTBOUND,
+        direction=CallDirection.OUTBOUND,
         trunk="carrier",
         start_ts=100.0,
         answer_ts=103.5,
@@ -73,7 +71,7 @@ def test_answered_and_unanswered_calls(tmp_path: Path) -> None:
         billable_s=60.0,
         disposition=Disposition.ANSWERED,
         hangup_cause="BYE",
-        hangup_side=HangupSide.CALLER,
+        hangup_side=Side.CALLER,
     )
     assert (busy.id, busy.answer_ts, busy.duration_s, busy.billable_s) == (2, None, 1.0, 0)
     assert (busy.disposition, busy.hangup_cause) == (Disposition.BUSY, "486")
@@ -82,13 +80,14 @@ def test_answered_and_unanswered_calls(tmp_path: Path) -> None:
 CRASH_MID_CALL = """
 import asyncio, os, sys
 from pathlib import Path
-from softswitch.store.cdr import Direction, mark_answered, open_cdr
+from softswitch.call_record import CallDirection
+from softswitch.store.cdr import mark_answered, open_cdr
 from softswitch.store.database import Database
 
 async def main():
     db = await Database.open(Path(sys.argv[1]))
     cdr_id = await open_cdr(db, call_id="up@x", caller="1001", callee="1002",
-                            direction=Direction.INTERNAL, trunk=None, start_ts=100.0)
+                            direction=CallDirection.INTERNAL, trunk=None, start_ts=100.0)
     await mark_answered(db, cdr_id, 101.0)
     await db.flush()  # what the write-behind does within milliseconds
     os._exit(0)  # the process dies mid-call: no close_cdr, no db.close()
@@ -115,7 +114,7 @@ def test_row_is_written_at_start_and_closed_after_a_crash(tmp_path: Path) -> Non
     dangling = rows[1]
     assert (dangling.end_ts, dangling.duration_s, dangling.billable_s) == (500.0, 400.0, 0)
     assert dangling.disposition is Disposition.FAILED
-    assert dangling.hangup_side is HangupSide.SWITCH
+    assert dangling.hangup_side is Side.SWITCH
     assert dangling.hangup_cause == "switch restarted"
     assert rows[0].end_ts is None and rows[0].disposition is None
 
@@ -132,7 +131,7 @@ def test_close_is_applied_once_and_bad_values_are_refused(tmp_path: Path) -> Non
                     end_ts=end_ts,
                     disposition=Disposition.CANCELLED,
                     hangup_cause=487,
-                    hangup_side=HangupSide.CALLER,
+                    hangup_side=Side.CALLER,
                 )
             with pytest.raises(ValueError):
                 await close_cdr(
@@ -141,7 +140,7 @@ def test_close_is_applied_once_and_bad_values_are_refused(tmp_path: Path) -> Non
                     end_ts=1.0,
                     disposition="hung",  # type: ignore[arg-type]
                     hangup_cause=0,
-                    hangup_side=HangupSide.CALLER,
+                    hangup_side=Side.CALLER,
                 )
             assert await close_dangling(db, 99.0, "restart") == 0
             (row,) = await list_cdrs(db, 1)

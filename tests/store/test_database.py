@@ -1,10 +1,12 @@
 import asyncio
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
+from softswitch.store import database
 from softswitch.store.database import DB_FILENAME, Database, StoreError, migrations
 
 
@@ -82,6 +84,42 @@ def test_database_path_that_cannot_be_opened(tmp_path: Path) -> None:
 def test_not_a_database(tmp_path: Path) -> None:
     (tmp_path / DB_FILENAME).write_bytes(b"this is not sqlite" * 100)
     assert "file is not a database" in open_error(tmp_path)
+
+
+def test_migrations_missing_from_the_installation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a bundle built without its data files does: one line, no traceback."""
+    package = tmp_path / "package"
+    package.mkdir()
+
+    class Files:
+        @staticmethod
+        def files(_: str) -> Path:
+            return package
+
+    monkeypatch.setattr(database, "resources", Files)
+    data = tmp_path / "data"
+    data.mkdir()
+    assert open_error(data).startswith("schema migrations missing from this installation: ")
+
+
+def test_an_unexpected_failure_while_opening_closes_the_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else aiosqlite's non-daemon thread keeps the process alive after the error."""
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(database, "_migrate", broken)
+    before = set(threading.enumerate())
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(Database.open(tmp_path))
+    started = [t for t in threading.enumerate() if t not in before]
+    for thread in started:
+        thread.join(timeout=2.0)  # a closed connection's thread ends; an open one never does
+    assert [t for t in started if t.is_alive()] == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")

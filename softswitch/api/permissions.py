@@ -1,0 +1,102 @@
+"""Who may do what: Wazo-style ACL names, what each role is granted, and the scope rules.
+
+An ACL is a dotted name such as ``calld.calls.17.delete``. A route names its ACL with its path
+parameters in braces (``calld.calls.{call_id}.delete``), filled in per request. A role is
+granted patterns in which ``*`` matches one segment and ``#`` any number of them (as Wazo's
+auth does). On top of the ACL, scope narrows what a user reaches: an agent only its own calls
+(its extension is a party), a supervisor the calls of the agents of the teams it leads, an
+admin everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Final
+
+from softswitch.api.auth import Principal
+from softswitch.config_api import ApiUser, Role
+
+# What each role is granted. Everything an agent may do, a supervisor may do on its teams.
+_CALLS: Final = (
+    "calld.calls.read",
+    "calld.calls.*.read",
+    "calld.calls.*.delete",
+    "calld.calls.*.legs.*.hold.update",
+    "calld.calls.*.legs.*.resume.update",
+)
+_ANYONE: Final = (
+    "auth.users.me.read",
+    "auth.tokens.me.delete",
+    "websocketd.connect",
+    "events.calls.#",
+)
+# Supervisors watch their teams' phones and the switch's warnings; trunks are the admin's.
+_WATCH: Final = (
+    "calld.registrations.read",
+    "events.registrations.#",
+    "system.logs.read",
+    "events.logs.#",
+)
+ROLE_GRANTS: Final[Mapping[Role, tuple[str, ...]]] = {
+    Role.ADMIN: ("#",),
+    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH),
+    Role.AGENT: (*_ANYONE, *_CALLS),
+}
+
+
+def acl_matches(pattern: str, acl: str) -> bool:
+    return _match(tuple(pattern.split(".")), tuple(acl.split(".")))
+
+
+def _match(pattern: tuple[str, ...], acl: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not acl
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, acl[skip:]) for skip in range(len(acl) + 1))
+    return bool(acl) and head in ("*", acl[0]) and _match(rest, acl[1:])
+
+
+def granted(role: Role, acl: str) -> bool:
+    return any(acl_matches(pattern, acl) for pattern in ROLE_GRANTS[role])
+
+
+def fill(template: str, params: Mapping[str, str]) -> str:
+    """``calld.calls.{call_id}.delete`` with the request's path parameters."""
+    return template.format_map(params)
+
+
+class Teams:
+    """Which agents' extensions each team has, from `[[users]]`."""
+
+    def __init__(self, users: Iterable[ApiUser]) -> None:
+        self._extensions: dict[str, set[str]] = {}
+        for user in users:
+            if user.role is Role.AGENT and user.extension is not None:
+                for team in user.teams:
+                    self._extensions.setdefault(team, set()).add(user.extension)
+
+    def extensions(self, teams: Collection[str]) -> frozenset[str]:
+        found: set[str] = set()
+        for team in teams:
+            found |= self._extensions.get(team, set())
+        return frozenset(found)
+
+
+class Scope:
+    """Whether a principal reaches something whose parties are given extension numbers."""
+
+    def __init__(self, teams: Teams) -> None:
+        self._teams = teams
+
+    def reach(self, principal: Principal) -> frozenset[str] | None:
+        """The extensions a principal acts on; None means every one (admin)."""
+        if principal.role is Role.ADMIN:
+            return None
+        if principal.role is Role.SUPERVISOR:
+            return self._teams.extensions(principal.teams)
+        return frozenset({principal.extension}) if principal.extension else frozenset()
+
+    def allows(self, principal: Principal, parties: Collection[str]) -> bool:
+        reach = self.reach(principal)
+        return reach is None or any(party in reach for party in parties)

@@ -1,0 +1,500 @@
+"""The route table: every HTTP and WebSocket route of the API with its ACL, in one place.
+
+The server registers these routes and checks each request's token against the route's ACL
+(with the path parameters filled in) before its handler runs; the OpenAPI document is generated
+from the same table (`openapi.py`), so what is served and what is documented cannot drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from softswitch.api.auth import Directory, LoginGuard, Principal, Token, TokenStore
+from softswitch.api.control import CallControl, CallInfo
+from softswitch.api.events import (
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_SLOW,
+    EVENT_ACLS,
+    EventHub,
+    registration_body,
+)
+from softswitch.api.log_feed import LogFeed
+from softswitch.api.permissions import Scope
+from softswitch.calls.registrar import Registrar
+from softswitch.config import Trunk
+from softswitch.config_api import ApiConfig
+
+T = TypeVar("T")
+MAX_NAME_CHARS: Final = 256
+MAX_PASSWORD_CHARS: Final = 1024
+MAX_ID: Final = 2**53  # ids beyond what JSON numbers carry exactly are no id of ours
+
+
+class ApiError(Exception):
+    """A request the API refuses: the HTTP status and the message of the JSON error body."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class Services:
+    """What the handlers work with: one per running API."""
+
+    config: ApiConfig
+    control: CallControl
+    directory: Directory
+    tokens: TokenStore
+    guard: LoginGuard
+    scope: Scope
+    hub: EventHub
+    registrar: Registrar | None
+    trunks: Sequence[Trunk] = ()
+    logs: LogFeed | None = None
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Context:
+    request: web.Request
+    services: Services
+    token: Token | None  # None on the routes that need none
+
+    @property
+    def principal(self) -> Principal:
+        assert self.token is not None, "the route requires a token"
+        return self.token.principal
+
+    def int_param(self, name: str) -> int:
+        value = int(self.request.match_info[name])  # the route's regex allows digits only
+        if value > MAX_ID:
+            raise ApiError(404, f"no such {name}")
+        return value
+
+
+Handler = Callable[[Context], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # OpenAPI form: /api/v1/calls/{call_id}
+    operation_id: str
+    summary: str
+    acl: str | None  # None: no token needed; path parameters in braces
+    handler: Handler
+    responses: Mapping[int, tuple[str, str | None]]  # status -> (description, schema name)
+    int_params: tuple[str, ...] = ()
+    body: str | None = None  # schema name of the JSON body
+    query: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    websocket: bool = False
+
+    @property
+    def aiohttp_path(self) -> str:
+        path = self.path
+        for name in self.int_params:
+            path = path.replace("{" + name + "}", "{" + name + r":\d{1,20}}")
+        return path
+
+
+# ---- bodies ---------------------------------------------------------------------------------
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def call_body(call: CallInfo) -> dict[str, object]:
+    return {
+        "call_id": call.call_id,
+        "caller": call.caller,
+        "callee": call.callee,
+        "direction": call.direction,
+        "state": call.state,
+        "started_at": iso(call.started_at),
+        "answered_at": iso(call.answered_at),
+        "legs": [
+            {"leg_id": leg.leg_id, "side": leg.side, "state": leg.state, "held": leg.held}
+            for leg in call.legs
+        ],
+    }
+
+
+def parties(call: CallInfo) -> tuple[str, str]:
+    return (call.caller, call.callee)
+
+
+# ---- handlers -------------------------------------------------------------------------------
+
+
+async def create_token(ctx: Context) -> web.StreamResponse:
+    body = await read_json_object(ctx.request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError(400, "username and password must be strings")
+    if len(username) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+        raise ApiError(400, "username or password too long")
+    services = ctx.services
+    source = ctx.request.remote or "unknown"
+    wait = services.guard.retry_after(source, username)
+    if wait is not None:
+        retry = str(max(1, math.ceil(wait)))
+        raise ApiError(429, "too many failed logins", {"Retry-After": retry})
+    # Hash checks cost tens of milliseconds of CPU: off the event loop, which relays media.
+    loop = asyncio.get_running_loop()
+    principal = await loop.run_in_executor(
+        None, services.directory.authenticate, username, password
+    )
+    if principal is None:
+        services.guard.failed(source, username, "bad credentials")
+        raise ApiError(401, "bad username or password")
+    services.guard.succeeded(source, username)
+    token = services.tokens.issue(principal)
+    return json_response(
+        {
+            "token": token.value,
+            "expires_at": iso(token.expires_at),
+            "username": principal.username,
+            "role": principal.role.value,
+        },
+        201,
+    )
+
+
+async def delete_own_token(ctx: Context) -> web.StreamResponse:
+    assert ctx.token is not None
+    ctx.services.tokens.revoke(ctx.token.value)
+    return web.Response(status=204)
+
+
+async def read_me(ctx: Context) -> web.StreamResponse:
+    p = ctx.principal
+    return json_response(
+        {
+            "username": p.username,
+            "role": p.role.value,
+            "agent": p.agent,
+            "extension": p.extension,
+            "teams": sorted(p.teams),
+        }
+    )
+
+
+async def list_calls(ctx: Context) -> web.StreamResponse:
+    scope, principal = ctx.services.scope, ctx.principal
+    calls = [
+        call for call in ctx.services.control.calls() if scope.allows(principal, parties(call))
+    ]
+    return json_response({"items": [call_body(call) for call in calls]})
+
+
+def _call_in_scope(ctx: Context) -> CallInfo:
+    call = _control(lambda: ctx.services.control.call(ctx.int_param("call_id")))
+    if not ctx.services.scope.allows(ctx.principal, parties(call)):
+        raise ApiError(403, "this call is not one of yours or your teams'")
+    return call
+
+
+async def read_call(ctx: Context) -> web.StreamResponse:
+    return json_response(call_body(_call_in_scope(ctx)))
+
+
+async def hang_up_call(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.hang_up(call.call_id, "hung up through the API"))
+    return web.Response(status=204)
+
+
+async def hold_leg(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    leg_id = ctx.int_param("leg_id")
+    _control(lambda: ctx.services.control.hold(call.call_id, leg_id))
+    return web.Response(status=204)
+
+
+async def resume_leg(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    leg_id = ctx.int_param("leg_id")
+    _control(lambda: ctx.services.control.resume(call.call_id, leg_id))
+    return web.Response(status=204)
+
+
+def _control(command: Callable[[], T]) -> T:
+    try:
+        return command()
+    except LookupError as exc:
+        raise ApiError(getattr(exc, "status_hint", 404), str(exc)) from exc
+
+
+async def list_registrations(ctx: Context) -> web.StreamResponse:
+    registrar = ctx.services.registrar
+    bindings = [] if registrar is None else sorted(registrar.all_bindings(), key=lambda b: b.aor)
+    scope, principal = ctx.services.scope, ctx.principal
+    items = [registration_body(b) for b in bindings if scope.allows(principal, (b.aor,))]
+    return json_response({"items": items})
+
+
+async def list_trunks(ctx: Context) -> web.StreamResponse:
+    items = [
+        {
+            "name": trunk.name,
+            # port 0: calls are taken from any source port of the host
+            "address": f"{trunk.transport}:{trunk.host}" + (f":{trunk.port}" if trunk.port else ""),
+            "context": trunk.context,
+            "inbound_auth": trunk.inbound_username is not None,
+            "outbound_auth": trunk.username is not None,
+        }
+        for trunk in ctx.services.trunks
+    ]
+    return json_response({"items": items})
+
+
+async def list_logs(ctx: Context) -> web.StreamResponse:
+    logs = ctx.services.logs
+    return json_response({"items": [] if logs is None else logs.records()})
+
+
+async def openapi_document(ctx: Context) -> web.StreamResponse:
+    from softswitch.api.openapi import document  # the document is made from this table
+
+    return json_response(document(ROUTES))
+
+
+async def events_socket(ctx: Context) -> web.StreamResponse:
+    """WebSocket of events: `?events=a,b` (or `*`) to start with, then
+    {"op": "subscribe"|"unsubscribe", "event_name": NAME} messages."""
+    assert ctx.token is not None
+    services, token = ctx.services, ctx.token
+    names = [n for n in ctx.request.query.get("events", "").split(",") if n]
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(ctx.request)
+    subscriber = services.hub.subscribe(token.principal, names, services.config.event_queue_size)
+    services.sockets.add(ws)
+    sender = asyncio.get_running_loop().create_task(_send_events(ws, subscriber, token, services))
+    try:
+        await ws.send_json({"op": "init", "code": 0, "event_names": sorted(subscriber.names)})
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            await _socket_command(ws, subscriber, message.data)
+    finally:
+        services.hub.unsubscribe(subscriber)
+        services.sockets.discard(ws)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    return ws
+
+
+async def _socket_command(ws: web.WebSocketResponse, subscriber: Any, text: str) -> None:
+    try:
+        command = json.loads(text)
+    except json.JSONDecodeError:
+        command = None
+    if not isinstance(command, dict) or command.get("op") not in ("subscribe", "unsubscribe"):
+        await ws.send_json({"op": "error", "code": 400, "error": "expected an op message"})
+        return
+    name = command.get("event_name")
+    if not isinstance(name, str):
+        await ws.send_json({"op": command["op"], "code": 400, "error": "event_name missing"})
+        return
+    if command["op"] == "unsubscribe":
+        subscriber.unsubscribe([name])
+        await ws.send_json({"op": "unsubscribe", "code": 0, "event_name": name})
+        return
+    refused = subscriber.subscribe([name])
+    code = 403 if refused else 0
+    await ws.send_json({"op": "subscribe", "code": code, "event_name": name})
+
+
+async def _send_events(
+    ws: web.WebSocketResponse, subscriber: Any, token: Token, services: Services
+) -> None:
+    while True:
+        payload = await subscriber.next()
+        if payload is None:
+            if subscriber.overflowed:
+                await ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: events were dropped")
+            return
+        if services.tokens.verify(token.value) is None:
+            await ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
+            return
+        await ws.send_str(payload)
+        subscriber.delivered += 1
+
+
+# ---- the table ------------------------------------------------------------------------------
+
+_UNAUTHORIZED = (401, ("no token, or a token that is unknown or expired", "Error"))
+_FORBIDDEN = (403, ("the token's role or scope does not allow this", "Error"))
+_NO_CALL = (404, ("no such call or leg", "Error"))
+_CONFLICT = (409, ("the call or leg cannot do this in its state", "Error"))
+_NO_CONTENT = (204, ("done", None))
+_EVENT_NAMES = ", ".join(sorted(EVENT_ACLS))
+
+ROUTES: Final[Sequence[Route]] = (
+    Route(
+        "POST",
+        "/api/v1/tokens",
+        "create_token",
+        "Log in: a bearer token for the other routes",
+        None,
+        create_token,
+        {
+            201: ("the token", "Token"),
+            400: ("not a JSON object with string username and password", "Error"),
+            401: ("bad username or password", "Error"),
+            429: ("too many failed logins from this address or for this user", "Error"),
+        },
+        body="TokenRequest",
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/tokens/me",
+        "delete_own_token",
+        "Log out: revoke the token of this request",
+        "auth.tokens.me.delete",
+        delete_own_token,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/users/me",
+        "read_me",
+        "The user of the token: role, agent number, extension, teams",
+        "auth.users.me.read",
+        read_me,
+        dict([(200, ("the user", "User")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/calls",
+        "list_calls",
+        "Active calls in the token's scope",
+        "calld.calls.read",
+        list_calls,
+        dict([(200, ("the calls", "CallList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/calls/{call_id}",
+        "read_call",
+        "One active call",
+        "calld.calls.{call_id}.read",
+        read_call,
+        dict([(200, ("the call", "Call")), _UNAUTHORIZED, _FORBIDDEN, _NO_CALL]),
+        int_params=("call_id",),
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/calls/{call_id}",
+        "hang_up_call",
+        "Hang up a call: BYE to every answered party, CANCEL or a final response otherwise",
+        "calld.calls.{call_id}.delete",
+        hang_up_call,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL]),
+        int_params=("call_id",),
+    ),
+    Route(
+        "PUT",
+        "/api/v1/calls/{call_id}/legs/{leg_id}/hold",
+        "hold_leg",
+        "Hold a party of an answered call: it hears nothing and is heard by no one",
+        "calld.calls.{call_id}.legs.{leg_id}.hold.update",
+        hold_leg,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id", "leg_id"),
+    ),
+    Route(
+        "PUT",
+        "/api/v1/calls/{call_id}/legs/{leg_id}/resume",
+        "resume_leg",
+        "Take a held party off hold",
+        "calld.calls.{call_id}.legs.{leg_id}.resume.update",
+        resume_leg,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id", "leg_id"),
+    ),
+    Route(
+        "GET",
+        "/api/v1/registrations",
+        "list_registrations",
+        "Registered phones in the token's scope",
+        "calld.registrations.read",
+        list_registrations,
+        dict([(200, ("the registrations", "RegistrationList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/trunks",
+        "list_trunks",
+        "Configured trunks: address, context, authentication",
+        "confd.trunks.read",
+        list_trunks,
+        dict([(200, ("the trunks", "TrunkList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/logs",
+        "list_logs",
+        "The latest warnings and security events, oldest first (then the log_record event)",
+        "system.logs.read",
+        list_logs,
+        dict([(200, ("the records", "LogRecordList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "GET",
+        "/api/v1/openapi.json",
+        "openapi_document",
+        "This document",
+        None,
+        openapi_document,
+        {200: ("the OpenAPI 3.1 document", None)},
+    ),
+    Route(
+        "GET",
+        "/api/v1/events",
+        "events_socket",
+        "WebSocket of events {name, timestamp, data}, filtered by the token's role and scope",
+        "websocketd.connect",
+        events_socket,
+        dict(
+            [
+                (101, ("switching to WebSocket; then Event messages", "Event")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+            ]
+        ),
+        query={
+            "token": "the bearer token (browsers cannot set headers on a WebSocket)",
+            "events": f"comma-separated event names to receive, or * ({_EVENT_NAMES})",
+        },
+        websocket=True,
+    ),
+)

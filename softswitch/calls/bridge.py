@@ -1,0 +1,381 @@
+"""The bridge: connect a leg (the party) to an extension's phones or a trunk.
+
+Every registered phone of an extension rings at once; the first to answer takes the call and the
+others get CANCEL; when every phone refused, the caller hears the most telling refusal (busy over
+declined over unavailable over timeout). Early media and the callee's answer are carried to the
+party with our SDP; re-INVITEs (hold, resume, a new address) pass from one side to the other with
+our SDP; a BYE from either side ends the call. Media is relayed between the party's endpoint and
+one callee-side endpoint that every fork shares, on the cheap pass-through path.
+
+A party moved here mid-call (already answered) is bridged the same way, without a new answer
+toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from enum import Enum, auto
+
+from softswitch.call_record import Disposition, Side
+from softswitch.calls.application import CallServices, Timer
+from softswitch.calls.call import Call, CallState
+from softswitch.calls.leg import (
+    Leg,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegReofferAnswered,
+    LegReoffered,
+    LegReofferFailed,
+    LegRinging,
+    LegState,
+)
+from softswitch.calls.nat import reachable
+from softswitch.calls.routing import RouteTarget
+from softswitch.config import Trunk
+from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
+from softswitch.media.ports import PortsExhausted
+from softswitch.sip.sdp import ANSWER_DIRECTION, AudioStream, SessionDescription, supported_codecs
+from softswitch.sip.transaction import Address
+from softswitch.sip.uri import SipUri
+
+log = logging.getLogger("softswitch.calls")
+
+# When every phone of an extension refused, the caller hears the most telling refusal.
+_FAILURE_PREFERENCE = (486, 600, 603, 480, 408)
+
+_DISPOSITION_OF_REFUSAL = {
+    486: Disposition.BUSY,
+    600: Disposition.BUSY,
+    480: Disposition.NO_ANSWER,
+    408: Disposition.NO_ANSWER,
+    404: Disposition.UNKNOWN_NUMBER,
+    484: Disposition.UNKNOWN_NUMBER,
+    603: Disposition.FAILED,
+}
+
+
+class BridgeState(Enum):
+    __hash__ = object.__hash__
+
+    STARTING = auto()  # opening the callee-side endpoint
+    RINGING = auto()  # INVITEs out to every destination
+    CONNECTED = auto()  # a callee answered
+    OVER = auto()  # refused, cancelled, timed out, or the party moved away
+
+
+def most_telling(failures: list[tuple[int, str]]) -> tuple[int, str]:
+    for wanted in _FAILURE_PREFERENCE:
+        for status, reason in failures:
+            if status == wanted:
+                return status, reason
+    return failures[0]
+
+
+class BridgeApplication:
+    kind = "bridge"
+
+    def __init__(self, target: RouteTarget, services: CallServices, call: Call) -> None:
+        self.target = target
+        self.services = services
+        self.call = call
+        self.state = BridgeState.STARTING
+        self.party: Leg | None = None
+        self.forks: list[Leg] = []
+        self.answered_by: Leg | None = None
+        self.failures: list[tuple[int, str]] = []
+        self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
+        self._ring_timer: Timer | None = None
+        # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
+        self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
+
+    @classmethod
+    def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
+        return cls(target, services, call)
+
+    # ---- the application interface ---------------------------------------------------
+    def attach(self, leg: Leg) -> Coroutine[object, object, None] | None:
+        if self.party is not None:
+            self.forks.append(leg)
+            return None
+        self.party = leg
+        return self._dial_all(leg)
+
+    def detach(self, leg: Leg) -> None:
+        if leg is not self.party:
+            return
+        self._stop_ringing()
+        self.state = BridgeState.OVER
+        now = self.services.now()
+        for fork in self.forks:
+            fork.hang_up(now)
+        self.party = None
+        if leg.media is not None and not leg.media.closed:
+            leg.media.unroute()
+
+    def on_event(self, event: LegEvent) -> None:
+        leg = event.leg
+        if isinstance(event, LegReoffered):
+            self._pass_reoffer(event)
+        elif isinstance(event, LegReofferAnswered):
+            self._reoffer_answered(event)
+        elif isinstance(event, LegReofferFailed):
+            pending = self._reoffers.pop(leg, None)
+            if pending is not None and pending[0].pending_reoffer is not None:
+                pending[0].reject_reoffer(event.status, event.reason)
+        elif leg is self.party:
+            if isinstance(event, LegEnded):
+                self._party_ended(event)
+        elif isinstance(event, LegRinging):
+            self._fork_ringing(event)
+        elif isinstance(event, LegAnswered):
+            self._fork_answered(event)
+        elif isinstance(event, LegEnded):
+            self._fork_ended(event)
+
+    # ---- ringing ------------------------------------------------------------------------
+    async def _dial_all(self, party: Leg) -> None:
+        services, call = self.services, self.call
+        destinations = self._destinations()
+        if destinations is None:
+            return
+        destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
+        if not destinations:
+            self._fail(503, "no destination is allowed")
+            return
+        try:
+            media = await services.open_media()
+        except PortsExhausted:
+            self._fail(503, "no RTP ports left")
+            return
+        if call.ended or self.party is not party or party.media is None:
+            services.close_media(media)
+            return
+        self.media = media
+        party.media.bridge(media)
+        self.state = BridgeState.RINGING
+        offer = party.remote_audio
+        assert offer is not None
+        codecs = party.sdp_shown[0] if party.up and party.sdp_shown else supported_codecs(offer)
+        template = party.remote_sdp
+        assert template is not None
+        trunk = self._trunk()
+        for peer, request_uri in destinations:
+            leg = services.dial(
+                call,
+                peer,
+                request_uri,
+                self.target.number,
+                media,
+                template,
+                codecs,
+                offer.direction,
+                trunk=trunk,
+            )
+            self.forks.append(leg)
+            call.attachments[leg] = self
+        services.flush()  # a destination refused at once ends its fork here
+        if self.state is BridgeState.RINGING:
+            self._ring_timer = services.call_later(
+                services.config.calls.ring_timeout_s, self._ring_timeout
+            )
+
+    def _trunk(self) -> Trunk | None:
+        if self.target.kind != "trunk":
+            return None
+        return next(t for t in self.services.config.trunks if t.name == self.target.target)
+
+    def _destinations(self) -> list[tuple[Address, str]] | None:
+        """Where the callee legs go: each registered phone of an extension, or the trunk.
+
+        A phone is reached at its Contact, or behind NAT where its REGISTER came from (nat.py).
+        """
+        target = self.target
+        trunk = self._trunk()
+        if trunk is not None:
+            port = trunk.port or 5060
+            uri = SipUri("sip", target.number, trunk.host, port)
+            return [((trunk.transport, trunk.host, port), uri.serialize())]
+        bindings = self.services.registrar.lookup(target.target)
+        if not bindings:
+            self._fail(480, f"extension {target.target} is not registered")
+            return None
+        extension = next(e for e in self.services.config.extensions if e.number == target.target)
+        return reachable(bindings, extension.nat)
+
+    def _fork_ringing(self, event: LegRinging) -> None:
+        party = self.party
+        if self.state is not BridgeState.RINGING or party is None:
+            return
+        if event.leg.state is LegState.EARLY and self.call.state is CallState.ROUTING:
+            self.call.state = CallState.EARLY
+        if not party.unanswered:
+            return  # a party moved here mid-call hears the ringing in its own media
+        if event.audio is not None:
+            self._set_callee_media(event.leg, event.audio)
+            party.ring(event.status, event.reason, body=self._party_sdp(party, event.audio))
+        else:
+            party.ring(event.status, event.reason)
+
+    def _fork_answered(self, event: LegAnswered) -> None:
+        fork, party = event.leg, self.party
+        now = self.services.now()
+        if self.state is not BridgeState.RINGING or party is None or party.ended:
+            fork.hang_up(now)  # cancelled meanwhile, or another phone answered first
+            return
+        self.state = BridgeState.CONNECTED
+        self.answered_by = fork
+        self._stop_ringing()
+        for other in self.forks:
+            if other is not fork:
+                other.hang_up(now)  # the phones still ringing
+        if event.audio is None:
+            self.services.hang_up(self.call, Side.SWITCH, "callee answered without SDP")
+            return
+        self._set_callee_media(fork, event.audio)
+        if party.unanswered:
+            party.answer(self._party_sdp(party, event.audio), now)
+        self.services.answered(self.call)
+
+    def _fork_ended(self, event: LegEnded) -> None:
+        if event.leg is self.answered_by:
+            side = Side.SWITCH if event.cause == "no ACK" else Side.CALLEE
+            self.services.hang_up(self.call, side, event.cause)
+            return
+        if self.state is not BridgeState.RINGING or self.call.ended:
+            return
+        self.failures.append((event.status or 500, event.reason))
+        if any(fork.ringing for fork in self.forks):
+            return  # another phone of the extension is still ringing
+        status, reason = most_telling(self.failures)
+        self._callee_failed(status, reason)
+
+    def _party_ended(self, event: LegEnded) -> None:
+        if self.state in (BridgeState.STARTING, BridgeState.RINGING) and not self.call.ended:
+            self._stop_ringing()
+            self.state = BridgeState.OVER
+            now = self.services.now()
+            for fork in self.forks:
+                fork.hang_up(now)
+            if self.call.answered_at is None:
+                self.services.end(self.call, Disposition.CANCELLED, event.cause, Side.CALLER)
+                return
+        side = Side.SWITCH if event.cause == "no ACK" else Side.CALLER
+        self.services.hang_up(self.call, side, event.cause)
+
+    def _ring_timeout(self) -> None:
+        self._ring_timer = None
+        if self.state is not BridgeState.RINGING or self.call.ended:
+            return
+        self.state = BridgeState.OVER
+        now = self.services.now()
+        for fork in self.forks:
+            fork.hang_up(now)
+        party = self.party
+        if party is not None and party.unanswered:
+            party.reject(480, now=now)
+            self.services.end(self.call, Disposition.NO_ANSWER, "ring timeout", Side.SWITCH)
+        else:
+            self.services.hang_up(self.call, Side.SWITCH, "ring timeout")
+
+    def _stop_ringing(self) -> None:
+        if self._ring_timer is not None:
+            self._ring_timer.cancel()
+            self._ring_timer = None
+
+    def _fail(self, status: int, reason: str) -> None:
+        self.state = BridgeState.OVER
+        party, call = self.party, self.call
+        if call.ended:
+            return
+        if party is not None and party.unanswered:
+            party.reject(status, warning=reason, now=self.services.now())
+            self.services.end(call, Disposition.FAILED, f"{status} {reason}", Side.SWITCH)
+        else:
+            self.services.hang_up(call, Side.SWITCH, f"{status} {reason}")
+
+    def _callee_failed(self, status: int, reason: str) -> None:
+        self.state = BridgeState.OVER
+        self._stop_ringing()
+        party = self.party
+        disposition = _DISPOSITION_OF_REFUSAL.get(status, Disposition.FAILED)
+        relay_status = status if 400 <= status < 700 else 480
+        if status in (401, 407):
+            # The carrier challenged our credentials, not the caller's: the caller cannot answer.
+            relay_status = 403
+        if party is not None and party.unanswered:
+            party.reject(
+                relay_status, reason if relay_status == status else None, now=self.services.now()
+            )
+            self.services.end(self.call, disposition, str(status), Side.CALLEE)
+        else:
+            self.services.hang_up(self.call, Side.CALLEE, str(status))
+
+    # ---- media and SDP ------------------------------------------------------------------
+    def _set_callee_media(self, leg: Leg, audio: AudioStream) -> None:
+        media = leg.media
+        if media is None or media.closed:
+            return
+        try:
+            media.set_remote(audio.address, audio.port, audio.rtcp_port)
+        except RemoteAddressError as exc:
+            # Nothing is sent until a packet from the callee latches the endpoint.
+            log.info("callee SDP unusable: %s", exc)
+        # A party the switch holds hears nothing and is heard by no one (music on hold will
+        # be attached to it), whatever direction its answer names.
+        held = leg.held_by_switch
+        media.set_direction(
+            Direction.INACTIVE if held else Direction(ANSWER_DIRECTION[audio.direction])
+        )
+
+    def _party_sdp(self, party: Leg, audio: AudioStream) -> bytes:
+        """Our SDP toward the party, carrying the callee's codecs and direction."""
+        assert party.media is not None
+        party.media.set_direction(Direction(audio.direction))
+        return party.local_sdp(party.remote_sdp, audio.codecs, audio.direction, self.call.id)
+
+    def _pass_reoffer(self, event: LegReoffered) -> None:
+        """Hold, resume or a new address: carried to the other leg with our SDP (§14)."""
+        leg = event.leg
+        other = self.answered_by if leg is self.party else self.party
+        audio = event.offer.audio
+        assert audio is not None
+        if other is None or other.state is not LegState.CONFIRMED or other.media is None:
+            leg.reject_reoffer(488)
+            return
+        if self._reoffers or other.reoffer_key is not None:
+            leg.reject_reoffer(491)  # RFC 3261 §14.2: an offer is already outstanding
+            return
+        if leg.media is not None:
+            try:
+                leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
+            except RemoteAddressError:
+                leg.reject_reoffer(488)
+                return
+        body = other.local_sdp(
+            event.offer, supported_codecs(audio), audio.direction, self.call.id, bump=True
+        )
+        other.media.set_direction(Direction(audio.direction))
+        other.reoffer(body)
+        self._reoffers[other] = (leg, event.offer)
+
+    def _reoffer_answered(self, event: LegReofferAnswered) -> None:
+        other, audio = event.leg, event.audio
+        pending = self._reoffers.pop(other, None)
+        if audio is not None:
+            self._set_callee_media(other, audio)
+        if pending is None:
+            return  # our own re-INVITE (hold from the control layer): the media is set
+        source, offer = pending
+        if source.pending_reoffer is None:
+            return
+        if audio is None:
+            source.answer_reoffer(b"")
+            return
+        source.answer_reoffer(self._reoffer_sdp(source, offer, audio))
+
+    def _reoffer_sdp(self, source: Leg, offer: SessionDescription, audio: AudioStream) -> bytes:
+        assert source.media is not None
+        source.media.set_direction(Direction(audio.direction))
+        return source.local_sdp(offer, audio.codecs, audio.direction, self.call.id)

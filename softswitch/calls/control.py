@@ -1,0 +1,367 @@
+"""Call control: the commands the API and the console use, and the stream of what happens.
+
+Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
+step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
+`resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
+room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
+calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
+
+Events: `subscribe()` gives an async iterator of typed, frozen events (`CallStarted`,
+`CallAnswered`, `LegAttached`, `LegChanged`, `CallEnded`). Each subscriber has a bounded
+queue; a subscriber that falls behind loses the oldest events (counted in `dropped`) instead
+of slowing calls down.
+
+Errors::
+
+    ControlError(LookupError)   no such call or leg (status_hint 404), or the leg's state does
+                                not allow the command (status_hint 409)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from softswitch.call_record import Side
+from softswitch.calls.application import Application, UnknownDestinationKind
+from softswitch.calls.call import Call
+from softswitch.calls.conference import ConferenceApplication, Conferences
+from softswitch.calls.leg import (
+    DigitReceived,
+    Leg,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    LegHeld,
+    LegReofferAnswered,
+    LegResumed,
+    LegRinging,
+    LegState,
+)
+from softswitch.calls.routing import RouteTarget
+from softswitch.calls.signalling import Signalling
+from softswitch.media.endpoint import Direction
+
+DEFAULT_QUEUE_SIZE = 1000
+
+
+class ControlError(LookupError):
+    def __init__(self, message: str, status_hint: int = 404) -> None:
+        super().__init__(message)
+        self.status_hint = status_hint
+
+
+# ---- views ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    leg_id: int
+    side: str
+    state: str
+    peer: str
+    application: str  # the kind of what the leg is attached to, "" when none
+    held: bool
+    media_port: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    call_id: int
+    caller: str
+    callee: str
+    direction: str
+    state: str
+    started_at: float
+    answered_at: float | None
+    legs: tuple[LegView, ...]
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    call_id: int
+    caller: str
+    callee: str
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    call_id: int
+    answered_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: int
+    disposition: str
+    cause: str
+    side: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegAttached:
+    call_id: int
+    leg_id: int
+    application: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegChanged:
+    """A leg rang, answered, was held or resumed (by its party), answered our re-INVITE,
+    ended, or sent a digit (`detail`)."""
+
+    call_id: int
+    leg_id: int
+    change: str  # ringing, answered, held, resumed, renegotiated, ended, digit
+    detail: str = ""
+
+
+ControlEvent = CallStarted | CallAnswered | CallEnded | LegAttached | LegChanged
+
+
+class Subscription:
+    """One subscriber's events, in order; iterate with `async for`, stop with `close()`."""
+
+    def __init__(self, owner: CallControl, maxsize: int) -> None:
+        self._owner = owner
+        self._queue: asyncio.Queue[ControlEvent | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self._closed = False
+
+    def put(self, event: ControlEvent) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._owner._subscribers.discard(self)
+            if not self._queue.full():  # wake a reader waiting on an empty queue
+                self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[ControlEvent]:
+        return self
+
+    async def __anext__(self) -> ControlEvent:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+
+class CallControl:
+    """Commands over the live calls of one `Signalling`, and its event stream."""
+
+    def __init__(self, signalling: Signalling) -> None:
+        self._signalling = signalling
+        self._subscribers: set[Subscription] = set()
+        signalling.observers.append(self)
+
+    # ---- reading -----------------------------------------------------------------------
+    def calls(self) -> list[CallView]:
+        return [_view(call) for call in self._signalling.calls.values()]
+
+    def call(self, call_id: int) -> CallView:
+        return _view(self._call(call_id))
+
+    @property
+    def calls_by_disposition(self) -> dict[str, int]:
+        return dict(self._signalling.counters.by_disposition)
+
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> Subscription:
+        subscription = Subscription(self, maxsize)
+        self._subscribers.add(subscription)
+        return subscription
+
+    # ---- commands ----------------------------------------------------------------------
+    def move(
+        self, call_id: int, leg_id: int, kind: str, target: str = "", number: str = ""
+    ) -> None:
+        """Attach the leg to a new application of `kind` (e.g. "echo", "extension" "1001"),
+        detaching it from the one it is attached to: no new dialog toward its party."""
+        call = self._call(call_id)
+        leg = self._leg(call, leg_id)
+        if not leg.up:
+            raise ControlError(f"leg {leg_id} is {leg.state.name.lower()}, not answered", 409)
+        signalling = self._signalling
+        try:
+            application = signalling.applications.create(
+                RouteTarget(kind, target, number or target), signalling, call
+            )
+        except UnknownDestinationKind as exc:
+            raise ControlError(str(exc)) from exc
+        signalling.move(call, leg, application)
+
+    def hold(self, call_id: int, leg_id: int) -> None:
+        """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4) and its
+        media stops both ways until resume."""
+        self._reoffer(call_id, leg_id, hold=True)
+
+    def resume(self, call_id: int, leg_id: int) -> None:
+        self._reoffer(call_id, leg_id, hold=False)
+
+    def hang_up(self, call_id: int, cause: str = "hung up by control") -> None:
+        """End the call for someone outside SIP; `cause` lands in the CDR (who asked)."""
+        signalling = self._signalling
+        signalling.hang_up(self._call(call_id), Side.SWITCH, cause)
+        signalling.flush()
+
+    def conference_member(
+        self,
+        call_id: int,
+        leg_id: int,
+        *,
+        muted: bool | None = None,
+        deaf: bool | None = None,
+        talk_gain: float | None = None,
+        listen_gain: float | None = None,
+    ) -> None:
+        """Mute, deafen or set the gains (0..4, 1 = as is) of a conference member."""
+        conferences, leg = self._conference_leg(call_id, leg_id)
+        try:
+            conferences.member_command(
+                leg, muted=muted, deaf=deaf, talk_gain=talk_gain, listen_gain=listen_gain
+            )
+        except ValueError as exc:  # a gain out of range
+            raise ControlError(str(exc), 409) from exc
+
+    def conference_mute_all(self, call_id: int, leg_id: int, on: bool) -> None:
+        """Mute (or unmute) every participant of the leg's room; moderators keep their voice."""
+        conferences, leg = self._conference_leg(call_id, leg_id)
+        conferences.member_command(leg, mute_all=on)
+
+    def _conference_leg(self, call_id: int, leg_id: int) -> tuple[Conferences, Leg]:
+        call = self._call(call_id)
+        leg = self._leg(call, leg_id)
+        application = call.attachments.get(leg)
+        if not isinstance(application, ConferenceApplication):
+            raise ControlError(f"leg {leg_id} of call {call_id} is not in a conference", 409)
+        if application.conferences.member_of(leg) is None:
+            raise ControlError(f"leg {leg_id} has not joined its room yet (PIN)", 409)
+        return application.conferences, leg
+
+    def _reoffer(self, call_id: int, leg_id: int, *, hold: bool) -> None:
+        call = self._call(call_id)
+        leg = self._leg(call, leg_id)
+        if leg.held_by_switch is hold:
+            state = "already held" if hold else "not held"
+            raise ControlError(f"leg {leg_id} of call {call_id} is {state}", 409)
+        if leg.state is not LegState.CONFIRMED or leg.reoffer_key is not None or leg.media is None:
+            raise ControlError(f"leg {leg_id} cannot take a re-INVITE now", 409)
+        codecs = leg.sdp_shown[0] if leg.sdp_shown else ()
+        leg.held_by_switch = hold
+        leg.media.set_direction(Direction.INACTIVE if hold else Direction.SENDRECV)
+        offered = Direction.SENDONLY if hold else Direction.SENDRECV
+        leg.reoffer(leg.local_sdp(leg.remote_sdp, codecs, offered.value, call.id, bump=True))
+        self._signalling.flush()
+
+    def _call(self, call_id: int) -> Call:
+        call = self._signalling.calls.get(call_id)
+        if call is None or call.ended:
+            raise ControlError(f"no call {call_id}")
+        return call
+
+    @staticmethod
+    def _leg(call: Call, leg_id: int) -> Leg:
+        for leg in call.legs:
+            if leg.id == leg_id and not leg.ended:
+                return leg
+        raise ControlError(f"call {call.id} has no leg {leg_id}")
+
+    # ---- the event stream (CallObserver) -----------------------------------------------
+    def _publish(self, event: ControlEvent) -> None:
+        for subscription in self._subscribers:
+            subscription.put(event)
+
+    def call_started(self, call: Call) -> None:
+        if self._subscribers:
+            self._publish(CallStarted(call.id, call.caller, call.callee, call.direction))
+
+    def call_answered(self, call: Call) -> None:
+        if self._subscribers:
+            self._publish(CallAnswered(call.id, call.answered_at or 0.0))
+
+    def call_ended(self, call: Call) -> None:
+        if self._subscribers:
+            disposition = call.disposition.value if call.disposition else ""
+            side = call.hangup_side.value if call.hangup_side else ""
+            self._publish(CallEnded(call.id, disposition, call.hangup_cause, side))
+
+    def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
+        if self._subscribers:
+            self._publish(LegAttached(call.id, leg.id, application.kind))
+
+    def leg_event(self, call: Call, event: LegEvent) -> None:
+        if not self._subscribers:
+            return
+        change = _CHANGES.get(type(event))
+        if change is None:
+            return
+        detail = ""
+        if isinstance(event, DigitReceived):
+            detail = event.digit
+        elif isinstance(event, LegEnded):
+            detail = event.cause
+        elif isinstance(event, LegRinging):
+            detail = str(event.status)
+        self._publish(LegChanged(call.id, event.leg.id, change, detail))
+
+
+_CHANGES: dict[type, str] = {
+    LegRinging: "ringing",
+    LegAnswered: "answered",
+    LegHeld: "held",
+    LegResumed: "resumed",
+    LegReofferAnswered: "renegotiated",  # our re-INVITE was answered
+    LegEnded: "ended",
+    DigitReceived: "digit",
+}
+
+
+# What a leg's state means to a person watching the call (API, console); the SIP detail
+# (ANSWERED = our 2xx not yet ACKed, CONFIRMED = ACKed) stays inside the leg.
+_PARTY_STATES: dict[LegState, str] = {
+    LegState.INCOMING: "calling",
+    LegState.CALLING: "calling",
+    LegState.EARLY: "ringing",
+    LegState.ANSWERED: "answered",
+    LegState.CONFIRMED: "answered",
+    LegState.CANCELLING: "ending",
+    LegState.ENDING: "ending",
+    LegState.ENDED: "ended",
+}
+
+
+def _view(call: Call) -> CallView:
+    legs = tuple(
+        LegView(
+            leg.id,
+            leg.side,
+            _PARTY_STATES[leg.state],
+            f"{leg.peer[0]}:{leg.peer[1]}:{leg.peer[2]}",
+            app.kind if (app := call.attachments.get(leg)) is not None else "",
+            leg.held or leg.held_by_switch,
+            leg.media.port if leg.media is not None else None,
+        )
+        for leg in call.legs
+        if not leg.ended
+    )
+    return CallView(
+        call.id,
+        call.caller,
+        call.callee,
+        call.direction,
+        call.state.value,
+        call.started_at,
+        call.answered_at,
+        legs,
+    )

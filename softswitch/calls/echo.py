@@ -1,0 +1,74 @@
+"""The echo test line (9196 in the example config): every packet goes back to the caller.
+
+It answers an unanswered leg itself with the first voice codec offered (RFC 3264 §6.1), turns
+the leg's endpoint to echo (the relay path, no decoding), and answers re-INVITEs itself, so
+hold and resume work against it too. A leg moved here mid-call hears itself from then on.
+"""
+
+from __future__ import annotations
+
+from softswitch.call_record import Side
+from softswitch.calls.application import CallServices
+from softswitch.calls.call import Call
+from softswitch.calls.leg import Leg, LegEnded, LegEvent, LegReoffered
+from softswitch.calls.routing import RouteTarget
+from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
+
+
+class EchoApplication:
+    kind = "echo"
+
+    def __init__(self, services: CallServices, call: Call) -> None:
+        self.services = services
+        self.call = call
+        self.legs: list[Leg] = []
+
+    @classmethod
+    def create(cls, target: RouteTarget, services: CallServices, call: Call) -> EchoApplication:
+        return cls(services, call)
+
+    def attach(self, leg: Leg) -> None:
+        """Answer (or, moved here answered, just echo) at once: nothing to wait for."""
+        media = leg.media
+        assert media is not None, "a leg is attached once its media endpoint is open"
+        self.legs.append(leg)
+        if leg.unanswered:
+            offer = leg.remote_audio
+            assert offer is not None
+            direction = ANSWER_DIRECTION[offer.direction]
+            body = leg.local_sdp(leg.remote_sdp, answer_codecs(offer), direction, self.call.id)
+            media.set_direction(Direction(direction))
+            media.echo()
+            leg.answer(body, self.services.now())
+            self.services.answered(self.call)
+        else:
+            media.echo()
+
+    def detach(self, leg: Leg) -> None:
+        self.legs.remove(leg)
+        if leg.media is not None and not leg.media.closed:
+            leg.media.unroute()
+
+    def on_event(self, event: LegEvent) -> None:
+        if isinstance(event, LegEnded):
+            side = Side.SWITCH if event.cause == "no ACK" else event.leg.side
+            self.services.hang_up(self.call, side, event.cause)
+        elif isinstance(event, LegReoffered):
+            self._answer_reoffer(event)
+
+    def _answer_reoffer(self, event: LegReoffered) -> None:
+        leg, audio = event.leg, event.offer.audio
+        assert audio is not None and leg.media is not None
+        try:
+            leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
+        except RemoteAddressError:
+            leg.reject_reoffer(488)
+            return
+        codecs = answer_codecs(audio)
+        if not codecs:
+            leg.reject_reoffer(488)
+            return
+        direction = ANSWER_DIRECTION[audio.direction]
+        leg.media.set_direction(Direction(direction))
+        leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))

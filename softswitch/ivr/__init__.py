@@ -1,0 +1,1 @@
+"""IVR: flows as data run by a sans-IO interpreter; see docs/architecture.md."""

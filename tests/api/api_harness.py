@@ -1,0 +1,173 @@
+"""An API server in the test's own event loop, over a call control that tests script.
+
+`ApiHarness` runs the real aiohttp server on 127.0.0.1 (port chosen by the kernel) with the
+demo users of `config.example.toml`, a clock stepped by hand, and `ScriptedControl`: calls a
+test puts in, commands it records. Tests are plain functions that `asyncio.run` a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from softswitch.api.client import ApiClient
+from softswitch.api.control import ControlError
+from softswitch.api.server import ApiServer
+from softswitch.config import load_config
+from softswitch.config_api import ApiConfig
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = 1_700_000_000.0
+PASSWORDS = {
+    "admin": "demo-admin",
+    "supervisor": "demo-supervisor",
+    **{n: f"demo-{n}" for n in ("1001", "1002", "1003", "1004", "1005")},
+}
+T = TypeVar("T")
+
+
+def demo_api_config(**changes: Any) -> ApiConfig:
+    config = load_config(REPO / "config.example.toml").api
+    return dataclasses.replace(config, host="127.0.0.1", port=0, **changes)
+
+
+class SteppedClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Leg:
+    leg_id: int
+    side: str
+    state: str = "answered"
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: int
+    caller: str
+    callee: str
+    direction: str = "internal"
+    state: str = "answered"
+    started_at: float = T0
+    answered_at: float | None = T0 + 2
+    legs: tuple[Leg, ...] = (Leg(1, "caller"), Leg(2, "callee"))
+
+
+@dataclass
+class ScriptedControl:
+    """CallControl with calls put in by the test; commands are recorded, hang-up ends a call."""
+
+    live: dict[int, Call] = field(default_factory=dict)
+    commands: list[tuple[str, int, int | None]] = field(default_factory=list)
+
+    def add(self, call_id: int, caller: str, callee: str) -> Call:
+        self.live[call_id] = Call(call_id, caller, callee)
+        return self.live[call_id]
+
+    def calls(self) -> list[Call]:
+        return list(self.live.values())
+
+    def call(self, call_id: int) -> Call:
+        if call_id not in self.live:
+            raise ControlError(f"no call {call_id}")
+        return self.live[call_id]
+
+    def hang_up(self, call_id: int, cause: str = "") -> None:
+        self.call(call_id)
+        self.commands.append(("hang_up", call_id, None))
+        del self.live[call_id]
+
+    def hold(self, call_id: int, leg_id: int) -> None:
+        self._leg_command("hold", call_id, leg_id, held=True)
+
+    def resume(self, call_id: int, leg_id: int) -> None:
+        self._leg_command("resume", call_id, leg_id, held=False)
+
+    def _leg_command(self, name: str, call_id: int, leg_id: int, held: bool) -> None:
+        call = self.call(call_id)
+        legs = {leg.leg_id: leg for leg in call.legs}
+        if leg_id not in legs:
+            raise ControlError(f"call {call_id} has no leg {leg_id}")
+        if legs[leg_id].held == held:
+            raise ControlError(f"leg {leg_id} is already {name}d", 409)
+        legs[leg_id] = dataclasses.replace(legs[leg_id], held=held)
+        self.live[call_id] = dataclasses.replace(call, legs=tuple(legs.values()))
+        self.commands.append((name, call_id, leg_id))
+
+
+class ApiHarness:
+    def __init__(self, server: ApiServer, control: ScriptedControl, clock: SteppedClock) -> None:
+        self.server = server
+        self.control = control
+        self.clock = clock
+        self.base_url = f"http://127.0.0.1:{server.port}"
+        self._clients: list[ApiClient] = []
+
+    async def client(self, username: str | None = None, source: str = "127.0.0.1") -> ApiClient:
+        """A client from `source` (another loopback address is another source); logged in as
+        `username` with its demo password when given."""
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        api = ApiClient(self.base_url, aiohttp.ClientSession(connector=connector))
+        self._clients.append(api)
+        if username is not None:
+            await api.login(username, PASSWORDS[username])
+        return api
+
+    async def raw(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
+        """(status, JSON body or None, headers) of one request with no client logic."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.base_url + path, **kwargs) as response,
+        ):
+            text = await response.text()
+            body = await response.json(content_type=None) if text else None
+            return response.status, body, response.headers
+
+    async def close(self) -> None:
+        for api in self._clients:
+            await api._session.close()
+        await self.server.stop()
+
+
+def with_api(test: Callable[[ApiHarness], Awaitable[T]], **config: Any) -> T:
+    """Run `test` against a fresh API server in a new event loop."""
+
+    async def main() -> T:
+        clock = SteppedClock()
+        control = ScriptedControl()
+        server = ApiServer(demo_api_config(**config), control, clock=clock)
+        await server.start()
+        harness = ApiHarness(server, control, clock)
+        try:
+            return await test(harness)
+        finally:
+            await harness.close()
+
+    return asyncio.run(main())
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float) -> Awaitable[None]:
+    async def poll() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not condition():
+            if loop.time() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.005)
+
+    return poll()
