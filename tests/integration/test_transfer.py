@@ -97,6 +97,8 @@ def test_attended_transfer_by_refer_with_replaces_joins_caller_and_third_phone(
     assert done["code"] == 200
     bob.wait_bye(c.callee_call, 5.0)
     bob.wait_bye(consult, 5.0)
+    # Carol's first recording (from her answer) must be over, or the wait below takes its event.
+    carol.wait_event("recorded", 10.0, call=carol_call)
     alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
     alice.wait_event("recorded", 10.0, call=c.caller_call)
     carol.send("record", call=carol_call, path=str(tmp_path / "carol.wav"), seconds=RECORD_S)
