@@ -23,6 +23,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.config_voicemail import VoicemailConfig, load_voicemail
 from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
@@ -81,6 +82,7 @@ def run(
     try:
         config = load_config(config_path)
         acd = load_acd(config_path, config)
+        voicemail = load_voicemail(config_path)
         config = apply_overrides(
             config,
             sip_host=sip_host,
@@ -102,7 +104,7 @@ def run(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
         pass
-    status = asyncio.run(_serve(config, acd, headless))
+    status = asyncio.run(_serve(config, acd, voicemail, headless))
     sys.exit(status)
 
 
@@ -122,7 +124,7 @@ def _configure_logging(level: str, log_file: Path | None) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
-async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
+async def _serve(config: Config, acd: AcdConfig, voicemail: VoicemailConfig, headless: bool) -> int:
     from softswitch.app import StartupError, Switch
 
     # Handlers first: the switch answers SIP as soon as its transport is up, so a SIGTERM may
@@ -131,7 +133,7 @@ async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    switch = Switch(config, acd, own_console=not headless)
+    switch = Switch(config, acd, voicemail=voicemail, own_console=not headless)
     loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
     try:
         await switch.start()
@@ -231,10 +233,12 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
         config = load_config(path)
         ivr = ivr_settings(config)
         acd = load_acd(path, config)
+        voicemail = load_voicemail(path)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    click.echo(voicemail.summary())
     if ivr is not None:
         from softswitch.ivr.validate import check_ivr
 
