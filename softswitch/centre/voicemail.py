@@ -407,7 +407,8 @@ class ListenMessages(PlayerApplication):
         except (OSError, PromptError) as exc:
             log.warning("voicemail %s: message %d unreadable: %s", self.box, message.id, exc)
             body = []
-        self.play([Pause(0.3), *intro, Pause(0.3), *body, Pause(0.3), *vm.prompts(["vm_menu", "vm_next"])])
+        menu = vm.prompts(["vm_menu", "vm_next"])
+        self.play([Pause(0.3), *intro, Pause(0.3), *body, Pause(0.3), *menu])
 
     def digit(self, event: DigitReceived) -> None:
         if self.state is Listen.COUNT and event.digit == NEXT_KEY:
