@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from audio import dominant_frequency, read_mono, write_tone
 from peers.pjsua import PjsuaPeer
-from running_switch import Switch
+from running_switch import Switch, start_switch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -145,3 +145,55 @@ def test_hanging_up_while_recording_keeps_the_message(
     assert abs(rows[0]["duration_s"] - sent_s) < 0.5
     wav = switch.data_dir / "voicemail" / rows[0]["path"]
     assert abs(dominant_frequency(wav, skip_s=0.2) - TONE_HZ) < 15
+
+
+FLOWS = Path(__file__).parents[1] / "data" / "ivr_voicemail"  # 9: voicemail, at any hour
+
+
+@pytest.fixture
+def centre(tmp_path: Path, carrier_port: int) -> Any:
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["ivr"]["flows_dir"] = str(FLOWS)
+
+    sw = start_switch(tmp_path, carrier_port, edit=edit)
+    try:
+        yield sw
+    finally:
+        sw.stop()
+
+
+@pytest.mark.parametrize(
+    ("dialled", "menu_key", "box"),
+    [("500", "9", "600"), ("601", None, "601")],
+    ids=["ivr-voicemail-node", "queue-join-empty-exit"],
+)
+def test_the_ivr_and_a_queue_exit_reach_their_box(
+    centre: Switch,
+    pjsua: Callable[[str], PjsuaPeer],
+    tmp_path: Path,
+    dialled: str,
+    menu_key: str | None,
+    box: str,
+) -> None:
+    """500 then 9 is the demo menu's voicemail node (box 600); 601 with no agent logged in
+    leaves by join-empty to `voicemail:601`."""
+    caller = pjsua("caller")
+    caller.register(centre.sip_port, "1004", "demo-1004")
+    call = caller.call(centre.uri(dialled))
+    caller.wait_call_state(call, "CONFIRMED", 5.0)
+    caller.send("play", call=call, path=str(write_tone(tmp_path / "440.wav", TONE_HZ, 30.0)))
+    caller.wait_event("media_active", 5.0, call=call)
+    if menu_key is not None:
+        caller.send("dtmf", call=call, digits=menu_key, method="rfc4733")
+    greeting = tmp_path / "greeting.wav"
+    caller.send("record", call=call, path=str(greeting), seconds=2.0)
+    caller.wait_event("recorded", 10.0, call=call)
+    caller.send("dtmf", call=call, digits="2", method="rfc4733")
+    wait_until(lambda: box_files(centre, box), 15.0, "the message file")
+    caller.send("record", call=call, path=str(tmp_path / "talk.wav"), seconds=1.5)
+    caller.wait_event("recorded", 10.0, call=call)
+    caller.send("dtmf", call=call, digits="#", method="rfc4733")
+    caller.wait_bye(call, 10.0)
+    rows = wait_until(lambda: messages(centre), 5.0, "the voicemail row")
+    assert (rows[0]["box"], rows[0]["event_code"], rows[0]["event"]) == (box, "2", "suggestion")
+    assert rows[0]["duration_s"] >= 1.0
