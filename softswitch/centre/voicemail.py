@@ -50,6 +50,7 @@ END_KEY, DELETE_KEY, SAVE_KEY, NEXT_KEY = "#", "7", "9", "#"
 # leg's new receiver (as in centre/queue.py): a key this soon after attaching is that tail.
 KEY_GUARD_S: Final = 0.5
 DEFAULT_GREETING: Final = "vm_greeting"
+MAX_KEY_TRIM_S: Final = 0.5  # the most of a message's end that `#` may take back
 
 
 class VoicemailStateError(RuntimeError):
@@ -222,7 +223,8 @@ class LeaveMessage(PlayerApplication):
                 self.play(self.vm.prompts(["invalid_option"]))
                 self._arm(self.vm.settings.key_timeout_s, self._to_beep)
         elif self.state is Leave.RECORDING and event.digit == END_KEY:
-            self._finish_message()
+            # The key is reported once it has ended: its tone is the message's last moments.
+            self._finish_message(min(event.duration_ms / 1000, MAX_KEY_TRIM_S))
 
     def finished(self, event: PlaybackFinished) -> None:
         if event.interrupted or self.call.ended:
@@ -280,22 +282,22 @@ class LeaveMessage(PlayerApplication):
         log.info("call %d: voicemail %s recording to %s", self.call.id, self.box, self.file.path)
         self._arm(vm.settings.max_message_s, self._finish_message)
 
-    def _finish_message(self) -> None:
+    def _finish_message(self, trim_s: float = 0.0) -> None:
         """`#` or the longest message: keep it, thank the caller, say goodbye."""
         if self.state is not Leave.RECORDING:
             return
-        self._end_recording()
+        self._end_recording(trim_s)
         self._go(Leave.CLOSING)
         self.play([Pause(0.2), *self.vm.prompts(["thank_you", "goodbye"]), Pause(0.3)])
 
-    def _end_recording(self) -> None:
+    def _end_recording(self, trim_s: float = 0.0) -> None:
         self._cancel()
         file, self.file = self.file, None
         if self.audio is not None:
             self.vm.tap.files.pop(self.audio, None)
         if file is None:
             return
-        duration = file.close()
+        duration = file.close(trim_s)
         event = self.vm.settings.event_codes.get(self.event_code, "")
         message = Message(
             id=0,

@@ -4,7 +4,8 @@ One `MessageFile` per message being left. `append(frame)` buffers a tick's `int1
 second the buffer goes to the file with one `write()`, then the WAV header's two sizes are
 patched in place (the recorder's scheme, media/recorder.py): after `kill -9` the file plays up to
 the last second written, and the message's row (written at its end) may be missing but the
-audio is not. `close()` writes the rest and returns the duration the file holds.
+audio is not. `close()` writes the rest (less the end key's tone, when asked) and returns the
+duration the file holds.
 
 Errors: `MessageFileError` when the file cannot be created; a later write failure (disk full)
 ends the file where it is, logged, and `close()` reports what was kept.
@@ -77,9 +78,19 @@ class MessageFile:
         buffered = sum(chunk.size for chunk in self._chunks)
         return (self.written_samples + buffered) / RATE_HZ
 
-    def close(self) -> float:
-        """Write what is buffered and close; the seconds of audio the file holds."""
+    def close(self, trim_s: float = 0.0) -> float:
+        """Write what is buffered, cut the last `trim_s` (the key that ended the message), and
+        close; the seconds of audio the file holds."""
         self._flush()
+        trim = min(round(trim_s * RATE_HZ), self.written_samples)
+        if trim > 0 and not self.failed:
+            kept = self.written_samples - trim
+            try:
+                os.ftruncate(self._raw.fileno(), self._header[1] + kept * 2)
+                _patch_sizes(self._raw.fileno(), self._header, kept * 2)
+                self.written_samples = kept
+            except OSError as exc:
+                log.error("voicemail %s: cannot trim the end key: %s", self.path, exc)
         try:
             self._raw.close()
         except OSError as exc:

@@ -204,10 +204,9 @@ class Rig:
             self.tick()
         raise AssertionError("condition not reached")
 
-    def key(self, app: LeaveMessage | ListenMessages, digit: str) -> None:
-        app.on_event(
-            DigitReceived(self.call.caller_leg, self.services.clock, digit, 100, "rfc4733")
-        )  # type: ignore[arg-type]
+    def key(self, app: LeaveMessage | ListenMessages, digit: str, duration_ms: int = 0) -> None:
+        leg: Any = self.call.caller_leg
+        app.on_event(DigitReceived(leg, self.services.clock, digit, duration_ms, "rfc4733"))
 
     def hang_up(self, app: LeaveMessage | ListenMessages) -> None:
         app.on_event(LegEnded(self.call.caller_leg, self.services.clock, EndedBy.REMOTE, "BYE"))  # type: ignore[arg-type]
@@ -224,7 +223,7 @@ def test_a_complaint_is_recorded_after_the_beep_until_hash(tmp_path: Path) -> No
     rig.until(lambda: app.state is Leave.RECORDING)
     for _ in range(100):  # two seconds of the caller's tone
         rig.tick()
-    rig.key(app, "#")
+    rig.key(app, "#", duration_ms=120)  # the key's own 120 ms are cut from the end
     assert app.state is Leave.CLOSING
     [message] = rig.store.saved
     assert (message.box, message.caller, message.event_code, message.event) == (
@@ -233,7 +232,7 @@ def test_a_complaint_is_recorded_after_the_beep_until_hash(tmp_path: Path) -> No
         "3",
         "complaint",
     )
-    assert message.duration_s == pytest.approx(2.0, abs=0.021)
+    assert message.duration_s == pytest.approx(2.0 - 0.12, abs=0.021)
     assert message.path.startswith("1005/") and message.call_id == "abc@host"
     audio, rate = sf.read(str(rig.vm.root / message.path), dtype="int16")
     assert rate == 8000 and audio.size == round(message.duration_s * 8000)

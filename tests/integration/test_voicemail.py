@@ -105,6 +105,7 @@ def test_a_complaint_is_left_heard_on_star_97_and_deleted_with_7(
         "complaint",
         "new",
     )
+    print(f"voicemail: {row['duration_s']:.3f} s kept for {sent_s:.3f} s sent")
     assert abs(row["duration_s"] - sent_s) < 0.5, (row["duration_s"], sent_s)
     assert abs(row["time"] - time.time()) < 60
     wav = switch.data_dir / "voicemail" / row["path"]
