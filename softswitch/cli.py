@@ -239,6 +239,13 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
         return
     click.echo(summarize(config))
     click.echo(voicemail.summary())
+    from softswitch.centre.voicemail import missing_prompts
+    from softswitch.media.prompts import PromptLibrary
+
+    missing = missing_prompts(voicemail, PromptLibrary(config.data.dir / "prompts"), str(path))
+    if missing:
+        click.echo("\n".join(f"softswitch: {problem}" for problem in missing), err=True)
+        sys.exit(EXIT_CONFIG)
     if ivr is not None:
         from softswitch.ivr.validate import check_ivr
 

@@ -3,6 +3,8 @@ with the file and key path."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,30 @@ def test_mistakes_name_the_key(tmp_path: Path, body: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_voicemail(path)
     assert key in str(caught.value) and str(path) in str(caught.value)
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    softswitch = Path(sys.executable).with_name("softswitch")
+    return subprocess.run(
+        [str(softswitch), "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_config_reports_a_greeting_or_event_name_without_a_prompt(tmp_path: Path) -> None:
+    clean = _check_config(EXAMPLE)
+    assert clean.returncode == 0, clean.stderr
+    assert "voicemail: event codes 1 inquiry, 2 suggestion, 3 complaint" in clean.stdout
+    text = EXAMPLE.read_text().replace(
+        'event_codes = { "1" = "inquiry", "2" = "suggestion", "3" = "complaint" }',
+        'event_codes = { "1" = "inquiry", "4" = "refund" }',
+    )
+    text = text.replace("greetings = {}", 'greetings = { "601" = "no_such_prompt" }')
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text)
+    result = _check_config(broken)
+    assert result.returncode == 2
+    assert f"{broken}: voicemail.greetings.601: no prompt 'no_such_prompt'" in result.stderr
+    assert f"{broken}: voicemail.event_codes.4: no prompt 'vm_event_refund'" in result.stderr

@@ -149,6 +149,21 @@ class Voicemail:
         return create
 
 
+def missing_prompts(settings: VoicemailConfig, prompts: PromptLibrary, source: str) -> list[str]:
+    """For `softswitch check-config`: a box greeting or event-code name with no recording."""
+    problems = [
+        f"{source}: voicemail.greetings.{box}: no prompt {name!r}"
+        for box, name in sorted(settings.greetings.items())
+        if not prompts.has("en", name)
+    ]
+    problems += [
+        f"{source}: voicemail.event_codes.{key}: no prompt 'vm_event_{event}' says {event!r}"
+        for key, event in sorted(settings.event_codes.items())
+        if not prompts.has("en", f"vm_event_{event}")
+    ]
+    return problems
+
+
 def feature_prefixes() -> dict[str, RouteTarget]:
     """Routing-plan prefixes: *97 hears your box, *98 + box leaves a message in it."""
     return {
