@@ -428,8 +428,14 @@ class ListenMessages(PlayerApplication):
         self.play([Pause(0.3), *intro, Pause(0.3), *body, Pause(0.3), *menu])
 
     def digit(self, event: DigitReceived) -> None:
-        if self.state is Listen.COUNT and event.digit == NEXT_KEY:
+        # A key cuts whatever is playing (interruptible): the count or a confirmation goes on
+        # to the message, goodbye hangs up at once; only a message's menu reads the key.
+        if self.state in (Listen.COUNT, Listen.CONFIRM):
             self._play_message()
+            return
+        if self.state is Listen.CLOSING:
+            self._go(Listen.DONE)
+            self.hang_up_after_tick("voicemail listened")
             return
         if self.state is not Listen.MESSAGE:
             return

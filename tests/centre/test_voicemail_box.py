@@ -364,3 +364,22 @@ def test_message_names_are_safe_whatever_the_caller_number(caller: str, when: fl
     assert name.endswith(".wav") and "/" not in name and "\\" not in name
     assert not name.startswith(".") and len(name) <= 60
     assert all(c.isascii() and (c.isalnum() or c in "+_-.") for c in name)
+
+
+def test_a_key_during_the_count_a_confirmation_or_goodbye_never_leaves_the_caller_in_silence(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    rig.vm.boxes = frozenset({"1004"})
+    rig.store.listed = [_message(rig, 1, "new", "", 0.2)]
+    app = rig.listen()
+    rig.key(app, "5")  # cuts the count: the message plays
+    assert app.state is Listen.MESSAGE
+    rig.key(app, "9")
+    assert app.state is Listen.CONFIRM
+    rig.key(app, "1")  # cuts "message saved": no more messages, goodbye
+    assert app.state is Listen.CLOSING
+    rig.key(app, "1")  # cuts goodbye: hung up
+    assert app.state is Listen.DONE
+    rig.services.fire_due(0.0)
+    assert rig.services.hung_up == ["voicemail listened"]
