@@ -141,7 +141,13 @@ class _CdrWriter:
         side = call.hangup_side or Side.SWITCH
         self.writes.submit(
             self._ended(
-                call.id, time.time(), disposition, call.hangup_cause, side, dict(call.variables)
+                call.id,
+                time.time(),
+                disposition,
+                call.hangup_cause,
+                side,
+                dict(call.variables),
+                call.callee,
             )
         )
 
@@ -153,6 +159,7 @@ class _CdrWriter:
         cause: str,
         side: Side,
         variables: dict[str, str],
+        callee: str,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -164,6 +171,7 @@ class _CdrWriter:
                 hangup_cause=cause,
                 hangup_side=side,
                 variables=variables,
+                callee=callee,
             )
 
 
@@ -364,6 +372,7 @@ class Switch:
             extend=extend,
         )
         self.b2bua.signalling.observers.append(centre)
+        self.b2bua.transfers.listeners.append(centre)
         self.transport = SipTransport(
             TransactionLayer(),
             self.b2bua.handle,
