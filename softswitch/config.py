@@ -311,6 +311,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "conference",
             "ivr",
             "recording",
+            "voicemail",
         ),
     )
     sip = _parse_sip(root)

@@ -94,7 +94,8 @@ LAYERS: dict[str, Layer] = {
     # [[users]] (checking password hashes with security/passwords.py); config_conference.py
     # parses [conference]; config_recording.py parses [recording] and the record keys;
     # config_party.py holds the per-party setting enums (nat, dtmf, hold);
-    # config_features.py parses the in-call feature codes of [features].
+    # config_voicemail.py parses [voicemail]; config_features.py parses the in-call feature
+    # codes of [features].
     "config": _layer(
         (
             "softswitch.config",
@@ -103,6 +104,7 @@ LAYERS: dict[str, Layer] = {
             "softswitch.config_conference",
             "softswitch.config_recording",
             "softswitch.config_party",
+            "softswitch.config_voicemail",
             "softswitch.config_features",
         ),
         "security",
