@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.auth import Principal
+from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
@@ -394,11 +395,23 @@ class Switch:
         api_config = self.config.api
         if not api_config.enabled:
             api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
+        centre = self.centre
         self.api = ApiServer(
-            api_config, self.b2bua.control, registrar=self.registrar, trunks=self.config.trunks
+            api_config,
+            self.b2bua.control,
+            registrar=self.registrar,
+            trunks=self.config.trunks,
+            centre=centre.control if centre is not None else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))
+        if centre is not None:
+            pops = {q.number: q.screen_pop_url for q in centre.acd.queues if q.screen_pop_url}
+            centre.listeners.append(
+                CentreEvents(
+                    self.api.hub, centre.control, self.api.services.scope, centre.variables, pops
+                )
+            )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
         try:
             await self.api.start()
