@@ -146,12 +146,16 @@ class DemoCentre:
 
 class ApiHarness:
     def __init__(
-        self, server: ApiServer, control: ScriptedControl, clock: SteppedClock, centre: DemoCentre
+        self,
+        server: ApiServer,
+        control: ScriptedControl,
+        clock: SteppedClock,
+        centre: DemoCentre | None = None,
     ) -> None:
         self.server = server
         self.control = control
         self.clock = clock
-        self.centre = centre
+        self.centre = centre or DemoCentre(clock)  # not the server's unless handed in
         self.base_url = f"http://127.0.0.1:{server.port}"
         self._clients: list[ApiClient] = []
 
