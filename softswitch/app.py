@@ -401,7 +401,7 @@ class Switch:
             self.b2bua.control,
             registrar=self.registrar,
             trunks=self.config.trunks,
-            centre=centre.control if centre is not None else None,
+            centre=centre.control if centre is not None and centre.acd.queues else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))

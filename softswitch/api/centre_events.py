@@ -22,7 +22,7 @@ from softswitch.acd.events import (
     QueueLogEntry,
     QueueLogEvent,
 )
-from softswitch.api.centre import INTERVALS, CentreControl, statistics_body
+from softswitch.api.centre import INTERVALS, CentreControl, agent_body, statistics_body
 from softswitch.api.events import EventHub
 from softswitch.api.permissions import Scope
 
@@ -81,14 +81,15 @@ class CentreEvents:
 
     def acd_event(self, event: AcdEvent, changed_queues: set[str]) -> None:
         if isinstance(event, AgentStateChanged):
+            # With today's figures, so that an agents table needs nothing but the events.
+            body = agent_body(
+                self._centre.agent_figures(event.agent),
+                self._centre.agent_queues(event.agent),
+                event.at,
+            )
             self._hub.publish(
                 "agent_state_changed",
-                {
-                    "agent": event.agent,
-                    "old_state": event.old.value,
-                    "state": event.new.value,
-                    "reason": event.reason or None,
-                },
+                {**body, "old_state": event.old.value},
                 self._agent_parties(event.agent),
             )
         elif isinstance(event, OfferCall):

@@ -287,9 +287,9 @@ async def list_logs(ctx: Context) -> web.StreamResponse:
 
 async def openapi_document(ctx: Context) -> web.StreamResponse:
     from softswitch.api.openapi import document  # the document is made from the table
-    from softswitch.api.table import ALL_ROUTES
+    from softswitch.api.table import served_routes
 
-    return json_response(document(ALL_ROUTES))
+    return json_response(document(served_routes(ctx.services.centre is not None)))
 
 
 async def events_socket(ctx: Context) -> web.StreamResponse:

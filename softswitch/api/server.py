@@ -2,7 +2,7 @@
 
 aiohttp serves HTTP and WebSocket from one server on the running asyncio loop (uvloop), is
 typed, and is maintained by the aio-libs team; its client side is what `client.py` uses.
-Every route of `table.ALL_ROUTES` is wrapped here with the same check: the bearer token (the
+Every route of `table.served_routes` is wrapped here with the same check: the bearer token (the
 `Authorization` header, or `?token=` for WebSockets, which browsers cannot give headers), then
 the route's ACL with its path parameters filled in; 401 and 403 never reach a handler.
 """
@@ -24,7 +24,7 @@ from softswitch.api.events import EventHub
 from softswitch.api.log_feed import LogFeed
 from softswitch.api.permissions import Scope, Teams, fill, granted
 from softswitch.api.routes import ApiError, Context, Route, Services
-from softswitch.api.table import ALL_ROUTES
+from softswitch.api.table import served_routes
 from softswitch.calls.registrar import Registrar
 from softswitch.config import Trunk
 from softswitch.config_api import ApiConfig
@@ -100,7 +100,7 @@ async def _json_errors(
 
 def build_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
-    for route in ALL_ROUTES:
+    for route in served_routes(services.centre is not None):
         app.router.add_route(route.method, route.aiohttp_path, guarded(route, services))
     return app
 
