@@ -8,6 +8,7 @@ feature codes take, so an API pause and a `*47` pause are one thing. A refusal i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -76,7 +77,9 @@ class EngineCentre:
 
     def agent_figures(self, agent: str) -> AgentFigures:
         self._known_agent(agent)
-        return self._statistics.agent(agent, self._clock())
+        figures = self._statistics.agent(agent, self._clock())
+        # The engine's record knows the call from the offer on, before CONNECT is logged.
+        return dataclasses.replace(figures, call=self._engine.agent(agent).call)
 
     def agent_queues(self, agent: str) -> list[str]:
         return [m.queue for m in self._known_agent(agent).memberships]
