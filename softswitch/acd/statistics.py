@@ -7,8 +7,9 @@ argument; "today" starts at `day_start(now)`, which the caller injects (local mi
 
 Counting rule (stated in the README): a call counts in the interval in which its fate in the
 queue is decided — answered (CONNECT), abandoned (ABANDON), or sent on (timeout, key, empty,
-callback request); a caller still waiting counts as offered once it has waited longer than the
-service-level threshold, as Cisco UCCE's "service level calls offered" does.
+callback request, a supervisor's move); a caller still waiting counts as offered once it has
+waited longer than the service-level threshold, as Cisco UCCE's "service level calls offered"
+does.
 """
 
 from __future__ import annotations
@@ -230,7 +231,9 @@ class QueueStatistics:
             outcome = Outcome.SHORT_ABANDONED if short else Outcome.ABANDONED
             live.decided.append(_Decided(ev.time, outcome, ev.wait_s))
             return {ev.queue}
-        if ev.event in _SENT_ON:
+        # TRANSFER of a caller still waiting is a supervisor's move to another queue.
+        moved = ev.event is E.TRANSFER and ev.call in self._queue(ev.queue).waiting
+        if ev.event in _SENT_ON or moved:
             live = self._queue(ev.queue)
             if live.waiting.pop(ev.call, None) is not None:
                 live.decided.append(_Decided(ev.time, Outcome.SENT_ON, ev.wait_s))

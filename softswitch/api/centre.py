@@ -67,6 +67,10 @@ class CentreControl(Protocol):
 
     def waiting_callers(self, queue: str) -> Sequence[WaitingCaller]: ...
 
+    def move_caller(self, call: str, queue: str) -> None: ...
+
+    def caller_to_head(self, call: str) -> None: ...
+
 
 def agent_body(figures: AgentFigures, queues: Sequence[str], now: float) -> dict[str, object]:
     return {
@@ -239,6 +243,31 @@ async def read_queue_statistics(ctx: Context) -> web.StreamResponse:
     return json_response(statistics_body(centre.queue_figures(queue, _interval(ctx))))
 
 
+def _waiting_in_scope(ctx: Context) -> tuple[CentreControl, str, str]:
+    """(centre, queue, call) of a caller waiting in a queue in the token's scope."""
+    centre, queue = _queue_in_scope(ctx)
+    call = ctx.request.match_info["call_id"]
+    if call not in {c.call for c in centre.waiting_callers(queue)}:
+        raise ApiError(404, f"call {call} is not waiting in queue {queue}")
+    return centre, queue, call
+
+
+async def move_caller(ctx: Context) -> web.StreamResponse:
+    centre, _, call = _waiting_in_scope(ctx)
+    body = await read_json_object(ctx.request)
+    target = body.get("queue")
+    if not isinstance(target, str) or target not in centre.queue_numbers():
+        raise ApiError(400, "queue must be the number of a configured queue")
+    if not _reaches_queue(ctx, centre, target):
+        raise ApiError(403, "the target queue has none of your teams' agents")
+    return _command(lambda: centre.move_caller(call, target))
+
+
+async def caller_to_head(ctx: Context) -> web.StreamResponse:
+    centre, _, call = _waiting_in_scope(ctx)
+    return _command(lambda: centre.caller_to_head(call))
+
+
 _UNAUTHORIZED = (401, ("no token, or a token that is unknown or expired", "Error"))
 _FORBIDDEN = (403, ("the token's role or scope does not allow this", "Error"))
 _NO_AGENT = (404, ("no such agent, or no call centre", "Error"))
@@ -246,6 +275,8 @@ _NO_QUEUE = (404, ("no such queue, or no call centre", "Error"))
 _STATE = (409, ("not allowed in the agent's state", "Error"))
 _BAD_INTERVAL = (400, ("an interval other than 15m, 30m, 60m, today", "Error"))
 _NO_CONTENT = (204, ("done", None))
+_NO_CALLER = (404, ("no such queue, or the call is not waiting in it", "Error"))
+_BAD_QUEUE = (400, ("the body names no configured queue", "Error"))
 _INTERVAL_QUERY = {"interval": "15m (default), 30m, 60m or today: the statistics' interval"}
 _AGENT = "/api/v1/agents/{agent_number}"
 _ACL = "agentd.agents.{agent_number}"
@@ -338,5 +369,26 @@ CENTRE_ROUTES: Final[Sequence[Route]] = (
         ),
         int_params=("queue",),
         query=_INTERVAL_QUERY,
+    ),
+    Route(
+        "POST",
+        "/api/v1/queues/{queue}/callers/{call_id}/move",
+        "move_caller",
+        "Move a waiting caller to another queue {queue}; it keeps its original entry time",
+        "agentd.queues.{queue}.callers.{call_id}.move.create",
+        move_caller,
+        dict([_NO_CONTENT, _BAD_QUEUE, _UNAUTHORIZED, _FORBIDDEN, _NO_CALLER, _STATE]),
+        int_params=("queue", "call_id"),
+        body="MoveRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/queues/{queue}/callers/{call_id}/head",
+        "caller_to_head",
+        "Put a waiting caller first: priority 9 (callers at 9 who waited longer stay ahead)",
+        "agentd.queues.{queue}.callers.{call_id}.head.create",
+        caller_to_head,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALLER, _STATE]),
+        int_params=("queue", "call_id"),
     ),
 )

@@ -262,6 +262,13 @@ class ApiClient:
         body: dict[str, Any] = await self._request("GET", path)
         return body
 
+    async def move_caller(self, queue: str, call_id: int, to_queue: str) -> None:
+        path = f"/api/v1/queues/{queue}/callers/{call_id}/move"
+        await self._request("POST", path, {"queue": to_queue})
+
+    async def caller_to_head(self, queue: str, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/queues/{queue}/callers/{call_id}/head")
+
     async def openapi(self) -> dict[str, Any]:
         document: dict[str, Any] = await self._request("GET", "/api/v1/openapi.json")
         return document

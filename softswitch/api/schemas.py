@@ -95,6 +95,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "Event": _object({"name": _STRING, "timestamp": _TIME, "data": {"type": "object"}}),
     # ---- the call centre (api/centre.py)
     "PauseRequest": _object({"reason": _STRING}, required=()),
+    "MoveRequest": _object({"queue": _STRING}),
     "Agent": _object(
         {
             "agent": _STRING,

@@ -124,6 +124,12 @@ class EngineCentre:
             for position, c in enumerate(self._engine.waiting_in_order(queue, now), start=1)
         ]
 
+    def move_caller(self, call: str, queue: str) -> None:
+        self._apply(self._engine.move_caller(call, queue, self._clock()))
+
+    def caller_to_head(self, call: str) -> None:
+        self._apply(self._engine.to_head(call, self._clock()))
+
     def _known_agent(self, agent: str) -> AgentConfig:
         try:
             return self._agents[agent]

@@ -142,3 +142,29 @@ def test_the_events_of_a_queue_call_in_order() -> None:
         ]
 
     with_api(scenario)
+
+
+def test_a_supervisor_moves_a_waiting_caller_to_another_queue_and_to_the_head() -> None:
+    async def scenario(api: ApiHarness) -> None:
+        e, c, t0 = api.centre.engine, api.centre, api.clock.now
+        c.apply(e.login("1004", t0))  # 601 takes callers while someone is logged in
+        c.apply(e.pause("1004", "meeting", t0))
+        c.apply(e.enqueue("7", "600", t0, caller_number="+4420"))
+        c.apply(e.enqueue("8", "600", t0 + 5, caller_number="+4421"))
+        c.apply(e.enqueue("9", "601", t0 + 6, caller_number="+4422"))
+        api.clock.now = t0 + 10
+        supervisor = await api.client("supervisor")
+        await supervisor.caller_to_head("600", 8)
+        waiting = [w.call for w in api.centre.control.waiting_callers("600")]
+        assert waiting == ["8", "7"]
+        await supervisor.move_caller("600", 7, "601")
+        moved = [(w.call, w.wait_s) for w in api.centre.control.waiting_callers("601")]
+        assert moved == [("7", 10.0), ("9", 4.0)]  # keeps its entry time: first by wait
+        await _refused(404, supervisor.move_caller("600", 7, "601"))  # no longer in 600
+        await _refused(400, supervisor.move_caller("600", 8, "699"))
+        agent = await api.client("1001")
+        await _refused(403, agent.caller_to_head("600", 8))
+        stats = await supervisor.queue_statistics("600")
+        assert (stats["offered"], stats["answered"], stats["waiting"]) == (1, 0, 1)
+
+    with_api(scenario)

@@ -26,6 +26,8 @@ FORBIDDEN_BY_ROLE = {
         "list_queues",
         "read_queue",
         "read_queue_statistics",
+        "move_caller",
+        "caller_to_head",
     },
     Role.SUPERVISOR: {"list_trunks"},
     Role.ADMIN: set(),
@@ -116,11 +118,17 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
             api.control.commands.clear()
         if route.path.startswith("/api/v1/agents/") and route.operation_id != "login_agent":
             api.centre.control.login("1001")  # so that logoff, pause, ready can be done
+        if "/callers/" in route.path:  # call 1 waits in 600; 601 is staffed (paused 1004)
+            api.centre.control.login("1004")
+            api.centre.control.pause("1004", "meeting")
+            api.centre.apply(api.centre.engine.enqueue("1", "600", api.clock.now))
         client = await api.client(ROLE_USERS[role])
         headers = {"Authorization": f"Bearer {client.token}"}
         kwargs: dict[str, object] = {"headers": headers}
         if route.body is not None:
-            kwargs["json"] = {"reason": "lunch"}
+            kwargs["json"] = {"PauseRequest": {"reason": "lunch"}, "MoveRequest": {"queue": "601"}}[
+                route.body
+            ]
         status, body, _ = await api.raw(route.method, _path(route), **kwargs)
         if route.operation_id in FORBIDDEN_BY_ROLE[role]:
             assert status == 403, body
