@@ -61,6 +61,7 @@ MOH_CLASS = "default"
 # The key that chose the queue in an IVR can still arrive as RFC 4733 end retransmissions to the
 # leg's new receiver; a key this soon after joining is that tail, not an exit key.
 KEY_GUARD_S = 0.5
+PRUNE_EVERY = 1000  # statistics events between two prunes of records no interval reaches
 
 
 class QueueLogSink(Protocol):
@@ -121,6 +122,7 @@ class CallCentre:
         self.statistics: QueueStatistics = statistics_for(acd)
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
+        self._fed = 0
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -176,6 +178,9 @@ class CallCentre:
         changed: set[str] = set()
         if isinstance(event, QueueLogEntry | AgentStateChanged):
             changed = self.statistics.feed(event)
+            self._fed += 1
+            if self._fed % PRUNE_EVERY == 0:  # keep only what today and the last hour need
+                self.statistics.prune(self.wall_clock())
         for listener in self.listeners:
             listener.acd_event(event, changed)
         if isinstance(event, QueueLogEntry):
