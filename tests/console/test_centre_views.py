@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from api_harness import DemoCentre, ScriptedControl, SteppedClock, demo_api_config
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
@@ -25,7 +26,12 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) ->
 
 
 def cells(app: ConsoleApp, table: str) -> list[list[str]]:
-    t = app.query_one(table, DataTable)
+    """The table's rows as text; none while its view is still being mounted (the state can
+    hold the snapshot a moment before the view that shows it exists)."""
+    try:
+        t = app.query_one(table, DataTable)
+    except NoMatches:
+        return []
     return [[c.plain for c in t.get_row_at(i)] for i in range(t.row_count)]
 
 
