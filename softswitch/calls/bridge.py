@@ -86,6 +86,7 @@ class BridgeApplication:
         self.answered_by: Leg | None = None
         self.failures: list[tuple[int, str]] = []
         self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
+        self.agent: str | None = None  # a queue's agent, for the recording's row
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
@@ -110,6 +111,7 @@ class BridgeApplication:
         bridge.forks.append(callee)
         bridge.answered_by = callee
         bridge.media = media
+        bridge.agent = target.target
         call.attachments[callee] = bridge
         return bridge
 
@@ -122,6 +124,7 @@ class BridgeApplication:
         if self.state is BridgeState.CONNECTED:
             assert leg.media is not None and self.media is not None
             leg.media.bridge(self.media)
+            self._record()
             return None
         return self._dial_all(leg)
 
@@ -260,6 +263,16 @@ class BridgeApplication:
         if party.unanswered:
             party.answer(self._party_sdp(party, event.audio), now)
         self.services.answered(self.call)
+        self._record()
+
+    def _record(self) -> None:
+        """Connected: a recorded call moves both legs into the engine (calls/recording.py)."""
+        recordings = self.services.recordings
+        party, callee = self.party, self.answered_by
+        if recordings is not None and party is not None and callee is not None:
+            recordings.bridge_connected(
+                self.services, self.call, party, callee, self.target, self.agent
+            )
 
     def _fork_ended(self, event: LegEnded) -> None:
         if event.leg is self.answered_by:

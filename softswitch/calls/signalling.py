@@ -40,6 +40,7 @@ from softswitch.calls.leg import (
     SendRequest,
     SendResponse,
 )
+from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
@@ -173,6 +174,7 @@ class Signalling:
         self._engine = engine if engine is not None else MediaEngine()
         self._engine.use_loop(self.loop)
         self.calls: dict[int, Call] = {}
+        self.recordings: CallRecordings | None = None  # wired by the application
         self.observers: list[CallObserver] = []
         self.outbox: Outbox = []
         self.settings = LegSettings(
