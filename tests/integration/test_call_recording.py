@@ -10,6 +10,7 @@ recorded as one mono mix holding every tone.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -17,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import soundfile as sf
-from audio import write_tone
+from api_events import api_call, wait_api
+from audio import rms, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
 from spectrum import level_db, peaks_hz
@@ -97,6 +98,39 @@ def test_recorded_call_holds_the_caller_left_and_the_callee_right_for_the_whole_
     assert row["silence_s"] is not None and row["longest_silence_s"] is not None
     assert 0 <= row["overtalk_s"] <= min(row["left_talk_s"], row["right_talk_s"])
     assert row["silence_s"] <= played_s + 0.02
+
+
+def test_pause_through_the_api_puts_silence_in_the_file_and_marks_it_in_the_row(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    url = switch.ports.api_url
+    wait_api(switch.ports.api)
+    c = connect(switch, pjsua, tmp_path, record=True)
+    db_path = switch.data_dir / "softswitch.db"
+    start_ts = _wait_rows(db_path, lambda r: bool(r))[0]["start_ts"]
+    (call,) = api_call(url, "1001", "demo-1001", lambda api: api.calls())
+    time.sleep(max(0.0, start_ts + 1.0 - time.time()))  # a second of the call, then pause
+    api_call(url, "1001", "demo-1001", lambda api: api.pause_recording(call.call_id))
+    rows = _wait_rows(db_path, lambda r: r[0]["pauses"] != "[]")
+    time.sleep(0.8)  # the length of the pause is what is measured below
+    api_call(url, "1001", "demo-1001", lambda api: api.resume_recording(call.call_id))
+    time.sleep(1.0)  # a second recorded after the pause (the tones last 5 s)
+    c.caller.send("hangup", call=c.caller_call)
+    c.callee.wait_bye(c.callee_call, 5.0)
+    rows = _wait_rows(db_path, lambda r: bool(r[0]["end_ts"]))
+
+    pauses = json.loads(rows[0]["pauses"])
+    assert len(pauses) == 1
+    (start_s, end_s) = pauses[0]
+    assert 0.9 <= start_s <= 1.3 and 0.7 <= end_s - start_s <= 1.2, pauses
+    assert rows[0]["paused_s"] == pytest.approx(end_s - start_s, abs=0.03)
+    audio, rate = sf.read(switch.data_dir / RECORDINGS_DIR / rows[0]["path"], always_2d=True)
+    inside = audio[int((start_s + 0.02) * rate) : int((end_s - 0.02) * rate)]
+    before = audio[int(0.5 * rate) : int((start_s - 0.05) * rate)]
+    after = audio[int((end_s + 0.1) * rate) : int((end_s + 0.6) * rate)]
+    assert not inside.any()  # silence, both sides
+    assert rms(before[:, 0]) > 0.05 and rms(after[:, 0]) > 0.05
+    assert rms(before[:, 1]) > 0.05 and rms(after[:, 1]) > 0.05
 
 
 def test_switch_killed_mid_call_leaves_a_playable_file_closed_as_cut_at_the_next_start(
