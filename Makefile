@@ -18,15 +18,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# SIPp (Debian's sip-tester) drives the integration tests; install it when missing (CI runs as root).
+# SIPp (Debian's sip-tester) drives the integration tests, SIPVicious (sipvicious) attacks the
+# switch in the security tests and fail2ban's fail2ban-regex checks the shipped filter against
+# a log the switch wrote (the package only: a policy-rc.d keeps apt from starting its service).
+# Each is installed when missing (CI runs as root).
 system-deps:
-	@command -v sipp >/dev/null 2>&1 || { \
-	  echo "installing sip-tester (SIPp)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
 	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
-	@command -v sox >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 || { \
-	  echo "installing sox and espeak-ng"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox espeak-ng >/dev/null; }
+	@missing=""; \
+	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
+	command -v svcrack >/dev/null 2>&1 || missing="$$missing sipvicious"; \
+	command -v fail2ban-regex >/dev/null 2>&1 || missing="$$missing fail2ban"; \
+	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+	    printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	  [ -z "$$policy" ] || rm -f $$policy; exit $$rc; \
+	fi
 
 	@# tmux runs `make run`'s console in a test the way a person sees it; rsvg-convert turns the
 	@# console's SVG screenshots into the PNGs of the README (scripts/console_screenshot.py).

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bench import acd, machine, media_calls, relay, report, setup_rate
+from bench import acd, machine, media_calls, relay, report, security, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -25,7 +25,7 @@ from bench.programs import SCENARIO_PROGRAMS, Program, missing
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("setup", "media", "relay", "conference", "acd")
+SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
 }
@@ -90,6 +90,7 @@ SCENARIO_PEERS = {
     "media": ("softswitch", "softswitch-recording", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
     "acd": (),  # in-process: no peers
+    "security": (),  # the switch's parser alone, under hypothesis
 }
 MAX_CALLS_PER_STEP = 20000
 MAX_DURATION_S = 60.0
@@ -236,6 +237,13 @@ def run_scenario(
 @click.option(
     "--streams", type=int, help="Relay: two-way sessions (default: 50 packets/s each way)."
 )
+@click.option(
+    "--fuzz-inputs",
+    type=int,
+    default=security.DEFAULT_INPUTS,
+    show_default=True,
+    help="Security scenario: hypothesis inputs for the SIP parser.",
+)
 @click.option("--peers", help="Comma-separated: " + ",".join(ALL_PEERS) + ".")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--profile/--no-profile", default=True, help="py-spy the switch.", show_default=True)
@@ -261,6 +269,7 @@ def main(
     concurrent: tuple[int, ...],
     pps: tuple[float, ...],
     streams: int | None,
+    fuzz_inputs: int,
     peers: str | None,
     out: Path | None,
     profile: bool,
@@ -311,6 +320,11 @@ def main(
                 continue
             lacking = unavailable.get(scenario, {})
             run_peers = [p for p in plan[scenario] if p not in lacking]
+            if scenario == "security":
+                results["scenarios"][scenario] = security.run_scenario(
+                    fuzz_inputs, out_dir, display
+                )
+                continue
             if scenario == "relay":
                 done = relay.run_scenario(
                     run_peers, list(pps or chosen.relay_pps), streams,

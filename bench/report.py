@@ -317,6 +317,12 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
     out += _acd_section(results)
+    fuzz = results["scenarios"].get("security", {}).get("fuzz")
+    if fuzz:
+        out += ["", "## Security: hypothesis fuzzing of the SIP parser", ""]
+        out += ["| inputs | undeclared exceptions | seconds |", "|---|---|---|"]
+        out += [f"| {_fmt(fuzz.get('inputs'))} | {fuzz['undeclared_exceptions']} | "
+                f"{_fmt(fuzz.get('wall_s'))} |"]  # fmt: skip
     for name, info in results["scenarios"].items():
         if info.get("unavailable"):
             out += ["", f"## {name}", "", info["unavailable"]]

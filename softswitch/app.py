@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
-from softswitch.api.auth import Principal
+from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
@@ -50,7 +52,10 @@ from softswitch.media.recorder import (
 from softswitch.media.relay import MediaRelay
 from softswitch.media.tts import Speaker
 from softswitch.metrics import SwitchMetrics, serve_metrics
+from softswitch.security import log as security_log
+from softswitch.security import tls
 from softswitch.security.destinations import DestinationPolicy
+from softswitch.security.guard import SourceGuard
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
 from softswitch.store import cdr, queue_log, recordings, registrations
@@ -311,11 +316,16 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._security_file: logging.Handler | None = None
+        self.guard = SourceGuard(
+            config.security, unlimited=(t.host for t in config.trunks if _is_ip(t.host))
+        )
         self.flows: FlowSet | None = None
         self.api: ApiServer | None = None
 
     async def start(self) -> None:
         config = self.config
+        tls_server, tls_client = self._tls_contexts()
         try:
             ivr = ivr_settings(config)
             prompts = config.data.dir / "prompts"
@@ -338,6 +348,14 @@ class Switch:
         if cut:
             log.warning("closed %d recordings cut by the end of a previous run", cut)
         policy = DestinationPolicy(config.security.allowed_destinations)
+        if config.security.log_file is not None:
+            try:
+                self._security_file = security_log.open_log_file(config.security.log_file)
+            except OSError as exc:
+                await self.db.close()
+                raise StartupError(
+                    f"cannot open security.log_file {config.security.log_file}: {exc.strerror}"
+                ) from exc
         self._writes = _StoreWriter()
         self._bindings.sinks.append(_BindingWriter(self.db, self._writes))
         self.registrar = Registrar(config.registrar, self._bindings)
@@ -392,8 +410,14 @@ class Switch:
             port=config.sip.port,
             transports=config.sip.transports,
             allowed=policy,
+            guard=self.guard,
+            tcp=config.tcp,
+            tls_port=config.tls.port,
+            tls_server=tls_server,
+            tls_client=tls_client,
         )
         self.b2bua.transport = self.transport
+        authenticator.failures = self.transport
         try:
             await self.transport.start()
         except TransportError as exc:
@@ -461,11 +485,23 @@ class Switch:
 
     async def _start_api(self, records: _Records) -> None:
         assert self.b2bua is not None
+        assert self.transport is not None
         api_config = self.config.api
         if not api_config.enabled:
             api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
+        guard = _BanningLoginGuard(
+            RateLimitingGuard(
+                api_config.max_login_failures, api_config.login_failure_window_s, time.time
+            ),
+            self.guard,
+            self.transport,
+        )
         self.api = ApiServer(
-            api_config, self.b2bua.control, registrar=self.registrar, trunks=self.config.trunks
+            api_config,
+            self.b2bua.control,
+            registrar=self.registrar,
+            trunks=self.config.trunks,
+            guard=guard,
         )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))
@@ -489,6 +525,16 @@ class Switch:
         host = self.api.config.host
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{self.api.port}"
 
+    def _tls_contexts(self) -> tuple[ssl.SSLContext | None, tls.TlsClientContext]:
+        config = self.config
+        try:
+            server = tls.server_context(config.tls) if "tls" in config.sip.transports else None
+            relaxed = [(t.host, t.port) for t in config.trunks if not t.tls_verify]
+            client = tls.client_contexts(config.tls, relaxed)
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"cannot load the TLS certificates: {exc}") from exc
+        return server, client
+
     def _bind_metrics(self) -> None:
         transport, b2bua, relay, registrar = self.transport, self.b2bua, self.relay, self.registrar
         assert transport is not None and b2bua is not None
@@ -510,6 +556,12 @@ class Switch:
         )
         if self.centre is not None:
             self.metrics.bind_acd(self.centre)
+        loop = asyncio.get_running_loop()
+        self.metrics.bind_security(
+            lambda: self.guard.snapshot(loop.time()),
+            lambda: b2bua.signalling.admission.counters.refused,
+            lambda: transport.limits.total,
+        )
 
     async def _sweep(self) -> None:
         """Housekeeping off the hot path: expired registrations, calls whose media died."""
@@ -541,3 +593,38 @@ class Switch:
             await self._writes.close()
         if self.db is not None:
             await self.db.close()
+        if self._security_file is not None:
+            logging.getLogger(security_log.LOGGER_NAME).removeHandler(self._security_file)
+            self._security_file.close()
+            self._security_file = None
+
+
+class _BanningLoginGuard:
+    """The API's login guard, with failed logins counted toward the same ban as SIP digest."""
+
+    def __init__(self, inner: RateLimitingGuard, guard: SourceGuard, sip: SipTransport) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.sip = sip
+
+    def retry_after(self, source: str, username: str) -> float | None:
+        banned = self.guard.ban_remaining_s(source, self.sip.loop.time())
+        return banned if banned is not None else self.inner.retry_after(source, username)
+
+    def failed(self, source: str, username: str, reason: str) -> None:
+        self.inner.failed(source, username, reason)
+        detail = " ".join(
+            (security_log.field("transport", "api"), security_log.field("user", username))
+        )
+        self.sip.authentication_failed(source, f"{detail} {security_log.field('outcome', reason)}")
+
+    def succeeded(self, source: str, username: str) -> None:
+        self.inner.succeeded(source, username)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

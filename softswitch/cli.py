@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import termios
+import threading
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -132,7 +136,14 @@ async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     switch = Switch(config, acd, own_console=not headless)
-    loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
+    # SIGUSR1 reloads the IVR flows; so does SIGHUP when no terminal is ours (a daemon's
+    # convention). With the console on the terminal, SIGHUP means the terminal is gone.
+    loop.add_signal_handler(signal.SIGUSR1, switch.reload_flows)
+    terminal = _TerminalWatch(loop, stop)
+    if headless:
+        loop.add_signal_handler(signal.SIGHUP, switch.reload_flows)
+    else:
+        terminal.start()
     try:
         await switch.start()
     except StartupError as exc:
@@ -143,10 +154,68 @@ async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
         console_task = loop.create_task(_own_console(switch.api_url, switch.console_token, stop))
     await stop.wait()
     logging.getLogger("softswitch").info("shutting down: ending calls")
+    if terminal.gone.is_set():
+        # The console cannot leave a dead terminal cleanly (Textual blocks writing to it):
+        # end the calls first, then leave without waiting for it.
+        await switch.stop()
+        logging.shutdown()
+        os._exit(0)
     if console_task is not None:
         await console_task
     await switch.stop()
     return 0
+
+
+# Seconds the switch has to end its calls after its terminal hung up before the process leaves
+# anyway: a console writing to a dead terminal can block the event loop for good.
+HANGUP_GRACE_S = 10.0
+TERMINAL_POLL_S = 0.5
+
+
+class _TerminalWatch:
+    """Notices that the console's terminal is gone, by SIGHUP or by the terminal itself
+    (after a hang-up every tcgetattr fails with EIO; a process under `make` may never get the
+    SIGHUP), asks for a clean stop, and makes sure the process ends within HANGUP_GRACE_S
+    whatever the console does. Runs off the event loop, which a blocked console can stall."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        self._loop = loop
+        self._stop = stop
+        self.gone = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        signal.signal(signal.SIGHUP, lambda signum, frame: self.lost("hung up"))
+        threading.Thread(target=self._poll, name="terminal-watch", daemon=True).start()
+
+    def _poll(self) -> None:
+        fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else 0
+        while not self.gone.is_set():
+            try:
+                termios.tcgetattr(fd)
+            except (termios.error, OSError):
+                self.lost("closed")
+                return
+            time.sleep(TERMINAL_POLL_S)
+
+    def lost(self, how: str) -> None:
+        with self._lock:
+            if self.gone.is_set():
+                return
+            self.gone.set()
+        logging.getLogger("softswitch").warning("the console's terminal %s: stopping", how)
+        self._loop.call_soon_threadsafe(self._stop.set)
+        threading.Thread(target=self._deadline, name="hangup-deadline", daemon=True).start()
+
+    def _deadline(self) -> None:
+        time.sleep(HANGUP_GRACE_S)
+        logging.getLogger("softswitch").error(
+            "terminal gone and the switch did not stop within %.0f s: leaving now "
+            "(open CDR rows and recordings are closed at the next start)",
+            HANGUP_GRACE_S,
+        )
+        logging.shutdown()
+        os._exit(1)
 
 
 def load_acd(path: Path, config: Config) -> AcdConfig:
@@ -211,6 +280,37 @@ async def _check_login(url: str, username: str, password: str) -> str | None:
         except (aiohttp.ClientError, OSError):
             return None
     return None
+
+
+@main.command("cert")
+@click.option(
+    "--self-signed",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write cert.pem and key.pem to (created when missing).",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="A host name or IP address the certificate names (repeatable); localhost, 127.0.0.1 "
+    "and ::1 are always in it.",
+)
+def cert(directory: Path, names: tuple[str, ...]) -> None:
+    """Make a self-signed certificate and key for SIP over TLS in a lab."""
+    from softswitch.certificates import self_signed
+
+    try:
+        cert_path, key_path = self_signed(directory, names)
+    except OSError as exc:
+        _fail(f"cannot write to {directory}: {exc.strerror or exc}")
+        return
+    click.echo(f"wrote {cert_path} and {key_path}")
+    click.echo(
+        f'[tls]\ncertificate = "{cert_path}"\nprivate_key = "{key_path}"\n'
+        '# and add "tls" to sip.transports'
+    )
 
 
 @main.command("check-config")

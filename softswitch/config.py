@@ -23,8 +23,26 @@ from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recor
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
 from softswitch.config_table import Table as _Table
+from softswitch.security.settings import (
+    CAPACITY_KEYS,
+    SECURITY_KEYS,
+    TCP_KEYS,
+    TLS_KEYS,
+    CapacityConfig,
+    SecurityConfig,
+    TcpConfig,
+    TlsConfig,
+    parse_capacity,
+    parse_security,
+    parse_tcp,
+    parse_tls,
+)
+from softswitch.security.settings import (
+    summary as guard_summary,
+)
 
-TRANSPORTS: Final = ("udp", "tcp")
+TRANSPORTS: Final = ("udp", "tcp", "tls")
+DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
 INTERNAL_CONTEXT: Final = "internal"
@@ -61,7 +79,7 @@ class DtmfMode(StrEnum):
 class SipConfig:
     host: str = "0.0.0.0"
     port: int = 5060
-    transports: tuple[str, ...] = TRANSPORTS
+    transports: tuple[str, ...] = DEFAULT_TRANSPORTS
     realm: str = "softswitch"
     advertise_address: str = ""
     user_agent: str = "softswitch"
@@ -121,17 +139,6 @@ class LogConfig:
     level: str = "info"
 
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class SecurityConfig:
-    allowed_destinations: tuple[IPNetwork, ...] = ()
-    nonce_lifetime_s: float = 300.0
-    # Challenges in order of preference (RFC 8760 §2.4); a client answers the first it supports.
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-
-
 @dataclass(frozen=True)
 class FeaturesConfig:
     """Numbers that phones (the internal context) reach without a route; "" turns one off."""
@@ -180,6 +187,7 @@ class Trunk:
     password: str | None = field(default=None, repr=False)
     inbound_username: str | None = None
     inbound_password: str | None = field(default=None, repr=False)
+    tls_verify: bool = True  # check the trunk's certificate and host name (off: a lab's own CA)
     dtmf: DtmfMode = DtmfMode.AUTO
 
 
@@ -223,7 +231,10 @@ class Config:
     data: DataConfig
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
-    security: SecurityConfig = SecurityConfig()
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    tcp: TcpConfig = field(default_factory=TcpConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
     features: FeaturesConfig = FeaturesConfig()
     extensions: tuple[Extension, ...] = ()
     trunks: tuple[Trunk, ...] = ()
@@ -297,6 +308,9 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "metrics",
             "log",
             "security",
+            "tcp",
+            "tls",
+            "capacity",
             "features",
             "extensions",
             "trunks",
@@ -323,7 +337,9 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
                 source, f"extensions[{index}].context", _unknown_context(extension.context)
             )
     features = _parse_features(root, extensions)
-    security = _parse_security(root)
+    base = base_dir if base_dir is not None else Path(source).parent
+    security = parse_security(root.table("security", SECURITY_KEYS), base)
+    tls = parse_tls(root.table("tls", TLS_KEYS), base, listening="tls" in sip.transports)
     routes = _parse_routes(root, extensions, trunks, contexts, features)
     conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
@@ -331,10 +347,13 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         rtp=_parse_rtp(root),
         calls=_parse_calls(root),
         registrar=_parse_registrar(root),
-        data=_parse_data(root, base_dir if base_dir is not None else Path(source).parent),
+        data=_parse_data(root, base),
         metrics=_parse_metrics(root),
         log=LogConfig(root.table("log", ("level",)).choice("level", "info", LOG_LEVELS)),
         security=security,
+        tcp=parse_tcp(root.table("tcp", TCP_KEYS)),
+        tls=tls,
+        capacity=parse_capacity(root.table("capacity", CAPACITY_KEYS)),
         features=features,
         extensions=extensions,
         trunks=trunks,
@@ -361,9 +380,11 @@ def _parse_sip(root: _Table) -> SipConfig:
     t = root.table(
         "sip", ("host", "port", "transports", "realm", "advertise_address", "user_agent")
     )
-    transports = t.strings("transports") if "transports" in t.data else list(TRANSPORTS)
+    transports = t.strings("transports") if "transports" in t.data else list(DEFAULT_TRANSPORTS)
     if not transports or any(x not in TRANSPORTS for x in transports):
-        raise t.error("transports", f"expected a non-empty subset of [udp, tcp], got {transports}")
+        raise t.error(
+            "transports", f"expected a non-empty subset of [udp, tcp, tls], got {transports}"
+        )
     if len(set(transports)) != len(transports):
         raise t.error("transports", f"duplicate transport in {transports}")
     advertise: str = t.get(
@@ -451,28 +472,6 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
     )
 
 
-def _parse_security(root: _Table) -> SecurityConfig:
-    t = root.table("security", ("allowed_destinations", "nonce_lifetime_s", "digest_algorithms"))
-    networks: list[IPNetwork] = []
-    for index, text in enumerate(t.strings("allowed_destinations")):
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise t.error(f"allowed_destinations[{index}]", f"not a CIDR: {text!r}") from None
-    algorithms: list[str] = []
-    for index, name in enumerate(t.strings("digest_algorithms") or ["SHA-256", "MD5"]):
-        if name.upper() not in _HASHES:
-            raise t.error(f"digest_algorithms[{index}]", f"expected MD5 or SHA-256, got {name!r}")
-        if name.upper() in algorithms:
-            raise t.error(f"digest_algorithms[{index}]", f"{name} is listed twice")
-        algorithms.append(name.upper())
-    return SecurityConfig(
-        allowed_destinations=tuple(networks),
-        nonce_lifetime_s=t.seconds("nonce_lifetime_s", 300),
-        digest_algorithms=tuple(algorithms),
-    )
-
-
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
     t = root.table("features", ("echo_test", "dtmf_test"))
     numbers: dict[str, str] = {}
@@ -543,6 +542,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "password",
         "inbound_username",
         "inbound_password",
+        "tls_verify",
         "dtmf",
         RECORD_KEY,
     )
@@ -583,6 +583,9 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 password=password,
                 inbound_username=inbound_username,
                 inbound_password=inbound_password,
+                tls_verify=t.get(
+                    "tls_verify", True, lambda v: isinstance(v, bool), "true or false"
+                ),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
             )
         )
@@ -767,6 +770,7 @@ def summarize(cfg: Config) -> str:
         f"data: {cfg.data.dir}",
         f"log level: {cfg.log.level}",
         f"sends to: {allowed}",
+        guard_summary(cfg.security, cfg.tcp, cfg.capacity),
         f"echo test: {cfg.features.echo_test or 'off'} (internal; trunks reach it by routes)",
         conference_summary(cfg.conference),
         f"{len(cfg.extensions)} extensions, {len(cfg.trunks)} trunks, {len(cfg.routes)} routes",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
@@ -182,6 +183,97 @@ class _AcdCollector(Collector):
         yield agents
 
 
+class BanView(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def until(self) -> float: ...
+
+
+class SecurityView(Protocol):
+    """What the security guard's snapshot offers (softswitch/security/guard.py)."""
+
+    @property
+    def bans(self) -> Iterable[BanView]: ...
+    @property
+    def refused(self) -> Mapping[str, int]: ...
+    @property
+    def auth_failures(self) -> int: ...
+    @property
+    def bans_total(self) -> Mapping[str, int]: ...
+    @property
+    def tracked_sources(self) -> int: ...
+
+
+class _SecurityCollector(Collector):
+    """Bans, refusals and overload, read from the guard and admission at scrape time."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], SecurityView],
+        overload: Callable[[], Mapping[str, int]],
+        stream_connections: Callable[[], int],
+    ) -> None:
+        self._snapshot = snapshot
+        self._overload = overload
+        self._stream_connections = stream_connections
+
+    def collect(self) -> Iterable[Metric]:
+        view = self._snapshot()
+        bans = list(view.bans)
+        yield GaugeMetricFamily(
+            "softswitch_security_bans_active", "Sources banned now.", value=len(bans)
+        )
+        banned = GaugeMetricFamily(
+            "softswitch_security_banned_until",
+            "Each banned source, why, and when its ban ends (Unix time).",
+            labels=["source", "reason"],
+        )
+        wall_offset = time.time() - time.monotonic()
+        for ban in bans:
+            banned.add_metric([ban.source, str(ban.reason)], ban.until + wall_offset)
+        yield banned
+        total = CounterMetricFamily(
+            "softswitch_security_bans", "Bans since start, by reason.", labels=["reason"]
+        )
+        for reason, value in sorted(view.bans_total.items()):
+            total.add_metric([reason], value)
+        yield total
+        refused = CounterMetricFamily(
+            "softswitch_security_refused",
+            "Requests and connections dropped unanswered, by reason.",
+            labels=["reason"],
+        )
+        for reason, value in sorted(view.refused.items()):
+            refused.add_metric([reason], value)
+        yield refused
+        yield CounterMetricFamily(
+            "softswitch_security_auth_failures",
+            "Failed authentications (wrong password, unknown user, replay).",
+            value=view.auth_failures,
+        )
+        yield GaugeMetricFamily(
+            "softswitch_security_tracked_sources",
+            "Source addresses the rate limiter remembers.",
+            value=view.tracked_sources,
+        )
+        overload = CounterMetricFamily(
+            "softswitch_calls_refused_overload",
+            "New calls answered 503 because the switch was at capacity, by limit.",
+            labels=["limit"],
+        )
+        for limit, value in sorted(self._overload().items()):
+            overload.add_metric([limit], value)
+        yield overload
+        yield GaugeMetricFamily(
+            "softswitch_stream_connections",
+            "Inbound TCP and TLS connections open.",
+            value=self._stream_connections(),
+        )
+
+
 K = TypeVar("K")
 
 
@@ -206,6 +298,7 @@ class SwitchMetrics:
             registry=self.registry,
         )
         self._live: _LiveCollector | None = None
+        self._security: _SecurityCollector | None = None
 
     def bind_live(
         self,
@@ -243,6 +336,17 @@ class SwitchMetrics:
     def bind_acd(self, read: AcdReader) -> None:
         """Queues and agents: callers waiting, longest wait, offered/answered/abandoned."""
         self.registry.register(_AcdCollector(read))
+
+    def bind_security(
+        self,
+        snapshot: Callable[[], SecurityView],
+        overload: Callable[[], Mapping[str, int]],
+        stream_connections: Callable[[], int],
+    ) -> None:
+        if self._security is not None:
+            self.registry.unregister(self._security)
+        self._security = _SecurityCollector(snapshot, overload, stream_connections)
+        self.registry.register(self._security)
 
     def render(self) -> bytes:
         """The text exposition format of every metric, as served on /metrics."""

@@ -213,6 +213,19 @@ def _aiohttp() -> str:
     return "served and read a WebSocket on loopback"
 
 
+def _cryptography() -> str:
+    import ssl
+    import tempfile
+    from pathlib import Path
+
+    from softswitch.certificates import self_signed
+
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = self_signed(Path(folder))
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert), str(key))
+    return "made a self-signed certificate that ssl loads"
+
+
 def _migrations() -> str:
     from softswitch.store.database import migrations
 
@@ -233,6 +246,7 @@ CHECKS: Final[Mapping[str, Callable[[], str]]] = {
     "aiohttp": _aiohttp,
     "G722": _g722,
     "soxr": _soxr,
+    "cryptography": _cryptography,
 }
 # The package's own data files, found the way the running switch finds them.
 OWN_DATA: Final = "softswitch"

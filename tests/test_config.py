@@ -132,8 +132,12 @@ def test_wrong_types() -> None:
     assert error_of('[log]\nlevel = "loud"') == (
         "config.toml:log.level: expected one of debug, info, warning, error, got 'loud'"
     )
+    assert error_of('[sip]\ntransports = ["udp", "sctp"]') == (
+        "config.toml:sip.transports: expected a non-empty subset of [udp, tcp, tls],"
+        " got ['udp', 'sctp']"
+    )
     assert error_of('[sip]\ntransports = ["udp", "tls"]') == (
-        "config.toml:sip.transports: expected a non-empty subset of [udp, tcp], got ['udp', 'tls']"
+        'config.toml:tls.certificate: missing (required when sip.transports has "tls")'
     )
     assert error_of('[rtp]\nhost = "example.com"') == (
         "config.toml:rtp.host: expected an IP address, got 'example.com'"
@@ -317,6 +321,10 @@ def test_summary_lists_listeners_and_routes() -> None:
     assert "udp+tcp on 0.0.0.0:5060" in text
     assert "ports 16000-19999" in text
     assert "5 extensions, 2 trunks, 4 routes" in text
+    assert (
+        "guard: 16 requests per 2 s per source, ban after 20 failed logins for 300 s;"
+        " TCP/TLS 32 connections per source, 1024 in all; capacity any calls, any calls/s"
+    ) in text.splitlines()
     assert "echo test: 9196 (internal; trunks reach it by routes)" in text.splitlines()
     assert "  from-gateway: 9196 -> echo" in text.splitlines()
     assert "  internal: prefix 9 -> trunk:carrier (strip 1)" in text.splitlines()

@@ -52,7 +52,8 @@ LAYERS: dict[str, Layer] = {
     # sequential per sample, so it comes from libg722 (PyPI G722); soxr resamples whole files.
     "codecs": _layer(("softswitch_codecs", "softswitch_codecs.*"), "", "numpy G722 soxr"),
     # | softswitch/sip/ | sans-IO SIP ...; transport.py alone touches sockets | stdlib |
-    "sip": _layer(("softswitch.sip", "softswitch.sip.*")),
+    # transport.py, the adapter, is handed the security cores (stdlib-only decisions).
+    "sip": _layer(("softswitch.sip", "softswitch.sip.*"), "security"),
     # | softswitch/media/ | RTP/RTCP ... | codecs, numpy, soundfile, webrtcvad |
     "media": _layer(
         ("softswitch.media", "softswitch.media.*"), f"codecs {LEAVES}", "numpy soundfile webrtcvad"
@@ -82,6 +83,7 @@ LAYERS: dict[str, Layer] = {
             "softswitch",
             "softswitch.app",
             "softswitch.cli",
+            "softswitch.certificates",
             "softswitch.__main__",
             "softswitch.runtime_check",
         ),

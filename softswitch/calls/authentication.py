@@ -2,7 +2,8 @@
 
 One authenticator serves REGISTER (401 / WWW-Authenticate) and calls (407 / Proxy-Authenticate).
 An unknown user gets exactly the challenge a known one gets; failures go to the security log with
-the source address, never into the response.
+the source address, never into the response, through a `FailureSink` (the transport, which
+counts them toward a ban of the source).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from softswitch.config import Extension, Trunk
+from softswitch.security.log import field
 from softswitch.sip.digest import AuthOutcome, DigestAuthenticator, compute_ha1
 from softswitch.sip.message import Request, Response, make_response
 from softswitch.sip.transaction import Address
@@ -37,6 +40,17 @@ class AuthDecision:
     response: Response | None = None
 
 
+class FailureSink(Protocol):
+    def authentication_failed(self, host: str, detail: str) -> None: ...
+
+
+class _LogFailures:
+    """Without a sink (tests of this module alone): the security log line, and no ban."""
+
+    def authentication_failed(self, host: str, detail: str) -> None:
+        security_log.warning("auth-failed %s %s", field("src", host), detail)
+
+
 class RequestAuthenticator:
     def __init__(
         self,
@@ -48,9 +62,11 @@ class RequestAuthenticator:
         clock: Callable[[], float],
         algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
         secret: bytes | None = None,
+        failures: FailureSink | None = None,
     ) -> None:
         self.realm = realm
         self.clock = clock
+        self.failures: FailureSink = failures or _LogFailures()
         self.digest = DigestAuthenticator(
             realm,
             secret or secrets.token_bytes(32),
@@ -91,6 +107,7 @@ class RequestAuthenticator:
         if not offered:
             return self._challenge(request, now, proxy, stale=False)
         outcome = AuthOutcome.WRONG_REALM
+        username: str | None = None
         for value in offered:
             result = self.digest.verify(
                 method=request.method,
@@ -98,7 +115,7 @@ class RequestAuthenticator:
                 lookup_ha1=lambda user, algorithm: self._ha1.get((user, algorithm.upper())),
                 now=now,
             )
-            outcome = result.outcome
+            outcome, username = result.outcome, result.username
             if outcome is AuthOutcome.OK:
                 return AuthDecision(Verdict.ACCEPTED, result.username)
             if outcome is not AuthOutcome.WRONG_REALM:
@@ -109,13 +126,16 @@ class RequestAuthenticator:
             return self._challenge(request, now, proxy, stale=False)
         if outcome is AuthOutcome.MALFORMED:
             return AuthDecision(Verdict.REJECTED, None, make_response(request, 400))
-        security_log.warning(
-            "authentication failed (%s) for %s from %s:%s",
-            outcome.value,
-            request.method,
-            source[1],
-            source[2],
+        detail = " ".join(
+            (
+                field("port", source[2]),
+                field("transport", source[0]),
+                field("method", request.method),
+                field("user", username or ""),
+                field("outcome", outcome.value),
+            )
         )
+        self.failures.authentication_failed(source[1], detail)
         return AuthDecision(Verdict.REJECTED, None, make_response(request, 403))
 
     def _challenge(self, request: Request, now: float, proxy: bool, *, stale: bool) -> AuthDecision:

@@ -220,8 +220,9 @@ class BridgeApplication:
         target = self.target
         trunk = self._trunk()
         if trunk is not None:
-            port = trunk.port or 5060
-            uri = SipUri("sip", target.number, trunk.host, port)
+            port = trunk.port or (5061 if trunk.transport == "tls" else 5060)  # RFC 3261 §19.1.2
+            scheme = "sips" if trunk.transport == "tls" else "sip"
+            uri = SipUri(scheme, target.number, trunk.host, port)
             return [((trunk.transport, trunk.host, port), uri.serialize())]
         bindings = self.services.registrar.lookup(target.target)
         if not bindings:

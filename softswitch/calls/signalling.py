@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from softswitch.call_record import CallDirection, Disposition, Side
+from softswitch.calls.admission import Admission
 from softswitch.calls.application import Application, ApplicationRegistry, Timer
 from softswitch.calls.audio import detection_for, dtmf_mode, negotiated_codec
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
@@ -169,6 +170,7 @@ class Signalling:
         self.identity = CallerIdentity(config, registrar, authenticator)
         self._advertise = config.sip.advertised_host
         self.counters = CallCounters()
+        self.admission = Admission(config.capacity)
         self.transport: SipTransport | None = None
         self.loop = asyncio.get_running_loop()
         self._engine = engine if engine is not None else MediaEngine()
@@ -392,8 +394,8 @@ class Signalling:
 
     # ---- sending -----------------------------------------------------------------------
     def contact(self, transport: str = "udp") -> str:
-        suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<sip:softswitch@{self._advertise}:{self.sip.port}{suffix}>"
+        suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
+        return f"<sip:softswitch@{self._advertise}:{self.sip.port_of(transport)}{suffix}>"
 
     def _via(self, transport: str) -> str:
         return self.sip.via_for(transport, self._advertise)
@@ -580,6 +582,9 @@ class Signalling:
         identity = self.identity.identify(request, source)
         if isinstance(identity, Response):
             self.sip.send_response(identity)
+            return
+        if (refused := self.admission.admit(self.loop.time(), len(self.calls))) is not None:
+            self._reply(request, 503, extra=[("Retry-After", str(refused.retry_after_s))])
             return
         sdp: SessionDescription | None = None
         if request.body:

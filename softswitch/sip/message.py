@@ -778,6 +778,11 @@ class StreamFramer:
         self._max_size = max_size
         self._crlf_run = 0  # CRLFs seen since the last message or ping
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held of a message not yet complete."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> tuple[list[bytes], int]:
         """Return complete messages and the number of keepalive pings seen."""
         self._buffer += data

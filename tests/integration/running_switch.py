@@ -137,9 +137,11 @@ def switch_config(
     data_dir: Path,
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
+    trunks: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The example configuration with this test's ports, data dir and loopback-only security;
-    `extensions` updates extensions by number ({"1001": {"nat": "force"}})."""
+    `extensions` updates extensions by number ({"1001": {"nat": "force"}}), `trunks` trunks by
+    name ({"carrier": {"transport": "tls"}})."""
     cfg: dict[str, Any] = tomllib.loads(EXAMPLE_CONFIG.read_text())
     cfg["sip"].update(host=LOCAL, port=ports.sip, advertise_address=LOCAL)
     cfg["rtp"].update(host=LOCAL, port_min=ports.rtp[0], port_max=ports.rtp[1])
@@ -151,9 +153,11 @@ def switch_config(
     carrier = next(t for t in cfg["trunks"] if t["name"] == "carrier")
     carrier.update(host=LOCAL, port=ports.carrier)
     for section, values in (overrides or {}).items():
-        cfg[section].update(values)
+        cfg.setdefault(section, {}).update(values)
     for number, values in (extensions or {}).items():
         next(e for e in cfg["extensions"] if e["number"] == number).update(values)
+    for name, values in (trunks or {}).items():
+        next(t for t in cfg["trunks"] if t["name"] == name).update(values)
     return cfg
 
 
@@ -302,6 +306,7 @@ def start_switch(
     carrier_port: int,
     overrides: dict[str, dict[str, Any]] | None = None,
     extensions: dict[str, dict[str, Any]] | None = None,
+    trunks: dict[str, dict[str, Any]] | None = None,
     *,
     program: Path = SOFTSWITCH,
     env: Mapping[str, str] | None = None,
@@ -319,7 +324,7 @@ def start_switch(
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config_path = tmp_path / "softswitch.toml"
-    cfg = switch_config(ports, data_dir, overrides, extensions)
+    cfg = switch_config(ports, data_dir, overrides, extensions, trunks)
     if edit is not None:
         edit(cfg)  # what overrides cannot say: lists of tables such as [[queues]]
     config_path.write_text(dump_toml(cfg))

@@ -122,3 +122,58 @@ def test_make_run_shows_registrations_and_a_call_and_ctrl_c_stops_the_switch(
     alice.wait_bye(call, 5.0)  # the switch ended the call on its way out
     rows = query_cdr(tmp_path / "data" / "softswitch.db")
     assert len(rows) == 1 and rows[0]["end_ts"] is not None
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_closing_the_terminal_ends_the_switch_and_its_calls(
+    tmux_make_run: Tmux, ports: SwitchPorts, tmp_path: Path, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    """An operator's ssh session drops: the switch must not linger on a dead terminal (it used
+    to take SIGHUP as a flow reload, then hang with its console blocked on the terminal)."""
+    tmux = tmux_make_run
+    tmux.wait_screen(lambda s: "connected" in s and "F2 Calls" in s, 30, "the console connected")
+    pane_pid = int(tmux._run("display-message", "-p", "-t", "console", "#{pane_pid}").strip())
+    processes = {pane_pid} | _descendants(pane_pid)
+    alice, bob = pjsua("1001"), pjsua("1002")
+    alice.register(ports.sip, "1001", "demo-1001")
+    bob.register(ports.sip, "1002", "demo-1002")
+    call = alice.call(f"sip:1002@{LOCAL}:{ports.sip}")
+    bob.send("answer", call=bob.wait_incoming(5.0)["call"])
+    alice.wait_call_state(call, "CONFIRMED", 5.0)
+
+    tmux.close()  # the terminal goes away: its processes get SIGHUP
+    alice.wait_bye(call, 10.0)  # the switch ended the call on its way out
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in processes):
+        assert time.monotonic() < deadline, "the switch outlived its terminal"
+        time.sleep(0.1)
+    rows = query_cdr(tmp_path / "data" / "softswitch.db")
+    assert len(rows) == 1 and rows[0]["end_ts"] is not None

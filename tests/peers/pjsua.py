@@ -30,12 +30,19 @@ class PeerError(AssertionError):
 class PjsuaPeer:
     """One pjsua2 softphone process (at most 4 calls); its events are kept for `wait_for`."""
 
-    def __init__(self, name: str, workdir: Path, start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        start_timeout_s: float = 10.0,
+        tls_ca: Path | None = None,
+    ) -> None:
         self.name = name
         self.log_path = workdir / f"pjsua-{name}.log"
         self._stderr = open(workdir / f"pjsua-{name}.stderr", "wb")  # noqa: SIM115 - closed in close()
+        extra = ["--tls-ca", str(tls_ca)] if tls_ca is not None else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(PEER_SCRIPT), "--log", str(self.log_path)],
+            [sys.executable, str(PEER_SCRIPT), "--log", str(self.log_path), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

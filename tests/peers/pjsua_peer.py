@@ -5,7 +5,7 @@ through tests/peers/pjsua.py. Everything binds to 127.0.0.1 so that no SDP or SI
 address. pjsua2 logs to a file (--log) or stderr; stdout carries only events.
 
 Commands (one JSON object per line, key "cmd"):
-  register   server, port, user, password, transport (udp|tcp), expires -> registered|reg_failed
+  register   server, port, user, password, transport (udp|tcp|tls), expires -> registered|reg_failed
   unregister account -> unregistered
   call       uri, account (default: the last registered, else a local one) -> call_created
   answer     call, code (default 200)
@@ -84,9 +84,10 @@ class Peer:
         self.next_account = 1
         self.udp_tid = -1
         self.tcp_tid = -1
+        self.tls_tid = -1
         self.quitting = False
 
-    def start(self, log_path: str | None, log_level: int) -> None:
+    def start(self, log_path: str | None, log_level: int, tls_ca: str | None = None) -> None:
         self.ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
@@ -105,6 +106,15 @@ class Peer:
         tcfg.port = 0
         self.udp_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         self.tcp_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+        tls_cfg = pj.TransportConfig()
+        tls_cfg.boundAddress = LOCAL
+        tls_cfg.publicAddress = LOCAL
+        tls_cfg.port = 0
+        if tls_ca:
+            # A phone that checks the switch's certificate against the lab CA (and its name).
+            tls_cfg.tlsConfig.CaListFile = tls_ca
+            tls_cfg.tlsConfig.verifyServer = True
+        self.tls_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls_cfg)
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
         # A sane phone prefers G.711; the others stay offered so the far end must choose.
@@ -146,9 +156,9 @@ class Peer:
 
     def cmd_register(self, cmd: dict[str, Any]) -> None:
         transport = cmd.get("transport", "udp")
-        suffix = ";transport=tcp" if transport == "tcp" else ""
+        suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
         server = f"{cmd['server']}:{cmd['port']}"
-        tid = self.tcp_tid if transport == "tcp" else self.udp_tid
+        tid = {"tcp": self.tcp_tid, "tls": self.tls_tid}.get(transport, self.udp_tid)
         acc_cfg = self._account_config(f"sip:{cmd['user']}@{server}", tid)
         acc_cfg.regConfig.registrarUri = f"sip:{server}{suffix}"
         acc_cfg.regConfig.timeoutSec = int(cmd.get("expires", 300))
@@ -410,12 +420,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", help="pjsua2 log file")
     parser.add_argument("--log-level", type=int, default=4)
+    parser.add_argument("--tls-ca", help="verify the server's TLS certificate against this CA")
     args = parser.parse_args()
     # pjlib prints to stdout before its log config applies: keep stdout for events only.
     _event_fd = os.dup(1)
     os.dup2(2, 1)
     peer = Peer()
-    peer.start(args.log, args.log_level)
+    peer.start(args.log, args.log_level, args.tls_ca)
     buffer = bytearray()
     while not peer.quitting:
         peer.ep.libHandleEvents(PUMP_MS)
