@@ -39,6 +39,7 @@ from softswitch.config_api import Role
 from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
+from softswitch.media.call_recording import RecordingTaps
 from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.prompts import PromptLibrary
@@ -310,7 +311,7 @@ class Switch:
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
         self.engine: MediaEngine | None = None
-        self.recordings: CallRecordings | None = None
+        self.recording_taps: RecordingTaps | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
@@ -391,17 +392,17 @@ class Switch:
             extend=extend,
         )
         self.b2bua.signalling.observers.append(centre)
-        self.recordings = CallRecordings(
+        self.recording_taps = RecordingTaps(
             self.engine,
             Recorder(recordings_root, config.recording.sample_rate),
             _RecordingWriter(self.db, self._writes),
-            config.recording,
             defer=loop.call_soon,
         )
-        self.b2bua.signalling.recordings = self.recordings
-        self.b2bua.signalling.observers.append(self.recordings)
+        recorded = CallRecordings(self.recording_taps, config.recording)
+        self.b2bua.signalling.recordings = recorded
+        self.b2bua.signalling.observers.append(recorded)
         if self.b2bua.conferences is not None:
-            self.b2bua.conferences.recorder = self.recordings
+            self.b2bua.conferences.recorder = self.recording_taps
             self.b2bua.conferences.record_all = config.recording.conferences
         self.transport = SipTransport(
             TransactionLayer(),
@@ -579,8 +580,8 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
-        if self.recordings is not None:
-            self.recordings.stop_all()  # what no call's end closed (a conference's mix)
+        if self.recording_taps is not None:
+            self.recording_taps.stop_all()  # what no call's end closed (a conference's mix)
         if self.engine is not None:
             self.engine.close()
         if self.relay is not None:

@@ -1,38 +1,21 @@
-"""Recorded calls: a bridged call whose extension or trunk has `record = true` is relayed through
-the tick engine, and every tick its two sides go to the recorder (caller left, other party right).
+"""Which calls are recorded, and when: a bridged call whose extension or trunk has
+`record = true` is recorded from the moment its two legs are connected until it ends.
 
-Why through the engine rather than beside the pass-through relay: the recording must hold each
-side's audio on one timeline, with lost and late packets concealed the same way the engine does
-for everything else; a packet copy tapped off the relay would need its own jitter buffer and
-decoder per side, which is the engine leg again. The cost is a decode and an encode per leg per
-tick (batched in numpy), measured in bench/RESULTS.md.
-
-`CallRecordings` is both the engine processor (it relays the pairs: each side hears what the
-other sent this tick) and the tap after the processors (it feeds the recorder). Rows are read
-from the engine legs every tick; a pair whose leg left the engine (hung up, moved to another
-application) ends its recording. Conference rooms record their mix through `MixRecorder`
-(`RoomRecordings`), mono, on the same recorder and the same per-tick write.
-
-The metadata goes to a `RecordingStore` (the store's repository, wired in app.py: calls/ does
-not import store/).
+`CallRecordings` is asked by `BridgeApplication` when its legs connect (a callee answered, a
+queue's agent bridge joined): if the config records the call, both legs move into the tick
+engine (`services.take_audio`) and media/call_recording.py's `RecordingTaps` relays them and
+feeds the recorder. As a call observer it stops the recording when the call ends; the control
+layer pauses and resumes it by call.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
-
-from softswitch.call_record import ChannelLayout
 from softswitch.calls.audio import NoAgreedCodec
-from softswitch.media.endpoint import Route
-from softswitch.media.recorder import Recorder, RecorderError, Recording, RecordingSummary
-from softswitch_codecs.resample import ResampleStream, resample_many
+from softswitch.media.call_recording import RecordingTaps
+from softswitch.media.recorder import Recording
 
 if TYPE_CHECKING:
     from softswitch.calls.application import Application, CallServices
@@ -40,77 +23,26 @@ if TYPE_CHECKING:
     from softswitch.calls.leg import Leg, LegEvent
     from softswitch.calls.routing import RouteTarget
     from softswitch.config_recording import RecordingConfig
-    from softswitch.media.engine import MediaEngine, TickFrames
-    from softswitch.media.engine_leg import EngineLeg
 
 log = logging.getLogger(__name__)
 
-Pcm = NDArray[np.int16]
-ENGINE_RATE_HZ = 8000
-
-
-class RecordingStore(Protocol):
-    """Where recordings' rows go (store/recordings.py through the switch's write queue)."""
-
-    def opened(self, recording: Recording, sample_rate: int, agent: str | None) -> None: ...
-
-    def paused(self, recording: Recording, marks: Sequence[tuple[float, float]]) -> None: ...
-
-    def closed(self, recording: Recording, summary: RecordingSummary, end_ts: float) -> None: ...
-
-
-@dataclass(eq=False)
-class _Pair:
-    call: Call
-    caller: EngineLeg
-    callee: EngineLeg
-    recording: Recording
-    resamplers: tuple[ResampleStream, ResampleStream] | None
-
-
-@dataclass(eq=False)
-class _Mix:
-    recording: Recording
-    resampler: ResampleStream | None
-    pending: list[Pcm]
-
 
 class CallRecordings:
-    """Every recorded two-party call and conference mix of the switch, on one recorder."""
+    """The switch's recorded calls, by call; `taps` does the audio."""
 
-    def __init__(
-        self,
-        engine: MediaEngine,
-        recorder: Recorder,
-        store: RecordingStore,
-        config: RecordingConfig,
-        *,
-        defer: Callable[[Callable[[], None]], object] | None = None,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.engine = engine
-        self.recorder = recorder
-        self.store = store
+    def __init__(self, taps: RecordingTaps, config: RecordingConfig) -> None:
+        self.taps = taps
         self.config = config
-        self._defer = defer
-        self._wall_clock = wall_clock
-        self._pairs: dict[int, _Pair] = {}  # by call id
-        self._mixes: list[_Mix] = []
-        self._flush_scheduled = False
-        engine.add_processor(self)
-        engine.add_tap(self.tap)
 
-    # ---- two-party calls --------------------------------------------------------------
     def wants(self, call: Call, target: RouteTarget) -> bool:
-        """Whether the config records this bridge: an extension in it, or its trunk."""
+        """Whether the config records this bridge: an extension in it (the caller's, the one
+        dialled), or its trunk (the caller's inbound one, the one dialled out)."""
         numbers = [call.caller]
-        trunk = call.trunk
         if target.kind == "extension":
             numbers.append(target.target)
-        elif target.kind == "trunk":
-            trunk = target.target
-        return self.config.records_call(extensions=numbers, trunk=trunk) or (
-            call.trunk is not None and call.trunk in self.config.trunks
+        outbound = target.target if target.kind == "trunk" else None
+        return self.config.records_call(extensions=numbers, trunk=outbound) or (
+            self.config.records_call(trunk=call.trunk)
         )
 
     def bridge_connected(
@@ -123,7 +55,7 @@ class CallRecordings:
         agent: str | None = None,
     ) -> Recording | None:
         """A bridge's two legs are connected: if the call is to be recorded, move both into the
-        engine (this object relays them from the next tick) and start its file."""
+        engine (the taps relay them from the next tick) and start its file."""
         if not self.wants(call, target) or party.media is None or callee.media is None:
             return None
         try:
@@ -135,8 +67,9 @@ class CallRecordings:
             if party.media is not None and callee.media is not None:
                 party.media.bridge(callee.media)
             return None
-        return self.record_bridge(
-            call,
+        return self.taps.start_pair(
+            call.id,
+            call.caller_leg.invite.call_id,
             caller_leg,
             callee_leg,
             caller_name=call.caller,
@@ -144,73 +77,14 @@ class CallRecordings:
             agent=agent,
         )
 
-    def record_bridge(
-        self,
-        call: Call,
-        caller: EngineLeg,
-        callee: EngineLeg,
-        *,
-        caller_name: str,
-        callee_name: str,
-        agent: str | None = None,
-    ) -> Recording | None:
-        """Start recording `call` (both legs are in the engine already); None when the file
-        cannot be created (the call goes on, unrecorded, and the error is logged)."""
-        self.stop(call)
-        try:
-            recording = self.recorder.start(
-                call_id=call.caller_leg.invite.call_id,
-                caller=caller_name,
-                callee=callee_name,
-                layout=ChannelLayout.STEREO,
-                start_ts=self._wall_clock(),
-            )
-        except RecorderError as exc:
-            log.error("call %d not recorded: %s", call.id, exc)
-            return None
-        resamplers = None
-        if self.recorder.sample_rate != ENGINE_RATE_HZ:
-            rate = self.recorder.sample_rate
-            resamplers = (
-                ResampleStream(ENGINE_RATE_HZ, rate),
-                ResampleStream(ENGINE_RATE_HZ, rate),
-            )
-        self._pairs[call.id] = _Pair(call, caller, callee, recording, resamplers)
-        self.store.opened(recording, self.recorder.sample_rate, agent)
-        log.info("call %d recorded to %s", call.id, recording.path)
-        return recording
-
     def recording_of(self, call: Call) -> Recording | None:
-        pair = self._pairs.get(call.id)
-        return None if pair is None else pair.recording
+        return self.taps.recording_of(call.id)
 
     def pause(self, call: Call) -> bool:
-        """Silence in the file from the next tick (a card number); False if not recorded."""
-        pair = self._pairs.get(call.id)
-        if pair is None:
-            return False
-        self.recorder.pause(pair.recording)
-        self.store.paused(pair.recording, self._marks(pair.recording))
-        return True
+        return self.taps.pause(call.id)
 
     def resume(self, call: Call) -> bool:
-        pair = self._pairs.get(call.id)
-        if pair is None:
-            return False
-        self.recorder.resume(pair.recording)
-        self.store.paused(pair.recording, self._marks(pair.recording))
-        return True
-
-    def stop(self, call: Call) -> None:
-        pair = self._pairs.pop(call.id, None)
-        if pair is not None:
-            self._close(pair.recording)
-
-    def stop_all(self) -> None:
-        for call_id in list(self._pairs):
-            self._close(self._pairs.pop(call_id).recording)
-        for mix in list(self._mixes):
-            self._close_mix(mix)
+        return self.taps.resume(call.id)
 
     # ---- the call observer (calls/signalling.py): a call's end closes its file -----------
     def call_started(self, call: Call) -> None:
@@ -220,132 +94,10 @@ class CallRecordings:
         pass
 
     def call_ended(self, call: Call) -> None:
-        self.stop(call)
+        self.taps.stop(call.id)
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
         pass
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
         pass
-
-    # ---- the engine processor and tap -------------------------------------------------
-    def process(self, frames: TickFrames) -> None:
-        """Relay each pair: each side is sent what the other sent us this tick."""
-        if not self._pairs:
-            return
-        pairs = [pair for pair in list(self._pairs.values()) if self._live(pair)]
-        if not pairs:
-            return
-        a = [pair.caller.row for pair in pairs]
-        b = [pair.callee.row for pair in pairs]
-        frames.say[a] = frames.heard[b]
-        frames.say[b] = frames.heard[a]
-        # Only what came in goes out, as the relay does: silence is not sent as packets.
-        frames.send[a] = frames.received[b]
-        frames.send[b] = frames.received[a]
-
-    def tap(self, frames: TickFrames) -> None:
-        pairs = [pair for pair in self._pairs.values() if pair.caller.row >= 0]
-        if pairs:
-            a = [pair.caller.row for pair in pairs]
-            b = [pair.callee.row for pair in pairs]
-            stereo = np.stack([frames.heard[a], frames.heard[b]], axis=2)
-            if self.recorder.sample_rate != ENGINE_RATE_HZ:
-                streams = [s for pair in pairs for s in pair.resamplers or ()]
-                sides = np.stack([frames.heard[a], frames.heard[b]], axis=1).reshape(
-                    2 * len(pairs), -1
-                )
-                wide = resample_many(streams, sides).reshape(len(pairs), 2, -1)
-                stereo = np.ascontiguousarray(wide.transpose(0, 2, 1))
-            slots = np.array([pair.recording.slot for pair in pairs], dtype=np.intp)
-            self.recorder.feed(slots, stereo)
-        if self._mixes:
-            self._feed_mixes()
-        if (pairs or self._mixes) and not self._flush_scheduled:
-            # The seconds due are written after this tick's packets have gone out.
-            self._flush_scheduled = True
-            if self._defer is None:
-                self._flush()
-            else:
-                self._defer(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        self.recorder.flush_due()
-
-    def _live(self, pair: _Pair) -> bool:
-        """Both legs still in the engine as consumers; otherwise the recording ends."""
-        for leg in (pair.caller, pair.callee):
-            if leg.row < 0 or leg.endpoint.closed or leg.endpoint.route is not Route.CONSUMER:
-                self.stop(pair.call)
-                return False
-        return True
-
-    # ---- conference mixes (calls/conference.py's MixRecorder) -------------------------
-    def start(self, room: str, call_ids: Sequence[int]) -> RoomRecording | None:
-        try:
-            recording = self.recorder.start(
-                call_id=f"conference-{room}",
-                caller=f"conference-{room}",
-                callee=room,
-                layout=ChannelLayout.MIX,
-                start_ts=self._wall_clock(),
-            )
-        except RecorderError as exc:
-            log.error("conference %s not recorded: %s", room, exc)
-            return None
-        resampler = None
-        if self.recorder.sample_rate != ENGINE_RATE_HZ:
-            resampler = ResampleStream(ENGINE_RATE_HZ, self.recorder.sample_rate)
-        mix = _Mix(recording, resampler, [])
-        self._mixes.append(mix)
-        self.store.opened(recording, self.recorder.sample_rate, None)
-        log.info("conference %s recorded to %s", room, recording.path)
-        return RoomRecording(self, mix)
-
-    def _feed_mixes(self) -> None:
-        samples = self.recorder.frame_samples
-        fed = [mix for mix in self._mixes if mix.pending]
-        if not fed:
-            return
-        frames = np.zeros((len(fed), samples, 2), dtype=np.int16)
-        for index, mix in enumerate(fed):
-            pcm = mix.pending.pop()
-            mix.pending.clear()
-            if mix.resampler is not None:
-                pcm = mix.resampler.process(pcm)
-            frames[index, :, 0] = pcm[:samples]
-        slots = np.array([mix.recording.slot for mix in fed], dtype=np.intp)
-        self.recorder.feed(slots, frames)
-
-    def _close_mix(self, mix: _Mix) -> None:
-        if mix in self._mixes:
-            self._mixes.remove(mix)
-            self._close(mix.recording)
-
-    # ---- closing ------------------------------------------------------------------------
-    def _close(self, recording: Recording) -> None:
-        try:
-            summary = self.recorder.stop(recording)
-        except ValueError:
-            return
-        self.store.closed(recording, summary, self._wall_clock())
-        log.info("recording %s closed: %.2f s", recording.path, summary.duration_s)
-
-    def _marks(self, recording: Recording) -> list[tuple[float, float]]:
-        return [(m.start_s, m.end_s) for m in self.recorder.pause_marks(recording)]
-
-
-class RoomRecording:
-    """One conference room's mix recording (calls/conference.py's MixRecording)."""
-
-    def __init__(self, owner: CallRecordings, mix: _Mix) -> None:
-        self._owner = owner
-        self._mix = mix
-
-    def write(self, pcm: Pcm) -> None:
-        """The room's mix this tick, `int16[samples]`; fed to the recorder in the tap."""
-        self._mix.pending.append(pcm.copy())
-
-    def close(self) -> None:
-        self._owner._close_mix(self._mix)
