@@ -1,5 +1,5 @@
 """calls/recording.py: which bridges the config records (the audio side is media/'s, tested in
-tests/media/test_call_recording.py; end to end in tests/integration/test_call_recording.py)."""
+tests/media/test_recording_taps.py; end to end in tests/integration/test_call_recording.py)."""
 
 from __future__ import annotations
 
