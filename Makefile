@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh clean dist FORCE
+.PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh mutants clean dist FORCE
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -52,8 +52,8 @@ run: setup
 	$(BIN)/softswitch run --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check softswitch codecs bench tests freeze scripts
-	$(BIN)/ruff format --check softswitch codecs bench tests freeze scripts
+	$(BIN)/ruff check softswitch codecs bench tests freeze scripts tools
+	$(BIN)/ruff format --check softswitch codecs bench tests freeze scripts tools
 	@# mypy cannot follow the editable install's import hook for the codecs/ -> softswitch_codecs
 	@# mapping, so it reads codecs/ through a symlink under its import name.
 	@mkdir -p build/typecheck && ln -sfn ../../codecs build/typecheck/softswitch_codecs
@@ -61,6 +61,7 @@ lint: $(STAMP)
 	@# MYPYPATH here too: from the repo root mypy takes codecs/ for the standard library's codecs.
 	MYPYPATH=build/typecheck $(BIN)/mypy freeze/inputs.py
 	MYPYPATH=build/typecheck $(BIN)/mypy scripts
+	MYPYPATH=build/typecheck $(BIN)/mypy tools
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
@@ -103,5 +104,14 @@ prompts: setup
 moh: setup
 	$(BIN)/python scripts/make_moh.py
 
+# Mutation testing of the sans-IO cores against their fast unit tests (README, Tests): too slow for
+# `make test`. Targets are [tool.mutmut] in pyproject.toml; MUTANTS_JOBS bounds the mutants tested
+# at once, MUTANTS_ARGS passes options to tools/mutants.py (--module FILE, --survivors, --report).
+MUTANTS_JOBS ?= 2
+MUTANTS_ARGS ?=
+mutants: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt mutmut
+	nice -n 10 $(BIN)/python tools/mutants.py --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist mutants .mypy_cache .ruff_cache .pytest_cache

@@ -34,8 +34,11 @@ from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.calls.signalling import CallRecords
 from softswitch.centre.features import AgentFeature, feature_prefixes
 from softswitch.centre.queue import CallCentre
+from softswitch.centre.voicemail import VOICEMAIL_DIR, Message, Voicemail
+from softswitch.centre.voicemail import feature_prefixes as voicemail_prefixes
 from softswitch.config import INTERNAL_CONTEXT, Config, ConfigError
 from softswitch.config_api import Role
+from softswitch.config_voicemail import VoicemailConfig
 from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
@@ -59,7 +62,7 @@ from softswitch.security.destinations import DestinationPolicy
 from softswitch.security.guard import SourceGuard
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
-from softswitch.store import cdr, queue_log, recordings, registrations
+from softswitch.store import cdr, queue_log, recordings, registrations, voicemail
 from softswitch.store.database import Database, StoreError
 
 log = logging.getLogger("softswitch")
@@ -146,7 +149,13 @@ class _CdrWriter:
         side = call.hangup_side or Side.SWITCH
         self.writes.submit(
             self._ended(
-                call.id, time.time(), disposition, call.hangup_cause, side, dict(call.variables)
+                call.id,
+                time.time(),
+                disposition,
+                call.hangup_cause,
+                side,
+                dict(call.variables),
+                call.callee,
             )
         )
 
@@ -158,6 +167,7 @@ class _CdrWriter:
         cause: str,
         side: Side,
         variables: dict[str, str],
+        callee: str,
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -169,6 +179,7 @@ class _CdrWriter:
                 hangup_cause=cause,
                 hangup_side=side,
                 variables=variables,
+                callee=callee,
             )
 
 
@@ -261,6 +272,28 @@ class _QueueLogWriter:
         )
 
 
+class _MessageStore:
+    """The voicemail MessageStore over the store: rows by column name (a test checks they match
+    `Message`'s fields), writes through the same writer task."""
+
+    def __init__(self, db: Database, writes: _StoreWriter) -> None:
+        self.db = db
+        self.writes = writes
+
+    def save(self, message: Message) -> None:
+        self.writes.submit(self._save(dataclasses.asdict(message)))
+
+    async def _save(self, values: dict[str, object]) -> None:
+        await voicemail.add_message(self.db, values)
+
+    async def messages(self, box: str) -> list[Message]:
+        rows = await voicemail.list_messages(self.db, box)
+        return [Message(**row) for row in rows]  # type: ignore[arg-type]
+
+    def mark(self, message_id: int, state: str) -> None:
+        self.writes.submit(voicemail.set_state(self.db, message_id, voicemail.MessageState(state)))
+
+
 class _Bindings:
     """BindingSink to several sinks: the store, then the API's events."""
 
@@ -297,12 +330,18 @@ class _Records:
 
 class Switch:
     def __init__(
-        self, config: Config, acd: AcdConfig | None = None, *, own_console: bool = False
+        self,
+        config: Config,
+        acd: AcdConfig | None = None,
+        *,
+        voicemail: VoicemailConfig | None = None,
+        own_console: bool = False,
     ) -> None:
         """`own_console`: a console runs in this process, so the API is served even when the
         config turns it off (then on 127.0.0.1 and a port the kernel picks, for it alone)."""
         self.config = config
         self.acd = acd if acd is not None else AcdConfig()
+        self.voicemail = voicemail if voicemail is not None else VoicemailConfig()
         self.centre: CallCentre | None = None
         self._own_console = own_console
         self._bindings = _Bindings()
@@ -392,6 +431,7 @@ class Switch:
             extend=extend,
         )
         self.b2bua.signalling.observers.append(centre)
+        self.b2bua.transfers.listeners.append(centre)
         self.recording_taps = RecordingTaps(
             self.engine,
             Recorder(recordings_root, config.recording.sample_rate),
@@ -454,20 +494,31 @@ class Switch:
         self, config: Config, db: Database, writes: _StoreWriter
     ) -> tuple[RoutingPlan, CallCentre, Callable[[ApplicationRegistry], None]]:
         """The call centre's numbers and the applications it registers beside the others: the
-        IVR on its numbers, the queues on theirs, the agents' feature codes."""
+        IVR on its numbers, the queues on theirs, the agents' feature codes, voicemail (a box
+        per extension and queue, *97 to listen, *98 + box to leave a message)."""
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
         numbers: dict[str, RouteTarget] = centre.numbers()
         ivr = ivr_settings(config)
         if self.flows is not None and ivr is not None:
             numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
-        routing = RoutingPlan(config, numbers, feature_prefixes())
+        routing = RoutingPlan(config, numbers, feature_prefixes() | voicemail_prefixes())
         flows = self.flows
+        boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
+        mailboxes = Voicemail(
+            self.voicemail,
+            boxes,
+            config.data.dir / VOICEMAIL_DIR,
+            prompts,
+            _MessageStore(db, writes),
+        )
 
         def extend(applications: ApplicationRegistry) -> None:
             centre.registry = applications
             applications.register("queue", centre.queue_call)
             applications.register("agent_feature", AgentFeature.factory(centre))
+            applications.register("voicemail", mailboxes.leave_factory())
+            applications.register("voicemail_listen", mailboxes.listen_factory())
             if flows is not None:
                 wiring = IvrWiring(
                     flows,

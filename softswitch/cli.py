@@ -27,6 +27,7 @@ from softswitch.config import (
     parse_port_range,
     summarize,
 )
+from softswitch.config_voicemail import VoicemailConfig, load_voicemail
 from softswitch.ivr.settings import ivr_settings
 
 EXIT_CONFIG = 2
@@ -85,6 +86,7 @@ def run(
     try:
         config = load_config(config_path)
         acd = load_acd(config_path, config)
+        voicemail = load_voicemail(config_path)
         config = apply_overrides(
             config,
             sip_host=sip_host,
@@ -106,7 +108,7 @@ def run(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
         pass
-    status = asyncio.run(_serve(config, acd, headless))
+    status = asyncio.run(_serve(config, acd, voicemail, headless))
     sys.exit(status)
 
 
@@ -126,7 +128,7 @@ def _configure_logging(level: str, log_file: Path | None) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
-async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
+async def _serve(config: Config, acd: AcdConfig, voicemail: VoicemailConfig, headless: bool) -> int:
     from softswitch.app import StartupError, Switch
 
     # Handlers first: the switch answers SIP as soon as its transport is up, so a SIGTERM may
@@ -135,7 +137,7 @@ async def _serve(config: Config, acd: AcdConfig, headless: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    switch = Switch(config, acd, own_console=not headless)
+    switch = Switch(config, acd, voicemail=voicemail, own_console=not headless)
     # SIGUSR1 reloads the IVR flows; so does SIGHUP when no terminal is ours (a daemon's
     # convention). With the console on the terminal, SIGHUP means the terminal is gone.
     loop.add_signal_handler(signal.SIGUSR1, switch.reload_flows)
@@ -331,10 +333,19 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
         config = load_config(path)
         ivr = ivr_settings(config)
         acd = load_acd(path, config)
+        voicemail = load_voicemail(path)
     except ConfigError as exc:
         _fail(str(exc))
         return
     click.echo(summarize(config))
+    click.echo(voicemail.summary())
+    from softswitch.centre.voicemail import missing_prompts
+    from softswitch.media.prompts import PromptLibrary
+
+    missing = missing_prompts(voicemail, PromptLibrary(config.data.dir / "prompts"), str(path))
+    if missing:
+        click.echo("\n".join(f"softswitch: {problem}" for problem in missing), err=True)
+        sys.exit(EXIT_CONFIG)
     if ivr is not None:
         from softswitch.ivr.validate import check_ivr
 

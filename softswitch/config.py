@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
 from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
+from softswitch.config_features import IN_CALL_KEYS, InCallFeatures, parse_in_call
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
@@ -145,6 +146,7 @@ class FeaturesConfig:
 
     echo_test: str = "9196"
     dtmf_test: str = "9197"
+    in_call: InCallFeatures = field(default_factory=InCallFeatures)  # DTMF codes in a call
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
             "conference",
             "ivr",
             "recording",
+            "voicemail",
         ),
     )
     sip = _parse_sip(root)
@@ -473,7 +476,7 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test", "dtmf_test"))
+    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS))
     numbers: dict[str, str] = {}
     for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
         number: str = t.dial(key, default, empty=True)
@@ -485,7 +488,7 @@ def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> Features
         if number and number in numbers.values():
             raise t.error(key, f"{number} is also features.echo_test")
         numbers[key] = number
-    return FeaturesConfig(echo_test=numbers["echo_test"], dtmf_test=numbers["dtmf_test"])
+    return FeaturesConfig(numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t))
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:

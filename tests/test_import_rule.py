@@ -92,7 +92,9 @@ LAYERS: dict[str, Layer] = {
     ),
     # config_table.py reads a TOML table for every section; config_api.py parses [api] and
     # [[users]] (checking password hashes with security/passwords.py); config_conference.py
-    # parses [conference]; config_recording.py parses [recording] and the record keys.
+    # parses [conference]; config_recording.py parses [recording] and the record keys;
+    # config_voicemail.py parses [voicemail]; config_features.py parses the in-call feature
+    # codes of [features].
     "config": _layer(
         (
             "softswitch.config",
@@ -100,6 +102,8 @@ LAYERS: dict[str, Layer] = {
             "softswitch.config_api",
             "softswitch.config_conference",
             "softswitch.config_recording",
+            "softswitch.config_voicemail",
+            "softswitch.config_features",
         ),
         "security",
     ),

@@ -22,6 +22,7 @@ from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
+from softswitch.calls.transfer import Transfers
 from softswitch.config import Config
 from softswitch.media.engine import MediaEngine
 from softswitch.media.prompts import PromptLibrary
@@ -77,6 +78,7 @@ class B2bua:
             routing=routing,
         )
         self.control = CallControl(self.signalling)
+        self.transfers = Transfers(self.signalling)
 
     def _applications(
         self, extend: Callable[[ApplicationRegistry], None] | None

@@ -140,6 +140,18 @@ class BridgeApplication:
         if leg.media is not None and not leg.media.closed:
             leg.media.unroute()
 
+    def hand_over(self, callee: Leg) -> None:
+        """A transfer takes a leg (the answered callee or the party) away to another application:
+        forget it and the party without hanging up; the bridge is over, and the legs it keeps
+        are the transfer's to end."""
+        self._stop_ringing()
+        if callee in self.forks:
+            self.forks.remove(callee)
+        if self.answered_by is callee:
+            self.answered_by = None
+        self.state = BridgeState.OVER
+        self.party = None
+
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
         if isinstance(event, LegReoffered):

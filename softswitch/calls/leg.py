@@ -31,6 +31,7 @@ from softswitch.sip.dialog import Dialog
 from softswitch.sip.digest import build_authorization, parse_challenge
 from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response, warning_value
+from softswitch.sip.refer import ReferTo, sipfrag
 from softswitch.sip.sdp import AudioStream, Codec, SessionDescription, rewrite
 from softswitch.sip.transaction import Address, TransactionKey, build_cancel
 
@@ -136,6 +137,7 @@ class Purpose(Enum):
     INVITE = auto()
     REINVITE = auto()
     BYE = auto()
+    NOTIFY = auto()  # a REFER's progress (RFC 3515 §2.4.4): its answer changes nothing
 
 
 class EndedBy(Enum):
@@ -282,6 +284,16 @@ class DigitReceived:
     method: str
 
 
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The peer sent REFER in this dialog (RFC 3515), answered 202: where it wants its other
+    party to go. The call layer reports back with `Leg.notify_refer`."""
+
+    leg: Leg
+    at: float
+    refer_to: ReferTo
+
+
 LegEvent = (
     LegRinging
     | LegAnswered
@@ -292,10 +304,13 @@ LegEvent = (
     | LegHeld
     | LegResumed
     | DigitReceived
+    | TransferRequested
 )
 
-ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE")
-KNOWN_UNSUPPORTED = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "PRACK"})
+ALLOWED_METHODS = (
+    "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE", "REFER"
+)  # fmt: skip
+KNOWN_UNSUPPORTED = frozenset({"SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "PRACK"})
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 DTMF_INFO_TYPES = frozenset({"application/dtmf-relay", "application/dtmf"})
 
@@ -452,13 +467,18 @@ class Leg:
         self.outbox.append(SendResponse(response, self, first))
 
     def _in_dialog_request(
-        self, method: str, *, body: bytes = b"", cseq: int | None = None
+        self,
+        method: str,
+        *,
+        body: bytes = b"",
+        cseq: int | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> Request:
         dialog = self.dialog
         assert dialog is not None
         settings = self.settings
         transport = self.peer[0]
-        extra: list[tuple[str, str]] = []
+        extra = list(extra or ())
         contact = None
         if method == "INVITE":
             contact = settings.contact(transport)
@@ -570,7 +590,7 @@ class Leg:
             self.reoffer_key = key
             if key is None:
                 return [LegReofferFailed(self, now, 503, "Service Unavailable")]
-        elif key is None:
+        elif key is None and purpose is Purpose.BYE:
             self._transition(I.BYE_DONE)
         return []
 
@@ -684,6 +704,8 @@ class Leg:
         if method == "INFO":
             self._respond(200, None, request=request)
             return self._dtmf_info(request, now)
+        if method == "REFER":
+            return self._refer(request, now)
         if method == "OPTIONS" or (method == "UPDATE" and not request.body):
             self._respond(200, None, request=request)
         elif method == "UPDATE":
@@ -720,6 +742,28 @@ class Leg:
         events.append(LegReoffered(self, now, offer))
         return events
 
+    def _refer(self, request: Request, now: float) -> list[LegEvent]:
+        """RFC 3515 §2.4.2: accept with 202 in a confirmed dialog; the NOTIFYs follow."""
+        if self.state is not S.CONFIRMED:
+            self._respond(491 if self.state is S.ANSWERED else 481, None, request=request)
+            return []
+        refer_to = ReferTo.of(request)  # a RemoteProtocolError is answered 400 by signalling
+        self._respond(202, None, request=request)
+        return [TransferRequested(self, now, refer_to)]
+
+    def notify_refer(self, status: int, reason: str, *, final: bool) -> None:
+        """Tell the transferor how its REFER's call went: a sipfrag NOTIFY (RFC 3515 §2.4.5)."""
+        if self.state is not S.CONFIRMED:
+            return
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        extra = [
+            ("Event", "refer"),
+            ("Subscription-State", state),
+            ("Content-Type", "message/sipfrag;version=2.0"),
+        ]
+        request = self._in_dialog_request("NOTIFY", body=sipfrag(status, reason), extra=extra)
+        self.outbox.append(SendRequest(request, self, Purpose.NOTIFY))
+
     def _current_sdp(self) -> bytes:
         assert self.media is not None
         codecs = self.sdp_shown[0] if self.sdp_shown else ()
@@ -755,7 +799,7 @@ class Leg:
             return self._invite_response(response, now)
         if purpose is Purpose.REINVITE:
             return self._reinvite_response(response, now)
-        if response.status >= 200:
+        if response.status >= 200 and purpose is Purpose.BYE:
             self._transition(I.BYE_DONE)
         return []
 
@@ -818,7 +862,8 @@ class Leg:
         if purpose is Purpose.REINVITE:
             self.reoffer_key = None
             return [LegReofferFailed(self, now, 408, "Request Timeout")]
-        self._transition(I.BYE_DONE)
+        if purpose is Purpose.BYE:
+            self._transition(I.BYE_DONE)
         return []
 
     def receive_stray_success(self, response: Response) -> None:

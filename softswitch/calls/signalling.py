@@ -140,6 +140,13 @@ class _LegIndex:
         for key in self._keys.pop(leg, ()):
             self._routes.pop(key, None)
 
+    def rehome(self, leg: Leg, call: Call) -> None:
+        """File every key of `leg` under `call` (a leg that changed calls)."""
+        for key in self._keys.get(leg, ()):
+            route = self._routes.get(key)
+            if route is not None:
+                self._routes[key] = _Route(call, leg, route.purpose)
+
 
 class Signalling:
     """The SIP side of every call, and the `CallServices` applications use."""
@@ -392,6 +399,22 @@ class Signalling:
             self.spawn(pending)
         self.flush()
 
+    def find_dialog(self, call_id: str, local_tag: str, remote_tag: str) -> tuple[Call, Leg] | None:
+        """The live leg whose dialog this is (a Replaces header names one, RFC 3891 §3)."""
+        route = self._index.get((call_id, local_tag, remote_tag))
+        if route is None or route.leg.ended:
+            return None
+        return route.call, route.leg
+
+    def adopt(self, call: Call, leg: Leg, source: Call) -> None:
+        """Move an answered leg from `source` into `call` (an attended transfer joins parties
+        of two calls): its messages and its media's end now belong to `call`."""
+        source.legs.remove(leg)
+        source.attachments.pop(leg, None)
+        call.add_leg(leg)
+        leg.call_ref = call.id
+        self._index.rehome(leg, call)
+
     # ---- sending -----------------------------------------------------------------------
     def contact(self, transport: str = "udp") -> str:
         suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
@@ -528,7 +551,7 @@ class Signalling:
             self._on_register(request, source)
         elif method == "OPTIONS":
             self._reply(request, 200, extra=self._capabilities())
-        elif method in ("BYE", "CANCEL", "INFO", "UPDATE"):
+        elif method in ("BYE", "CANCEL", "INFO", "UPDATE", "REFER"):
             self._reply(request, 481)
         elif method in KNOWN_UNSUPPORTED:
             self._reply(request, 405, extra=[("Allow", _ALLOW)])

@@ -229,6 +229,16 @@ class CallCentre:
     def leg_attached(self, call: Call, leg: Leg, application: object) -> None:
         return
 
+    def transferring(self, call: Call, transferor: Leg, target: str) -> None:
+        """A transfer hands the caller on: the agent's part ends (TRANSFER in the queue log)
+        before the caller may join another queue under the same call id."""
+        key = str(call.id)
+        qc = self.calls.get(key)
+        if qc is not None and qc.connected_agent is not None:
+            del self.calls[key]
+            qc.gone()
+            self.step(self.engine.transferred, key, target)
+
     def leg_event(self, call: Call, event: LegEvent) -> None:
         return
 

@@ -9,6 +9,7 @@ to confirm; hold and resume act at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import ClassVar, Final
@@ -18,6 +19,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
@@ -151,6 +153,9 @@ class ConsoleApp(App[None]):
         self.run_worker(self.session.run(), name="session")
         self.set_interval(TICK_S, self._tick)
 
+    def on_unmount(self) -> None:
+        self.session.stop()
+
     async def action_quit(self) -> None:
         self.session.stop()
         self.exit()
@@ -161,6 +166,12 @@ class ConsoleApp(App[None]):
         return [s for s in self.registry.specs() if s.offered(self.session.operations)]
 
     def _status(self, status: Status) -> None:
+        # The session's worker calls in while the app may still be composing or already be
+        # tearing its screen down (Ctrl-C, the end of a test): nothing to draw on then.
+        with contextlib.suppress(NoMatches):
+            self._show_status(status)
+
+    def _show_status(self, status: Status) -> None:
         if status.link is Link.CONNECTED:
             self._mount_views()
         user = self.session.user
@@ -190,6 +201,10 @@ class ConsoleApp(App[None]):
         self._draw_tabs()
 
     def _changed(self, panes: set[Pane]) -> None:
+        with contextlib.suppress(NoMatches):  # see _status
+            self._redraw(panes)
+
+    def _redraw(self, panes: set[Pane]) -> None:
         for view in self.views.values():
             if view.panes & panes and view.is_mounted:
                 self._draw(view)

@@ -9,8 +9,8 @@ external number through the routing plan) and moves the leg there; `HangUp` send
 
 What the flow learnt (keys, collected digits, set variables) is copied into `call.variables`
 before the leg leaves, so the queue, the agent's offer and the call record see it. A
-destination with no application yet (voicemail before its application lands) is logged and
-the call is hung up, rather than left in silence.
+destination with no application registered (a kind this switch was built without) is logged
+and the call is hung up, rather than left in silence.
 """
 
 from __future__ import annotations

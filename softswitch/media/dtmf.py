@@ -23,8 +23,14 @@ from enum import Enum
 
 from softswitch.media.reception import signed32
 from softswitch_codecs.errors import MalformedPayloadError
-from softswitch_codecs.telephone_event import CLOCK_RATE_HZ, MAX_DURATION, TelephoneEvent
-from softswitch_codecs.telephone_event import DTMF_EVENTS as DIGITS
+from softswitch_codecs.telephone_event import (
+    CLOCK_RATE_HZ,
+    DTMF_EVENTS,
+    MAX_DURATION,
+    TelephoneEvent,
+)
+
+DIGITS = DTMF_EVENTS  # event code -> digit (RFC 4733 §3.2), for the call layer too
 
 DEFAULT_CLOCK_RATE = CLOCK_RATE_HZ  # telephone-event/8000 (RFC 4733 §7.1.1)
 DEFAULT_END_TIMEOUT_S = 0.25  # several lost 50 ms updates in a row (RFC 4733 §2.5.1.2)

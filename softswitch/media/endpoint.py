@@ -320,6 +320,8 @@ class _RtpSocket(_Socket):
     """The RTP socket: adds loss counting and SSRC/sequence/timestamp continuity."""
 
     __slots__ = (
+        "event_pt",
+        "event_tap",
         "expected_seq",
         "last_sent",
         "out_ssrc",
@@ -355,6 +357,9 @@ class _RtpSocket(_Socket):
         # it (0 between the packets of one RFC 4733 event); -1 when the relay did (its packets
         # are `ts_step` apart).
         self.tail_samples = -1
+        # RFC 4733 packets of this payload type go to `event_tap` first; True swallows one.
+        self.event_pt = -1
+        self.event_tap: Callable[[bytes], bool] | None = None
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.received += 1
@@ -371,6 +376,9 @@ class _RtpSocket(_Socket):
             self.expected_seq = (seq + 1) & 0xFFFF
         else:
             self._sequence_jump(seq)
+        tap = self.event_tap
+        if tap is not None and data[1] & 0x7F == self.event_pt and tap(data):
+            return
         send = self.send
         if send is None:
             self._drop()
@@ -629,6 +637,13 @@ class MediaEndpoint:
         self.unroute()
         self._rtp.connect_sink(sink)
         self._rtcp.connect_sink(rtcp_sink)
+
+    def tap_events(self, payload_type: int, tap: Callable[[bytes], bool] | None) -> None:
+        """Show the received RFC 4733 packets of `payload_type` to `tap` before they are
+        relayed (None: stop); a True from `tap` keeps that packet from the far end. The only
+        per-packet cost without a tap is one attribute test."""
+        self._rtp.event_pt = payload_type
+        self._rtp.event_tap = tap
 
     def unroute(self) -> None:
         """UNROUTED: stop relaying to and from this endpoint (a bridge partner is left

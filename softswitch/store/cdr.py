@@ -70,13 +70,16 @@ async def close_cdr(
     hangup_cause: str | int,
     hangup_side: Side,
     variables: Mapping[str, str] | None = None,
+    callee: str | None = None,
 ) -> None:
     """End the record: duration = end - start, billable = end - answer (0 if unanswered);
-    `variables` are what an IVR flow learnt (a JSON object in the row)."""
+    `variables` are what an IVR flow learnt (a JSON object in the row); `callee` is the final
+    party when a transfer moved the call on."""
     db.enqueue(
         "UPDATE cdr SET end_ts = ?1, duration_s = MAX(?1 - start_ts, 0),"
         " billable_s = CASE WHEN answer_ts IS NULL THEN 0 ELSE MAX(?1 - answer_ts, 0) END,"
-        " disposition = ?2, hangup_cause = ?3, hangup_side = ?4, variables = ?6"
+        " disposition = ?2, hangup_cause = ?3, hangup_side = ?4, variables = ?6,"
+        " callee = COALESCE(?7, callee)"
         " WHERE id = ?5 AND end_ts IS NULL",
         (
             end_ts,
@@ -85,6 +88,7 @@ async def close_cdr(
             Side(hangup_side).value,
             cdr_id,
             json.dumps(dict(variables or {}), sort_keys=True),
+            callee,
         ),
     )
 

@@ -19,9 +19,10 @@ from softswitch.calls.leg import (
     LegResumed,
     LegRinging,
     LegState,
+    TransferRequested,
 )
-from softswitch.sip.errors import LocalProtocolError
-from softswitch.sip.message import Request
+from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
+from softswitch.sip.message import Request, make_response
 
 SWITCH_URI = "sip:softswitch@127.0.0.1:5080"
 
@@ -264,3 +265,44 @@ def test_any_info_body_gives_a_digit_or_nothing(body: bytes, kind: str) -> None:
     events = leg.receive_request(info, 0.0)
     assert all(isinstance(e, DigitReceived) and e.digit in "0123456789*#ABCD" for e in events)
     assert len(events) <= 1
+
+
+def test_refer_is_accepted_with_202_and_notify_reports_the_transfer() -> None:
+    """RFC 3515: 202 to the REFER, then sipfrag NOTIFYs; NOTIFY answers change no state."""
+    lp = LegPair()
+    leg = answered_caller(lp)
+    ok = make_request("ACK", to_tag="sw-tag")
+    refer = in_dialog(ok, "REFER", cseq=2)
+    refer.headers.append(("Refer-To", "<sip:1002@127.0.0.1>"))
+    lp.phone_sends(refer)
+    lp.flush()
+    (event,) = [e for e in lp.take() if isinstance(e, TransferRequested)]
+    assert event.refer_to.number == "1002" and event.refer_to.replaces is None
+    assert [r.status for r in lp.phone_responses()] == [202]
+    leg.notify_refer(100, "Trying", final=False)
+    leg.notify_refer(200, "OK", final=True)
+    lp.flush()
+    notifies = [r for r in lp.phone_requests() if r.method == "NOTIFY"]
+    assert [n.body for n in notifies] == [b"SIP/2.0 100 Trying\r\n", b"SIP/2.0 200 OK\r\n"]
+    assert notifies[0].header("Event") == "refer"
+    assert (notifies[1].header("Subscription-State") or "").startswith("terminated")
+    assert notifies[0].cseq.seq < notifies[1].cseq.seq
+    for notify in notifies:
+        lp.phone_responds(make_response(notify, 200))
+    assert leg.state is LegState.CONFIRMED
+    leg.hang_up(lp.now)
+    lp.flush()
+    (bye,) = [r for r in lp.phone_requests() if r.method == "BYE"]
+    lp.phone_responds(make_response(bye, 200))
+    assert leg.state is LegState.ENDED
+
+
+def test_refer_without_refer_to_is_a_400_and_keeps_the_call() -> None:
+    lp = LegPair()
+    leg = answered_caller(lp)
+    refer = in_dialog(make_request("ACK", to_tag="sw-tag"), "REFER", cseq=2)
+    lp.phone_sends(refer)
+    with pytest.raises(RemoteProtocolError) as info:
+        lp.flush()
+    assert info.value.status_hint == 400
+    assert leg.state is LegState.CONFIRMED

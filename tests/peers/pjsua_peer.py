@@ -226,6 +226,17 @@ class Peer:
             call.sendDtmf(prm)
         emit("dtmf_sent", call=int(cmd["call"]), digits=str(cmd["digits"]))
 
+    def cmd_xfer(self, cmd: dict[str, Any]) -> None:
+        """Blind transfer: REFER with Refer-To `dest` in the call's dialog (RFC 3515)."""
+        self.calls[int(cmd["call"])].call.xfer(cmd["dest"], pj.CallOpParam(True))
+        emit("xfer_sent", call=int(cmd["call"]), dest=cmd["dest"])
+
+    def cmd_xfer_replaces(self, cmd: dict[str, Any]) -> None:
+        """Attended transfer: REFER on `call` naming the dialog of `other` (RFC 3891)."""
+        other = self.calls[int(cmd["other"])].call
+        self.calls[int(cmd["call"])].call.xferReplaces(other, pj.CallOpParam(True))
+        emit("xfer_sent", call=int(cmd["call"]), other=int(cmd["other"]))
+
     def cmd_quit(self, cmd: dict[str, Any]) -> None:
         self.quitting = True
 
@@ -381,6 +392,20 @@ class PeerCall(pj.Call):  # type: ignore[misc]
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.peer.on_media(self.peer.calls[self.slot_id])
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        """A digit the far end sent (RFC 4733 or INFO): tests check feature codes stay out."""
+        emit("dtmf_received", call=self.slot_id, digit=str(prm.digit))
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        """A NOTIFY about our REFER: the sipfrag's status line (RFC 3515 §2.4.5)."""
+        emit(
+            "transfer_status",
+            call=self.slot_id,
+            code=int(prm.statusCode),
+            reason=str(prm.reason),
+            final=bool(prm.finalNotify),
+        )
 
 
 def wav_complete(path: str) -> bool:

@@ -506,3 +506,77 @@ def test_parsers_raise_only_remote_protocol_error(header: str) -> None:
             assert exc.status_hint == 400
     result = check(DigestAuthenticator(REALM, SECRET), header, T0)
     assert result.outcome is not AuthOutcome.OK
+
+
+# --- cases that `make mutants` found untested ---
+
+
+def test_replay_at_the_last_instant_of_the_nonce_lifetime_is_refused() -> None:
+    auth = DigestAuthenticator(REALM, SECRET, nonce_lifetime_s=300)
+    challenge = challenge_for(auth, "SHA-256", T0)
+    assert check(auth, answer(challenge, nc=1), T0 + 100).outcome is AuthOutcome.OK
+    # still within the lifetime: its nc history must not be dropped yet
+    assert check(auth, answer(challenge, nc=1), T0 + 300).outcome is AuthOutcome.REPLAY
+    assert check(auth, answer(challenge, nc=2), T0 + 300).outcome is AuthOutcome.OK
+
+
+def test_default_nonce_lifetime_is_300_s() -> None:
+    auth = DigestAuthenticator(REALM, SECRET)
+    challenge = challenge_for(auth, "SHA-256", T0)
+    assert check(auth, answer(challenge, nc=1), T0 + 300).outcome is AuthOutcome.OK
+    assert check(auth, answer(challenge, nc=2), T0 + 300.5).outcome is AuthOutcome.STALE
+
+
+def test_constructor_limits_are_inclusive() -> None:
+    auth = DigestAuthenticator(REALM, b"x" * 16, max_tracked_nonces=1)
+    challenge = challenge_for(auth, "MD5", T0)
+    assert check(auth, answer(challenge), T0).outcome is AuthOutcome.OK
+    assert auth.tracked_nonces == 1
+
+
+def test_credentials_without_algorithm_are_md5() -> None:
+    # RFC 2617 §3.2.2: an absent algorithm means MD5
+    auth = DigestAuthenticator(REALM, SECRET)
+    header = answer(challenge_for(auth, "MD5", T0))
+    bare = ", ".join(p for p in header.split(", ") if not p.startswith("algorithm="))
+    assert "algorithm" not in bare
+    assert parse_credentials(bare).algorithm == "MD5"
+    assert check(auth, bare, T0).outcome is AuthOutcome.OK
+
+
+def test_nc_is_read_as_hex() -> None:
+    header = (
+        'Digest username="u", realm="r", nonce="n", uri="sip:x", response="00", qop=auth, '
+        'nc=00000010, cnonce="c"'
+    )
+    assert parse_credentials(header).nc == 16
+
+
+_FULL = {
+    "username": '"u"',
+    "realm": '"r"',
+    "nonce": '"n"',
+    "uri": '"sip:x"',
+    "response": '"00"',
+    "qop": "auth",
+    "nc": "00000001",
+    "cnonce": '"c"',
+}
+
+
+@pytest.mark.parametrize("missing", list(_FULL))
+def test_each_required_credential_parameter_is_required(missing: str) -> None:
+    header = "Digest " + ", ".join(f"{k}={v}" for k, v in _FULL.items() if k != missing)
+    if missing == "qop":  # without qop, nc and cnonce are not asked for (RFC 2069 form)
+        assert parse_credentials(header).qop is None
+        return
+    with pytest.raises(RemoteProtocolError, match=f"missing: {missing}"):
+        parse_credentials(header)
+
+
+@pytest.mark.parametrize("missing", ["realm", "nonce"])
+def test_each_required_challenge_parameter_is_required(missing: str) -> None:
+    params = {"realm": '"r"', "nonce": '"n"', "qop": '"auth"'}
+    header = "Digest " + ", ".join(f"{k}={v}" for k, v in params.items() if k != missing)
+    with pytest.raises(RemoteProtocolError, match=f"missing: {missing}"):
+        parse_challenge(header)

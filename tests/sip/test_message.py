@@ -532,3 +532,220 @@ def test_stream_framer_size_limit() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         StreamFramer().feed(OPTIONS.replace(b"Length: 0", b"Length: 99999999999"))
     assert info.value.status_hint == 513
+
+
+# --- cases that `make mutants` found untested ------------------------------------------------
+def _via(params: str) -> bytes:
+    return OPTIONS.replace(b";branch=z9hG4bK776;rport", params.encode())
+
+
+def test_via_parameter_bounds() -> None:
+    assert parse_message(_via(";branch=z9hG4bK1;rport=1")).top_via.params["rport"] == "1"
+    assert parse_message(_via(";branch=z9hG4bK1;rport=65535")).top_via.params["rport"] == "65535"
+    assert "bad Via rport" in _rejected(_via(";branch=z9hG4bK1;rport=65536"))
+    assert "bad Via rport" in _rejected(_via(";branch=z9hG4bK1;rport=0"))
+    assert parse_message(_via(";branch=z9hG4bK1;ttl=255")).top_via.params["ttl"] == "255"
+    assert "bad Via ttl" in _rejected(_via(";branch=z9hG4bK1;ttl=256"))
+    # a branch is a token: neither quoted nor an address, though gen-value allows both
+    assert parse_message(_via(";branch=X1")).top_via.branch == "X1"
+    assert "bad Via branch" in _rejected(_via(';branch="z9hG4bK1"'))
+    assert "bad Via branch" in _rejected(_via(";branch=[2001:db8::1]"))
+    assert "bad Via branch" in _rejected(_via(";branch=1:2"))
+
+
+def test_via_with_an_ipv6_sent_by() -> None:
+    via = Via.parse("SIP/2.0/UDP [2001:db8::9]:5070;branch=z9hG4bK1")
+    assert (via.host, via.port, via.sent_by) == ("[2001:db8::9]", 5070, "[2001:db8::9]:5070")
+    for text in ["SIP/2.0/UDP [2001:db8::9::1];branch=z9hG4bK1", "SIP/2.0/UDP [x]:5060"]:
+        with pytest.raises(RemoteProtocolError):
+            Via.parse(text)
+
+
+def test_folding_with_tabs_and_trailing_whitespace() -> None:
+    message = parse_message(
+        _with(b"Subject: Xa \t\r\n\t Xb \t", b"X-Tail: endX\r\n Xnext"), stream=False
+    )
+    # the folded line's own whitespace goes, and exactly one SP joins (RFC 3261 §7.3.1)
+    assert message.header("Subject") == "Xa Xb"
+    assert message.header("X-Tail") == "endX Xnext"
+
+
+def test_mixed_line_ends_keep_every_header() -> None:
+    mixed = OPTIONS.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\n")
+    message = parse_message(mixed)
+    assert message.header("Max-Forwards") == "70"
+    assert message.from_.tag == "1928301774"
+    assert [name for name, _ in message.headers] == [
+        name for name, _ in parse_message(OPTIONS).headers
+    ]
+
+
+def test_lf_only_message_keeps_its_body() -> None:
+    data = _with(body=b"v=0\n\nbody").replace(b"\r\n", b"\n")
+    assert parse_message(data).body == b"v=0\n\nbody"
+
+
+def test_datagram_may_end_after_the_last_header_line() -> None:
+    message = parse_message(OPTIONS[:-2])  # no blank line, no body
+    assert message.body == b""
+    assert message.header("Content-Length") == "0"
+
+
+def test_header_names_are_tokens_and_keep_their_last_letter() -> None:
+    message = parse_message(_with(b"X-FooX: 1", b"Subject : spaced"))
+    assert message.header("X-FooX") == "1"
+    assert message.header("Subject") == "spaced"
+    assert "bad header line" in _rejected(_with(b"Subject\x0b: x"))
+
+
+def test_digit_limits() -> None:
+    assert parse_message(_with().replace(b"63104", b"2147483647")).cseq.seq == 2**31 - 1
+    assert CSeq.parse_full("2147483647 INVITE").seq == 2**31 - 1
+    with pytest.raises(RemoteProtocolError, match="out of range"):
+        CSeq.parse_full("2147483648 INVITE")
+    assert parse_message(_with().replace(b"70", b"0000000070")).header("Max-Forwards") == (
+        "0000000070"
+    )
+    assert "bad Max-Forwards" in _rejected(_with().replace(b"70", b"00000000070"))
+
+
+def test_call_id_must_be_printable() -> None:
+    assert "bad Call-ID" in _rejected(OPTIONS.replace(b"a84b4c76", b"a84\x01c76"))
+
+
+def test_status_code_range() -> None:
+    response = make_response(parse_message(OPTIONS), 699)  # type: ignore[arg-type]
+    assert parse_message(response.serialize()).status == 699  # type: ignore[union-attr]
+    with pytest.raises(RemoteProtocolError):
+        parse_message(response.serialize().replace(b" 699 ", b" 700 "))
+
+
+def test_two_from_headers_are_refused() -> None:
+    assert "more than one From" in _rejected(_with(b"From: <sip:eve@example.com>;tag=2"))
+    # a message built by hand is checked when its From is read
+    froms = [("From", "<sip:a@example.com>;tag=1"), ("From", "<sip:eve@example.com>;tag=2")]
+    with pytest.raises(RemoteProtocolError, match="more than one From"):
+        _ = Request("OPTIONS", "sip:b@example.com", froms).from_
+    with pytest.raises(RemoteProtocolError, match="missing To"):
+        _ = Request("OPTIONS", "sip:b@example.com", froms[:1]).to
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3600", 3600),
+        ("0", 0),
+        ("4294967294", 2**32 - 2),
+        ("4294967295", 2**32 - 1),
+        ("4294967296", 2**32 - 1),
+        ("9999999999", 2**32 - 1),
+        ("99999999999", 2**32 - 1),
+        ("00000000003600", 2**32 - 1),  # more than 10 digits reads as "as long as possible"
+    ],
+)
+def test_expires_is_capped_at_32_bits(value: str, expected: int) -> None:
+    assert parse_message(_with(b"Expires: " + value.encode())).expires() == expected
+
+
+def test_add_header_appends_by_default() -> None:
+    message = parse_message(OPTIONS)
+    message.add_header("Route", "<sip:p@example.com;lr>")
+    assert message.headers[-1] == ("Route", "<sip:p@example.com;lr>")
+    assert b"\r\nRoute: <sip:p@example.com;lr>\r\n" in message.serialize()
+
+
+def test_set_header_keeps_the_first_place_and_drops_the_others() -> None:
+    message = parse_message(_with(b"Route: <sip:a@example.com>", b"Route: <sip:b@example.com>"))
+    before = [name for name, _ in message.headers]
+    message.set_header("Route", "<sip:c@example.com>")
+    names = [name for name, _ in message.headers]
+    assert names.index("Route") == before.index("Route")
+    assert names.count("Route") == 1
+
+
+def test_messages_built_by_hand_have_the_body_given() -> None:
+    assert Request("OPTIONS", "sip:a@example.com", []).body == b""
+    assert Response(200, "OK", []).body == b""
+    assert Request("MESSAGE", "sip:a@example.com", [], b"hi").body == b"hi"
+    assert Response(200, "OK", [], b"v=0").body == b"v=0"
+
+
+def test_make_response_body_and_record_route_by_status() -> None:
+    request = parse_message(_with(b"Record-Route: <sip:p.example.com;lr>"))
+    assert isinstance(request, Request)
+    assert make_response(request, 200).body == b""
+    assert b"Content-Length: 0\r\n" in make_response(request, 200).serialize()
+    assert make_response(request, 200, body=b"v=0\r\n").body == b"v=0\r\n"
+    # Record-Route is copied into the responses that can make a dialog: 101-299 (§12.1.1)
+    copied = {s: make_response(request, s).header("Record-Route") is not None for s in REASONS}
+    assert copied == {100: False, 101: True, 183: True, 200: True, 299: True, 300: False}
+    assert make_response(request, 499).reason == "Unknown"
+
+
+REASONS = (100, 101, 183, 200, 299, 300)
+
+
+def test_make_response_hands_over_views_without_parsing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request's parsed Via, CSeq, From and To are copied into the response, not re-parsed:
+    a B2BUA answers every request, and parsing each line twice is measurable at load."""
+    request = parse_message(OPTIONS)
+    assert isinstance(request, Request)
+    views = (request.vias, request.cseq, request.from_, request.to)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed again")
+
+    from softswitch.sip import message as message_module
+
+    monkeypatch.setattr(message_module.Via, "parse", refuse)
+    monkeypatch.setattr(message_module.CSeq, "parse", refuse)
+    monkeypatch.setattr(message_module.NameAddr, "parse", refuse)
+    response = make_response(request, 180, to_tag="t1")
+    assert response.vias == views[0]
+    assert response.cseq == views[1]
+    assert response.from_ == views[2]
+    assert response.to.uri == views[3].uri and response.to.tag == "t1"
+
+
+def test_split_list_edges() -> None:
+    assert split_list("") == []
+    assert split_list("  ") == []
+    assert split_list("a,b") == ["a", "b"]
+    assert split_list('"x\\\\",y') == ['"x\\\\"', "y"]  # an escaped backslash ends nothing
+    assert split_list('"a\\"b",c') == ['"a\\"b"', "c"]
+    assert split_list("<sip:a,b@example.com>,<sip:c@example.com>") == [
+        "<sip:a,b@example.com>",
+        "<sip:c@example.com>",
+    ]
+    assert split_list("<a>>,b") == ["<a>>", "b"]  # a stray '>' does not open anything
+
+
+def test_stream_framer_takes_exactly_max_size() -> None:
+    data = _with(body=b"x" * 100)
+    assert StreamFramer(max_size=len(data)).feed(data) == ([data], 0)
+    with pytest.raises(RemoteProtocolError) as info:
+        StreamFramer(max_size=len(data) - 1).feed(data)
+    assert info.value.status_hint == 513
+    head = data.split(b"\r\n\r\n")[0]
+    assert StreamFramer(max_size=len(head)).feed(head) == ([], 0)  # the head alone may wait
+    with pytest.raises(RemoteProtocolError):
+        StreamFramer(max_size=len(head) - 1).feed(head)
+
+
+def test_stream_framer_content_length_digits() -> None:
+    ten = OPTIONS.replace(b"Content-Length: 0", b"Content-Length: 0000000003") + b"abc"
+    assert StreamFramer().feed(ten) == ([ten], 0)
+    eleven = OPTIONS.replace(b"Content-Length: 0", b"Content-Length: 00000000003") + b"abc"
+    with pytest.raises(RemoteProtocolError) as info:
+        StreamFramer().feed(eleven)
+    assert info.value.status_hint == 513
+
+
+def test_stream_framer_counts_pings_as_integers() -> None:
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n\r\n\r\n") == ([], 1)
+    messages, pings = framer.feed(b"\r\n" + OPTIONS)
+    assert (messages, pings) == ([OPTIONS], 1)
+    assert isinstance(pings, int)

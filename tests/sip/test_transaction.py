@@ -784,3 +784,203 @@ def test_many_transactions_stay_cheap_and_all_end() -> None:
 def server_request_from(event: object) -> Request:
     assert isinstance(event, RequestReceived)
     return event.request
+
+
+# ------------------------------------------------ cases that `make mutants` found untested
+
+
+def test_cancel_carries_route_and_max_forwards() -> None:
+    # RFC 3261 §9.1: the CANCEL follows the INVITE's route, and like every request it has
+    # Max-Forwards; so does the ACK the transaction builds for a failure (§17.1.1.3)
+    routes = ("<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>")
+    invite = make_request("INVITE", routes=routes)
+    cancel = parse_message(build_cancel(invite).serialize())
+    assert cancel.header_lines("Route") == list(routes)
+    assert cancel.header("Max-Forwards") == "70"
+    pair = Pair()
+    pair.client_request(invite)
+    request, _ = server_request(pair)
+    pair.server_respond(make_response(request, 486, to_tag="busy"))
+    ack = parse_message(pair.client.sent[-1])
+    assert ack.header("Max-Forwards") == "70"
+    assert ack.header_lines("Route") == list(routes)
+
+
+def test_300_is_a_failure_acked_by_the_transaction_and_retransmitted_by_timer_g() -> None:
+    pair = Pair()
+    pair.client_request(make_request("INVITE"))
+    request, key = server_request(pair)
+    pair.client.deaf = True
+    pair.server_respond(make_response(request, 300, to_tag="redir"))
+    assert pair.server.layer.state(key) is S.COMPLETED
+    pair.advance(T1)
+    assert pair.server.sent_lines().count("SIP/2.0 300 Unknown") == 2  # Timer G
+    pair.client.deaf = False
+    pair.advance(2 * T1)
+    # the client transaction ACKed the 300 itself: it is a 3xx, not a 2xx
+    assert pair.client.sent_lines()[-1] == f"ACK {request.uri} SIP/2.0"
+    assert pair.server.layer.state(key) is S.CONFIRMED
+    client_key = TransactionKey.client("z9hG4bK-1", "INVITE")
+    assert pair.client.layer.state(client_key) is S.COMPLETED
+    pair.advance(100)
+    pair.assert_idle()
+
+
+def test_invite_responses_carry_the_transaction_key() -> None:
+    pair = Pair()
+    invite_key = pair.client.layer.send_request(make_request("INVITE"), pair.server.address, 0.0)
+    pair.pump()
+    request, _ = server_request(pair)
+    pair.server_respond(make_response(request, 180, to_tag="uas"))
+    pair.server_respond(make_response(request, 200, to_tag="uas"))
+    pair.advance(T1)  # one 2xx retransmission
+    events = pair.client.take()
+    assert [e.key for e in events if isinstance(e, ResponseReceived)] == [invite_key] * 4
+    other = Pair()
+    key = other.client.layer.send_request(make_request("INVITE"), other.server.address, 0.0)
+    other.pump()
+    request, _ = server_request(other)
+    other.server_respond(make_response(request, 404, to_tag="uas"))
+    assert [e.key for e in other.client.take() if isinstance(e, ResponseReceived)] == [key] * 2
+
+
+def test_rfc2543_keys_tell_from_tags_old_branches_and_senders_apart() -> None:
+    layer = TransactionLayer()
+    source = ("udp", "127.0.0.1", 5070)
+    first = make_request("OPTIONS", branch=None, from_tag="a")
+    (event,) = layer.receive(first, source, 0.0)
+    assert isinstance(event, RequestReceived) and event.key is not None and event.key.server
+    assert first.received_at == 0.0
+    (other_tag,) = layer.receive(make_request("OPTIONS", branch=None, from_tag="b"), source, 0.1)
+    (old_branch,) = layer.receive(make_request("OPTIONS", branch="1", from_tag="a"), source, 0.2)
+    (another,) = layer.receive(make_request("OPTIONS", branch="2", from_tag="a"), source, 0.2)
+    moved = make_request("OPTIONS", branch=None, from_tag="a")
+    moved.set_header("Via", "SIP/2.0/UDP 127.0.0.9:5070")
+    (other_sender,) = layer.receive(moved, source, 0.3)
+    events = (event, other_tag, old_branch, another, other_sender)
+    keys = [e.key for e in events]  # type: ignore[union-attr]
+    assert len(set(keys)) == 5
+    # a non-INVITE RFC 2543 retransmission after the final response gets the final again
+    layer.send_response(make_response(first, 200, to_tag="uas"), 0.4)
+    layer.outgoing()
+    again = make_request("OPTIONS", branch=None, from_tag="a")
+    assert layer.receive(again, source, 0.5) == []
+    assert again.received_at == 0.5
+    assert [o.data.split(b"\r\n")[0] for o in layer.outgoing()] == [b"SIP/2.0 200 OK"]
+
+
+def test_stateless_replies_go_to_the_source_with_a_tag_per_request() -> None:
+    layer = TransactionLayer()
+    source = ("udp", "127.0.0.1", 5070)
+    layer.receive(make_request("INVITE", branch=None), source, 0.0)
+    layer.outgoing()
+    merged = make_request("INVITE", branch=None, uri="sip:carol@127.0.0.1:5080")
+    layer.receive(merged, ("udp", "127.0.0.1", 5999), 0.1)
+    (out,) = layer.outgoing()
+    assert out.address == ("udp", "127.0.0.1", 5999)
+    loop = parse_message(out.data)
+    assert isinstance(loop, Response) and loop.status == 482
+    assert loop.header("Retry-After") is None  # only a 503 asks to come back later
+    tags = set()
+    for n in range(2):
+        for _ in range(2):  # a retransmission gets the same tag
+            layer.receive(make_request("CANCEL", branch=f"z9hG4bK-x{n}"), source, 0.2)
+            (reply,) = layer.outgoing()
+            tags.add(parse_message(reply.data).to.tag)
+    assert len(tags) == 2  # two requests, two tags
+
+
+def test_503_asks_to_retry_after_5_seconds() -> None:
+    layer = TransactionLayer(max_transactions=0)
+    layer.receive(make_request("OPTIONS"), ("udp", "127.0.0.1", 5070), 0.0)
+    (out,) = layer.outgoing()
+    assert parse_message(out.data).header("Retry-After") == "5"
+
+
+def test_the_cancelled_invite_lives_exactly_64_t1() -> None:
+    pair = Pair()
+    invite = make_request("INVITE")
+    invite_key = pair.client.layer.send_request(invite, pair.server.address, 0.0)
+    pair.pump()
+    pair.server.take()
+    pair.server.deaf = True
+    pair.advance(1.0)
+    pair.client.layer.cancel(invite_key, build_cancel(invite), pair.now)
+    pair.pump()
+    pair.advance(SIXTY_FOUR_T1 - 0.01)
+    assert pair.client.layer.state(invite_key) is S.PROCEEDING
+    pair.advance(0.02)
+    assert TransactionTimedOut(invite_key, "INVITE") in pair.client.take()
+
+
+def test_another_2xx_through_accepted_restarts_neither_timer_l_nor_the_ack_wait() -> None:
+    # RFC 6026 §7.1: a proxy's TU may send more 2xx through the transaction in Accepted
+    pair = Pair()
+    pair.client.deaf = True
+    pair.client_request(make_request("INVITE"))
+    request, key = server_request(pair)
+    pair.server_respond(make_response(request, 200, to_tag="uas", body=b"v=0 first\r\n"))
+    assert send_times(pair, pair.server, 4.0)[:4] == [0.0, T1, 3 * T1, 7 * T1]
+    pair.advance(6.0)  # t = 10
+    pair.server_respond(make_response(request, 200, to_tag="uas", body=b"v=0 second\r\n"))
+    pair.advance(2 * T2)
+    assert pair.server.sent[-1].endswith(b"v=0 second\r\n")  # the latest 2xx is repeated
+    pair.server_respond(make_response(request, 200, to_tag="fork-b"))
+    pair.advance(SIXTY_FOUR_T1 - pair.now - 0.01)
+    assert pair.server.layer.state(key) is S.ACCEPTED
+    pair.advance(0.02)  # Timer L from the first 2xx; the wait for the first tag's ACK too
+    assert pair.server.layer.state(key) is S.TERMINATED
+    assert AckTimedOut(request.call_id, 1, "uas") in pair.server.take()
+    # fork-b's 2xx, sent later, is still retransmitted: next_timer must say when
+    # (sent at 18 s: T1 doubling to T2 gives 18.5, 19.5, 21.5, 25.5, 29.5, 33.5)
+    assert pair.server.layer.next_timer() == pytest.approx(33.5)
+    pair.advance(SIXTY_FOUR_T1)
+    assert pair.server.take() == [AckTimedOut(request.call_id, 1, "fork-b")]
+    pair.client.deaf = False
+    pair.advance(100)
+    pair.assert_idle()
+
+
+def test_due_timers_of_both_heaps_fire_in_deadline_order() -> None:
+    source = ("udp", "127.0.0.1", 5070)
+    for tx_first in (True, False):
+        layer = TransactionLayer()
+        if not tx_first:
+            invite = make_request("INVITE", branch="z9hG4bK-in")
+            layer.receive(invite, source, 10.0)
+            layer.send_response(make_response(invite, 200, to_tag="uas"), 10.0)  # again at +T1
+        layer.send_request(make_request("OPTIONS", branch="z9hG4bK-out"), source, 10.1)  # E
+        if tx_first:
+            invite = make_request("INVITE", branch="z9hG4bK-in")
+            layer.receive(invite, source, 10.2)
+            layer.send_response(make_response(invite, 200, to_tag="uas"), 10.2)
+        layer.outgoing()
+        layer.handle_timer(11.0)
+        lines = [o.data.split(b"\r\n")[0] for o in layer.outgoing()]
+        options = b"OPTIONS sip:bob@127.0.0.1:5080 SIP/2.0"
+        expected = [options, b"SIP/2.0 200 OK"] if tx_first else [b"SIP/2.0 200 OK", options]
+        assert lines == expected
+
+
+def test_cancel_of_an_unknown_or_non_invite_transaction_is_local_error() -> None:
+    layer = TransactionLayer()
+    peer = ("udp", "127.0.0.1", 5080)
+    with pytest.raises(LocalProtocolError):
+        layer.cancel(
+            TransactionKey.client("z9hG4bK-none", "INVITE"),
+            build_cancel(make_request("INVITE", branch="z9hG4bK-none")),
+            0.0,
+        )
+    options_key = layer.send_request(make_request("OPTIONS"), peer, 0.0)
+    with pytest.raises(LocalProtocolError):
+        layer.cancel(options_key, build_cancel(make_request("INVITE")), 0.0)
+
+
+def test_cancels_of_two_invites_each_reach_the_tu() -> None:
+    layer = TransactionLayer()
+    source = ("udp", "127.0.0.1", 5070)
+    invites = [make_request("INVITE", branch=f"z9hG4bK-{n}", call_id=f"c{n}") for n in range(2)]
+    for invite in invites:
+        layer.receive(invite, source, 0.0)
+    events = [e for invite in invites for e in layer.receive(build_cancel(invite), source, 0.1)]
+    assert [type(e) for e in events] == [CancelReceived, CancelReceived]

@@ -12,6 +12,7 @@ from softswitch.sip.uri import (
     NameAddr,
     SipUri,
     TelUri,
+    check_ip_address,
     host_without_brackets,
     is_simple_sip_uri,
     is_token,
@@ -331,3 +332,118 @@ def test_simple_sip_uris_are_valid_and_headerless(text: str) -> None:
 def test_common_request_uris_are_simple(text: str) -> None:
     assert is_simple_sip_uri(text)
     assert not is_simple_sip_uri(text + "?Subject=x")
+
+
+# --- cases that `make mutants` found untested ------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sip:a%20b%G1@example.net",  # a good escape first must not hide a bad one after it
+        "sip:a%20%G1@example.net",  # nor when they touch
+        "sip:a%20b%G1c%20@example.net",  # nor when another good one follows
+        "sip:a%XX@example.net",
+    ],
+)
+def test_every_escape_is_checked(text: str) -> None:
+    assert "bad escape" in str(_rejects(SipUri.parse, text))
+
+
+def test_lower_case_escapes_are_valid() -> None:
+    assert SipUri.parse("sip:a%2fb%2F@example.net").user_unescaped == "a/b/"
+
+
+def test_parse_host_splits_the_port() -> None:
+    # parse_host reads Via sent-by: a hostname or address with a port must be split, not refused
+    assert parse_host("example.com:5060") == ("example.com", 5060)
+    assert parse_host("192.0.2.1:5070") == ("192.0.2.1", 5070)
+    assert parse_host("[2001:db8::1]") == ("[2001:db8::1]", None)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "012345", "", "5o60", "٥٠٦٠"])
+def test_parse_host_rejects_bad_ports(port: str) -> None:
+    assert "bad port" in str(_rejects(parse_host, f"example.com:{port}"))
+
+
+def test_parse_host_accepts_the_port_range_ends() -> None:
+    assert parse_host("example.com:1") == ("example.com", 1)
+    assert parse_host("example.com:65535") == ("example.com", 65535)
+    assert parse_host("example.com:05060") == ("example.com", 5060)
+
+
+def test_check_ip_address() -> None:
+    check_ip_address("[1::]")  # bracketed: the brackets alone are stripped, nothing more
+    check_ip_address("[::1]")
+    check_ip_address("1::")
+    check_ip_address("192.0.2.1")
+    for text in ["[1::", "1::]", "[::1x", "192.0.2", "[192.0.2.1]", "example.com"]:
+        _rejects(check_ip_address, text)
+
+
+def test_tel_uri_parameters() -> None:
+    uri = TelUri.parse("tel:+1-201-555-0123;isub=1411;phone-context=example.com;flag")
+    assert uri.params == {"isub": "1411", "phone-context": "example.com", "flag": None}
+    assert uri.serialize() == "tel:+1-201-555-0123;isub=1411;phone-context=example.com;flag"
+    assert "bad escape" in str(_rejects(TelUri.parse, "tel:911;isub=%G1"))
+    assert "bad URI parameter" in str(_rejects(TelUri.parse, "tel:911;a=b=c"))
+    assert "bad URI parameter" in str(_rejects(TelUri.parse, "tel:911;a b"))
+
+
+def test_uri_user_without_user_part_is_empty() -> None:
+    assert uri_user(SipUri.parse("sip:example.com")) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # _sip_uri_error names the part that broke the grammar; the status stays 400 for sips
+        ("sips:a b@example.com", "bad user part"),
+        ("sip:a:p w@example.com", "bad password"),
+        ("sip:a@example.com?novalue", "bad URI headers"),
+        ("sip:a@example.com;p=1?novalue", "bad URI headers"),
+        ("sip:a;x@example.com?novalue", "bad URI headers"),
+        ("sip:a@exa mple.com;p=1", "bad host"),
+        ("sip:a@example.com:0", "bad port"),
+        ("sip:a@example.com:99999;p=1", "bad port"),
+        ("sip:a@example.com;p=1;=", "bad URI parameter"),
+        ("sip:a@example.com?x=1;p=2 ", "bad URI headers"),
+        ("sip:a:b:c@example.com;?", "bad password"),
+        ("sip:a@b@example.com", "bad host"),
+        ("sip:@example.com", "bad user part"),
+        ("sip a@example.com", "not a URI"),
+    ],
+)
+def test_bad_sip_uri_names_the_part(text: str, reason: str) -> None:
+    assert reason in str(_rejects(SipUri.parse, text))
+
+
+def test_name_addr_validates_sip_and_tel_uris_by_their_own_grammar() -> None:
+    # the generic absolute-URI grammar would take these; the sip and tel grammars must not
+    for text in ["<sip:a@example.com:0>", "<SIP:a@example.com:0>", "<sips:a@example.com:0>"]:
+        assert "bad port" in str(_rejects(NameAddr.parse, text))
+    assert "bad tel number" in str(_rejects(NameAddr.parse, "<tel:@1>"))
+    assert "bad tel number" in str(_rejects(NameAddr.parse, "<TEL:@1>"))
+    _rejects(lambda t: NameAddr.parse(t, any_scheme=False), "<sip:a@example.com:0>")
+
+
+def test_name_addr_whitespace_is_only_space_and_tab() -> None:
+    # LWS is SP / HTAB (RFC 3261 §25.1): other whitespace is not stripped as if it were
+    for text in ["\x0b<sip:a@example.com>", '"Bob"\x0b<sip:a@example.com>']:
+        _rejects(NameAddr.parse, text)
+        _rejects(NameAddr.parse_full, text)
+    _rejects(NameAddr.parse_full, "sip:a@example.com\x0b;tag=1")
+    _rejects(NameAddr.parse, "<sip:a@example.com>X")
+    _rejects(NameAddr.parse_full, '"Bob"X<sip:a@example.com>')
+
+
+def test_name_addr_keeps_what_borders_the_whitespace() -> None:
+    assert NameAddr.parse("Xena <sip:a@example.com>;p=1").display_name == "Xena"
+    assert NameAddr.parse_full(" Xena\t<sip:a@example.com> ").display_name == "Xena"
+    assert NameAddr.parse_full('"Bob" \t<sip:a@example.com>').display_name == '"Bob"'
+    spec = NameAddr.parse_full("sip:a@example.comX ;tag=1")
+    assert (spec.uri, spec.tag) == ("sip:a@example.comX", "1")
+
+
+def test_addr_spec_with_comma_needs_brackets() -> None:
+    # a bare comma would split a Contact list (RFC 3261 §20.10)
+    assert "needs <>" in str(_rejects(NameAddr.parse_full, "sip:a,b@example.com"))
+    assert NameAddr.parse("<sip:a,b@example.com>").uri == "sip:a,b@example.com"
