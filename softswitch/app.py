@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.auth import Principal, RateLimitingGuard
+from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.call_record import Disposition, Side
@@ -541,6 +542,7 @@ class Switch:
         api_config = self.config.api
         if not api_config.enabled:
             api_config = dataclasses.replace(api_config, host="127.0.0.1", port=0)
+        centre = self.centre
         guard = _BanningLoginGuard(
             RateLimitingGuard(
                 api_config.max_login_failures, api_config.login_failure_window_s, time.time
@@ -554,9 +556,17 @@ class Switch:
             registrar=self.registrar,
             trunks=self.config.trunks,
             guard=guard,
+            centre=centre.control if centre is not None and centre.acd.queues else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
         records.sinks.append(CallEvents(self.api.hub))
+        if centre is not None:
+            pops = {q.number: q.screen_pop_url for q in centre.acd.queues if q.screen_pop_url}
+            centre.listeners.append(
+                CentreEvents(
+                    self.api.hub, centre.control, self.api.services.scope, centre.variables, pops
+                )
+            )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
         try:
             await self.api.start()

@@ -42,6 +42,7 @@ from softswitch.acd.model import (
     MAX_PRIORITY,
     MIN_PRIORITY,
     Requirement,
+    Target,
     TargetKind,
 )
 from softswitch.acd.queue import (
@@ -205,6 +206,36 @@ class Engine(EngineCore):
         self._log_exit(caller, E.EXITWITHKEY, now, digit)
         self._leave(caller, ExitReason.KEY, target, now)
         return self._finish(now)
+
+    def move_caller(self, call: str, queue: str, now: float) -> list[AcdEvent]:
+        """A supervisor sends a waiting caller to another queue, keeping its original entry
+        time (so its wait and its place by wait go with it); logged as TRANSFER."""
+        self._begin()
+        caller = self._waiting_caller(call)
+        rt = self._queue(queue)
+        if queue == caller.queue:
+            raise InvalidRequest(f"call {call} is already in queue {queue}")
+        self._log_exit(caller, E.TRANSFER, now, queue)
+        self._leave(caller, ExitReason.KEY, Target(TargetKind.QUEUE, rt.config.number), now)
+        return self._finish(now)
+
+    def to_head(self, call: str, now: float) -> list[AcdEvent]:
+        """A supervisor puts a waiting caller first: the highest priority (9), so it is served
+        before every caller of lower priority; callers at 9 who waited longer stay ahead."""
+        self._begin()
+        caller = self._waiting_caller(call)
+        rt = self._queues[caller.queue]
+        rt.waiting.remove(caller)
+        caller.priority = MAX_PRIORITY
+        rt.waiting.add(caller)
+        self._dirty.add(caller.queue)
+        return self._finish(now)
+
+    def _waiting_caller(self, call: str) -> Caller:
+        caller = self._caller(call)
+        if caller.state not in ON_THE_LINE:
+            raise InvalidRequest(f"call {call} is not waiting ({caller.state.value})")
+        return caller
 
     def agent_answered(self, call: str, agent_number: str, now: float) -> list[AcdEvent]:
         self._begin()

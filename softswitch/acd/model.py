@@ -100,6 +100,10 @@ class QueueConfig:
     progressive_step_s: float = 5.0  # ring-progressively adds an agent this often
     callback: CallbackPolicy = CallbackPolicy()
     default_handle_time_s: float = 180.0  # EWT's handle time until calls have been measured
+    service_level_s: float = 20.0  # T: answered within it counts toward the service level
+    short_abandon_s: float = 5.0  # S: callers who hang up sooner were never really offered
+    abandon_treatment: str = "against"  # statistics.AbandonTreatment: against, ignore, in-favour
+    screen_pop_url: str = ""  # template: {caller}, {queue}, {agent}, {var.NAME} (IVR variables)
 
     def exit_target(self, digit: str) -> Target | None:
         for key, target in self.exit_keys:

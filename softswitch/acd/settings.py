@@ -21,6 +21,7 @@ from softswitch.acd.model import (
     TargetKind,
     WideningRule,
 )
+from softswitch.acd.statistics import AbandonTreatment
 from softswitch.acd.strategies import default_registry
 
 ROOT_KEYS: Final = ("acd", "queues", "agents")
@@ -32,7 +33,8 @@ _QUEUE_KEYS: Final = (
     "no_answer_delay_s", "reject_delay_s", "busy_delay_s", "wrap_up_s", "max_wait_s", "overflow",
     "join_empty", "leave_empty", "empty_target", "max_length", "full_target", "exit_keys",
     "priority_step_s", "progressive_step_s", "callback_retries", "callback_retry_delay_s",
-    "callback_dial_timeout_s", "default_handle_time_s",
+    "callback_dial_timeout_s", "default_handle_time_s", "service_level_s", "short_abandon_s",
+    "abandon_treatment", "screen_pop_url",
 )  # fmt: skip
 _AGENT_KEYS: Final = ("number", "name", "skills", "queues")
 
@@ -233,6 +235,12 @@ def _parse_queue(t: _Reader, queues: list[Any]) -> QueueConfig:
             dial_timeout_s=t.seconds("callback_dial_timeout_s", 30.0, zero=False),
         ),
         default_handle_time_s=t.seconds("default_handle_time_s", 180.0, zero=False),
+        service_level_s=t.seconds("service_level_s", 20.0, zero=False),
+        short_abandon_s=t.seconds("short_abandon_s", 5.0),
+        abandon_treatment=t.choice(
+            "abandon_treatment", "against", tuple(a.value for a in AbandonTreatment)
+        ),
+        screen_pop_url=t.text("screen_pop_url", ""),
     )
 
 

@@ -233,6 +233,48 @@ class ApiClient:
         items: list[dict[str, Any]] = body["items"]
         return items
 
+    # ---- the call centre (JSON as documented: Agent, Queue, QueueStatistics)
+    async def agents(self) -> list[dict[str, Any]]:
+        body = await self._request("GET", "/api/v1/agents")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def agent(self, agent: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self._request("GET", f"/api/v1/agents/{agent}")
+        return body
+
+    async def agent_login(self, agent: str) -> None:
+        await self._request("POST", f"/api/v1/agents/{agent}/login")
+
+    async def agent_logoff(self, agent: str) -> None:
+        await self._request("POST", f"/api/v1/agents/{agent}/logoff")
+
+    async def agent_pause(self, agent: str, reason: str = "") -> None:
+        await self._request("POST", f"/api/v1/agents/{agent}/pause", {"reason": reason})
+
+    async def agent_ready(self, agent: str) -> None:
+        await self._request("POST", f"/api/v1/agents/{agent}/ready")
+
+    async def agent_end_wrap_up(self, agent: str) -> None:
+        await self._request("POST", f"/api/v1/agents/{agent}/wrap-up/end")
+
+    async def queues(self, interval: str = "15m") -> list[dict[str, Any]]:
+        body = await self._request("GET", f"/api/v1/queues?interval={interval}")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def queue_statistics(self, queue: str, interval: str = "15m") -> dict[str, Any]:
+        path = f"/api/v1/queues/{queue}/statistics?interval={interval}"
+        body: dict[str, Any] = await self._request("GET", path)
+        return body
+
+    async def move_caller(self, queue: str, call_id: int, to_queue: str) -> None:
+        path = f"/api/v1/queues/{queue}/callers/{call_id}/move"
+        await self._request("POST", path, {"queue": to_queue})
+
+    async def caller_to_head(self, queue: str, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/queues/{queue}/callers/{call_id}/head")
+
     async def openapi(self) -> dict[str, Any]:
         document: dict[str, Any] = await self._request("GET", "/api/v1/openapi.json")
         return document

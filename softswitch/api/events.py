@@ -36,6 +36,12 @@ EVENT_ACLS: Final[Mapping[str, str]] = {
     "registration_saved": "events.registrations.saved",
     "registration_removed": "events.registrations.removed",
     "log_record": "events.logs.record",
+    # the call centre (api/centre_events.py)
+    "call_offered": "events.calls.offered",
+    "agent_state_changed": "events.agents.state",
+    "queue_caller_joined": "events.queues.caller_joined",
+    "queue_caller_left": "events.queues.caller_left",
+    "queue_statistics": "events.queues.statistics",
 }
 
 

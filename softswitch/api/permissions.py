@@ -25,6 +25,18 @@ _CALLS: Final = (
     "calld.calls.*.legs.*.resume.update",
     "calld.calls.*.recording.update",  # pause for a card number, resume
 )
+# The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
+_AGENT_SELF: Final = (
+    "agentd.agents.read",
+    "agentd.agents.*.read",
+    "agentd.agents.*.login.create",
+    "agentd.agents.*.logoff.create",
+    "agentd.agents.*.pause.create",
+    "agentd.agents.*.ready.create",
+    "agentd.agents.*.wrapup.end.create",
+    "events.agents.#",
+)
+_QUEUES: Final = ("agentd.queues.#", "events.queues.#")
 _ANYONE: Final = (
     "auth.users.me.read",
     "auth.tokens.me.delete",
@@ -40,8 +52,8 @@ _WATCH: Final = (
 )
 ROLE_GRANTS: Final[Mapping[Role, tuple[str, ...]]] = {
     Role.ADMIN: ("#",),
-    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH),
-    Role.AGENT: (*_ANYONE, *_CALLS),
+    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH, *_AGENT_SELF, *_QUEUES),
+    Role.AGENT: (*_ANYONE, *_CALLS, *_AGENT_SELF),
 }
 
 
@@ -72,10 +84,28 @@ class Teams:
 
     def __init__(self, users: Iterable[ApiUser]) -> None:
         self._extensions: dict[str, set[str]] = {}
+        self._agents: dict[str, set[str]] = {}
+        self._agent_extension: dict[str, str] = {}
         for user in users:
             if user.role is Role.AGENT and user.extension is not None:
                 for team in user.teams:
                     self._extensions.setdefault(team, set()).add(user.extension)
+            if user.role is Role.AGENT and user.agent is not None:
+                for team in user.teams:
+                    self._agents.setdefault(team, set()).add(user.agent)
+                if user.extension is not None:
+                    self._agent_extension[user.agent] = user.extension
+
+    def agents(self, teams: Collection[str]) -> frozenset[str]:
+        """The agent numbers of the teams' agent users."""
+        found: set[str] = set()
+        for team in teams:
+            found |= self._agents.get(team, set())
+        return frozenset(found)
+
+    def extension_of(self, agent: str) -> str:
+        """The agent's extension (events are scoped by extension); its number if none."""
+        return self._agent_extension.get(agent, agent)
 
     def extensions(self, teams: Collection[str]) -> frozenset[str]:
         found: set[str] = set()
@@ -97,6 +127,21 @@ class Scope:
         if principal.role is Role.SUPERVISOR:
             return self._teams.extensions(principal.teams)
         return frozenset({principal.extension}) if principal.extension else frozenset()
+
+    def reach_agents(self, principal: Principal) -> frozenset[str] | None:
+        """The agent numbers a principal acts on: itself, its teams' agents; None: all."""
+        if principal.role is Role.ADMIN:
+            return None
+        if principal.role is Role.SUPERVISOR:
+            return self._teams.agents(principal.teams)
+        return frozenset({principal.agent}) if principal.agent else frozenset()
+
+    def allows_agent(self, principal: Principal, agent: str) -> bool:
+        reach = self.reach_agents(principal)
+        return reach is None or agent in reach
+
+    def extension_of(self, agent: str) -> str:
+        return self._teams.extension_of(agent)
 
     def allows(self, principal: Principal, parties: Collection[str]) -> bool:
         reach = self.reach(principal)

@@ -13,7 +13,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -31,6 +31,9 @@ from softswitch.api.permissions import Scope
 from softswitch.calls.registrar import Registrar
 from softswitch.config import Trunk
 from softswitch.config_api import ApiConfig
+
+if TYPE_CHECKING:  # api/centre.py builds its routes from this module's types
+    from softswitch.api.centre import CentreControl
 
 T = TypeVar("T")
 MAX_NAME_CHARS: Final = 256
@@ -62,6 +65,7 @@ class Services:
     registrar: Registrar | None
     trunks: Sequence[Trunk] = ()
     logs: LogFeed | None = None
+    centre: CentreControl | None = None  # api/centre.py; None: no call centre configured
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
@@ -294,9 +298,10 @@ async def list_logs(ctx: Context) -> web.StreamResponse:
 
 
 async def openapi_document(ctx: Context) -> web.StreamResponse:
-    from softswitch.api.openapi import document  # the document is made from this table
+    from softswitch.api.openapi import document  # the document is made from the table
+    from softswitch.api.table import served_routes
 
-    return json_response(document(ROUTES))
+    return json_response(document(served_routes(ctx.services.centre is not None)))
 
 
 async def events_socket(ctx: Context) -> web.StreamResponse:

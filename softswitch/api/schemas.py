@@ -21,6 +21,9 @@ _INT: Final[Schema] = {"type": "integer"}
 _TIME: Final[Schema] = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME: Final[Schema] = {"type": ["string", "null"], "format": "date-time"}
 _NULLABLE_STRING: Final[Schema] = {"type": ["string", "null"]}
+_NUMBER: Final[Schema] = {"type": "number"}
+_NULLABLE_NUMBER: Final[Schema] = {"type": ["number", "null"]}
+_NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
 
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
@@ -90,4 +93,62 @@ SCHEMAS: Final[dict[str, Schema]] = {
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}
     ),
     "Event": _object({"name": _STRING, "timestamp": _TIME, "data": {"type": "object"}}),
+    # ---- the call centre (api/centre.py)
+    "PauseRequest": _object({"reason": _STRING}, required=()),
+    "MoveRequest": _object({"queue": _STRING}),
+    "Agent": _object(
+        {
+            "agent": _STRING,
+            "state": {
+                "type": "string",
+                "enum": ["logged out", "ready", "not ready", "offered", "on call", "wrap-up"],
+            },
+            "reason": _NULLABLE_STRING,
+            "since": _NULLABLE_TIME,
+            "time_in_state_s": _NUMBER,
+            "call_id": _NULLABLE_INT,
+            "calls_handled": _INT,
+            "talk_s": _NUMBER,
+            "wrap_up_s": _NUMBER,
+            "queues": {"type": "array", "items": _STRING},
+        }
+    ),
+    "AgentList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}
+    ),
+    "WaitingCaller": _object(
+        {"call_id": _NULLABLE_INT, "caller": _STRING, "position": _INT, "wait_s": _NUMBER}
+    ),
+    "QueueStatistics": _object(
+        {
+            "queue": _STRING,
+            "interval": {"type": "string", "enum": ["15m", "30m", "60m", "today"]},
+            "offered": _INT,
+            "answered": _INT,
+            "abandoned": _INT,
+            "short_abandoned": _INT,
+            "answered_within": _INT,
+            "abandoned_within": _INT,
+            "service_level": _NULLABLE_NUMBER,
+            "asa_s": _NULLABLE_NUMBER,
+            "aht_s": _NULLABLE_NUMBER,
+            "abandon_rate": _NULLABLE_NUMBER,
+            "answer_rate": _NULLABLE_NUMBER,
+            "waiting": _INT,
+            "longest_wait_s": _NUMBER,
+            "agents_by_state": {"type": "object", "additionalProperties": _INT},
+        }
+    ),
+    "Queue": _object(
+        {
+            "queue": _STRING,
+            "name": _STRING,
+            "agents": {"type": "array", "items": _STRING},
+            "callers": {"type": "array", "items": {"$ref": "#/components/schemas/WaitingCaller"}},
+            "statistics": {"$ref": "#/components/schemas/QueueStatistics"},
+        }
+    ),
+    "QueueList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
+    ),
 }

@@ -2,7 +2,7 @@
 
 aiohttp serves HTTP and WebSocket from one server on the running asyncio loop (uvloop), is
 typed, and is maintained by the aio-libs team; its client side is what `client.py` uses.
-Every route of `routes.ROUTES` is wrapped here with the same check: the bearer token (the
+Every route of `table.served_routes` is wrapped here with the same check: the bearer token (the
 `Authorization` header, or `?token=` for WebSockets, which browsers cannot give headers), then
 the route's ACL with its path parameters filled in; 401 and 403 never reach a handler.
 """
@@ -18,11 +18,13 @@ from typing import Final
 from aiohttp import WSCloseCode, web
 
 from softswitch.api.auth import Directory, LoginGuard, RateLimitingGuard, Token, TokenStore
+from softswitch.api.centre import CentreControl
 from softswitch.api.control import CallControl
 from softswitch.api.events import EventHub
 from softswitch.api.log_feed import LogFeed
 from softswitch.api.permissions import Scope, Teams, fill, granted
-from softswitch.api.routes import ROUTES, ApiError, Context, Route, Services
+from softswitch.api.routes import ApiError, Context, Route, Services
+from softswitch.api.table import served_routes
 from softswitch.calls.registrar import Registrar
 from softswitch.config import Trunk
 from softswitch.config_api import ApiConfig
@@ -98,7 +100,7 @@ async def _json_errors(
 
 def build_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
-    for route in ROUTES:
+    for route in served_routes(services.centre is not None):
         app.router.add_route(route.method, route.aiohttp_path, guarded(route, services))
     return app
 
@@ -115,6 +117,7 @@ class ApiServer:
         trunks: Sequence[Trunk] = (),
         guard: LoginGuard | None = None,
         clock: Callable[[], float] = time.time,
+        centre: CentreControl | None = None,
     ) -> None:
         self.config = config
         teams = Teams(config.users)
@@ -133,6 +136,7 @@ class ApiServer:
             registrar=registrar,
             trunks=trunks,
             logs=self.logs,
+            centre=centre,
         )
         self._runner: web.AppRunner | None = None
         self.port = config.port

@@ -38,6 +38,7 @@ from softswitch.acd.events import (
     QueueLogEvent,
 )
 from softswitch.acd.model import AcdConfig, Requirement, TargetKind
+from softswitch.acd.statistics import QueueStatistics
 from softswitch.call_record import Side
 from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
 from softswitch.calls.bridge import BridgeApplication
@@ -46,6 +47,7 @@ from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegE
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
+from softswitch.centre.control import EngineCentre, statistics_for
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
@@ -59,10 +61,18 @@ MOH_CLASS = "default"
 # The key that chose the queue in an IVR can still arrive as RFC 4733 end retransmissions to the
 # leg's new receiver; a key this soon after joining is that tail, not an exit key.
 KEY_GUARD_S = 0.5
+PRUNE_EVERY = 1000  # statistics events between two prunes of records no interval reaches
 
 
 class QueueLogSink(Protocol):
     def write(self, entry: QueueLogEntry) -> None: ...
+
+
+class CentreListener(Protocol):
+    """Told of every ACD event as it is carried out (the API's event stream is one), with the
+    queues whose statistics it changed."""
+
+    def acd_event(self, event: AcdEvent, changed_queues: set[str]) -> None: ...
 
 
 @dataclass
@@ -109,6 +119,15 @@ class CallCentre:
         self._pending: list[AcdEvent] = []
         self._applying = False
         self._moh: list[PlayItem] | None = None
+        self.statistics: QueueStatistics = statistics_for(acd)
+        self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
+        self.listeners: list[CentreListener] = []
+        self._fed = 0
+
+    def variables(self, call: str) -> dict[str, str]:
+        """The IVR variables of a queue call (empty once it is gone)."""
+        qc = self.calls.get(call)
+        return dict(qc.call.variables) if qc is not None else {}
 
     # ---- factories for the registry ----------------------------------------------------
     def queue_call(self, target: RouteTarget, services: CallServices, call: Call) -> QueueCall:
@@ -156,6 +175,14 @@ class CallCentre:
         self.step(self.engine.handle_timer)
 
     def _carry_out(self, event: AcdEvent) -> None:
+        changed: set[str] = set()
+        if isinstance(event, QueueLogEntry | AgentStateChanged):
+            changed = self.statistics.feed(event)
+            self._fed += 1
+            if self._fed % PRUNE_EVERY == 0:  # keep only what today and the last hour need
+                self.statistics.prune(self.wall_clock())
+        for listener in self.listeners:
+            listener.acd_event(event, changed)
         if isinstance(event, QueueLogEntry):
             self._count(event)
             self.sink.write(event)

@@ -24,9 +24,10 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from softswitch.api.client import ApiClientError
+from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import COMMANDS, Command, CommandError, parse
 from softswitch.console.session import Credentials, Link, Session, Status
-from softswitch.console.state import ConsoleState, Pane
+from softswitch.console.state import Pane
 from softswitch.console.views import ConsoleView, ViewRegistry, ViewSpec, default_views
 
 TICK_S: Final = 1.0
@@ -123,7 +124,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.url = url
         self.registry = views or default_views()
-        self.state = ConsoleState()
+        self.state = CentreConsoleState()
         self.clock = clock
         self.session = Session(
             url, credentials, self.state, self._changed, self._status, clock=clock

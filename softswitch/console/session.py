@@ -16,11 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import aiohttp
 
 from softswitch.api.client import ApiClient, ApiClientError, EventStream, UserInfo
+from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.state import ConsoleState, Pane
 
 FIRST_RETRY_S: Final = 0.5
@@ -187,6 +188,7 @@ class Session:
             ("list_registrations", self.state.load_registrations, api.registrations),
             ("list_trunks", self.state.load_trunks, api.trunks),
             ("list_logs", self.state.load_logs, api.logs),
+            *self._centre_loads(api, now),
         ):
             if operation not in self.operations:
                 continue
@@ -196,6 +198,16 @@ class Session:
                 if exc.status != 403:  # a role that may not see it: the view says so
                     raise
         self._on_change(changed)
+
+    def _centre_loads(self, api: ApiClient, now: float) -> list[Any]:
+        """The agents' and queues' snapshots, when the model keeps them."""
+        state = self.state
+        if not isinstance(state, CentreConsoleState):
+            return []
+        return [
+            ("list_agents", state.load_agents, api.agents),
+            ("list_queues", lambda items: state.load_queues(items, now), api.queues),
+        ]
 
     async def _follow(self, stream: EventStream) -> str | None:
         stopping = asyncio.ensure_future(self._stop.wait())

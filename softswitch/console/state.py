@@ -31,6 +31,8 @@ class Pane(Enum):
     REGISTRATIONS = "registrations"
     TRUNKS = "trunks"
     LOGS = "logs"
+    AGENTS = "agents"  # console/centre_state.py
+    QUEUES = "queues"
 
 
 @dataclass(frozen=True, slots=True)

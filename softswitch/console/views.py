@@ -92,6 +92,7 @@ class ViewRegistry:
 
 def default_views() -> ViewRegistry:
     from softswitch.console.calls_view import CallsView
+    from softswitch.console.centre_views import AgentsView, WallboardView
     from softswitch.console.log_view import LogView
     from softswitch.console.registrations_view import RegistrationsView
 
@@ -107,6 +108,12 @@ def default_views() -> ViewRegistry:
         )
     )
     registry.register(ViewSpec("log", "Log", "f4", ("list_logs", "events_socket"), LogView))
+    registry.register(
+        ViewSpec("wallboard", "Wallboard", "f5", ("list_queues", "events_socket"), WallboardView)
+    )
+    registry.register(
+        ViewSpec("agents", "Agents", "f6", ("list_agents", "events_socket"), AgentsView)
+    )
     return registry
 
 

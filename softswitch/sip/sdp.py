@@ -226,15 +226,15 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
                 rtpmaps[int(pt_text)] = (enc_name, int(rate_text))
         elif name == "fmtp":
             pt_text, _, params = value.partition(" ")
-            if _digits(pt_text):
-                fmtps[int(pt_text)] = params
+            if _digits(pt_text) and params.strip():  # "a=fmtp:120" alone says nothing
+                fmtps[int(pt_text)] = params.strip()
         elif name in DIRECTIONS:
             direction = name
         elif name == "rtcp":
             port = value.split()[0] if value else ""
             if _digits(port) and 0 < int(port) <= 65535:
                 rtcp_port = int(port)
-        elif name == "ptime" and _digits(value):
+        elif name == "ptime" and _digits(value) and int(value) > 0:  # 0 ms is no packet time
             ptime = int(value)
     codecs: list[Codec] = []
     for fmt in parts[3:]:

@@ -36,6 +36,13 @@ def test_the_demo_queues_and_agents() -> None:
         for q in queues
     }
     assert members == {"600": ["1001", "1002", "1003"], "601": ["1003", "1004", "1005"]}
+    sales = queues["600"]
+    assert (sales.service_level_s, sales.short_abandon_s, sales.abandon_treatment) == (
+        20,
+        5,
+        "against",
+    )
+    assert sales.screen_pop_url.startswith("https://crm.example.com/search?number={caller}")
     skills_600 = {a.number: a.proficiency("sales") for a in acd.agents if a.number <= "1003"}
     assert len(set(skills_600.values())) == 3  # different skills
     sales = queues["600"]
@@ -67,6 +74,10 @@ def test_the_demo_queues_and_agents() -> None:
          "config.toml:agents[0].number: no extension 1009"),
         ('[[queues]]\nnumber = "600"\n[[agents]]\nnumber = "1001"\nqueues = ["601"]',
          "config.toml:agents[0].queues[0].queue: no queue 601"),
+        ('[[queues]]\nnumber = "600"\nabandon_treatment = "favour"',
+         "config.toml:queues[0].abandon_treatment: expected one of ignore, against, in-favour"),
+        ('[[queues]]\nnumber = "600"\nservice_level_s = 0',
+         "config.toml:queues[0].service_level_s:"),
         ('[acd]\nnot_ready_reasons = { "x" = "break" }',
          'config.toml:acd.not_ready_reasons: expected a table of "digits" = "reason"'),
     ],

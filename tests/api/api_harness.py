@@ -16,9 +16,15 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from softswitch.acd.engine import Engine
+from softswitch.acd.events import AcdEvent, AgentStateChanged, QueueLogEntry
+from softswitch.acd.model import AcdConfig
+from softswitch.api.centre_events import CentreEvents
 from softswitch.api.client import ApiClient
 from softswitch.api.control import ControlError
 from softswitch.api.server import ApiServer
+from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.cli import load_acd
 from softswitch.config import load_config
 from softswitch.config_api import ApiConfig
 
@@ -114,11 +120,46 @@ class ScriptedControl:
         self.commands.append((name, call_id, leg_id))
 
 
+def demo_acd() -> AcdConfig:
+    path = REPO / "config.example.toml"
+    return load_acd(path, load_config(path))
+
+
+class DemoCentre:
+    """The real ACD engine over the demo queues and agents, stepped by the test's clock; the
+    events it produces feed the statistics and the API's event stream, as CallCentre does."""
+
+    def __init__(self, clock: SteppedClock) -> None:
+        self.acd = demo_acd()
+        self.engine = Engine(self.acd)
+        self.statistics = statistics_for(self.acd)
+        self.events: list[AcdEvent] = []
+        self.listeners: list[CentreEvents] = []
+        self.control = EngineCentre(self.acd, self.engine, self.statistics, clock, self.apply)
+        self.clock = clock
+
+    def apply(self, events: list[AcdEvent] | Any) -> None:
+        for event in events:
+            self.events.append(event)
+            changed: set[str] = set()
+            if isinstance(event, QueueLogEntry | AgentStateChanged):
+                changed = self.statistics.feed(event)
+            for listener in self.listeners:
+                listener.acd_event(event, changed)
+
+
 class ApiHarness:
-    def __init__(self, server: ApiServer, control: ScriptedControl, clock: SteppedClock) -> None:
+    def __init__(
+        self,
+        server: ApiServer,
+        control: ScriptedControl,
+        clock: SteppedClock,
+        centre: DemoCentre | None = None,
+    ) -> None:
         self.server = server
         self.control = control
         self.clock = clock
+        self.centre = centre or DemoCentre(clock)  # not the server's unless handed in
         self.base_url = f"http://127.0.0.1:{server.port}"
         self._clients: list[ApiClient] = []
 
@@ -154,9 +195,14 @@ def with_api(test: Callable[[ApiHarness], Awaitable[T]], **config: Any) -> T:
     async def main() -> T:
         clock = SteppedClock()
         control = ScriptedControl()
-        server = ApiServer(demo_api_config(**config), control, clock=clock)
+        centre = DemoCentre(clock)
+        server = ApiServer(demo_api_config(**config), control, clock=clock, centre=centre.control)
+        pops = {"600": "https://crm.example.com/search?number={caller}&ivr={var.customer_number}"}
+        centre.listeners.append(
+            CentreEvents(server.hub, centre.control, server.services.scope, lambda c: {}, pops)
+        )
         await server.start()
-        harness = ApiHarness(server, control, clock)
+        harness = ApiHarness(server, control, clock, centre)
         try:
             return await test(harness)
         finally:

@@ -45,8 +45,10 @@ def test_events_are_filtered_by_scope_and_name() -> None:
         agent = await (await api.client("1001")).events(["*"])
         supervisor = await (await api.client("supervisor")).events(["call_ended"])
         admin = await (await api.client("admin")).events(["call_created", "call_ended"])
-        # "*" is every name the role may see: an agent has no registration or log events.
-        assert agent.event_names == sorted(n for n in EVENT_ACLS if n.startswith("call_"))
+        # "*" is every name the role may see: an agent has no registration, log or queue events.
+        assert agent.event_names == sorted(
+            n for n in EVENT_ACLS if n.startswith(("call_", "agent_"))
+        )
         assert supervisor.event_names == ["call_ended"]
         _call(api, 1, "1004", "1005")  # support: only the admin sees it
         _call(api, 2, "1002", "1003")  # sales: the supervisor too

@@ -11,14 +11,24 @@ from api_harness import PASSWORDS, ApiHarness, with_api
 
 from softswitch.api.client import ApiClientError
 from softswitch.api.permissions import granted
-from softswitch.api.routes import ROUTES, Route
+from softswitch.api.routes import Route
 from softswitch.api.server import build_app
+from softswitch.api.table import ALL_ROUTES as ROUTES
 from softswitch.config_api import Role
 
 ROLE_USERS = {Role.ADMIN: "admin", Role.SUPERVISOR: "supervisor", Role.AGENT: "1001"}
 # What each role is refused by ACL alone, written out rather than derived from the grants.
 FORBIDDEN_BY_ROLE = {
-    Role.AGENT: {"list_registrations", "list_trunks", "list_logs"},
+    Role.AGENT: {
+        "list_registrations",
+        "list_trunks",
+        "list_logs",
+        "list_queues",
+        "read_queue",
+        "read_queue_statistics",
+        "move_caller",
+        "caller_to_head",
+    },
     Role.SUPERVISOR: {"list_trunks"},
     Role.ADMIN: set(),
 }
@@ -27,7 +37,9 @@ GUARDED = [route for route in ROUTES if route.acl is not None and not route.webs
 
 def _path(route: Route) -> str:
     # Call 1 is 1001 -> 1002: in every demo role's scope; leg 1 is its caller.
-    return route.path.replace("{call_id}", "1").replace("{leg_id}", "1")
+    # Agent 1001 and queue 600 (which 1001 serves) are in every demo role's scope too.
+    path = route.path.replace("{call_id}", "1").replace("{leg_id}", "1")
+    return path.replace("{agent_number}", "1001").replace("{queue}", "600")
 
 
 def test_token_flow() -> None:
@@ -104,13 +116,26 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
         if route.operation_id == "resume_leg":
             api.control.hold(1, 1)
             api.control.commands.clear()
+        if route.path.startswith("/api/v1/agents/") and route.operation_id != "login_agent":
+            api.centre.control.login("1001")  # so that logoff, pause, ready can be done
+        if "/callers/" in route.path:  # call 1 waits in 600; 601 is staffed (paused 1004)
+            api.centre.control.login("1004")
+            api.centre.control.pause("1004", "meeting")
+            api.centre.apply(api.centre.engine.enqueue("1", "600", api.clock.now))
         client = await api.client(ROLE_USERS[role])
         headers = {"Authorization": f"Bearer {client.token}"}
-        status, body, _ = await api.raw(route.method, _path(route), headers=headers)
+        kwargs: dict[str, object] = {"headers": headers}
+        if route.body is not None:
+            kwargs["json"] = {"PauseRequest": {"reason": "lunch"}, "MoveRequest": {"queue": "601"}}[
+                route.body
+            ]
+        status, body, _ = await api.raw(route.method, _path(route), **kwargs)
         if route.operation_id in FORBIDDEN_BY_ROLE[role]:
             assert status == 403, body
             assert not granted(role, route.acl or "")
             assert api.control.commands == []
+        elif route.operation_id == "end_wrap_up":
+            assert status == 409, body  # allowed, but 1001 is ready, not in wrap-up
         else:
             assert status in (200, 204), body
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import soundfile as sf
+from api_events import api_call, wait_api
 from audio import dominant_frequency, write_tone
-from peers.pjsua import PjsuaPeer
+from peers.pjsua import PeerError, PjsuaPeer
 from running_switch import Switch, start_switch
 from spectrum import peaks_hz
 
@@ -191,3 +192,40 @@ def test_dialling_600_with_no_agent_logged_in_leaves_by_join_empty(
     cdr = centre.closed_cdrs(1, 5.0, "callee = ?", ("600",))[0]
     assert cdr["hangup_side"] == "switch" and cdr["hangup_cause"] == "queue join empty"
     assert all(r["event"] != "ENTERQUEUE" for r in queue_log(centre))  # never joined
+
+
+def test_an_agent_logged_in_by_45_is_ready_in_the_api_and_not_offered_once_paused_by_it(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    """*45 from the phone shows as ready through the API; a supervisor's API pause keeps the
+    next queue call away from the phone (it waits, listed by the API), and the API's ready
+    makes the phone ring for it at once."""
+    url = centre.ports.api_url
+    wait_api(centre.ports.api)
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(centre, agent, "1001")
+    seen = api_call(url, "1001", "demo-1001", lambda api: api.agent("1001"))
+    assert (seen["state"], seen["queues"]) == ("ready", ["600"])
+    api_call(url, "supervisor", "demo-supervisor", lambda api: api.agent_pause("1001", "lunch"))
+    seen = api_call(url, "1001", "demo-1001", lambda api: api.agent("1001"))
+    assert (seen["state"], seen["reason"]) == ("not ready", "lunch")
+    wait_queue_log(centre, lambda r: ("PAUSE", "NONE", "1001") in events(r), 5.0)
+
+    caller.register(centre.sip_port, "1004", "demo-1004")
+    call = caller.call(centre.uri("600"))
+    caller.wait_call_state(call, "CONFIRMED", 5.0)
+    wait_queue_log(centre, lambda r: ("ENTERQUEUE", "600", "") in events(r), 5.0)
+    queues = api_call(url, "supervisor", "demo-supervisor", lambda api: api.queues())
+    sales = next(q for q in queues if q["queue"] == "600")
+    assert [w["caller"] for w in sales["callers"]] == ["1004"]
+    assert sales["statistics"]["agents_by_state"] == {"not ready: lunch": 1}
+    # The paused phone is not offered the call: a ring now would come within the dispatch of
+    # the ENTERQUEUE already logged; 2 s is generous and bounds the wait.
+    with pytest.raises(PeerError, match="incoming_call"):
+        agent.wait_incoming(2.0)
+
+    api_call(url, "supervisor", "demo-supervisor", lambda api: api.agent_ready("1001"))
+    incoming = agent.wait_incoming(10.0)
+    assert incoming["call"] is not None
+    caller.send("hangup", call=call)
+    wait_queue_log(centre, lambda r: ("ABANDON", "600", "") in events(r), 5.0)

@@ -388,3 +388,26 @@ def test_round_trip(
     assert again == sdp
     assert again.serialize() == wire
     check(wire)
+
+
+def test_an_empty_fmtp_is_no_fmtp() -> None:
+    """Found by the mutated-capture property: `a=fmtp:120` with nothing after it parsed as an
+    empty string, was dropped on the wire, and came back as None."""
+    data = (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 120\r\n"
+        b"c=IN IP4 127.0.0.1\r\na=rtpmap:120 telephone-event/8000\r\na=fmtp:120\r\n"
+    )
+    sdp = SessionDescription.parse(data)
+    assert sdp.audio is not None and sdp.audio.codecs[1].fmtp is None
+    check(data)
+
+
+def test_a_zero_ptime_is_no_ptime() -> None:
+    """Found by the mutated-capture property: `a=ptime:0` parsed as 0 and vanished on the wire."""
+    data = (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+        b"c=IN IP4 127.0.0.1\r\na=ptime:0\r\n"
+    )
+    sdp = SessionDescription.parse(data)
+    assert sdp.audio is not None and sdp.audio.ptime_ms is None
+    check(data)
