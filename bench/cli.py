@@ -62,8 +62,8 @@ class Suite:
 
 
 ALL_PEERS = (
-    "softswitch", "kamailio", "sippy", "kamailio-rtpengine", "rtpengine", "uvloop-relay",
-    "asyncio-relay",
+    "softswitch", "softswitch-recording", "kamailio", "sippy", "kamailio-rtpengine",
+    "rtpengine", "uvloop-relay", "asyncio-relay",
 )  # fmt: skip
 RELAY_SECONDS = 5.0
 SUITES = {
@@ -87,7 +87,7 @@ SUITES = {
 # Which peers each scenario runs: the setup scenario compares signalling, the media one relays.
 SCENARIO_PEERS = {
     "setup": ("softswitch", "kamailio", "sippy"),
-    "media": ("softswitch", "kamailio-rtpengine"),
+    "media": ("softswitch", "softswitch-recording", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
     "acd": (),  # in-process: no peers
     "security": (),  # the switch's parser alone, under hypothesis

@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
@@ -29,6 +29,7 @@ from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
 from softswitch.calls.player import PlayerShared
+from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.calls.signalling import CallRecords
@@ -42,10 +43,17 @@ from softswitch.config_voicemail import VoicemailConfig
 from softswitch.ivr.application import IvrWiring
 from softswitch.ivr.flowset import FlowLoadError, FlowSet
 from softswitch.ivr.settings import ivr_settings
+from softswitch.media.call_recording import RecordingTaps
 from softswitch.media.engine import MediaEngine
 from softswitch.media.ports import PortAllocator
 from softswitch.media.prompts import PromptLibrary
-from softswitch.media.recorder import RECORDINGS_DIR, recover
+from softswitch.media.recorder import (
+    RECORDINGS_DIR,
+    Recorder,
+    Recording,
+    RecordingSummary,
+    recover,
+)
 from softswitch.media.relay import MediaRelay
 from softswitch.media.tts import Speaker
 from softswitch.metrics import SwitchMetrics, serve_metrics
@@ -176,6 +184,56 @@ class _CdrWriter:
             )
 
 
+class _RecordingWriter:
+    """RecordingStore over the store: a row when a file starts, its figures when it ends."""
+
+    def __init__(self, db: Database, writes: _StoreWriter) -> None:
+        self.db = db
+        self.writes = writes
+        self._ids: dict[str, int] = {}  # by the file's path
+
+    def opened(self, recording: Recording, sample_rate: int, agent: str | None) -> None:
+        self.writes.submit(self._open(recording, sample_rate, agent))
+
+    async def _open(self, recording: Recording, sample_rate: int, agent: str | None) -> None:
+        self._ids[recording.path] = await recordings.open_recording(
+            self.db,
+            call_id=recording.call_id,
+            path=recording.path,
+            caller=recording.caller,
+            callee=recording.callee,
+            layout=recording.layout,
+            sample_rate=sample_rate,
+            start_ts=recording.start_ts,
+            agent=agent,
+        )
+
+    def paused(self, recording: Recording, marks: Sequence[tuple[float, float]]) -> None:
+        self.writes.submit(self._paused(recording.path, list(marks)))
+
+    async def _paused(self, path: str, marks: list[tuple[float, float]]) -> None:
+        recording_id = self._ids.get(path)
+        if recording_id is not None:
+            await recordings.mark_pauses(self.db, recording_id, marks)
+
+    def closed(self, recording: Recording, summary: RecordingSummary, end_ts: float) -> None:
+        self.writes.submit(self._closed(summary, end_ts))
+
+    async def _closed(self, summary: RecordingSummary, end_ts: float) -> None:
+        recording_id = self._ids.pop(summary.path, None)
+        if recording_id is None:
+            return
+        await recordings.close_recording(
+            self.db,
+            recording_id,
+            end_ts=end_ts,
+            duration_s=summary.duration_s,
+            pauses=[(mark.start_s, mark.end_s) for mark in summary.pauses],
+            talk=dataclasses.asdict(summary.talk),
+            cut=summary.cut,
+        )
+
+
 class _BindingWriter:
     """BindingSink over the store."""
 
@@ -293,6 +351,7 @@ class Switch:
         self.relay: MediaRelay | None = None
         self.b2bua: B2bua | None = None
         self.engine: MediaEngine | None = None
+        self.recording_taps: RecordingTaps | None = None
         self.registrar: Registrar | None = None
         self.metrics = SwitchMetrics()
         self._metrics_server: asyncio.AbstractServer | None = None
@@ -374,6 +433,18 @@ class Switch:
         )
         self.b2bua.signalling.observers.append(centre)
         self.b2bua.transfers.listeners.append(centre)
+        self.recording_taps = RecordingTaps(
+            self.engine,
+            Recorder(recordings_root, config.recording.sample_rate),
+            _RecordingWriter(self.db, self._writes),
+            defer=loop.call_soon,
+        )
+        recorded = CallRecordings(self.recording_taps, config.recording)
+        self.b2bua.signalling.recordings = recorded
+        self.b2bua.signalling.observers.append(recorded)
+        if self.b2bua.conferences is not None:
+            self.b2bua.conferences.recorder = self.recording_taps
+            self.b2bua.conferences.record_all = config.recording.conferences
         self.transport = SipTransport(
             TransactionLayer(),
             self.b2bua.handle,
@@ -570,6 +641,8 @@ class Switch:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
         if self.transport is not None:
             await self.transport.stop()
+        if self.recording_taps is not None:
+            self.recording_taps.stop_all()  # what no call's end closed (a conference's mix)
         if self.engine is not None:
             self.engine.close()
         if self.relay is not None:

@@ -14,8 +14,9 @@ from bench.sipp import DIALLED_NUMBER
 RTP_PORTS = 8000
 
 
-def bench_config(uas_port: int) -> str:
-    """Calls from the load generator (trunk loadgen) to DIALLED_NUMBER go out to the SIPp uas."""
+def bench_config(uas_port: int, *, record: bool = False) -> str:
+    """Calls from the load generator (trunk loadgen) to DIALLED_NUMBER go out to the SIPp uas;
+    with `record`, every call is recorded (stereo WAV, 8 kHz), as `record = true` on a trunk."""
     return f"""\
 # Written by the bench: SIPp uac -> softswitch -> SIPp uas, all on loopback.
 [sip]
@@ -30,6 +31,7 @@ name = "loadgen"
 host = "127.0.0.1"
 port = 0
 context = "from-loadgen"
+record = {"true" if record else "false"}
 
 [[trunks]]
 name = "uas"
@@ -52,11 +54,12 @@ def softswitch_command() -> Path:
 class Softswitch(Peer):
     name = "softswitch"
     anchors_media = True
+    record = False
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "softswitch.toml"
-        config.write_text(bench_config(self.uas_port))
+        config.write_text(bench_config(self.uas_port, record=self.record))
         (self.workdir / "data").mkdir(exist_ok=True)
         low, high = free_port_range(RTP_PORTS)
         command = [
@@ -84,3 +87,10 @@ class Softswitch(Peer):
         except OSError:
             return NOT_INSTALLED
         return out.stdout.strip().split()[-1] if out.returncode == 0 and out.stdout else "unknown"
+
+
+class RecordingSoftswitch(Softswitch):
+    """The switch recording every call: the media scenario's cost of recording."""
+
+    name = "softswitch-recording"
+    record = True

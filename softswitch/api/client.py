@@ -211,6 +211,12 @@ class ApiClient:
     async def resume(self, call_id: int, leg_id: int) -> None:
         await self._request("PUT", f"/api/v1/calls/{call_id}/legs/{leg_id}/resume")
 
+    async def pause_recording(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/recording/pause")
+
+    async def resume_recording(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/recording/resume")
+
     async def registrations(self) -> list[dict[str, Any]]:
         body = await self._request("GET", "/api/v1/registrations")
         items: list[dict[str, Any]] = body["items"]

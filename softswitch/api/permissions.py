@@ -23,6 +23,7 @@ _CALLS: Final = (
     "calld.calls.*.delete",
     "calld.calls.*.legs.*.hold.update",
     "calld.calls.*.legs.*.resume.update",
+    "calld.calls.*.recording.update",  # pause for a card number, resume
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (

@@ -250,6 +250,18 @@ async def resume_leg(ctx: Context) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def pause_recording(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.pause_recording(call.call_id, True))
+    return web.Response(status=204)
+
+
+async def resume_recording(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.pause_recording(call.call_id, False))
+    return web.Response(status=204)
+
+
 def _control(command: Callable[[], T]) -> T:
     try:
         return command()
@@ -445,6 +457,26 @@ ROUTES: Final[Sequence[Route]] = (
         resume_leg,
         dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
         int_params=("call_id", "leg_id"),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/recording/pause",
+        "pause_recording",
+        "Pause the call's recording: silence in the file from now, the pause marked in its row",
+        "calld.calls.{call_id}.recording.update",
+        pause_recording,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/recording/resume",
+        "resume_recording",
+        "Resume a paused recording",
+        "calld.calls.{call_id}.recording.update",
+        resume_recording,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
     ),
     Route(
         "GET",

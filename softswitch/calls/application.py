@@ -36,6 +36,7 @@ from softswitch.calls.routing import RouteTarget
 if TYPE_CHECKING:
     from softswitch.call_record import Disposition, Side
     from softswitch.calls.call import Call
+    from softswitch.calls.recording import CallRecordings
     from softswitch.calls.registrar import Registrar
     from softswitch.config import Config, Trunk
     from softswitch.media.endpoint import MediaEndpoint
@@ -107,6 +108,11 @@ class CallServices(Protocol):
     @property
     def music_on_hold(self) -> MusicOnHold:
         """Every music-on-hold class, one source each, as a processor of the engine."""
+        ...
+
+    @property
+    def recordings(self) -> CallRecordings | None:
+        """The switch's call recorder (calls/recording.py); None when nothing records."""
         ...
 
     def take_audio(self, call: Call, leg: Leg) -> EngineLeg:

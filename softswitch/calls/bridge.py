@@ -122,6 +122,7 @@ class BridgeApplication:
         self.answered_by: Leg | None = None
         self.failures: list[tuple[int, str]] = []
         self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
+        self.agent: str | None = None  # a queue's agent, for the recording's row
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
@@ -149,6 +150,7 @@ class BridgeApplication:
         bridge.forks.append(callee)
         bridge.answered_by = callee
         bridge.media = media
+        bridge.agent = target.target
         call.attachments[callee] = bridge
         return bridge
 
@@ -161,6 +163,7 @@ class BridgeApplication:
         if self.state is BridgeState.CONNECTED:
             assert leg.media is not None and self.media is not None
             self._connect()
+            self._record()
             return None
         return self._dial_all(leg)
 
@@ -327,6 +330,21 @@ class BridgeApplication:
             party.answer(self._party_sdp(party, event.audio), now)
         self._connect()
         self.services.answered(self.call)
+        self._record()
+
+    def _record(self) -> None:
+        """Connected: a recorded call moves both legs into the engine (calls/recording.py)."""
+        recordings = self.services.recordings
+        party, callee = self.party, self.answered_by
+        if recordings is not None and self._crossing is not None:
+            # Both legs are in the engine already, each in its own codec: the recorder's taps
+            # relay a pair of one codec, so a transcoded call is not recorded yet.
+            log.warning("call %d not recorded: its legs' codecs differ", self.call.id)
+            return
+        if recordings is not None and party is not None and callee is not None:
+            recordings.bridge_connected(
+                self.services, self.call, party, callee, self.target, self.agent
+            )
 
     def _fork_ended(self, event: LegEnded) -> None:
         if event.leg is self.answered_by:

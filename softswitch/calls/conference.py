@@ -12,8 +12,8 @@ leaving beep to the room; `announce_count` tells a newcomer its place. A moderat
 mutes everyone else (again: unmutes). The control layer mutes, deafens and sets gains of a
 member, and mutes a room, through `Conferences.member_command` (calls/control.py).
 
-Recording the room's mix goes through `MixRecorder` (`recorder=`): no recorder is wired today
-(media/recorder.py is not on main yet), so a room with `record = true` is mixed but not written.
+Recording the room's mix goes through `MixRecorder` (`recorder=`, calls/recording.py in the
+switch): a room is recorded when its `record = true` or `[recording] conferences = true`.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ class MixRecording(Protocol):
 
 
 class MixRecorder(Protocol):
-    """Starts a mono recording of a room's mix (media/recorder.py once it lands)."""
+    """Starts a mono recording of a room's mix (None: it could not be started)."""
 
-    def start(self, room: str, call_ids: Sequence[int]) -> MixRecording: ...
+    def start(self, room: str, call_ids: Sequence[int]) -> MixRecording | None: ...
 
 
 @dataclass(eq=False)
@@ -134,6 +134,9 @@ class Conferences:
         self.rooms = Rooms(Mixer(max_participants))
         self.prompts = prompts or PromptLibrary()
         self.recorder = recorder
+        # [recording] conferences = true records every room; a room's own record = true, that
+        # room (config_conference.py): one rule, either flag.
+        self.record_all = False
         self._recordings: dict[str, MixRecording] = {}
         self._seats: dict[Leg, _Seat] = {}
         self.beep: Pcm = beep(country)
@@ -216,8 +219,11 @@ class Conferences:
         room = self.rooms.get(number)
         assert room is not None
         log.info("leg %d joined conference %s as %s", seat.leg.id, number, role.value)
-        if seat.room.record and self.recorder is not None and number not in self._recordings:
-            self._recordings[number] = self.recorder.start(number, [seat.call.id])
+        recorded = seat.room.record or self.record_all
+        if recorded and self.recorder is not None and number not in self._recordings:
+            recording = self.recorder.start(number, [seat.call.id])
+            if recording is not None:
+                self._recordings[number] = recording
         if seat.room.announce_count:
             self._play(seat, ["you_are_caller_number", *_number_prompts(room.count)])
         if self.config.join_tones:

@@ -210,6 +210,22 @@ class CallControl:
     def resume(self, call_id: int, leg_id: int) -> None:
         self._reoffer(call_id, leg_id, hold=False)
 
+    def pause_recording(self, call_id: int, paused: bool) -> None:
+        """Pause (silence in the file, marked in its row: a card number) or resume the call's
+        recording; 409 when the call is not being recorded or is already so."""
+        call = self._call(call_id)
+        recordings = self._signalling.recordings
+        recording = None if recordings is None else recordings.recording_of(call)
+        if recordings is None or recording is None:
+            raise ControlError(f"call {call_id} is not being recorded", 409)
+        if recording.paused is paused:
+            state = "paused" if paused else "running"
+            raise ControlError(f"the recording of call {call_id} is {state} already", 409)
+        if paused:
+            recordings.pause(call)
+        else:
+            recordings.resume(call)
+
     def hang_up(self, call_id: int, cause: str = "hung up by control") -> None:
         """End the call for someone outside SIP; `cause` lands in the CDR (who asked)."""
         signalling = self._signalling

@@ -41,6 +41,7 @@ from softswitch.calls.leg import (
     SendRequest,
     SendResponse,
 )
+from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.config import Config, Trunk
@@ -186,6 +187,7 @@ class Signalling:
         self._moh = MusicOnHold(library_tracks(PromptLibrary(config.data.dir / "prompts")))
         self._engine.add_processor(self._moh)
         self.calls: dict[int, Call] = {}
+        self.recordings: CallRecordings | None = None  # wired by the application
         self.observers: list[CallObserver] = []
         self.outbox: Outbox = []
         self.settings = LegSettings(

@@ -104,6 +104,10 @@ class ScriptedControl:
     def resume(self, call_id: int, leg_id: int) -> None:
         self._leg_command("resume", call_id, leg_id, held=False)
 
+    def pause_recording(self, call_id: int, paused: bool) -> None:
+        self.call(call_id)
+        self.commands.append(("pause_recording" if paused else "resume_recording", call_id, None))
+
     def _leg_command(self, name: str, call_id: int, leg_id: int, held: bool) -> None:
         call = self.call(call_id)
         legs = {leg.leg_id: leg for leg in call.legs}

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import soundfile as sf
 from api_events import api_call, wait_api
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PeerError, PjsuaPeer
 from running_switch import Switch, start_switch
+from spectrum import peaks_hz
+
+from softswitch.media.recorder import RECORDINGS_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -134,6 +138,28 @@ def test_a_caller_reaches_an_agent_through_the_ivr_and_each_hears_the_other(
         centre, lambda r: "WRAPUPSTART" in [e for e, *_ in events(r)], 5.0)]  # fmt: skip
     cdr = centre.closed_cdrs(1, 5.0, "callee = ?", ("500",))[0]
     assert json.loads(cdr["variables"]).get("ivr_digits") == "1"
+    # The example records every bridged call: from the agent's answer, the caller left and the
+    # agent right, and the row names the agent.
+    (recording,) = wait_recordings(centre, cdr["call_id"])
+    assert recording["agent"] == "1001" and recording["state"] == "closed"
+    audio, rate = sf.read(centre.data_dir / RECORDINGS_DIR / recording["path"], always_2d=True)
+    assert audio.shape[0] / rate >= 2.0
+    talk = audio[int(0.5 * rate) :]
+    assert peaks_hz(talk[:, 0], rate)[0] == pytest.approx(440.0, abs=10)
+    assert peaks_hz(talk[:, 1], rate)[0] == pytest.approx(1000.0, abs=10)
+
+
+def wait_recordings(switch: Switch, call_id: str, timeout_s: float = 5.0) -> list[sqlite3.Row]:
+    """The call's closed recording rows, once every one is closed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with sqlite3.connect(switch.db_path) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT * FROM recording WHERE call_id = ?", (call_id,)).fetchall()
+        if rows and all(row["end_ts"] is not None for row in rows):
+            return rows
+        assert time.monotonic() < deadline, f"recordings of {call_id} not closed: {rows}"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("centre", [{"ring_timeout_s": 2, "max_wait_s": 5}], indirect=True)
