@@ -30,8 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Protocol
 
-from softswitch.calls.leg import Leg, LegEvent
+from softswitch.calls.leg import Leg, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
+from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
 
 if TYPE_CHECKING:
     from softswitch.call_record import Disposition, Side
@@ -192,3 +194,22 @@ class ApplicationRegistry:
         if factory is None:
             raise UnknownDestinationKind(f"destination kind {target.kind} is not available")
         return factory(target, services, call)
+
+
+def answer_reoffer_here(event: LegReoffered, session_id: int) -> None:
+    """A party's own re-INVITE (hold, resume, a new address) to an application whose media ends
+    in the switch (echo, player, conference): answered here, 488 when nothing fits."""
+    leg, audio = event.leg, event.offer.audio
+    assert audio is not None and leg.media is not None
+    try:
+        leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
+    except RemoteAddressError:
+        leg.reject_reoffer(488)
+        return
+    codecs = answer_codecs(audio)
+    if not codecs:
+        leg.reject_reoffer(488)
+        return
+    direction = ANSWER_DIRECTION[audio.direction]
+    leg.media.set_direction(Direction(direction))
+    leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, session_id))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from softswitch.call_record import Disposition, Side
+from softswitch.calls.application import answer_reoffer_here
 from softswitch.calls.leg import DigitReceived, Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.room import (
     Member,
@@ -41,7 +42,7 @@ from softswitch.calls.room import (
 from softswitch.calls.routing import RouteTarget
 from softswitch.config_conference import ConferenceConfig, RoomConfig
 from softswitch.media.dtmf import DigitEnded, DigitEvent
-from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.media.endpoint import Direction
 from softswitch.media.engine import EngineLeg, LegCodec, MediaEngine, TickFrames
 from softswitch.media.mixer import Int16Frames, Mixer
 from softswitch.media.prompts import PromptLibrary, PromptNotFound
@@ -113,7 +114,7 @@ class ConferenceApplication:
         elif isinstance(event, DigitReceived):
             self.conferences.digit(leg, event.digit, event.at)
         elif isinstance(event, LegReoffered):
-            _answer_reoffer(event, self.call.id)
+            answer_reoffer_here(event, self.call.id)
 
 
 class Conferences:
@@ -389,21 +390,3 @@ def _number_prompts(number: int) -> list[str]:
     if number < 100:
         return [str(number - number % 10), str(number % 10)]
     return [str(digit) for digit in str(number)]
-
-
-def _answer_reoffer(event: LegReoffered, session_id: int) -> None:
-    """A member's own hold or resume: answered here (the room goes on without it)."""
-    leg, audio = event.leg, event.offer.audio
-    assert audio is not None and leg.media is not None
-    try:
-        leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
-    except RemoteAddressError:
-        leg.reject_reoffer(488)
-        return
-    codecs = answer_codecs(audio)
-    if not codecs:
-        leg.reject_reoffer(488)
-        return
-    direction = ANSWER_DIRECTION[audio.direction]
-    leg.media.set_direction(Direction(direction))
-    leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, session_id))

@@ -8,11 +8,11 @@ hold and resume work against it too. A leg moved here mid-call hears itself from
 from __future__ import annotations
 
 from softswitch.call_record import Side
-from softswitch.calls.application import CallServices
+from softswitch.calls.application import CallServices, answer_reoffer_here
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
-from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.media.endpoint import Direction
 from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
 
 
@@ -55,20 +55,4 @@ class EchoApplication:
             side = Side.SWITCH if event.cause == "no ACK" else event.leg.side
             self.services.hang_up(self.call, side, event.cause)
         elif isinstance(event, LegReoffered):
-            self._answer_reoffer(event)
-
-    def _answer_reoffer(self, event: LegReoffered) -> None:
-        leg, audio = event.leg, event.offer.audio
-        assert audio is not None and leg.media is not None
-        try:
-            leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
-        except RemoteAddressError:
-            leg.reject_reoffer(488)
-            return
-        codecs = answer_codecs(audio)
-        if not codecs:
-            leg.reject_reoffer(488)
-            return
-        direction = ANSWER_DIRECTION[audio.direction]
-        leg.media.set_direction(Direction(direction))
-        leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))
+            answer_reoffer_here(event, self.call.id)

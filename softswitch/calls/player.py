@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from softswitch.call_record import Side
-from softswitch.calls.application import ApplicationFactory, CallServices
+from softswitch.calls.application import ApplicationFactory, CallServices, answer_reoffer_here
 from softswitch.calls.call import Call
 from softswitch.calls.leg import DigitReceived, Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
-from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.media.endpoint import Direction
 from softswitch.media.engine_leg import EngineLeg
 from softswitch.media.player import Clip, Pause, PlaybackFinished, Player, PlayItem
 from softswitch.media.prompts import PromptLibrary
@@ -99,7 +99,7 @@ class PlayerApplication:
             side = Side.SWITCH if event.cause == "no ACK" else event.leg.side
             self.services.hang_up(self.call, side, event.cause)
         elif isinstance(event, LegReoffered):
-            self._answer_reoffer(event)
+            answer_reoffer_here(event, self.call.id)
         elif isinstance(event, DigitReceived):
             if self.interruptible and self.audio is not None:
                 self.shared.player.stop(self.audio)
@@ -135,22 +135,6 @@ class PlayerApplication:
     def play(self, items: Iterable[PlayItem]) -> None:
         if self.audio is not None:
             self.shared.player.play(self.audio, items, self.finished)
-
-    def _answer_reoffer(self, event: LegReoffered) -> None:
-        leg, audio = event.leg, event.offer.audio
-        assert audio is not None and leg.media is not None
-        try:
-            leg.media.set_remote(audio.address, audio.port, audio.rtcp_port)
-        except RemoteAddressError:
-            leg.reject_reoffer(488)
-            return
-        codecs = answer_codecs(audio)
-        if not codecs:
-            leg.reject_reoffer(488)
-            return
-        direction = ANSWER_DIRECTION[audio.direction]
-        leg.media.set_direction(Direction(direction))
-        leg.answer_reoffer(leg.local_sdp(event.offer, codecs, direction, self.call.id))
 
 
 class DtmfTestApplication(PlayerApplication):
