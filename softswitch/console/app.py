@@ -195,6 +195,7 @@ class ConsoleApp(App[None]):
 
     @on(ConsoleView.Ready)
     def _view_ready(self, event: ConsoleView.Ready) -> None:
+        event.view.drawable = True
         if self.current is None:
             self.action_show_view(next(iter(self.views)))
         else:
@@ -207,20 +208,21 @@ class ConsoleApp(App[None]):
 
     def _redraw(self, panes: set[Pane]) -> None:
         for view in self.views.values():
-            if view.panes & panes and view.is_mounted:
+            if view.panes & panes:
                 self._draw(view)
         self._draw_tabs()
 
     def _draw(self, view: ConsoleView) -> None:
-        if not view.is_mounted:
+        if not (view.drawable and view.is_mounted):
             return  # drawn when Ready
         view.show(self.state, self.clock(), self.needle, self.session.operations)
         self.redraws += 1
 
     def _tick(self) -> None:
         view = self.views.get(self.current or "")
-        if view is not None and view.ticking and view.is_mounted:
-            self._draw(view)
+        if view is not None and view.ticking:
+            with contextlib.suppress(NoMatches):  # see _status
+                self._draw(view)
 
     def _draw_tabs(self) -> None:
         text = Text()

@@ -42,6 +42,10 @@ class ConsoleView(Vertical):
             super().__init__()
             self.view = view
 
+    # Set by the app when it handles Ready: from then on the view's widgets can be queried.
+    # `is_mounted` alone is not enough; a view can be mounted a moment before its children.
+    drawable: bool = False
+
     def on_mount(self) -> None:
         self.post_message(self.Ready(self))
 
