@@ -1,17 +1,19 @@
 """kill -9 during 50 calls, then a restart on the same data dir (issue 12, "Crashes").
 
-SIPp callers on the `gateway` trunk place 50 concurrent calls: 34 bridged out to a SIPp carrier
-and recorded, 16 into queue 600, where two logged-in agents (phones registered by a third party,
-a SIPp UAS) answer one each and the rest wait with music. Agent 1003 is paused for lunch, 1004
-never logged in. The switch is killed with SIGKILL mid-call and started again; the phones do not
-register again. What the restarted switch shows is asserted: every CDR row closed as cut by the
-crash at the time it died, every recording playable up to within a second of the kill, the agents
-in the state they were in (those on a call ready, the paused one paused with its reason), the
-queues empty, and the registrations kept.
+SIPp callers on the `gateway` trunk place 50 concurrent calls, talking (sip-tester's speech):
+34 bridged out to a SIPp carrier and recorded, 16 into queue 600, where two logged-in agents
+(phones registered by a third party, a SIPp UAS) answer one each and the rest wait with music.
+Agent 1003 is paused for lunch, 1004 never logged in. The switch is killed with SIGKILL mid-call
+and started again; the phones do not register again. What the restarted switch shows is
+asserted: every CDR row closed as cut by the crash at the time it died, every recording
+playable, with speech, up to within a second of the kill, the agents in the state they were in
+(those on a call ready, the paused one paused with its reason), the queues empty, and the
+registrations kept.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import time
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import soundfile as sf
 from api_events import api_call, wait_api
@@ -31,6 +34,8 @@ from softswitch.media.recorder import RECORDINGS_DIR
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SCENARIOS = Path(__file__).with_name("scenarios")
+SIPP_PCAPS = Path("/usr/share/sip-tester")  # g711a.pcap: 7 s of speech, PCMA
+SPEECH_RMS = 0.02  # g711a.pcap's speech: 0.03-0.15 over any 0.5 s; silence is 0
 BRIDGED = 34
 QUEUED = 16
 OUT_NUMBER = "9500"  # out through the carrier trunk; recorded (the gateway trunk records)
@@ -89,19 +94,23 @@ def _register(sipp: Callable[..., Sipp], switch: Switch, agent: str, contact_por
 
 
 def _callers(sipp: Callable[..., Sipp], switch: Switch, name: str, number: str, calls: int) -> Sipp:
-    args = ["-sn", "uac", f"{LOCAL}:{switch.sip_port}", "-s", number, "-m", str(calls)]
-    args += ["-l", str(calls), "-r", "25", "-d", str(HOLD_MS)]
+    """Callers that talk (sip-tester's speech, again and again) until they are killed."""
+    args = ["-sf", str(SCENARIOS / "caller_talking.xml"), f"{LOCAL}:{switch.sip_port}"]
+    args += ["-s", number, "-m", str(calls), "-l", str(calls), "-r", "25"]
     return sipp(name, args, timeout_s=HOLD_MS / 1000)
 
 
 def test_kill_9_during_50_calls_then_restart_closes_rows_keeps_audio_agents_and_phones(
     tmp_path: Path, carrier_port: int, sipp: Callable[..., Sipp]
 ) -> None:
-    carrier = sipp("carrier", ["-sn", "uas", "-p", str(carrier_port)], HOLD_MS / 1000)
-    agents_phone = sipp("agents-phone", ["-sn", "uas"], HOLD_MS / 1000)
+    answer = ["-sf", str(SCENARIOS / "answer_pcma.xml")]
+    carrier = sipp("carrier", [*answer, "-p", str(carrier_port)], HOLD_MS / 1000)
+    agents_phone = sipp("agents-phone", answer, HOLD_MS / 1000)
     wait_port_bound(carrier_port, 5.0, "SIPp carrier")
     wait_port_bound(agents_phone.sip_port, 5.0, "SIPp agents' phone")
 
+    (tmp_path / "pcap").mkdir()
+    shutil.copy(SIPP_PCAPS / "g711a.pcap", tmp_path / "pcap")  # SIPp's working folder
     switch = start_switch(tmp_path, carrier_port, edit=_edit)
     try:
         wait_api(switch.ports.api)
@@ -152,6 +161,9 @@ def test_kill_9_during_50_calls_then_restart_closes_rows_keeps_audio_agents_and_
     for row in open_rows:
         audio, rate = sf.read(switch.data_dir / RECORDINGS_DIR / row["path"], always_2d=True)
         played_s = audio.shape[0] / rate
+        # Speech up to the end: the caller's channel (left) is not padded with silence.
+        tail = audio[-rate // 2 :, 0]
+        assert float(np.sqrt(np.mean(tail**2))) > SPEECH_RMS, (row, "silent last 0.5 s")
         up_s = killed_at - row["start_ts"]
         assert up_s - 1.0 <= played_s <= up_s + CLOCK_SLACK_S, (row, played_s, up_s)
 
