@@ -27,6 +27,7 @@ class Heartbeat:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / HEARTBEAT_FILENAME
+        self._failing = False
 
     def last_beat(self) -> float | None:
         """When the previous run was last known alive, or None when none left a heartbeat."""
@@ -36,11 +37,23 @@ class Heartbeat:
             return None
 
     def beat(self, now: float) -> None:
+        """Move the mtime to `now`; a failure is logged once and never stops the switch."""
         try:
-            os.utime(self.path, (now, now))
-        except FileNotFoundError:
-            self.path.touch()
-            os.utime(self.path, (now, now))
+            try:
+                os.utime(self.path, (now, now))
+            except FileNotFoundError:
+                self.path.touch()
+                os.utime(self.path, (now, now))
+        except OSError as exc:
+            if not self._failing:
+                log.warning(
+                    "cannot update %s: %s (calls a crash cuts will end at its last good beat)",
+                    self.path,
+                    exc,
+                )
+            self._failing = True
+        else:
+            self._failing = False
 
 
 class AcdStateFile:
