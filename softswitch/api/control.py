@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from softswitch.calls.control import ControlError
+from softswitch.calls.supervision import SupervisionView
 
 __all__ = ["CallControl", "CallInfo", "ControlError", "LegInfo"]
 
@@ -64,3 +65,12 @@ class CallControl(Protocol):
     def resume(self, call_id: int, leg_id: int) -> None: ...
 
     def pause_recording(self, call_id: int, paused: bool) -> None: ...
+
+    # supervision (api/supervision.py)
+    def supervisions(self) -> Sequence[SupervisionView]: ...
+
+    def supervise(self, extension: str, supervisor: str, mode: str) -> SupervisionView: ...
+
+    def supervision_mode(self, supervision_id: int, mode: str) -> SupervisionView: ...
+
+    def stop_supervision(self, supervision_id: int) -> None: ...

@@ -197,6 +197,10 @@ class BridgeApplication:
         self.state = BridgeState.OVER
         self.party = None
 
+    def reconnect(self) -> None:
+        """Both legs back together after something else had their audio (a supervision)."""
+        self._connect()
+
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
         if isinstance(event, LegEnded):

@@ -42,6 +42,12 @@ from softswitch.calls.leg import (
 )
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
+from softswitch.calls.supervision import (
+    SupervisionError,
+    Supervisions,
+    SupervisionView,
+    mode_named,
+)
 from softswitch.media.endpoint import Direction
 
 DEFAULT_QUEUE_SIZE = 1000
@@ -162,8 +168,9 @@ class Subscription:
 class CallControl:
     """Commands over the live calls of one `Signalling`, and its event stream."""
 
-    def __init__(self, signalling: Signalling) -> None:
+    def __init__(self, signalling: Signalling, supervisions: Supervisions | None = None) -> None:
         self._signalling = signalling
+        self._supervisions = supervisions
         self._subscribers: set[Subscription] = set()
         signalling.observers.append(self)
 
@@ -255,6 +262,42 @@ class CallControl:
         """Mute (or unmute) every participant of the leg's room; moderators keep their voice."""
         conferences, leg = self._conference_leg(call_id, leg_id)
         conferences.member_command(leg, mute_all=on)
+
+    # ---- supervision (calls/supervision.py) --------------------------------------------
+    def supervisions(self) -> list[SupervisionView]:
+        return [] if self._supervisions is None else self._supervisions.views()
+
+    def supervise(self, extension: str, supervisor: str, mode: str) -> SupervisionView:
+        """Ring `supervisor`'s phone; answered, it listens to (whispers to, barges into) the
+        call `extension` is on. 404 when that extension is on no two-party call."""
+        supervisions = self._supervision_layer()
+        try:
+            supervision = supervisions.ring(
+                self._signalling, extension, supervisor, mode_named(mode)
+            )
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+        return supervision.view()
+
+    def supervision_mode(self, supervision_id: int, mode: str) -> SupervisionView:
+        supervisions = self._supervision_layer()
+        try:
+            supervisions.set_mode(supervision_id, mode_named(mode))
+            return supervisions.get(supervision_id).view()
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+
+    def stop_supervision(self, supervision_id: int) -> None:
+        supervisions = self._supervision_layer()
+        try:
+            supervisions.stop(supervision_id, "stopped by control", self._signalling)
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+
+    def _supervision_layer(self) -> Supervisions:
+        if self._supervisions is None:
+            raise ControlError("this switch has no supervision", 404)
+        return self._supervisions
 
     def _conference_leg(self, call_id: int, leg_id: int) -> tuple[Conferences, Leg]:
         call = self._call(call_id)
