@@ -138,7 +138,7 @@ def test_a_phone_that_is_no_supervisors_is_refused_and_logged(
     intruder.send("record", call=call, path=str(tmp_path / "refusal.wav"), seconds=1.5)
     intruder.wait_event("recorded", 10.0, call=call)
     samples, _ = read_mono(tmp_path / "refusal.wav")
-    assert np.abs(samples).max() > 1000, "the refusal prompt was not heard"
+    assert np.sqrt(np.mean(samples**2)) > 0.01, "the refusal prompt was not heard"
     intruder.wait_bye(call, 15.0)
     _wait_log(switch, "reason=supervisor-code extension=1003", 5.0)
     # The call it aimed at is untouched.
@@ -153,7 +153,7 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     supervisor = _phone(switch, pjsua, SUPERVISOR)
 
     async def as_agent() -> int:
-        async with ApiClient(switch.api_url) as api:
+        async with ApiClient(switch.ports.api_url) as api:
             await api.login(AGENT, f"demo-{AGENT}")
             with pytest.raises(ApiClientError) as refused:
                 await api.supervise(AGENT, "listen", extension=SUPERVISOR)
@@ -162,7 +162,7 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     assert asyncio.run(as_agent()) == 403
 
     async def supervise() -> tuple[int, list[str]]:
-        async with ApiClient(switch.api_url) as api:
+        async with ApiClient(switch.ports.api_url) as api:
             await api.login("supervisor", "demo-supervisor")
             async with await api.events(["supervision_started"]) as events:
                 started = await api.supervise(AGENT, "whisper")
@@ -181,7 +181,7 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     _check(_record(parties, tmp_path, "api-whisper"), "whisper")
 
     async def barge_then_stop(stop: bool) -> str:
-        async with ApiClient(switch.api_url) as api:
+        async with ApiClient(switch.ports.api_url) as api:
             await api.login("supervisor", "demo-supervisor")
             if stop:
                 await api.stop_supervision(supervision_id)
