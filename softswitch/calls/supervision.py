@@ -68,6 +68,7 @@ from softswitch.media.prompts import PromptLibrary
 from softswitch.media.supervision_mix import SupervisionMix
 from softswitch.security.log import field as log_field
 from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs, supported_codecs, widened_offer
+from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.calls")
 security_log = logging.getLogger("softswitch.security")
@@ -167,7 +168,10 @@ class Supervision:
     supervisor_call: Call  # the supervisor's own call (phone), or `call` (control)
     supervisor_leg: Leg | None = None
     state: SupervisionState = SupervisionState.RINGING
-    taken: list[Leg] = field(default_factory=list)  # legs this put into the engine
+    # What this put into the engine (and releases at the end): the parties' audio it took
+    # from the relay, and the supervisor's.
+    taken: list[EngineLeg] = field(default_factory=list)
+    relayed: bool = False  # the parties were on the bridge's relay before
     cause: str = ""
 
     def step(self, event: SupervisionInput) -> None:
@@ -207,7 +211,7 @@ class Supervisions:
     def __init__(self, config: Config, prompts: PromptLibrary | None = None) -> None:
         self.config = config
         self.codes: SupervisorCodes = config.features.supervisor
-        self.mix = SupervisionMix()
+        self.mix = SupervisionMix(on_broken=self._broken)
         self.shared = PlayerShared(prompts or PromptLibrary(), "en")
         self.listeners: list[SupervisionListener] = []
         # The call layer (calls/signalling.py), set by `bind`: its live calls and services.
@@ -273,6 +277,8 @@ class Supervisions:
         """A supervision of the call `extension` is on; `supervisor_call` is the supervisor's
         own call (phone), None when control rings the supervisor in the supervised call."""
         call, bridge, agent_leg, other_leg = self.target(extension, exclude=supervisor_call)
+        if bridge.holding:
+            raise SupervisionError(f"the call of extension {extension} is on hold", 409)
         if any(s.call is call for s in self._by_id.values()):
             raise SupervisionError(f"the call of extension {extension} is supervised already", 409)
         supervision = Supervision(
@@ -309,7 +315,7 @@ class Supervisions:
         return supervision
 
     async def _dial(
-        self, services: CallServices, supervision: Supervision, destination: tuple[object, str]
+        self, services: CallServices, supervision: Supervision, destination: tuple[Address, str]
     ) -> None:
         call = supervision.call
         try:
@@ -326,7 +332,7 @@ class Supervisions:
         peer, uri = destination
         leg = services.dial(
             call,
-            peer,  # type: ignore[arg-type]
+            peer,
             uri,
             supervision.supervisor,
             media,
@@ -374,12 +380,16 @@ class Supervisions:
             existing = engine.leg_of(party.media)
             if existing is not None:
                 return existing  # a recorded or transcoded call: its legs are in the engine
-            supervision.taken.append(party)
-            return services.take_audio(call, party)
+            taken = services.take_audio(call, party)
+            supervision.taken.append(taken)
+            return taken
 
         caller = audio(supervision.call, supervision.other_leg)
         agent = audio(supervision.call, supervision.agent_leg)
         mine = services.take_audio(supervision.supervisor_call, leg)
+        relayed = bool(supervision.taken)  # the bridge relayed: it relays again at the end
+        supervision.taken.append(mine)
+        supervision.relayed = relayed
         self.mix.add(supervision.id, caller, agent, mine, supervision.mode)
         log.info(
             "supervision %d: %s %s call %d of %s",
@@ -399,17 +409,21 @@ class Supervisions:
         supervision.cause = cause
         self._by_id.pop(supervision.id, None)
         self.mix.remove(supervision.id)
-        leg = supervision.supervisor_leg
-        if leg is not None:
-            services.release_audio(leg)
-        for party in supervision.taken:
-            services.release_audio(party)
-        if supervision.taken and not supervision.call.ended:
-            supervision.bridge.reconnect()  # back to the relay from the next packet
+        for taken in supervision.taken:
+            # Only what this took: a leg the engine now holds for another (music on hold) stays.
+            services.engine.release(taken)
         supervision.taken.clear()
+        if supervision.relayed and not supervision.call.ended:
+            supervision.bridge.reconnect()  # back to the relay from the next packet
         log.info("supervision %d ended: %s", supervision.id, cause)
         if was_active:
             self._tell(SupervisionEnded(*_ids(supervision), supervision.mode.value, cause))
+
+    def _broken(self, supervision_id: int) -> None:
+        """A leg of the mix was taken by something else (music on hold) or closed."""
+        supervision = self._by_id.get(supervision_id)
+        if supervision is not None:
+            self._observed_end(supervision, "the call's media changed (hold)")
 
     def _tell(self, event: SupervisionEvent) -> None:
         for listener in self.listeners:

@@ -10,8 +10,10 @@ recorded call's taps, a transcoding bridge): what it writes to the legs' rows is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from softswitch.media.endpoint import Route
 from softswitch.media.engine import TickFrames
 from softswitch.media.engine_leg import EngineLeg
 from softswitch.media.mixer import Mixer, SupervisorMode
@@ -27,8 +29,9 @@ class _Group:
 class SupervisionMix:
     """Every supervised call's three legs, mixed with the supervisor's mode each tick."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_broken: Callable[[int], None] | None = None) -> None:
         self.mixer = Mixer()
+        self._on_broken = on_broken
         self._pass = RoomMixPass(self.mixer)
         self._groups: dict[int, _Group] = {}
 
@@ -67,11 +70,25 @@ class SupervisionMix:
     def process(self, frames: TickFrames) -> None:
         engine_rows: list[int] = []
         mixer_rows: list[int] = []
-        for group in self._groups.values():
+        broken: list[int] = []
+        for key, group in self._groups.items():
+            if any(_lost(leg) for leg in group.legs):
+                broken.append(key)  # another consumer took a leg, or its endpoint closed
+                continue
             rows = [leg.row for leg in group.legs]
-            if min(rows) < 0 or any(leg.endpoint.closed for leg in group.legs):
-                continue  # a leg joins the tick when it ends, or is gone (the call layer ends it)
+            if min(rows) < 0:
+                continue  # a leg taken in this tick has its row when the tick ends
             engine_rows.extend(rows)
             mixer_rows.extend(group.rows)
         if engine_rows:
             self._pass.run(frames.heard, frames.say, frames.send, engine_rows, mixer_rows)
+        for key in broken:
+            if self._on_broken is None:
+                self.remove(key)
+            else:
+                self._on_broken(key)  # the call layer ends it (and removes it here)
+
+
+def _lost(leg: EngineLeg) -> bool:
+    endpoint = leg.endpoint
+    return leg.leaving or endpoint.closed or endpoint.route is not Route.CONSUMER

@@ -11,6 +11,7 @@ refusal and is hung up on, and the attempt is in the security log.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,3 +128,36 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     supervisor.wait_bye(sup_call, 5.0)
     after = record({CALLER: parties[CALLER], AGENT: parties[AGENT]}, tmp_path, "api-after")
     assert after[CALLER][AGENT] > HEARD_DB and after[AGENT][CALLER] > HEARD_DB, after
+
+
+def test_a_hold_ends_the_supervision_and_the_resumed_call_is_whole_again(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    parties = agent_call(switch, pjsua, tmp_path)
+    supervisor = phone(switch, pjsua, SUPERVISOR)
+    sup_call = supervisor.call(switch.uri("*35" + AGENT))
+    supervisor.wait_call_state(sup_call, "CONFIRMED", 5.0)
+    supervisor.wait_event("media_active", 5.0, call=sup_call)
+    play(supervisor, sup_call, tmp_path, SUPERVISOR)
+    parties[SUPERVISOR] = (supervisor, sup_call)
+    check(record(parties, tmp_path, "barge"), "barge")
+    agent, agent_call_id = parties[AGENT]
+    agent.send("hold", call=agent_call_id)
+    supervisor.wait_bye(sup_call, 10.0)  # music on hold took the caller's audio
+    wait_log(switch, "ended: the call's media changed (hold)", 5.0)
+    agent.send("unhold", call=agent_call_id)
+    after = _heard_after_resume(parties, tmp_path)
+    assert after[CALLER][AGENT] > HEARD_DB and after[AGENT][CALLER] > HEARD_DB, after
+
+
+def _heard_after_resume(
+    parties: dict[str, tuple[PjsuaPeer, int]], tmp_path: Path
+) -> dict[str, dict[str, float]]:
+    """What the two parties hear once the resume has gone through (waited on, bounded)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        after = record({CALLER: parties[CALLER], AGENT: parties[AGENT]}, tmp_path, "resumed")
+        if after[CALLER][AGENT] > HEARD_DB and after[AGENT][CALLER] > HEARD_DB:
+            return after
+        if time.monotonic() > deadline:
+            return after

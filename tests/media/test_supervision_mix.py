@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from softswitch.media.endpoint import Route
 from softswitch.media.engine import TickFrames
 from softswitch.media.mixer import SupervisorMode
 from softswitch.media.supervision_mix import SupervisionMix
@@ -18,6 +19,7 @@ SAMPLES = 160
 @dataclass
 class _Endpoint:
     closed: bool = False
+    route: Route = Route.CONSUMER
 
 
 @dataclass
@@ -26,6 +28,7 @@ class _Leg:
 
     row: int
     endpoint: _Endpoint
+    leaving: bool = False
 
 
 def _frames(values: list[int]) -> TickFrames:
@@ -71,17 +74,32 @@ def test_mode_changes_and_two_calls_mix_apart() -> None:
     assert list(frames.say[:, 0]) == [10, 101, 11, 6000, 5000, 3000]
 
 
-def test_a_leg_not_yet_in_the_tick_or_gone_leaves_its_call_unmixed() -> None:
-    mix = SupervisionMix()
+def test_a_leg_not_yet_in_the_tick_waits_and_a_lost_leg_breaks_the_supervision() -> None:
+    broken: list[int] = []
+    mix = SupervisionMix(on_broken=broken.append)
     legs = [_Leg(0, _Endpoint()), _Leg(-1, _Endpoint()), _Leg(1, _Endpoint())]
     mix.add(1, *legs, SupervisorMode.BARGE)  # type: ignore[arg-type]
     frames = _frames([1, 2])
     mix.process(frames)
-    assert not frames.send.any()
+    assert not frames.send.any() and broken == []  # waits for the row
     legs[1].row = 2
-    legs[2].endpoint.closed = True
-    frames = _frames([1, 2, 3])
-    mix.process(frames)
-    assert not frames.send.any()
+    mix.process(frames := _frames([1, 2, 3]))
+    assert frames.send.all() and broken == []
+    legs[0].endpoint.route = Route.RELAY  # music on hold, or the bridge, took it back
+    mix.process(frames := _frames([1, 2, 3]))
+    assert not frames.send.any() and broken == [1]
     mix.remove(1)
-    assert 1 not in mix and mix.mixer.rows == 3 and not mix.mixer.members(1)
+    assert 1 not in mix and not mix.mixer.members(1)
+
+
+@pytest.mark.parametrize("lose", ["leaving", "closed"])
+def test_without_a_call_layer_a_lost_group_is_dropped(lose: str) -> None:
+    mix = SupervisionMix()
+    legs = [_Leg(row, _Endpoint()) for row in (0, 1, 2)]
+    mix.add(1, *legs, SupervisorMode.LISTEN)  # type: ignore[arg-type]
+    if lose == "leaving":
+        legs[2].leaving = True
+    else:
+        legs[2].endpoint.closed = True
+    mix.process(frames := _frames([1, 2, 3]))
+    assert not frames.send.any() and 1 not in mix
