@@ -161,3 +161,29 @@ def _heard_after_resume(
             return after
         if time.monotonic() > deadline:
             return after
+
+
+def test_whisper_on_a_queue_call_coaches_the_agent_alone(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """A caller of queue 600 reaches agent 1001 (logged in by *45); *34 1001 whispers."""
+    agent = phone(switch, pjsua, AGENT)
+    login = agent.call(switch.uri("*45"))
+    agent.wait_call_state(login, "CONFIRMED", 5.0)
+    agent.wait_bye(login, 10.0)
+    caller = phone(switch, pjsua, CALLER)
+    caller_call = caller.call(switch.uri("600"))
+    agent_call = agent.wait_incoming(10.0)["call"]
+    agent.send("answer", call=agent_call)
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    wait_log(switch, "queue 600 connected to agent 1001", 5.0)
+    play(caller, caller_call, tmp_path, CALLER)
+    play(agent, agent_call, tmp_path, AGENT)
+    supervisor = phone(switch, pjsua, SUPERVISOR)
+    sup_call = supervisor.call(switch.uri("*34" + AGENT))
+    supervisor.wait_call_state(sup_call, "CONFIRMED", 5.0)
+    supervisor.wait_event("media_active", 5.0, call=sup_call)
+    play(supervisor, sup_call, tmp_path, SUPERVISOR)
+    parties = {CALLER: (caller, caller_call), AGENT: (agent, agent_call)}
+    parties[SUPERVISOR] = (supervisor, sup_call)
+    check(record(parties, tmp_path, "queue-whisper"), "whisper")
