@@ -1,10 +1,10 @@
 """Supervision over the API: listen to, whisper to, barge into an agent's call; change the
 mode; stop. Events `supervision_started`, `supervision_changed`, `supervision_ended`.
 
-`POST /api/v1/agents/{agent}/supervise` rings the supervisor's phone (the body's `extension`,
-else the token user's own) and, on answer, attaches it to the call the agent's extension is
-on (calls/supervision.py). Only supervisors (of the agent's teams) and admins hold the ACLs;
-an agent's token gets 403.
+`POST /api/v1/agents/{agent}/supervise` rings the supervisor's phone (the token user's own
+extension; an admin may name any in the body) and, on answer, attaches it to the call the
+agent's extension is on (calls/supervision.py). Only supervisors (of the agent's teams) and
+admins hold the ACLs; an agent's token gets 403.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from aiohttp import web
 from softswitch.api.events import EventHub
 from softswitch.api.routes import ApiError, Context, Route, json_response, read_json_object
 from softswitch.calls.supervision import SupervisionEnded, SupervisionEvent, SupervisionStarted
+from softswitch.config_api import Role
 
 MODES: Final = ("listen", "whisper", "barge")
 
@@ -72,6 +73,9 @@ async def supervise_agent(ctx: Context) -> web.StreamResponse:
     extension = body.get("extension", principal.extension)
     if not isinstance(extension, str) or not extension:
         raise ApiError(400, "no extension: give one, or give your user an extension")
+    if principal.role is not Role.ADMIN and extension != principal.extension:
+        # Else a supervisor could have a call's audio sent to anyone's phone.
+        raise ApiError(403, "a supervisor supervises from its own phone only")
     try:
         view = services.control.supervise(services.scope.extension_of(agent), extension, mode)
     except LookupError as exc:

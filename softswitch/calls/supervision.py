@@ -344,6 +344,12 @@ class Supervisions:
         call.attachments[leg] = SupervisionApplication(self, services, call, supervision)
         services.flush()
 
+        def unanswered() -> None:
+            if supervision.state is SupervisionState.RINGING:
+                self.stop(supervision.id, "the supervisor did not answer", services)
+
+        services.call_later(self.config.calls.ring_timeout_s, unanswered)
+
     def set_mode(self, supervision_id: int, mode: SupervisorMode) -> None:
         supervision = self.get(supervision_id)
         supervision.step(SupervisionInput.MODE)
