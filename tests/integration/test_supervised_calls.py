@@ -116,11 +116,20 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     async def barge_then_stop(stop: bool) -> str:
         async with ApiClient(switch.ports.api_url) as api:
             await api.login("supervisor", "demo-supervisor")
+            name = "supervision_ended" if stop else "supervision_changed"
+            async with await api.events([name]) as events:
+                if stop:
+                    await api.stop_supervision(supervision_id)
+                    result = "stopped"
+                else:
+                    result = (await api.change_supervision(supervision_id, "barge")).mode
+                event = await events.next(timeout_s=5.0)
+            assert event is not None and event.name == name
+            assert event.data["supervision_id"] == supervision_id
+            assert event.data["mode"] == "barge"
             if stop:
-                await api.stop_supervision(supervision_id)
-                return "stopped"
-            changed = await api.change_supervision(supervision_id, "barge")
-            return changed.mode
+                assert event.data["cause"] == "stopped by control"
+            return result
 
     assert asyncio.run(barge_then_stop(False)) == "barge"
     check(record(parties, tmp_path, "api-barge"), "barge")
