@@ -365,7 +365,7 @@ class Supervisions:
         """End the supervision: the legs it took go back to the bridge, the supervisor's leg
         is hung up (in its own call: that whole call)."""
         supervision = self.get(supervision_id)
-        self._end(supervision, cause, services)
+        self.finish(supervision, cause, services)
         leg = supervision.supervisor_leg
         if leg is None or leg.ended:
             return
@@ -407,7 +407,8 @@ class Supervisions:
         )
         self._tell(SupervisionStarted(*_ids(supervision), supervision.mode.value))
 
-    def _end(self, supervision: Supervision, cause: str, services: CallServices) -> None:
+    def finish(self, supervision: Supervision, cause: str, services: CallServices) -> None:
+        """End the supervision's mixing and give the parties back; no leg is hung up here."""
         if supervision.state is SupervisionState.ENDED:
             return
         was_active = supervision.state is SupervisionState.ACTIVE
@@ -539,7 +540,7 @@ class SupervisionApplication:
 
     def detach(self, leg: Leg) -> None:
         if leg is self.supervision.supervisor_leg:
-            self.supervisions._end(self.supervision, "supervisor moved", self.services)
+            self.supervisions.finish(self.supervision, "supervisor moved", self.services)
 
     def on_event(self, event: LegEvent) -> None:
         supervision = self.supervision
@@ -548,7 +549,7 @@ class SupervisionApplication:
         if isinstance(event, LegAnswered):
             self._answered(event)
         elif isinstance(event, LegEnded):
-            self.supervisions._end(supervision, f"supervisor: {event.cause}", self.services)
+            self.supervisions.finish(supervision, f"supervisor: {event.cause}", self.services)
             if self.call is supervision.supervisor_call and self.call is not supervision.call:
                 self.services.hang_up(self.call, event.leg.side, event.cause)
         elif isinstance(event, LegReoffered):
