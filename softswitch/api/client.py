@@ -306,6 +306,16 @@ class ApiClient:
             body["extension"] = extension
         return _supervision(await self._request("POST", f"/api/v1/agents/{agent}/supervise", body))
 
+    async def supervise_call(
+        self, call_id: int, mode: str, extension: str | None = None
+    ) -> SupervisionDetails:
+        """The same for a given call."""
+        body: dict[str, object] = {"mode": mode}
+        if extension is not None:
+            body["extension"] = extension
+        path = f"/api/v1/calls/{call_id}/supervise"
+        return _supervision(await self._request("POST", path, body))
+
     async def supervisions(self) -> list[SupervisionDetails]:
         body = await self._request("GET", "/api/v1/supervisions")
         return [_supervision(item) for item in body["items"]]

@@ -53,6 +53,7 @@ _WATCH: Final = (
 # Listen, whisper, barge (api/supervision.py): supervisors only, never agents.
 _SUPERVISE: Final = (
     "agentd.agents.*.supervise.create",
+    "calld.calls.*.supervise.create",
     "calld.supervisions.#",
     "events.supervisions.#",
 )

@@ -3,7 +3,8 @@ mode; stop. Events `supervision_started`, `supervision_changed`, `supervision_en
 
 `POST /api/v1/agents/{agent}/supervise` rings the supervisor's phone (the token user's own
 extension; an admin may name any in the body) and, on answer, attaches it to the call the
-agent's extension is on (calls/supervision.py). Only supervisors (of the agent's teams) and
+agent's extension is on (calls/supervision.py); `POST /api/v1/calls/{call}/supervise` does the
+same for a given call. Only supervisors (of the agent's teams) and
 admins hold the ACLs; an agent's token gets 403.
 """
 
@@ -61,6 +62,19 @@ def _refused(exc: LookupError) -> ApiError:
     return ApiError(getattr(exc, "status_hint", 404), str(exc))
 
 
+async def _supervisor_phone(ctx: Context) -> tuple[str, str]:
+    """(mode, the supervisor's extension) from the body, checked."""
+    principal = ctx.principal
+    mode, body = await _mode_of(ctx)
+    extension = body.get("extension", principal.extension)
+    if not isinstance(extension, str) or not extension:
+        raise ApiError(400, "no extension: give one, or give your user an extension")
+    if principal.role is not Role.ADMIN and extension != principal.extension:
+        # Else a supervisor could have a call's audio sent to anyone's phone.
+        raise ApiError(403, "a supervisor supervises from its own phone only")
+    return mode, extension
+
+
 async def supervise_agent(ctx: Context) -> web.StreamResponse:
     agent = ctx.request.match_info["agent_number"]
     services, principal = ctx.services, ctx.principal
@@ -69,15 +83,25 @@ async def supervise_agent(ctx: Context) -> web.StreamResponse:
         raise ApiError(404, f"no agent {agent}")
     if not services.scope.allows_agent(principal, agent):
         raise ApiError(403, "this agent is not one of your teams'")
-    mode, body = await _mode_of(ctx)
-    extension = body.get("extension", principal.extension)
-    if not isinstance(extension, str) or not extension:
-        raise ApiError(400, "no extension: give one, or give your user an extension")
-    if principal.role is not Role.ADMIN and extension != principal.extension:
-        # Else a supervisor could have a call's audio sent to anyone's phone.
-        raise ApiError(403, "a supervisor supervises from its own phone only")
+    mode, extension = await _supervisor_phone(ctx)
     try:
         view = services.control.supervise(services.scope.extension_of(agent), extension, mode)
+    except LookupError as exc:
+        raise _refused(exc) from exc
+    return json_response(supervision_body(view), 201)
+
+
+async def supervise_call(ctx: Context) -> web.StreamResponse:
+    services = ctx.services
+    try:
+        call = services.control.call(ctx.int_param("call_id"))
+    except LookupError as exc:
+        raise _refused(exc) from exc
+    if not services.scope.allows(ctx.principal, (call.caller, call.callee)):
+        raise ApiError(403, "this call is not one of your teams'")
+    mode, extension = await _supervisor_phone(ctx)
+    try:
+        view = services.control.supervise_call(call.call_id, extension, mode)
     except LookupError as exc:
         raise _refused(exc) from exc
     return json_response(supervision_body(view), 201)
@@ -177,6 +201,27 @@ SUPERVISION_ROUTES: Final[Sequence[Route]] = (
             ]
         ),
         int_params=("agent_number",),
+        body="SuperviseRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/supervise",
+        "supervise_call",
+        "Ring the supervisor's phone; answered, it listens to, whispers to or barges into the "
+        "call (its agent: the extension it rang, or its caller)",
+        "calld.calls.{call_id}.supervise.create",
+        supervise_call,
+        dict(
+            [
+                (201, ("the supervision, ringing", "Supervision")),
+                _BAD,
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                _NOT_FOUND,
+                _CONFLICT,
+            ]
+        ),
+        int_params=("call_id",),
         body="SuperviseRequest",
     ),
     Route(

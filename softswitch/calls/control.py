@@ -3,7 +3,10 @@
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
 `resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
-room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
+room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`; and
+supervision (calls/supervision.py): `supervise` an extension's call or `supervise_call` a given
+one (the supervisor's phone rings, then listens, whispers or barges), `supervision_mode`,
+`stop_supervision`. Reading
 calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
 Events: `subscribe()` gives an async iterator of typed, frozen events (`CallStarted`,
@@ -274,6 +277,19 @@ class CallControl:
         try:
             supervision = supervisions.ring(
                 self._signalling, extension, supervisor, mode_named(mode)
+            )
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+        return supervision.view()
+
+    def supervise_call(self, call_id: int, supervisor: str, mode: str) -> SupervisionView:
+        """The same for a given call: its agent is the extension the call rang (or its caller)."""
+        call = self._call(call_id)
+        supervisions = self._supervision_layer()
+        try:
+            extension = supervisions.agent_of(call)
+            supervision = supervisions.ring(
+                self._signalling, extension, supervisor, mode_named(mode), only=call
             )
         except SupervisionError as exc:
             raise ControlError(str(exc), exc.status_hint) from exc

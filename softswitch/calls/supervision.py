@@ -244,11 +244,12 @@ class Supervisions:
         return supervision
 
     def target(
-        self, extension: str, exclude: Call | None = None
+        self, extension: str, exclude: Call | None = None, only: Call | None = None
     ) -> tuple[Call, BridgeApplication, Leg, Leg]:
-        """The connected two-party call `extension` is on: (call, bridge, its leg, the other)."""
+        """The connected two-party call `extension` is on (`only`: that call, if it is):
+        (call, bridge, its leg, the other)."""
         for call in self.calls().values():
-            if call.ended or call is exclude:
+            if call.ended or call is exclude or (only is not None and call is not only):
                 continue
             for application in set(call.attachments.values()):
                 if not isinstance(application, BridgeApplication):
@@ -265,6 +266,19 @@ class Supervisions:
                     return call, bridge, party, callee
         raise SupervisionError(f"extension {extension} is not on a two-party call")
 
+    def agent_of(self, call: Call) -> str:
+        """The agent's extension in a two-party call: the one the bridge rang, else the caller
+        (an agent's outbound call)."""
+        extensions = {e.number for e in self.config.extensions}
+        for application in set(call.attachments.values()):
+            if isinstance(application, BridgeApplication):
+                target = application.target
+                if target.kind == "extension":
+                    return target.target
+                if call.caller in extensions:
+                    return call.caller
+        raise SupervisionError(f"call {call.id} has no extension to supervise", 409)
+
     # ---- commands ------------------------------------------------------------------------
     def begin(
         self,
@@ -273,10 +287,11 @@ class Supervisions:
         supervisor: str,
         mode: SupervisorMode,
         supervisor_call: Call | None,
+        only: Call | None = None,
     ) -> Supervision:
         """A supervision of the call `extension` is on; `supervisor_call` is the supervisor's
         own call (phone), None when control rings the supervisor in the supervised call."""
-        call, bridge, agent_leg, other_leg = self.target(extension, exclude=supervisor_call)
+        call, bridge, agent_leg, other_leg = self.target(extension, supervisor_call, only)
         if bridge.holding:
             raise SupervisionError(f"the call of extension {extension} is on hold", 409)
         if any(s.call is call for s in self._by_id.values()):
@@ -299,7 +314,12 @@ class Supervisions:
         return supervision
 
     def ring(
-        self, services: CallServices, extension: str, supervisor: str, mode: SupervisorMode
+        self,
+        services: CallServices,
+        extension: str,
+        supervisor: str,
+        mode: SupervisorMode,
+        only: Call | None = None,
     ) -> Supervision:
         """Control: ring the supervisor's phone; on answer it supervises `extension`'s call."""
         bindings = services.registrar.lookup(supervisor)
@@ -310,7 +330,7 @@ class Supervisions:
         destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
         if not destinations:
             raise SupervisionError(f"extension {supervisor} has no reachable phone", 409)
-        supervision = self.begin(services, extension, supervisor, mode, None)
+        supervision = self.begin(services, extension, supervisor, mode, None, only)
         services.spawn(self._dial(services, supervision, destinations[0]))
         return supervision
 

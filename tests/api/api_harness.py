@@ -129,6 +129,10 @@ class ScriptedControl:
         self.watching[found.supervision_id] = found
         return found
 
+    def supervise_call(self, call_id: int, supervisor: str, mode: str) -> Supervision:
+        call = self.call(call_id)
+        return self.supervise(call.callee, supervisor, mode)
+
     def supervision_mode(self, supervision_id: int, mode: str) -> Supervision:
         found = self._supervision(supervision_id)
         self.commands.append(("supervision_mode", supervision_id, None))

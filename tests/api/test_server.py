@@ -29,6 +29,7 @@ FORBIDDEN_BY_ROLE = {
         "move_caller",
         "caller_to_head",
         "supervise_agent",
+        "supervise_call",
         "list_supervisions",
         "change_supervision",
         "stop_supervision",

@@ -139,6 +139,29 @@ def test_the_api_rings_the_supervisor_whispers_then_barges_and_refuses_an_agent(
     assert after[CALLER][AGENT] > HEARD_DB and after[AGENT][CALLER] > HEARD_DB, after
 
 
+def test_the_api_barges_into_a_given_call_by_its_id(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    parties = agent_call(switch, pjsua, tmp_path)
+    supervisor = phone(switch, pjsua, SUPERVISOR)
+
+    async def barge() -> int:
+        async with ApiClient(switch.ports.api_url) as api:
+            await api.login("supervisor", "demo-supervisor")
+            (call,) = await api.calls()
+            started = await api.supervise_call(call.call_id, "barge")
+            assert (started.call_id, started.agent, started.mode) == (call.call_id, AGENT, "barge")
+            incoming = await asyncio.to_thread(supervisor.wait_incoming, 5.0)
+            supervisor.send("answer", call=incoming["call"])
+            return int(incoming["call"])
+
+    sup_call = asyncio.run(barge())
+    supervisor.wait_event("media_active", 5.0, call=sup_call)
+    play(supervisor, sup_call, tmp_path, SUPERVISOR)
+    parties[SUPERVISOR] = (supervisor, sup_call)
+    check(record(parties, tmp_path, "call-barge"), "barge")
+
+
 def test_a_hold_ends_the_supervision_and_the_resumed_call_is_whole_again(
     switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
