@@ -81,6 +81,18 @@ class StartupError(Exception):
     """Something the operator must fix before the switch can run (exit status 2)."""
 
 
+def routing_plan(config: Config, acd: AcdConfig, *, with_flows: bool = True) -> RoutingPlan:
+    """The whole plan: the config's routes, and the numbers and prefixes the call centre adds
+    (queues, IVR flows, agent and voicemail codes, *33-*35). check-config builds the same."""
+    numbers = {q.number: RouteTarget("queue", q.number, q.number) for q in acd.queues}
+    ivr = ivr_settings(config)
+    if with_flows and ivr is not None:
+        numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
+    prefixes = feature_prefixes() | voicemail_prefixes()
+    prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+    return RoutingPlan(config, numbers, prefixes)
+
+
 class _StoreWriter:
     """Runs store writes one after another on one task, in the order the calls happened.
 
@@ -512,13 +524,9 @@ class Switch:
         per extension and queue, *97 to listen, *98 + box to leave a message)."""
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
-        numbers: dict[str, RouteTarget] = centre.numbers()
-        ivr = ivr_settings(config)
-        if self.flows is not None and ivr is not None:
-            numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
-        prefixes = feature_prefixes() | voicemail_prefixes()
-        prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
-        routing = RoutingPlan(config, numbers, prefixes)
+        routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
+        for key, problem in routing.dangling(config):
+            raise StartupError(str(ConfigError(config.source, key, problem)))
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(

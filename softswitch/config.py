@@ -48,7 +48,9 @@ from softswitch.security.settings import (
 TRANSPORTS: Final = ("udp", "tcp", "tls")
 DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
+# "number" hands the call to what a number reaches in the internal context (an IVR flow, a queue,
+# a voicemail box...): the way a DID from a gateway reaches the call centre.
+DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk", "number")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -663,6 +665,10 @@ def _parse_destination(
         if target:
             raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
         return Destination(kind)
+    if kind == "number":
+        if target and not target.replace("*", "").replace("#", "").isalnum():
+            raise t.error("destination", f"'number:' takes a dialled number, got {text!r}")
+        return Destination(kind, target)  # checked against the internal plan at start
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:

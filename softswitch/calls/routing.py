@@ -48,7 +48,9 @@ class RoutingPlan:
         self._dtmf_test = config.features.dtmf_test
         self._conference = config.conference
 
-    def resolve(self, context: str, number: str) -> RouteTarget | None:
+    def resolve(self, context: str, number: str, *, hops: int = 0) -> RouteTarget | None:
+        """Where `number` dialled in `context` goes; None where nowhere. A `number` route is
+        followed into the internal context once (a second hop is refused: no loops)."""
         route = self._exact.get((context, number))
         if route is None and context == INTERNAL_CONTEXT:
             if number in self._extensions:
@@ -76,4 +78,24 @@ class RoutingPlan:
         onward = route.prepend + number[route.strip :]
         destination = route.destination
         target = destination.target or onward
+        if destination.kind == "number":
+            return None if hops else self.resolve(INTERNAL_CONTEXT, target, hops=1)
         return RouteTarget(destination.kind, target, onward)
+
+    def dangling(self, config: Config) -> list[tuple[str, str]]:
+        """(key, problem) for each `number:N` route whose N reaches nothing internally, so that
+        a typo is refused at start instead of giving callers a 404."""
+        problems = []
+        for i, route in enumerate(config.routes):
+            destination = route.destination
+            if destination.kind != "number" or not destination.target:
+                continue
+            if self.resolve(INTERNAL_CONTEXT, destination.target, hops=1) is None:
+                problems.append(
+                    (
+                        f"routes[{i}].destination",
+                        f"number {destination.target} reaches nothing in the internal context"
+                        " (an extension, queue, IVR flow, conference room or feature code)",
+                    )
+                )
+        return problems

@@ -141,9 +141,6 @@ class CallCentre:
         self.services = services
         return QueueCall(self, target.target, services, call)
 
-    def numbers(self) -> dict[str, RouteTarget]:
-        return {q.number: RouteTarget("queue", q.number, q.number) for q in self.acd.queues}
-
     # ---- the engine, stepped -----------------------------------------------------------
     def step(self, method: Callable[..., list[AcdEvent]], *args: object) -> None:
         """Call an engine method with `now` last; carry out what it returns, then re-arm."""
