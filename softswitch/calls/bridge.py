@@ -123,6 +123,7 @@ class BridgeApplication:
         self.failures: list[tuple[int, str]] = []
         self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
         self.agent: str | None = None  # a queue's agent, for the recording's row
+        self.calling: str | None = None  # who the callee sees calling; None: the call's caller
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
@@ -263,6 +264,7 @@ class BridgeApplication:
                 codecs,
                 offer.direction,
                 trunk=trunk,
+                caller=self.calling,
             )
             self.forks.append(leg)
             call.attachments[leg] = self

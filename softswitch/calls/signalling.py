@@ -314,6 +314,7 @@ class Signalling:
         direction: str,
         *,
         trunk: Trunk | None = None,
+        caller: str | None = None,
     ) -> Leg:
         incoming = call.caller_leg.invite
         local_tag = secrets.token_hex(6)
@@ -327,13 +328,14 @@ class Signalling:
             version=1,
         )
         max_forwards = int(incoming.header("Max-Forwards") or "71") - 1
-        display = call.caller_display.replace('"', "")
+        display = call.caller_display.replace('"', "") if caller is None else ""
+        caller = call.caller if caller is None else caller
         from_display = f'"{display}" ' if display else ""
         callee_host = _host_of(request_uri) or peer[1]
         headers = [
             ("Via", self._via(peer[0])),
             ("Max-Forwards", str(min(max_forwards, self._config.calls.max_forwards))),
-            ("From", f"{from_display}<sip:{call.caller}@{self._advertise}>;tag={local_tag}"),
+            ("From", f"{from_display}<sip:{caller}@{self._advertise}>;tag={local_tag}"),
             ("To", f"<sip:{to_number}@{callee_host}>"),
             ("Call-ID", secrets.token_hex(12) + "@" + self._advertise),
             ("CSeq", "1 INVITE"),
