@@ -211,6 +211,19 @@ class ApiClient:
     async def resume(self, call_id: int, leg_id: int) -> None:
         await self._request("PUT", f"/api/v1/calls/{call_id}/legs/{leg_id}/resume")
 
+    async def transfer(
+        self, call_id: int, leg_id: int, target: str, *, attended: bool = False
+    ) -> None:
+        """The party of `leg_id` transfers its peer to `target` (attended: consults first)."""
+        body = {"leg_id": leg_id, "target": target, "attended": attended}
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer", body)
+
+    async def complete_transfer(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer/complete")
+
+    async def cancel_transfer(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer/cancel")
+
     async def pause_recording(self, call_id: int) -> None:
         await self._request("POST", f"/api/v1/calls/{call_id}/recording/pause")
 

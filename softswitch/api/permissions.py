@@ -24,6 +24,8 @@ _CALLS: Final = (
     "calld.calls.*.legs.*.hold.update",
     "calld.calls.*.legs.*.resume.update",
     "calld.calls.*.recording.update",  # pause for a card number, resume
+    "calld.calls.*.transfer.create",  # blind, or attended (consult first)
+    "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (

@@ -262,6 +262,36 @@ async def resume_recording(ctx: Context) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+MAX_TARGET_CHARS: Final = 64  # a number to dial
+
+
+async def transfer_call(ctx: Context) -> web.StreamResponse:
+    """Body {"leg_id", "target", "attended"}: the party of `leg_id` transfers its peer."""
+    call = _call_in_scope(ctx)
+    body = await read_json_object(ctx.request)
+    leg_id, target, attended = body.get("leg_id"), body.get("target"), body.get("attended", False)
+    if type(leg_id) is not int or not 0 < leg_id <= MAX_ID:
+        raise ApiError(400, "leg_id must be a positive integer")
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_CHARS:
+        raise ApiError(400, f"target must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    if not isinstance(attended, bool):
+        raise ApiError(400, "attended must be true or false")
+    _control(lambda: ctx.services.control.transfer(call.call_id, leg_id, target, attended=attended))
+    return web.Response(status=204)
+
+
+async def complete_transfer(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.transfer_complete(call.call_id))
+    return web.Response(status=204)
+
+
+async def cancel_transfer(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.transfer_cancel(call.call_id))
+    return web.Response(status=204)
+
+
 def _control(command: Callable[[], T]) -> T:
     try:
         return command()
@@ -457,6 +487,48 @@ ROUTES: Final[Sequence[Route]] = (
         resume_leg,
         dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
         int_params=("call_id", "leg_id"),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer",
+        "transfer_call",
+        "The party of leg_id transfers its peer to target: blind at once, or attended (the"
+        " party's phone rings the target while the peer hears music on hold)",
+        "calld.calls.{call_id}.transfer.create",
+        transfer_call,
+        dict(
+            [
+                _NO_CONTENT,
+                (400, ("not a TransferRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such call or leg, or nothing answers to target", "Error")),
+                _CONFLICT,
+            ]
+        ),
+        int_params=("call_id",),
+        body="TransferRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer/complete",
+        "complete_transfer",
+        "Complete the call's attended transfer: the held peer is joined with the target",
+        "calld.calls.{call_id}.transfer.update",
+        complete_transfer,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer/cancel",
+        "cancel_transfer",
+        "Cancel the call's attended transfer: the target's leg ends, the transferor is back"
+        " with its peer",
+        "calld.calls.{call_id}.transfer.update",
+        cancel_transfer,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
     ),
     Route(
         "POST",

@@ -28,6 +28,14 @@ _NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "TokenRequest": _object({"username": _STRING, "password": _STRING}),
+    "TransferRequest": _object(
+        {
+            "leg_id": {"type": "integer", "minimum": 1},
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "attended": {"type": "boolean", "default": False},
+        },
+        ("leg_id", "target"),
+    ),
     "Token": _object({"token": _STRING, "expires_at": _TIME, "username": _STRING, "role": _STRING}),
     "User": _object(
         {

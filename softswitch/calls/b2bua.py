@@ -79,6 +79,7 @@ class B2bua:
         )
         self.control = CallControl(self.signalling)
         self.transfers = Transfers(self.signalling)
+        self.control.transfers = self.transfers
 
     def _applications(
         self, extend: Callable[[ApplicationRegistry], None] | None

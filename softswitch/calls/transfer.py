@@ -161,6 +161,10 @@ class Transfers:
         self.codes.set_consulting(transferor, True)
         consultation.start()
 
+    def consultation_of(self, call: Call) -> Consultation | None:
+        """The call's attended transfer by DTMF or control, while the transferor consults."""
+        return self._consultations.get(call)
+
     def _consulted(self, consultation: Consultation) -> None:
         self._consultations.pop(consultation.call, None)
         self.codes.set_consulting(consultation.transferor, False)

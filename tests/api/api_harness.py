@@ -108,6 +108,20 @@ class ScriptedControl:
         self.call(call_id)
         self.commands.append(("pause_recording" if paused else "resume_recording", call_id, None))
 
+    def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
+        call = self.call(call_id)
+        if leg_id not in {leg.leg_id for leg in call.legs}:
+            raise ControlError(f"call {call_id} has no leg {leg_id}")
+        self.commands.append(("attended_transfer" if attended else "transfer", call_id, leg_id))
+
+    def transfer_complete(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_complete", call_id, None))
+
+    def transfer_cancel(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_cancel", call_id, None))
+
     def _leg_command(self, name: str, call_id: int, leg_id: int, held: bool) -> None:
         call = self.call(call_id)
         legs = {leg.leg_id: leg for leg in call.legs}

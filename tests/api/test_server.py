@@ -126,9 +126,11 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
         headers = {"Authorization": f"Bearer {client.token}"}
         kwargs: dict[str, object] = {"headers": headers}
         if route.body is not None:
-            kwargs["json"] = {"PauseRequest": {"reason": "lunch"}, "MoveRequest": {"queue": "601"}}[
-                route.body
-            ]
+            kwargs["json"] = {
+                "PauseRequest": {"reason": "lunch"},
+                "MoveRequest": {"queue": "601"},
+                "TransferRequest": {"leg_id": 2, "target": "1003"},
+            }[route.body]
         status, body, _ = await api.raw(route.method, _path(route), **kwargs)
         if route.operation_id in FORBIDDEN_BY_ROLE[role]:
             assert status == 403, body
@@ -184,6 +186,43 @@ def test_supervisor_reaches_the_calls_of_its_teams_agents() -> None:
             ("resume", 1, 2),
             ("hang_up", 3, None),
             ("hang_up", 2, None),
+        ]
+
+    with_api(scenario)
+
+
+def test_transfer_routes_check_the_body_and_the_scope() -> None:
+    async def scenario(api: ApiHarness) -> None:
+        api.control.add(1, "1001", "1002")
+        api.control.add(2, "1003", "1004")
+        agent = await api.client("1001")
+        await agent.transfer(1, 1, "1003")
+        await agent.transfer(1, 1, "1003", attended=True)
+        await agent.complete_transfer(1)
+        await agent.cancel_transfer(1)
+        for command in (agent.transfer(2, 1, "1001"), agent.complete_transfer(2)):
+            with pytest.raises(ApiClientError) as refused:
+                await command
+            assert refused.value.status == 403
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        for body in (
+            {"leg_id": "1", "target": "1003"},
+            {"leg_id": True, "target": "1003"},
+            {"leg_id": 0, "target": "1003"},
+            {"leg_id": 1, "target": ""},
+            {"leg_id": 1, "target": "1" * 65},
+            {"leg_id": 1, "target": "1003", "attended": "yes"},
+            [1, "1003"],
+        ):
+            status, _, _ = await api.raw(
+                "POST", "/api/v1/calls/1/transfer", json=body, headers=headers
+            )
+            assert status == 400, body
+        assert api.control.commands == [
+            ("transfer", 1, 1),
+            ("attended_transfer", 1, 1),
+            ("transfer_complete", 1, None),
+            ("transfer_cancel", 1, None),
         ]
 
     with_api(scenario)
