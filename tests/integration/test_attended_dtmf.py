@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_events import api_call, wait_api
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
 from test_music_on_hold import tone_share, voiced_seconds
 from two_phones import RECORD_S, Connected, connect
+
+from softswitch.api.client import ApiClient, ApiClientError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -153,3 +156,97 @@ def test_a_refusal_or_star_0_during_the_consultation_returns_the_transferor_to_t
     bob.wait_bye(c.callee_call, 5.0)
     row = unrecorded.closed_cdr()
     assert (row["caller"], row["callee"], row["disposition"]) == ("1001", "1002", "answered")
+
+
+def test_api_blind_and_attended_transfer_complete_and_cancel(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """Agent 1002 drives it from a screen: an attended transfer cancelled, then completed, through
+    the API; its phone rings 1003 each time. Then 1003 blind-transfers 1001 back to 1002."""
+    wait_api(switch.ports.api)
+    url = switch.ports.api_url
+    c, carol = _start(switch, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    (listed,) = api_call(url, "1002", "demo-1002", lambda api: api.calls())
+    call_id = listed.call_id
+    bob_leg = next(leg.leg_id for leg in listed.legs if leg.side == "callee")
+
+    async def outsider(api: ApiClient) -> int:
+        try:
+            await api.transfer(call_id, bob_leg, "1004")
+        except ApiClientError as exc:
+            return exc.status
+        return 204
+
+    assert api_call(url, "1004", "demo-1004", outsider) == 403
+
+    def consult() -> int:
+        api_call(
+            url,
+            "1002",
+            "demo-1002",
+            lambda api: api.transfer(call_id, bob_leg, "1003", attended=True),
+        )
+        incoming = carol.wait_incoming(10.0)
+        assert "1002" in incoming["remote"]
+        carol.send(
+            "play", call=incoming["call"], path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0))
+        )
+        carol.send("answer", call=incoming["call"])
+        carol.wait_call_state(incoming["call"], "CONFIRMED", 5.0)
+        return int(incoming["call"])
+
+    carol_call = consult()
+    bob_hears, carol_hears = _both_hear(bob, c.callee_call, carol, carol_call, tmp_path, "consult1")
+    assert (bob_hears, carol_hears) == (
+        pytest.approx(1500.0, abs=20.0),
+        pytest.approx(1000.0, abs=20.0),
+    )
+    api_call(url, "1002", "demo-1002", lambda api: api.cancel_transfer(call_id))
+    carol.wait_bye(carol_call, 5.0)
+    alice_hears, bob_hears = _both_hear(
+        alice, c.caller_call, bob, c.callee_call, tmp_path, "cancelled"
+    )
+    assert (alice_hears, bob_hears) == (
+        pytest.approx(1000.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+
+    carol_call = consult()
+    held = _heard(alice, c.caller_call, _hear(alice, c.caller_call, tmp_path / "alice-held.wav"))
+    assert voiced_seconds(held, skip_s=0.2) > 1.5 and tone_share(held) < 0.5
+    api_call(url, "1002", "demo-1002", lambda api: api.complete_transfer(call_id))
+    bob.wait_bye(c.callee_call, 5.0)
+    alice_hears, carol_hears = _both_hear(
+        alice, c.caller_call, carol, carol_call, tmp_path, "joined"
+    )
+    assert (alice_hears, carol_hears) == (
+        pytest.approx(1500.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+    _one_dialog(alice, 0)
+
+    # Blind, from the new party's screen: 1003 hands 1001 back to 1002, whose phone rings anew.
+    (joined,) = api_call(url, "1003", "demo-1003", lambda api: api.calls())
+    carol_leg = next(leg.leg_id for leg in joined.legs if leg.leg_id not in (1,))
+    api_call(url, "1003", "demo-1003", lambda api: api.transfer(call_id, carol_leg, "1002"))
+    carol.wait_bye(carol_call, 5.0)
+    again = bob.wait_for(
+        lambda e: e["event"] == "incoming_call" and e["call"] != c.callee_call, 10.0, "a new call"
+    )
+    bob.send("answer", call=again["call"])
+    bob.wait_call_state(again["call"], "CONFIRMED", 5.0)
+    bob.send("play", call=again["call"], path=str(write_tone(tmp_path / "1000.wav", 1000.0, 60.0)))
+    alice_hears, bob_hears = _both_hear(alice, c.caller_call, bob, again["call"], tmp_path, "blind")
+    assert (alice_hears, bob_hears) == (
+        pytest.approx(1000.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+    _one_dialog(alice, 0)
+
+    alice.send("hangup", call=c.caller_call)
+    bob.wait_bye(again["call"], 5.0)
+    row = switch.closed_cdr()
+    assert (row["caller"], row["callee"]) == ("1001", "1002")
+    variables = json.loads(row["variables"])
+    assert variables["transfer"] == "attended" and variables["transferred_by"] == "1003"
