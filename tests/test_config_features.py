@@ -22,12 +22,18 @@ def _with_features(**values: Any) -> dict[str, Any]:
 
 def test_defaults_are_asterisks() -> None:
     in_call = load_config(EXAMPLE).features.in_call
-    assert in_call.codes == {"#1": "blind_transfer", "*2": "attended_transfer", "*0": "disconnect"}
+    assert in_call.codes == {
+        "#1": "blind_transfer",
+        "*2": "attended_transfer",
+        "*0": "disconnect",
+        "*3": "three_way",
+    }
     assert (in_call.feature_digit_timeout_s, in_call.transfer_digit_timeout_s) == (1.0, 3.0)
 
 
 def test_codes_can_be_changed_or_turned_off() -> None:
-    config = parse_config(_with_features(blind_transfer="##", disconnect=""), "c.toml")
+    changes = _with_features(blind_transfer="##", disconnect="", three_way="")
+    config = parse_config(changes, "c.toml")
     assert config.features.in_call.codes == {"##": "blind_transfer", "*2": "attended_transfer"}
 
 

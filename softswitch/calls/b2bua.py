@@ -80,6 +80,7 @@ class B2bua:
         self.control = CallControl(self.signalling)
         self.transfers = Transfers(self.signalling)
         self.control.transfers = self.transfers
+        self.transfers.conferences = self.conferences
 
     def _applications(
         self, extend: Callable[[ApplicationRegistry], None] | None

@@ -13,7 +13,9 @@ which names the target, the transferor (`transferred_by`) and `transfer = "atten
 
 The transferor hanging up while the target still rings completes too (Asterisk does the same):
 the consultation's ringing stops and the held party is handed on to a new bridge toward the
-target. A target that is no phone to consult (a queue, an IVR flow, a room) is handed the held
+target. The three-way code (`*3`) while consulting, or `*3` + number from the start (merging as
+soon as the target answers), puts all three in a room instead (calls/three_way.py). A target
+that is no phone to consult (a queue, an IVR flow, a room) is handed the held
 party at once, as a blind transfer would. The held party hanging up ends the whole call.
 """
 
@@ -26,9 +28,11 @@ from enum import Enum, auto
 from softswitch.calls.application import Application, CallServices
 from softswitch.calls.bridge import BridgeApplication, BridgeState
 from softswitch.calls.call import Call
-from softswitch.calls.leg import Leg, LegEnded
+from softswitch.calls.conference import Conferences
+from softswitch.calls.leg import Leg, LegAnswered, LegEnded
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
+from softswitch.calls.three_way import ThreeWayApplication
 
 log = logging.getLogger("softswitch.calls")
 
@@ -79,6 +83,11 @@ class ConsultBridge(BridgeApplication):
             return
         super()._fork_ended(event)
 
+    def _fork_answered(self, event: LegAnswered) -> None:
+        super()._fork_answered(event)
+        if self.state is BridgeState.CONNECTED:
+            self.owner.answered()
+
     def _party_ended(self, event: LegEnded) -> None:
         self.owner.transferor_left()
 
@@ -113,6 +122,7 @@ class Consultation:
         transferor_number: str,
         hand_on: Callable[[Application], None],
         done: Callable[[Consultation], None],
+        conferences: Conferences | None = None,
     ) -> None:
         self.signalling = signalling
         self.call = call
@@ -125,6 +135,8 @@ class Consultation:
         self._done = done
         self.consult = ConsultBridge(target, signalling, call, self)
         self.consult.calling = transferor_number  # the target sees who consults it
+        self.conferences = conferences
+        self.merge_on_answer = False  # *3 + number, or a three-way asked before the answer
 
     def start(self) -> None:
         """Music on hold to the held party; the transferor's leg rings the target. The leg is
@@ -159,6 +171,34 @@ class Consultation:
             application = signalling.applications.create(self.target, signalling, call)
         self._hand_on(application)
         log.info("call %d: attended transfer to %s completed", call.id, self.target.number)
+
+    def merge(self) -> None:
+        """Three-way: the held party, the transferor and the answered target into a room of
+        their own (calls/three_way.py); nothing happens before the target answers."""
+        consult, call, signalling = self.consult, self.call, self.signalling
+        third = consult.answered_by
+        if self.state is not ConsultState.CONSULTING or consult.state is not BridgeState.CONNECTED:
+            self.merge_on_answer = True
+            return
+        conferences = self.conferences
+        if third is None or conferences is None:
+            log.info("call %d: no three-way without conferences", call.id)
+            return
+        self._finish()
+        answered = self.bridge.answered_by
+        if answered is not None:
+            self.bridge.hand_over(answered)  # both parties leave the bridge, neither ends
+        consult.hand_over(third)
+        room = ThreeWayApplication.for_call(conferences, signalling, call)
+        call.variables["three_way"] = self.target.number
+        for leg in (self.held, self.transferor, third):
+            signalling.move(call, leg, room)
+        log.info("call %d: three-way with %s", call.id, self.target.number)
+
+    def answered(self) -> None:
+        """The target answered the consultation: a three-way code pressed before joins now."""
+        if self.merge_on_answer:
+            self.signalling.call_later(0.0, self.merge)
 
     def abort(self) -> None:
         """The transferor gives up the consultation (the disconnect code)."""

@@ -13,7 +13,8 @@ A code starts with * or #, so a party's plain digits reach the far end untouched
 first digit on, digits are held back (`holds`) until the code is matched or proves not to be
 one. After a transfer code (blind or attended) the party dials the number, ended by # or by the
 transfer digit timeout; a party consulting in an attended transfer (`consulting`) has no number
-to dial after the attended code: it completes the transfer at once, as Asterisk's atxfercomplete.
+to dial after the attended or three-way code: they complete the transfer or join all three at
+once, as Asterisk's atxfercomplete and atxferthreeway.
 Time comes in as `now`; `deadline()` says when `expire(now)` is due.
 """
 
@@ -47,14 +48,15 @@ class MatchState(Enum):
 
 @dataclass(frozen=True, slots=True)
 class FeaturePressed:
-    """A whole code: `feature` is blind_transfer or attended_transfer (with `number`; none
-    for attended_transfer while consulting), or disconnect."""
+    """A whole code: `feature` is blind_transfer, attended_transfer or three_way (with
+    `number`; none for the last two while consulting), or disconnect."""
 
     feature: str
     number: str = ""
 
 
-_TAKES_NUMBER = frozenset({"blind_transfer", "attended_transfer"})
+_TAKES_NUMBER = frozenset({"blind_transfer", "attended_transfer", "three_way"})
+_ALONE_WHILE_CONSULTING = frozenset({"attended_transfer", "three_way"})  # complete, merge
 
 
 class FeatureMatcher:
@@ -88,7 +90,9 @@ class FeatureMatcher:
             return None
         self._digits += digit
         feature = self._codes.get(self._digits)
-        if feature in _TAKES_NUMBER and not (feature == "attended_transfer" and self.consulting):
+        if feature in _TAKES_NUMBER and not (
+            self.consulting and feature in _ALONE_WHILE_CONSULTING
+        ):
             self.state, self._digits, self._dialling = MatchState.NUMBER, "", feature
             self._deadline = now + self._number_timeout_s
             return None

@@ -32,6 +32,7 @@ from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
+from softswitch.calls.conference import Conferences
 from softswitch.calls.consult import CONSULTED_KINDS, Consultation
 from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
 from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEvent, TransferRequested
@@ -67,6 +68,7 @@ class Transfers:
         self.listeners: list[TransferListener] = []
         self.codes = InCallCodes(signalling, self._feature)
         self._consultations: dict[Call, Consultation] = {}  # attended transfers by DTMF
+        self.conferences: Conferences | None = None  # for three-way calls; wired by b2bua.py
         signalling.observers.append(self)
 
     # ---- CallObserver ------------------------------------------------------------------
@@ -112,6 +114,8 @@ class Transfers:
                 self.blind(call, leg, pressed.number, refer=False)
             elif pressed.feature == "attended_transfer":
                 self.consult(call, leg, pressed.number)
+            elif pressed.feature == "three_way":
+                self.consult(call, leg, pressed.number, three_way=True)
         except TransferRefused as refused:
             log.info("call %d: DTMF %s to %s refused: %d %s", call.id, pressed.feature,
                      pressed.number, refused.status, refused.reason)  # fmt: skip
@@ -119,19 +123,23 @@ class Transfers:
 
     @staticmethod
     def _consulting_feature(consultation: Consultation, leg: Leg, pressed: FeaturePressed) -> None:
-        """The transferor's `*2` completes and its `*0` aborts (Asterisk's atxfercomplete and
-        atxferabort); the target's `*0` ends its part; any other code waits for the end."""
+        """The transferor's `*2` completes, `*3` joins all three and `*0` aborts (Asterisk's
+        atxfercomplete, atxferthreeway, atxferabort); the target's `*0` ends its part; any
+        other code waits for the end."""
         if leg is consultation.transferor and pressed.feature == "attended_transfer":
             consultation.complete()
+        elif leg is consultation.transferor and pressed.feature == "three_way":
+            consultation.merge()
         elif pressed.feature == "disconnect" and (
             leg is consultation.transferor or leg in consultation.consult.forks
         ):
             consultation.abort()
 
-    def consult(self, call: Call, transferor: Leg, number: str) -> None:
+    def consult(self, call: Call, transferor: Leg, number: str, *, three_way: bool = False) -> None:
         """Attended transfer by DTMF (calls/consult.py): the transferor's peer hears music on
         hold while the transferor consults `number`, routed in its context. A destination that
-        is no phone (queue, IVR, room) takes the peer at once. Raises `TransferRefused`."""
+        is no phone (queue, IVR, room) takes the peer at once (not for `three_way`: all three
+        join a room once the target answers). Raises `TransferRefused`."""
         signalling = self._signalling
         bridge, held = self._peer_of(call, transferor)
         context = self._context_of(call, bridge, transferor)
@@ -139,8 +147,12 @@ class Transfers:
         if target is None or target.kind not in signalling.applications:
             raise TransferRefused(404, "Not Found")
         if target.kind not in CONSULTED_KINDS:
+            if three_way:
+                raise TransferRefused(488, f"no three-way with a {target.kind}")
             self.blind(call, transferor, number, refer=False)
             return
+        if three_way and self.conferences is None:
+            raise TransferRefused(503, "no three-way: conferences are off")
 
         def hand_on(application: Application) -> None:
             self._note(call, bridge, transferor, target.number)
@@ -156,7 +168,9 @@ class Transfers:
             transferor_number=_number_of(call, bridge, transferor),
             hand_on=hand_on,
             done=self._consulted,
+            conferences=self.conferences,
         )
+        consultation.merge_on_answer = three_way
         self._consultations[call] = consultation
         self.codes.set_consulting(transferor, True)
         consultation.start()
