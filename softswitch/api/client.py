@@ -218,6 +218,13 @@ class ApiClient:
         body = {"leg_id": leg_id, "target": target, "attended": attended}
         await self._request("POST", f"/api/v1/calls/{call_id}/transfer", body)
 
+    async def conference(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        """Three-way: the party of `leg_id` (default: the callee) adds `target`."""
+        body: dict[str, object] = {"target": target}
+        if leg_id is not None:
+            body["leg_id"] = leg_id
+        await self._request("POST", f"/api/v1/calls/{call_id}/conference", body)
+
     async def complete_transfer(self, call_id: int) -> None:
         await self._request("POST", f"/api/v1/calls/{call_id}/transfer/complete")
 

@@ -26,6 +26,7 @@ _CALLS: Final = (
     "calld.calls.*.recording.update",  # pause for a card number, resume
     "calld.calls.*.transfer.create",  # blind, or attended (consult first)
     "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
+    "calld.calls.*.conference.create",  # three-way: add a third party
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (

@@ -280,6 +280,20 @@ async def transfer_call(ctx: Context) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def conference_call(ctx: Context) -> web.StreamResponse:
+    """Body {"target", "leg_id"?}: three-way, the party of leg_id (default: the callee) adds
+    target; all three talk once it answers."""
+    call = _call_in_scope(ctx)
+    body = await read_json_object(ctx.request)
+    target, leg_id = body.get("target"), body.get("leg_id")
+    if leg_id is not None and (type(leg_id) is not int or not 0 < leg_id <= MAX_ID):
+        raise ApiError(400, "leg_id must be a positive integer")
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_CHARS:
+        raise ApiError(400, f"target must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    _control(lambda: ctx.services.control.three_way(call.call_id, target, leg_id))
+    return web.Response(status=204)
+
+
 async def complete_transfer(ctx: Context) -> web.StreamResponse:
     call = _call_in_scope(ctx)
     _control(lambda: ctx.services.control.transfer_complete(call.call_id))
@@ -508,6 +522,27 @@ ROUTES: Final[Sequence[Route]] = (
         ),
         int_params=("call_id",),
         body="TransferRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/conference",
+        "conference_call",
+        "Three-way: the party of leg_id (default: the callee) adds target; its peer hears music"
+        " until target answers, then all three talk (an attended transfer going on joins now)",
+        "calld.calls.{call_id}.conference.create",
+        conference_call,
+        dict(
+            [
+                _NO_CONTENT,
+                (400, ("not a ConferenceRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such call or leg, or nothing answers to target", "Error")),
+                _CONFLICT,
+            ]
+        ),
+        int_params=("call_id",),
+        body="ConferenceRequest",
     ),
     Route(
         "POST",

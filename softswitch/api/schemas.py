@@ -28,6 +28,13 @@ _NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "TokenRequest": _object({"username": _STRING, "password": _STRING}),
+    "ConferenceRequest": _object(
+        {
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "leg_id": {"type": "integer", "minimum": 1},
+        },
+        ("target",),
+    ),
     "TransferRequest": _object(
         {
             "leg_id": {"type": "integer", "minimum": 1},

@@ -4,7 +4,7 @@ Commands: list calls (`calls`, `call`), attach or move a leg to an application (
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
 `resume` a leg (a re-INVITE from the switch), `hang_up` a call, `transfer` a party (blind, or
 attended: the transferor consults the target, then `transfer_complete` or `transfer_cancel`,
-calls/consult.py), and for a leg in a conference
+calls/consult.py), add a third party (`three_way`), and for a leg in a conference
 room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
 calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
@@ -225,6 +225,34 @@ class CallControl:
         except TransferRefused as refused:
             status = 404 if refused.status == 404 else 409
             raise ControlError(f"transfer to {target!r}: {refused.reason}", status) from refused
+        finally:
+            self._signalling.flush()
+
+    def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        """The party of `leg_id` (default: the answered callee's leg) adds `target`: its phone
+        rings the target while its peer hears music, and once the target answers all three
+        talk in a room of their own (calls/three_way.py). An attended transfer going on is
+        turned into the three-way at once."""
+        transfers, call = self._transfers(), self._call(call_id)
+        consultation = transfers.consultation_of(call)
+        if consultation is not None:
+            consultation.merge()
+            self._signalling.flush()
+            return
+        if leg_id is None:
+            bridge = call.attachments.get(call.caller_leg)
+            answered = bridge.answered_by if isinstance(bridge, BridgeApplication) else None
+            if answered is None:
+                raise ControlError(f"call {call_id} is not a two-party call", 409)
+            leg_id = answered.id
+        leg = self._leg(call, leg_id)
+        if not leg.up:
+            raise ControlError(f"leg {leg_id} is {leg.state.name.lower()}, not answered", 409)
+        try:
+            transfers.consult(call, leg, target, three_way=True)
+        except TransferRefused as refused:
+            status = 404 if refused.status == 404 else 409
+            raise ControlError(f"three-way with {target!r}: {refused.reason}", status) from refused
         finally:
             self._signalling.flush()
 

@@ -114,6 +114,10 @@ class ScriptedControl:
             raise ControlError(f"call {call_id} has no leg {leg_id}")
         self.commands.append(("attended_transfer" if attended else "transfer", call_id, leg_id))
 
+    def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        self.call(call_id)
+        self.commands.append(("three_way", call_id, leg_id))
+
     def transfer_complete(self, call_id: int) -> None:
         self.call(call_id)
         self.commands.append(("transfer_complete", call_id, None))

@@ -130,6 +130,7 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
                 "PauseRequest": {"reason": "lunch"},
                 "MoveRequest": {"queue": "601"},
                 "TransferRequest": {"leg_id": 2, "target": "1003"},
+                "ConferenceRequest": {"target": "1003"},
             }[route.body]
         status, body, _ = await api.raw(route.method, _path(route), **kwargs)
         if route.operation_id in FORBIDDEN_BY_ROLE[role]:
@@ -200,7 +201,13 @@ def test_transfer_routes_check_the_body_and_the_scope() -> None:
         await agent.transfer(1, 1, "1003", attended=True)
         await agent.complete_transfer(1)
         await agent.cancel_transfer(1)
-        for command in (agent.transfer(2, 1, "1001"), agent.complete_transfer(2)):
+        await agent.conference(1, "1003")
+        await agent.conference(1, "1003", leg_id=1)
+        for command in (
+            agent.transfer(2, 1, "1001"),
+            agent.complete_transfer(2),
+            agent.conference(2, "1001"),
+        ):
             with pytest.raises(ApiClientError) as refused:
                 await command
             assert refused.value.status == 403
@@ -223,6 +230,8 @@ def test_transfer_routes_check_the_body_and_the_scope() -> None:
             ("attended_transfer", 1, 1),
             ("transfer_complete", 1, None),
             ("transfer_cancel", 1, None),
+            ("three_way", 1, None),
+            ("three_way", 1, 1),
         ]
 
     with_api(scenario)

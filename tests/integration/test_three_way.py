@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import read_mono
+from api_events import api_call, wait_api
+from audio import read_mono, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
 from spectrum import level_db
 from test_attended_dtmf import _consult, _one_dialog, _start, _unrecorded
+from test_music_on_hold import tone_share, voiced_seconds
 from two_phones import RECORD_S
+
+from softswitch.api.client import ApiClient, ApiClientError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -84,3 +88,49 @@ def test_star_3_joins_caller_transferor_and_target_and_the_last_two_go_on(
     carol.wait_bye(carol_call, 5.0)
     row = unrecorded.closed_cdr()
     assert (row["caller"], row["disposition"]) == ("1001", "answered")
+
+
+def test_api_conference_adds_a_third_party_once_it_answers(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """POST /calls/{id}/conference from agent 1002's screen: 1002's phone rings 1003, 1001 hears
+    music meanwhile, and the answer puts the three together."""
+    wait_api(switch.ports.api)
+    url = switch.ports.api_url
+    c, carol = _start(switch, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    (listed,) = api_call(url, "1002", "demo-1002", lambda api: api.calls())
+
+    async def refused(api: ApiClient) -> int:
+        try:
+            await api.conference(listed.call_id, "5999")  # nothing answers to it
+        except ApiClientError as exc:
+            return exc.status
+        return 204
+
+    assert api_call(url, "1002", "demo-1002", refused) == 404
+    api_call(url, "1002", "demo-1002", lambda api: api.conference(listed.call_id, "1003"))
+    incoming = carol.wait_incoming(10.0)
+    assert "1002" in incoming["remote"]
+    carol_call = int(incoming["call"])
+    carol.send("play", call=carol_call, path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0)))
+    held = tmp_path / "alice-held.wav"
+    alice.send("record", call=c.caller_call, path=str(held), seconds=RECORD_S)
+    alice.wait_event("recorded", 10.0, call=c.caller_call, path=str(held))
+    assert voiced_seconds(held, skip_s=0.2) > 1.5 and tone_share(held) < 0.5  # music
+    carol.send("answer", call=carol_call)
+    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+
+    phones = {
+        "1001": (alice, c.caller_call),
+        "1002": (bob, c.callee_call),
+        "1003": (carol, carol_call),
+    }
+    levels = _levels(phones, tmp_path, "api")
+    for user, heard in levels.items():
+        for other, level in heard.items():
+            if other != user:
+                assert level > HEARD_DB, f"{user} does not hear {other}: {heard}"
+    (seen,) = api_call(url, "admin", "demo-admin", lambda api: api.calls())
+    assert len(seen.legs) == 3
+    _one_dialog(alice, 0)
