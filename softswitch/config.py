@@ -18,7 +18,14 @@ from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
 from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
-from softswitch.config_features import IN_CALL_KEYS, InCallFeatures, parse_in_call
+from softswitch.config_features import (
+    IN_CALL_KEYS,
+    PICKUP_KEYS,
+    InCallFeatures,
+    PickupCodes,
+    parse_in_call,
+    parse_pickup,
+)
 from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
@@ -129,6 +136,7 @@ class FeaturesConfig:
     echo_test: str = "9196"
     dtmf_test: str = "9197"
     in_call: InCallFeatures = field(default_factory=InCallFeatures)  # DTMF codes in a call
+    pickup: PickupCodes = field(default_factory=PickupCodes)  # *8, ** + extension
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,7 @@ class Extension:
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    pickup_group: str = ""  # *8 from a phone of the group answers a call ringing in it
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -460,7 +469,7 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS))
+    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS, *PICKUP_KEYS))
     numbers: dict[str, str] = {}
     for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
         number: str = t.dial(key, default, empty=True)
@@ -472,7 +481,9 @@ def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> Features
         if number and number in numbers.values():
             raise t.error(key, f"{number} is also features.echo_test")
         numbers[key] = number
-    return FeaturesConfig(numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t))
+    return FeaturesConfig(
+        numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t), parse_pickup(t)
+    )
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:
@@ -488,6 +499,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
     keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("pickup_group",)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -515,6 +527,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                pickup_group=t.string("pickup_group", ""),
             )
         )
     return tuple(extensions)

@@ -47,6 +47,32 @@ class InCallFeatures:
         return {code: name for name, code in named.items() if code}
 
 
+PICKUP_KEYS: Final = ("pickup", "directed_pickup")
+
+
+@dataclass(frozen=True)
+class PickupCodes:
+    """Dialled codes (Asterisk's features.conf pickupexten `*8`, and `**` + extension as
+    FreePBX's directed pickup); "" turns one off."""
+
+    pickup: str = "*8"  # a call ringing in the dialler's pickup group
+    directed_pickup: str = "**"  # + extension: the call ringing that phone
+
+
+def parse_pickup(t: Table) -> PickupCodes:
+    codes: dict[str, str] = {}
+    for key, default in (("pickup", "*8"), ("directed_pickup", "**")):
+        code: str = t.string(key, default)
+        if code and _CODE_RE.fullmatch(code) is None:
+            raise t.error(key, f"expected 1-4 of 0-9, * and # (or empty: off), got {code!r}")
+        if code and code[0] not in "*#":
+            raise t.error(key, f"{code!r} must start with * or # (digits alone are numbers)")
+        codes[key] = code
+    if codes["pickup"] and codes["directed_pickup"].startswith(codes["pickup"]):
+        raise t.error("directed_pickup", "must not start with features.pickup")
+    return PickupCodes(codes["pickup"], codes["directed_pickup"])
+
+
 def parse_in_call(t: Table) -> InCallFeatures:
     defaults = InCallFeatures()
     codes: dict[str, str] = {}

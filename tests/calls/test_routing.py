@@ -178,3 +178,10 @@ def test_a_route_may_prepend_a_lone_plus():
     )
 
     assert plan.resolve("internal", "0044207946") == RouteTarget("trunk", "carrier", "+44207946")
+
+
+def test_pickup_codes_reach_the_pickup_application() -> None:
+    assert PLAN.resolve("internal", "*8") == RouteTarget("pickup", "", "*8")
+    assert PLAN.resolve("internal", "**1002") == RouteTarget("pickup", "1002", "**1002")
+    assert PLAN.resolve("internal", "**") is None
+    assert PLAN.resolve("from-gateway", "*8") is None  # a trunk's caller picks nothing up
