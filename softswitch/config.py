@@ -153,6 +153,7 @@ class Extension:
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
     pickup_group: str = ""  # *8 from a phone of the group answers a call ringing in it
+    caller_id: str = ""  # the number trunks see on its outbound calls; "" = its number
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -499,7 +500,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
     keys += ("nat", "dtmf", "hold", RECORD_KEY)
-    keys += ("pickup_group",)
+    keys += ("pickup_group", "caller_id")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -528,6 +529,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
                 pickup_group=t.string("pickup_group", ""),
+                caller_id=t.string("caller_id", ""),
             )
         )
     return tuple(extensions)

@@ -264,7 +264,7 @@ class BridgeApplication:
                 codecs,
                 offer.direction,
                 trunk=trunk,
-                caller=self.calling,
+                caller=self._calling(trunk),
             )
             self.forks.append(leg)
             call.attachments[leg] = self
@@ -273,6 +273,20 @@ class BridgeApplication:
             self._ring_timer = services.call_later(
                 services.config.calls.ring_timeout_s, self._ring_timeout
             )
+
+    def _calling(self, trunk: Trunk | None) -> str | None:
+        """Who the callee sees calling: a trunk sees the call's outbound caller ID (a queue's),
+        else the calling extension's `caller_id`."""
+        if trunk is None:
+            return self.calling
+        if self.call.outbound_caller_id:
+            return self.call.outbound_caller_id
+        number = self.calling or self.call.caller
+        extensions = self.services.config.extensions
+        extension = next((e for e in extensions if e.number == number), None)
+        return (
+            extension.caller_id if extension is not None and extension.caller_id else self.calling
+        )
 
     def _trunk(self) -> Trunk | None:
         if self.target.kind != "trunk":

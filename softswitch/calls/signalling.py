@@ -344,6 +344,8 @@ class Signalling:
             ("User-Agent", self._config.sip.user_agent),
             ("Content-Type", "application/sdp"),
         ]
+        if trunk is not None:  # RFC 3325: the identity the carrier is asked to present
+            headers.insert(5, ("P-Asserted-Identity", f"<sip:{caller}@{self._advertise}>"))
         invite = Request("INVITE", request_uri, headers, sdp.serialize())
         leg = Leg.outbound_to(
             next(self._leg_ids), peer, invite, self.settings, self.outbox, trunk=trunk
