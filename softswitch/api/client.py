@@ -218,6 +218,12 @@ class ApiClient:
         body = {"leg_id": leg_id, "target": target, "attended": attended}
         await self._request("POST", f"/api/v1/calls/{call_id}/transfer", body)
 
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        """Ring `extension`, then dial `number` from it; the new call's id."""
+        body = {"from": extension, "to": number, "caller_id": caller_id}
+        created = await self._request("POST", "/api/v1/calls", body)
+        return int(created["call_id"])
+
     async def conference(self, call_id: int, target: str, leg_id: int | None = None) -> None:
         """Three-way: the party of `leg_id` (default: the callee) adds `target`."""
         body: dict[str, object] = {"target": target}

@@ -280,6 +280,25 @@ async def transfer_call(ctx: Context) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def originate_call(ctx: Context) -> web.StreamResponse:
+    """Body {"from": extension, "to": number, "caller_id"?}: ring the extension, then dial."""
+    body = await read_json_object(ctx.request)
+    extension, number, caller_id = body.get("from"), body.get("to"), body.get("caller_id", "")
+    for name, value in (("from", extension), ("to", number)):
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_TARGET_CHARS:
+            raise ApiError(400, f"{name} must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    if not isinstance(caller_id, str) or len(caller_id) > MAX_TARGET_CHARS:
+        raise ApiError(400, f"caller_id must be a number of at most {MAX_TARGET_CHARS} characters")
+    assert isinstance(extension, str) and isinstance(number, str)
+    if not ctx.services.scope.allows(ctx.principal, (extension,)):
+        raise ApiError(403, "that extension is not yours or your teams'")
+    try:
+        call_id = await ctx.services.control.originate(extension, number, caller_id)
+    except LookupError as exc:
+        raise ApiError(getattr(exc, "status_hint", 404), str(exc)) from exc
+    return json_response({"call_id": call_id}, 201)
+
+
 async def conference_call(ctx: Context) -> web.StreamResponse:
     """Body {"target", "leg_id"?}: three-way, the party of leg_id (default: the callee) adds
     target; all three talk once it answers."""
@@ -461,6 +480,26 @@ ROUTES: Final[Sequence[Route]] = (
         "calld.calls.read",
         list_calls,
         dict([(200, ("the calls", "CallList")), _UNAUTHORIZED, _FORBIDDEN]),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls",
+        "originate_call",
+        "Click-to-call: ring the extension `from`, then dial `to` from it (`caller_id` is shown"
+        " when it goes out through a trunk)",
+        "calld.calls.create",
+        originate_call,
+        dict(
+            [
+                (201, ("the call, ringing the extension", "CallCreated")),
+                (400, ("not an OriginateRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such extension, or nothing answers to `to`", "Error")),
+                (409, ("the extension has no registered phone", "Error")),
+            ]
+        ),
+        body="OriginateRequest",
     ),
     Route(
         "GET",

@@ -28,6 +28,15 @@ _NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "TokenRequest": _object({"username": _STRING, "password": _STRING}),
+    "OriginateRequest": _object(
+        {
+            "from": {"type": "string", "minLength": 1, "maxLength": 64},
+            "to": {"type": "string", "minLength": 1, "maxLength": 64},
+            "caller_id": {"type": "string", "maxLength": 64},
+        },
+        ("from", "to"),
+    ),
+    "CallCreated": _object({"call_id": _INT}),
     "ConferenceRequest": _object(
         {
             "target": {"type": "string", "minLength": 1, "maxLength": 64},

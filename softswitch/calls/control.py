@@ -2,9 +2,10 @@
 
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
-`resume` a leg (a re-INVITE from the switch), `hang_up` a call, `transfer` a party (blind, or
-attended: the transferor consults the target, then `transfer_complete` or `transfer_cancel`,
-calls/consult.py), add a third party (`three_way`), and for a leg in a conference
+`resume` a leg (a re-INVITE from the switch), `hang_up` a call, `originate` one (click-to-call,
+calls/originate.py), `transfer` a party (blind, or attended: the transferor consults the
+target, then `transfer_complete` or `transfer_cancel`, calls/consult.py), add a third party
+(`three_way`), and for a leg in a conference
 room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
 calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
@@ -43,6 +44,7 @@ from softswitch.calls.leg import (
     LegRinging,
     LegState,
 )
+from softswitch.calls.originate import OriginateRefused, originate
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.calls.transfer import TransferRefused, Transfers
@@ -206,6 +208,14 @@ class CallControl:
         except UnknownDestinationKind as exc:
             raise ControlError(str(exc)) from exc
         signalling.move(call, leg, application)
+
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        """Click-to-call (calls/originate.py): ring the extension, then dial `number` from it
+        (`caller_id` shown if it goes out through a trunk); the new call's id."""
+        try:
+            return await originate(self._signalling, extension, number, caller_id)
+        except OriginateRefused as refused:
+            raise ControlError(str(refused), refused.status_hint) from refused
 
     def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
         """The party of leg `leg_id` transfers its peer to `target` (routed in its context, as

@@ -114,6 +114,14 @@ class ScriptedControl:
             raise ControlError(f"call {call_id} has no leg {leg_id}")
         self.commands.append(("attended_transfer" if attended else "transfer", call_id, leg_id))
 
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        if number == "5999":
+            raise ControlError(f"nothing answers to {number!r}")
+        call_id = max(self.live, default=0) + 1
+        self.add(call_id, extension, number)
+        self.commands.append(("originate", call_id, None))
+        return call_id
+
     def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
         self.call(call_id)
         self.commands.append(("three_way", call_id, leg_id))
