@@ -16,6 +16,7 @@ from api_events import api_call, wait_api
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
+from test_call_centre import centre_config, dial_sales, events, log_in, wait_queue_log
 from test_music_on_hold import tone_share, voiced_seconds
 from two_phones import RECORD_S, Connected, connect
 
@@ -250,3 +251,68 @@ def test_api_blind_and_attended_transfer_complete_and_cancel(
     assert (row["caller"], row["callee"]) == ("1001", "1002")
     variables = json.loads(row["variables"])
     assert variables["transfer"] == "attended" and variables["transferred_by"] == "1003"
+
+
+@pytest.fixture
+def centre_unrecorded(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
+    centre = centre_config()
+
+    def edit(cfg: dict[str, Any]) -> None:
+        centre(cfg)
+        _unrecorded(cfg)
+
+    sw = start_switch(tmp_path, carrier_port, edit=edit)
+    try:
+        yield sw
+    finally:
+        sw.stop()
+
+
+def test_star_2_from_a_queue_agent_keeps_the_ivr_variables_and_the_call_record(
+    centre_unrecorded: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """IVR 500 -> queue 600 -> agent 1001, who keys *2 1003 #, talks to 1003 and hangs up: the
+    caller talks to 1003 on its first dialog; the queue log shows TRANSFER for the agent; the one
+    call record keeps what the IVR learnt and names 1003."""
+    switch = centre_unrecorded
+    carol = pjsua("1003")
+    carol.register(switch.sip_port, "1003", "demo-1003")
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(switch, agent, "1001")
+    call = dial_sales(switch, caller, tmp_path)  # plays 440 Hz
+    agent_call = agent.wait_incoming(10.0)["call"]
+    agent.send("play", call=agent_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 60.0)))
+    agent.send("answer", call=agent_call)
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    wait_queue_log(switch, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
+    agent.wait_event("media_active", 5.0, call=agent_call)
+
+    agent.send("dtmf", call=agent_call, digits="*21003#")
+    incoming = carol.wait_incoming(10.0)
+    carol_call = int(incoming["call"])
+    carol.send("play", call=carol_call, path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0)))
+    carol.send("answer", call=carol_call)
+    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+    agent_hears, carol_hears = _both_hear(agent, agent_call, carol, carol_call, tmp_path, "consult")
+    assert (agent_hears, carol_hears) == (
+        pytest.approx(1500.0, abs=20.0),
+        pytest.approx(1000.0, abs=20.0),
+    )
+
+    agent.send("hangup", call=agent_call)
+    caller_hears, carol_hears = _both_hear(caller, call, carol, carol_call, tmp_path, "done")
+    assert (caller_hears, carol_hears) == (
+        pytest.approx(1500.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+    rows = wait_queue_log(switch, lambda r: ("TRANSFER", "600", "1001") in events(r), 5.0)
+    assert not [r for r in rows if r["event"] == "ENTERQUEUE" and r["queue"] != "600"]
+    states = [e["state"] for e in caller.events if e["event"] == "call_state" and e["call"] == call]
+    assert states.count("CONFIRMED") == 1 and "DISCONNECTED" not in states
+
+    caller.send("hangup", call=call)
+    carol.wait_bye(carol_call, 5.0)
+    cdr = switch.closed_cdrs(1, 5.0, "callee = ?", ("1003",))[0]
+    variables = json.loads(cdr["variables"])
+    assert variables["ivr_digits"] == "1" and variables["transferred_by"] == "1001"
+    assert variables["transfer"] == "attended"
