@@ -7,6 +7,7 @@ disconnect code (*0) during the consultation brings 1002 back to 1001. Tones che
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 from api_events import api_call, wait_api
 from audio import dominant_frequency, write_tone
+from carrier_calls import sip_flow
 from peers.pjsua import PjsuaPeer
-from running_switch import Switch, start_switch
+from running_switch import Switch, start_switch, wait_port_bound
+from sipp_process import Sipp
 from test_call_centre import centre_config, dial_sales, events, log_in, wait_queue_log
 from test_music_on_hold import tone_share, voiced_seconds
 from two_phones import RECORD_S, Connected, connect
@@ -84,6 +87,19 @@ def _consult(c: Connected, carol: PjsuaPeer, tmp_path: Path) -> int:
         "play", call=incoming["call"], path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0))
     )
     return int(incoming["call"])
+
+
+def _wait_answered_legs(switch: Switch, count: int, timeout_s: float = 10.0) -> None:
+    """Until the one call has `count` answered legs (the API's view), within the deadline."""
+    wait_api(switch.ports.api)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        calls = api_call(switch.ports.api_url, "admin", "demo-admin", lambda api: api.calls())
+        legs = [leg for call in calls for leg in call.legs if leg.state == "answered"]
+        if len(legs) == count:
+            return
+        assert time.monotonic() < deadline, f"not {count} answered legs: {calls}"
+        time.sleep(0.1)
 
 
 def _one_dialog(peer: PjsuaPeer, incoming: int) -> None:
@@ -316,3 +332,46 @@ def test_star_2_from_a_queue_agent_keeps_the_ivr_variables_and_the_call_record(
     variables = json.loads(cdr["variables"])
     assert variables["ivr_digits"] == "1" and variables["transferred_by"] == "1001"
     assert variables["transfer"] == "attended"
+
+
+def test_star_2_to_an_external_number_through_the_trunk(
+    unrecorded: Switch,
+    pjsua: Callable[[str], PjsuaPeer],
+    sipp: Callable[..., Sipp],
+    carrier_port: int,
+    tmp_path: Path,
+) -> None:
+    """1002 consults 912345 (the SIPp carrier, which echoes): it hears its own tone back while
+    1001 hears music; its hang-up joins 1001 with the carrier, and 1001 hears its own tone."""
+    carrier = sipp("carrier", ["-sn", "uas", "-p", str(carrier_port), "-m", "1", "-rtp_echo"], 40)
+    wait_port_bound(carrier_port, 5.0, "SIPp carrier UAS")
+    c = connect(unrecorded, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    alice.send("play", call=c.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 60.0)))
+    bob.send("play", call=c.callee_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 60.0)))
+    bob.wait_event("media_active", 5.0, call=c.callee_call)
+    bob.send("dtmf", call=c.callee_call, digits="*2912345#")
+    _wait_answered_legs(unrecorded, 3)  # 1001, 1002 and the carrier
+    bob_heard = _hear(bob, c.callee_call, tmp_path / "bob-consult.wav")
+    held = _hear(alice, c.caller_call, tmp_path / "alice-held.wav")
+    assert dominant_frequency(_heard(bob, c.callee_call, bob_heard)) == pytest.approx(
+        1000.0, abs=20.0
+    )
+    _heard(alice, c.caller_call, held)
+    assert voiced_seconds(held, skip_s=0.2) > 1.5 and tone_share(held) < 0.5
+
+    bob.send("hangup", call=c.callee_call)
+    alice_heard = _heard(
+        alice, c.caller_call, _hear(alice, c.caller_call, tmp_path / "alice-done.wav")
+    )
+    assert dominant_frequency(alice_heard) == pytest.approx(440.0, abs=20.0)
+    _one_dialog(alice, 0)
+    alice.send("hangup", call=c.caller_call)
+    result = carrier.result()
+    assert (result.returncode, result.successful, result.failed) == (0, 1, 0), result.summary()
+    (invite,) = [m for m in sip_flow(result.messages) if m.method == "INVITE"]
+    assert invite.first_line.startswith("INVITE sip:12345@")
+    assert "<sip:1002@" in (invite.header("From") or "")  # the consultation is the transferor's
+    row = unrecorded.closed_cdr()
+    assert (row["caller"], row["callee"]) == ("1001", "12345")
+    assert json.loads(row["variables"])["transfer"] == "attended"
