@@ -23,6 +23,7 @@ from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
+from softswitch.calls.supervision import Supervisions
 from softswitch.calls.transfer import Transfers
 from softswitch.config import Config
 from softswitch.media.engine import MediaEngine
@@ -67,6 +68,7 @@ class B2bua:
         self.pickups = Pickups()  # *8 and ** + extension; it finds ringing calls in signalling
         if config.conference.enabled:
             self.conferences = Conferences(config.conference, engine)
+        self.supervisions = Supervisions(config)
         self.signalling = Signalling(
             config,
             relay=relay,
@@ -79,8 +81,11 @@ class B2bua:
             engine=engine,
             routing=routing,
         )
-        self.pickups.signalling = self.signalling
-        self.control = CallControl(self.signalling)
+        signalling = self.signalling
+        self.pickups.signalling = signalling
+        self.supervisions.bind(signalling, lambda: signalling.calls)
+        signalling.observers.append(self.supervisions)
+        self.control = CallControl(self.signalling, self.supervisions)
         self.transfers = Transfers(self.signalling)
         self.control.transfers = self.transfers
         self.transfers.conferences = self.conferences
@@ -90,6 +95,7 @@ class B2bua:
     ) -> ApplicationRegistry:
         """The default registry, plus what the wiring adds (IVR, queues, feature codes)."""
         registry = default_applications(self.conferences)
+        registry.register("supervise", self.supervisions.factory())
         registry.register("pickup", self.pickups.create)
         if extend is not None:
             extend(registry)
