@@ -375,3 +375,33 @@ def test_star_2_to_an_external_number_through_the_trunk(
     row = unrecorded.closed_cdr()
     assert (row["caller"], row["callee"]) == ("1001", "12345")
     assert json.loads(row["variables"])["transfer"] == "attended"
+
+
+@pytest.fixture
+def quick_ring(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
+    def edit(cfg: dict[str, Any]) -> None:
+        _unrecorded(cfg)
+        cfg.setdefault("calls", {})["ring_timeout_s"] = 2.0
+
+    sw = start_switch(tmp_path, carrier_port, edit=edit)
+    try:
+        yield sw
+    finally:
+        sw.stop()
+
+
+def test_a_consulted_phone_that_does_not_answer_returns_the_transferor_after_the_ring_timeout(
+    quick_ring: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    c, carol = _start(quick_ring, pjsua, tmp_path)
+    alice, bob = c.caller, c.callee
+    carol_call = _consult(c, carol, tmp_path)  # carol rings and never answers
+    ended = carol.wait_call_state(carol_call, "DISCONNECTED", 10.0)
+    assert ended["code"] == 487  # cancelled at calls.ring_timeout_s
+    alice_hears, bob_hears = _both_hear(alice, c.caller_call, bob, c.callee_call, tmp_path, "back")
+    assert (alice_hears, bob_hears) == (
+        pytest.approx(1000.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+    _one_dialog(alice, 0)
+    _one_dialog(bob, 1)
