@@ -18,8 +18,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from softswitch.acd import snapshot
 from softswitch.acd.agent import AgentState
 from softswitch.acd.engine import Engine
 from softswitch.acd.errors import AcdError
@@ -63,6 +64,12 @@ PRUNE_EVERY = 1000  # statistics events between two prunes of records no interva
 
 class QueueLogSink(Protocol):
     def write(self, entry: QueueLogEntry) -> None: ...
+
+
+class StateSink(Protocol):
+    """Where the engine's snapshot goes, so that a restart carries on from it."""
+
+    def save(self, state: dict[str, Any]) -> None: ...
 
 
 class CentreListener(Protocol):
@@ -120,6 +127,9 @@ class CallCentre:
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
         self._fed = 0
+        self.state_sink: StateSink | None = None
+        self._state_dirty = False
+        self._agents_changed = False
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -154,9 +164,45 @@ class CallCentre:
                 self._carry_out(self._pending.pop(0))
         finally:
             self._applying = False
+        # An agent's state is saved at once (a login must survive a crash); callers' moves
+        # are saved by the owner's periodic `save_state_if_changed`.
+        if self._agents_changed:
+            self.save_state()
+        else:
+            self._state_dirty = True
         self._arm()
         if self.services is not None:
             self.services.flush()
+
+    # ---- surviving a restart ---------------------------------------------------------------
+    def save_state(self) -> None:
+        self._agents_changed = self._state_dirty = False
+        if self.state_sink is not None:
+            self.state_sink.save(snapshot.dump(self.engine))
+
+    def save_state_if_changed(self) -> None:
+        if self._state_dirty:
+            self.save_state()
+
+    def recover(self, state: dict[str, Any], ended_at: float) -> int:
+        """Carry on from the snapshot a previous run left: agents keep their login and pause,
+        and every caller it held is gone with its leg (ended at `ended_at`, when that run was
+        last alive), so its agent is freed and the queue log says how it left. Returns how
+        many callers were lost. Run once, before any call, with `services` set (timers)."""
+        engine = snapshot.restore(self.acd, state, ended_at)
+        self.engine = engine
+        self.control = EngineCentre(self.acd, engine, self.statistics, self.wall_clock, self.apply)
+        for agent in engine.agents():
+            if agent.state is not AgentState.LOGGED_OUT:
+                self.statistics.feed(
+                    AgentStateChanged(
+                        agent.number, AgentState.LOGGED_OUT, agent.state, agent.reason, agent.since
+                    )
+                )
+        held = len(engine.callers())
+        self.apply(engine.reconcile((), ended_at))
+        self.save_state()
+        return held - len(engine.callers())
 
     def _arm(self) -> None:
         if self._timer is not None:
@@ -173,6 +219,8 @@ class CallCentre:
 
     def _carry_out(self, event: AcdEvent) -> None:
         changed: set[str] = set()
+        if isinstance(event, AgentStateChanged):
+            self._agents_changed = True
         if isinstance(event, QueueLogEntry | AgentStateChanged):
             changed = self.statistics.feed(event)
             self._fed += 1
