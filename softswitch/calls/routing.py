@@ -2,9 +2,9 @@
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
 extension's own number, the test lines' numbers (`features.echo_test`, `dtmf_test`), the
-conference rooms (`conference.numbers`) and the numbers the wiring adds (`numbers`: IVR flows,
-queues; `prefixes`: agent feature codes such as `*47` + a reason code) reach them without a
-route. Pure and synchronous, so it is tested alone.
+conference rooms (`conference.numbers`), the pickup codes (`*8`, `**` + extension) and the
+numbers the wiring adds (`numbers`: IVR flows, queues; `prefixes`: agent feature codes such as
+`*47` + a reason code) reach them without a route. Pure and synchronous, so it is tested alone.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class RoutingPlan:
         self._echo_test = config.features.echo_test
         self._dtmf_test = config.features.dtmf_test
         self._conference = config.conference
+        self._pickup = config.features.pickup
 
     def resolve(self, context: str, number: str, *, hops: int = 0) -> RouteTarget | None:
         """Where `number` dialled in `context` goes; None where nowhere. A `number` route is
@@ -61,6 +62,12 @@ class RoutingPlan:
                 return RouteTarget("dtmf_test", number, number)
             if self._conference.is_room(number):
                 return RouteTarget("conference", number, number)
+            pickup = self._pickup
+            if pickup.pickup and number == pickup.pickup:
+                return RouteTarget("pickup", "", number)  # the dialler's group
+            directed = pickup.directed_pickup
+            if directed and number.startswith(directed) and len(number) > len(directed):
+                return RouteTarget("pickup", number[len(directed) :], number)
             wired = self._numbers.get(number)
             if wired is not None:
                 return wired

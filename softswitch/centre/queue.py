@@ -40,7 +40,7 @@ from softswitch.acd.events import (
 )
 from softswitch.acd.model import AcdConfig, Requirement, TargetKind
 from softswitch.acd.statistics import QueueStatistics
-from softswitch.call_record import Side
+from softswitch.call_record import CallDirection, Side
 from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
@@ -271,12 +271,31 @@ class CallCentre:
 
     # ---- CallObserver: how legs ending become engine events -----------------------------
     def call_started(self, call: Call) -> None:
+        if call.direction is CallDirection.OUTBOUND and call.caller in self.agent_numbers:
+            self._outbound(call)
         agents = {call.caller, call.callee} & self.agent_numbers
         if not agents or call.callee.startswith("*"):
             return
         self._direct[call.id] = sorted(agents)
         for agent in sorted(agents):
             self.step(self.engine.direct_call_started, agent)
+
+    def _outbound(self, call: Call) -> None:
+        """An agent dials out through a trunk: its outbound queue's caller ID is presented, and
+        the queue log marks the call OUTBOUND (data: the number dialled)."""
+        agent = next(a for a in self.acd.agents if a.number == call.caller)
+        queue = next((q for q in self.acd.queues if q.number == agent.outbound_queue), None)
+        if queue is not None and queue.caller_id:
+            call.outbound_caller_id = queue.caller_id
+        entry = QueueLogEntry(
+            self.wall_clock(),
+            QueueLogEvent.OUTBOUND,
+            queue=agent.outbound_queue,
+            call=str(call.id),
+            agent=agent.number,
+            data=(call.callee,),
+        )
+        self.sink.write(entry)
 
     def call_answered(self, call: Call) -> None:
         return

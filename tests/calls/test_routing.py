@@ -231,3 +231,10 @@ def test_number_routes_do_not_chain_and_a_typo_is_named():
             " flow, conference room or feature code)",
         ),
     ]
+
+
+def test_pickup_codes_reach_the_pickup_application() -> None:
+    assert PLAN.resolve("internal", "*8") == RouteTarget("pickup", "", "*8")
+    assert PLAN.resolve("internal", "**1002") == RouteTarget("pickup", "1002", "**1002")
+    assert PLAN.resolve("internal", "**") is None
+    assert PLAN.resolve("from-gateway", "*8") is None  # a trunk's caller picks nothing up
