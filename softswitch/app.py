@@ -439,6 +439,9 @@ class Switch:
         )
         records = _Records(_CdrWriter(self.db, self._writes))
         routing, centre, extend = self._call_centre(config, self.db, self._writes)
+        for key, problem in routing.dangling(config):
+            await self.db.close()  # its thread would keep the process from exiting
+            raise StartupError(str(ConfigError(config.source, key, problem)))
         self.centre = centre
         # The engine ticks only while a leg is in it (signalling hands it the loop).
         self.engine = MediaEngine()
@@ -525,8 +528,6 @@ class Switch:
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
         routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
-        for key, problem in routing.dangling(config):
-            raise StartupError(str(ConfigError(config.source, key, problem)))
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
