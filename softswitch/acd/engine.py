@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from softswitch.acd.agent import AgentState, AgentTrigger
+from softswitch.acd.agent import AgentState, AgentTrigger, next_state
 from softswitch.acd.caller import (
     OFFERING,
     ON_THE_LINE,
@@ -58,6 +58,10 @@ class Engine(EngineCore):
     def login(self, agent_number: str, now: float) -> list[AcdEvent]:
         self._begin()
         agent = self._agent(agent_number)
+        # Refuse before changing anything: a refused log-in (already logged in) that had reset
+        # `available_at` left a ready agent outside its queues' free sets, with its reject-delay
+        # timer no longer live, so it was never offered a call again.
+        next_state(agent.state, AgentTrigger.LOGIN, agent.number)
         agent.consecutive_no_answers = 0
         agent.available_at = now
         self._set_state(agent, AgentTrigger.LOGIN, now)
