@@ -504,6 +504,7 @@ class Switch:
         if self.flows is not None and ivr is not None:
             numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
         routing = RoutingPlan(config, numbers, feature_prefixes() | voicemail_prefixes())
+        centre.resolve = lambda number: routing.resolve(INTERNAL_CONTEXT, number)  # callbacks
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(

@@ -147,6 +147,12 @@ class CallServices(Protocol):
         (`template` rewritten to our address, `codecs` and `direction`)."""
         ...
 
+    def originate(
+        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+    ) -> Call:
+        """A call the switch places itself, its first leg outbound to `peer` with our offer."""
+        ...
+
     def answered(self, call: Call) -> None:
         """The call is answered: for the record, ring timers, metrics."""
         ...

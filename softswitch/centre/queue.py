@@ -14,13 +14,15 @@ or on a call that is gone. Queue-log rows go to a `QueueLogSink` (the store, in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from softswitch.acd.agent import AgentState
+from softswitch.acd.caller import CallerState
 from softswitch.acd.engine import Engine
 from softswitch.acd.errors import AcdError
 from softswitch.acd.events import (
@@ -47,6 +49,7 @@ from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegE
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
+from softswitch.centre.callback import CallbackRun, Resolver, ring_agent
 from softswitch.centre.control import EngineCentre, statistics_for
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
@@ -120,6 +123,12 @@ class CallCentre:
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
         self._fed = 0
+        # Callbacks: where a number goes (the routing plan, wired by app.py), and the attempts
+        # under way by the switch's own call id and by the engine's entry.
+        self.resolve: Resolver = lambda number: None
+        self._runs: dict[int, CallbackRun] = {}
+        self._runs_by_key: dict[str, CallbackRun] = {}
+        self._originating = False
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -183,10 +192,20 @@ class CallCentre:
         if isinstance(event, QueueLogEntry):
             self._count(event)
             self.sink.write(event)
+        elif isinstance(event, OfferCall) and event.callback:
+            self._ring_for_callback(event)
         elif isinstance(event, OfferCall):
             self._with_call(event.call, lambda qc: qc.offer(event.agent))
+        elif isinstance(event, CancelOffer | EndCallback) and event.call in self._runs_by_key:
+            if self._runs_by_key[event.call].agent == event.agent:
+                self._runs_by_key[event.call].cancel()
         elif isinstance(event, CancelOffer):
             self._with_call(event.call, lambda qc: qc.cancel(event.agent))
+        elif isinstance(event, DialCallback):
+            if event.call in self._runs_by_key:
+                self._runs_by_key[event.call].dial()
+        elif isinstance(event, CallbackKeyPressed):
+            self._with_call(event.call, lambda qc: qc.offer_callback(event.caller_number))
         elif isinstance(event, ConnectAgent):
             self._with_call(event.call, lambda qc: qc.connect(event.agent))
         elif isinstance(event, CallerExited):
@@ -197,9 +216,38 @@ class CallCentre:
             log.info(
                 "agent %s: %s -> %s %s", event.agent, event.old.value, event.new.value, event.reason
             )
-        elif isinstance(event, CallbackKeyPressed | DialCallback | EndCallback):
-            # Callbacks need dialling the caller's number back: not carried out yet here.
-            log.warning("acd: %s not carried out (callbacks are not wired to calls yet)", event)
+
+    # ---- callbacks (centre/callback.py) --------------------------------------------------
+    def _ring_for_callback(self, event: OfferCall) -> None:
+        services = self.services
+        if services is None:  # no queue call since start: the engine's ring timeout frees it
+            log.warning("callback %s: no call services yet", event.call)
+            return
+        shared = self.shared
+        services.spawn(ring_agent(self, services, shared, event.call, event.agent,
+                                  event.caller_number, event.queue))  # fmt: skip
+
+    def still_offered(self, key: str, agent: str) -> bool:
+        caller = self.engine.caller(key)
+        return caller is not None and agent in caller.offers
+
+    @contextlib.contextmanager
+    def originating(self) -> Iterator[None]:
+        """A call the switch places for a callback is no direct call of its agent."""
+        self._originating = True
+        try:
+            yield
+        finally:
+            self._originating = False
+
+    def track_run(self, run: CallbackRun) -> None:
+        self._runs[run.call.id] = run
+        self._runs_by_key[run.key] = run
+
+    def forget_run(self, run: CallbackRun) -> None:
+        self._runs.pop(run.call.id, None)
+        if self._runs_by_key.get(run.key) is run:
+            del self._runs_by_key[run.key]
 
     def _with_call(self, call: str, action: Callable[[QueueCall], None]) -> None:
         qc = self.calls.get(call)
@@ -227,16 +275,22 @@ class CallCentre:
     # ---- CallObserver: how legs ending become engine events -----------------------------
     def call_started(self, call: Call) -> None:
         agents = {call.caller, call.callee} & self.agent_numbers
-        if not agents or call.callee.startswith("*"):
+        if not agents or call.callee.startswith("*") or self._originating:
             return
         self._direct[call.id] = sorted(agents)
         for agent in sorted(agents):
             self.step(self.engine.direct_call_started, agent)
 
     def call_answered(self, call: Call) -> None:
-        return
+        run = self._runs.get(call.id)
+        if run is not None:
+            run.answered()
 
     def call_ended(self, call: Call) -> None:
+        run = self._runs.get(call.id)
+        if run is not None:
+            self.forget_run(run)
+            run.ended(call)
         qc = self.calls.pop(str(call.id), None)
         if qc is not None:
             qc.gone()
@@ -306,6 +360,7 @@ class QueueCall(PlayerApplication):
         self._leaving = False
         self._leave_cause = ""
         self._answered_by: Leg | None = None
+        self._callback_number: str | None = None  # offered to the caller, not yet confirmed
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -335,7 +390,34 @@ class QueueCall(PlayerApplication):
         centre.apply(events)
 
     def digit(self, event: DigitReceived) -> None:
-        self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
+        number, self._callback_number = self._callback_number, None
+        if number is None:
+            self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
+        elif event.digit == "1":
+            self._book_callback(number)
+        else:
+            self._announce_now()  # not confirmed: the caller just waits on
+
+    def offer_callback(self, number: str) -> None:
+        """The callback key: read the number back and ask for 1 to confirm."""
+        if not number.isdigit() or self.audio is None or self._leaving:
+            log.info("call %d: no callback to %r", self.call.id, number)
+            return
+        self._callback_number = number
+        self._stop_announcing()
+        self.shared.player.stop(self.audio)
+        names = ["callback_offer", *say(SayKind.DIGITS, number, "en"), "callback_confirm"]
+        self.play([Pause(0.2), *(self.shared.prompt(n) for n in names), Pause(0.5)])
+
+    def _book_callback(self, number: str) -> None:
+        engine = self.centre.engine
+        self.centre.step(engine.request_callback, self.key, number)
+        entry = engine.caller(self.key)
+        if entry is not None and entry.state is CallerState.CALLBACK_WAITING:
+            # The entry waits at this place without a leg: the caller may hang up.
+            self._say_and_hang_up(["callback_booked", "goodbye"], "callback requested")
+        else:
+            self._announce_now()
 
     def detach(self, leg: Leg) -> None:
         if leg is self.leg:
