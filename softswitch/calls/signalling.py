@@ -372,7 +372,9 @@ class Signalling:
     ) -> Call:
         """A call the switch places itself (a queue's callback rings its agent first): its
         first leg is outbound, offering the switch's voice codecs; attach it with `attach`."""
-        placeholder = Request("INVITE", request_uri, [("Max-Forwards", "70")], b"")
+        placeholder = Request(
+            "INVITE", request_uri, [("Max-Forwards", "70"), ("From", "<sip:switch@invalid>")], b""
+        )
         sdp = SessionDescription.parse(_ORIGINATE_SDP)
         call_id = next(self._ids)
         # dial() builds the INVITE from a call's caller leg; a stub call lends it one.
