@@ -3,13 +3,14 @@
 One `CallCentre` per switch owns one `acd.Engine`, driven with the wall clock, and one
 `call_later` timer re-armed to the engine's `next_deadline()` after every step (the aioquic
 adapter pattern the conventions name). A caller's leg attached to a `QueueCall` is answered,
-hears an announcement (position and estimated wait, read by the IVR's sayers) and music on hold,
-repeated every `ANNOUNCE_EVERY_S`. An `OfferCall` rings every registered phone of the agent as
-outbound legs of the caller's call; the first answer is reported to the engine, whose
-`ConnectAgent` moves the caller's leg to a bridge joined to the agent's leg, cutting the music
-in the same tick. No answer, busy and reject are reported back; a leg that ends (BYE, media
-timeout, transaction timeout) becomes the matching engine event, so no agent is left offered
-or on a call that is gone. Queue-log rows go to a `QueueLogSink` (the store, in app.py).
+hears an announcement (position and estimated wait, read by the IVR's sayers) and the queue's
+`moh_class` of music on hold, the announcement again every `announce_every_s`. An `OfferCall`
+rings every registered phone of the agent as outbound legs of the caller's call; the first
+answer is reported to the engine, whose `ConnectAgent` moves the caller's leg to a bridge joined
+to the agent's leg, cutting the music in the same tick. No answer, busy and reject are reported
+back; a leg that ends (BYE, media timeout, transaction timeout) becomes the matching engine
+event, so no agent is left offered or on a call that is gone. Queue-log rows go to a
+`QueueLogSink` (the store, in app.py).
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ from softswitch.media.prompts import PromptLibrary, read_audio
 
 log = logging.getLogger("softswitch.acd")
 
-ANNOUNCE_EVERY_S = 30.0  # a waiting caller hears position and wait again this often
-MOH_CLASS = "default"
 PRUNE_EVERY = 1000  # statistics events between two prunes of records no interval reaches
 
 
@@ -118,7 +117,8 @@ class CallCentre:
         self._timer: Timer | None = None
         self._pending: list[AcdEvent] = []
         self._applying = False
-        self._moh: list[PlayItem] | None = None
+        self._moh: dict[str, list[PlayItem]] = {}  # by class, decoded once
+        self.queue_configs = {q.number: q for q in acd.queues}
         self.statistics: QueueStatistics = statistics_for(acd)
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
@@ -266,11 +266,16 @@ class CallCentre:
             counters.abandoned += 1
 
     # ---- music on hold -----------------------------------------------------------------
-    def moh(self) -> list[PlayItem]:
-        if self._moh is None:
-            tracks = self.shared.prompts.moh_tracks(MOH_CLASS)
-            self._moh = [Clip(read_audio(t.read_bytes(), str(t))) for t in tracks]
-        return self._moh
+    def moh(self, queue: str) -> list[PlayItem]:
+        """The queue's music-on-hold class (`moh_class`, checked against the prompts at load)."""
+        class_name = self.queue_configs[queue].moh_class
+        items = self._moh.get(class_name)
+        if items is None:
+            tracks = self.shared.prompts.moh_tracks(class_name)
+            items = self._moh[class_name] = [
+                Clip(read_audio(t.read_bytes(), str(t))) for t in tracks
+            ]
+        return items
 
     # ---- CallObserver: how legs ending become engine events -----------------------------
     def call_started(self, call: Call) -> None:
@@ -429,8 +434,10 @@ class QueueCall(PlayerApplication):
         if self.audio is None or self._leaving:
             return
         self.shared.player.stop(self.audio)
-        self.play([*self._announcement(), Pause(0.3), *self.centre.moh()])
-        self._announce = self.services.call_later(ANNOUNCE_EVERY_S, self._announce_now)
+        self.play([*self._announcement(), Pause(0.3), *self.centre.moh(self.queue)])
+        every = self.centre.queue_configs[self.queue].announce_every_s
+        if every > 0:
+            self._announce = self.services.call_later(every, self._announce_now)
 
     def _announcement(self) -> list[PlayItem]:
         engine, now = self.centre.engine, self.centre.wall_clock()
@@ -452,7 +459,7 @@ class QueueCall(PlayerApplication):
         if self._leaving:
             self.hang_up_from_switch(self._leave_cause)
         else:
-            self.play(self.centre.moh())  # the music loops until the next announcement
+            self.play(self.centre.moh(self.queue))  # the music loops until the next announcement
 
     def _stop_announcing(self) -> None:
         if self._announce is not None:
