@@ -22,6 +22,7 @@ from softswitch.config_features import IN_CALL_KEYS, InCallFeatures, parse_in_ca
 from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
+from softswitch.config_party import NoAnswerMode as NoAnswerMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
@@ -144,6 +145,7 @@ class Extension:
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    no_answer: NoAnswerMode = NoAnswerMode.HANGUP
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -488,6 +490,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
     keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("no_answer",)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -515,6 +518,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                no_answer=NoAnswerMode(t.choice("no_answer", "hangup", tuple(NoAnswerMode))),
             )
         )
     return tuple(extensions)

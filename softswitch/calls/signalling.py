@@ -393,6 +393,11 @@ class Signalling:
             observer.call_started(call)
         return call
 
+    def application_for(self, target: RouteTarget, call: Call) -> Application | None:
+        if target.kind not in self.applications:
+            return None
+        return self.applications.create(target, self, call)
+
     def answered(self, call: Call) -> None:
         if call.state is CallState.ANSWERED or call.ended:
             return
