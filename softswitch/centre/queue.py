@@ -52,6 +52,7 @@ from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
 from softswitch.centre.callback import CallbackRun, Resolver, ring_agent
 from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.ivr.flow import QUEUE_AGENT
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
@@ -373,9 +374,12 @@ class QueueCall(PlayerApplication):
         call = self.call
         variables = call.variables
         priority = _int(variables.get("priority", ""), 0, 9)
-        self._enqueue(priority, _requirements(variables.get("skills", "")))
+        only_agent = variables.pop(QUEUE_AGENT, "")  # for this queue entry only
+        self._enqueue(priority, _requirements(variables.get("skills", "")), only_agent)
 
-    def _enqueue(self, priority: int, requirements: tuple[Requirement, ...]) -> None:
+    def _enqueue(
+        self, priority: int, requirements: tuple[Requirement, ...], only_agent: str = ""
+    ) -> None:
         centre = self.centre
         try:
             events = centre.engine.enqueue(
@@ -385,6 +389,7 @@ class QueueCall(PlayerApplication):
                 priority=priority,
                 requirements=requirements,
                 caller_number=self.call.caller,
+                only_agent=only_agent,
             )
         except AcdError as exc:
             log.warning("call %d: queue %s refused: %s", self.call.id, self.queue, exc)
@@ -594,6 +599,10 @@ class QueueCall(PlayerApplication):
             if leg is not answered:
                 leg.hang_up(now)
         self.connected_agent = agent
+        # Context for what follows: a flow the agent sends the caller into can return the
+        # caller to this agent (`return_to_agent`, or a queue node with `agent = "last"`).
+        self.call.variables["agent"] = agent
+        self.call.variables["agent_queue"] = self.queue
         self._leaving = False
         target = RouteTarget("extension", agent, agent)
         bridge = BridgeApplication.joining(target, self.services, self.call, answered, offer.media)
