@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bench import acd, machine, media_calls, relay, report, security, setup_rate
+from bench import acd, acd_calls, machine, media_calls, relay, report, security, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -25,7 +25,7 @@ from bench.programs import SCENARIO_PROGRAMS, Program, missing
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd")
+SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd", "acd-calls")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
 }
@@ -90,6 +90,7 @@ SCENARIO_PEERS = {
     "media": ("softswitch", "softswitch-recording", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
     "acd": (),  # in-process: no peers
+    "acd-calls": (),  # the switch with SIPp callers and SIPp-answered agents: no reference peer
     "security": (),  # the switch's parser alone, under hypothesis
 }
 MAX_CALLS_PER_STEP = 20000
@@ -317,6 +318,9 @@ def main(
                 continue
             if scenario == "acd":
                 results["scenarios"]["acd"] = acd.run_scenario(display)
+                continue
+            if scenario == "acd-calls":
+                results["scenarios"][scenario] = acd_calls.run_scenario(display, out_dir / scenario)
                 continue
             lacking = unavailable.get(scenario, {})
             run_peers = [p for p in plan[scenario] if p not in lacking]

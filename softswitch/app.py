@@ -619,6 +619,7 @@ class Switch:
         )
         if self.centre is not None:
             self.metrics.bind_acd(self.centre)
+            self.centre.offer_latency = self.metrics.queue_offer_seconds
         loop = asyncio.get_running_loop()
         self.metrics.bind_security(
             lambda: self.guard.snapshot(loop.time()),

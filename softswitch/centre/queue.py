@@ -68,6 +68,12 @@ class QueueLogSink(Protocol):
     def write(self, entry: QueueLogEntry) -> None: ...
 
 
+class OfferLatency(Protocol):
+    """Told, per caller, the seconds from queue entry to its first agent INVITE sent."""
+
+    def observe(self, amount: float) -> None: ...
+
+
 class CentreListener(Protocol):
     """Told of every ACD event as it is carried out (the API's event stream is one), with the
     queues whose statistics it changed."""
@@ -130,6 +136,7 @@ class CallCentre:
         self._runs: dict[int, CallbackRun] = {}
         self._runs_by_key: dict[str, CallbackRun] = {}
         self._originating = False
+        self.offer_latency: OfferLatency | None = None  # /metrics, wired by app.py
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -367,6 +374,7 @@ class QueueCall(PlayerApplication):
         self._leave_cause = ""
         self._answered_by: Leg | None = None
         self._callback_number: str | None = None  # offered to the caller, not yet confirmed
+        self._entered_at: float | None = None  # loop time of queue entry, until the first offer
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -381,6 +389,7 @@ class QueueCall(PlayerApplication):
         self, priority: int, requirements: tuple[Requirement, ...], only_agent: str = ""
     ) -> None:
         centre = self.centre
+        self._entered_at = self.services.now()
         try:
             events = centre.engine.enqueue(
                 self.key,
@@ -395,9 +404,22 @@ class QueueCall(PlayerApplication):
             log.warning("call %d: queue %s refused: %s", self.call.id, self.queue, exc)
             self._say_and_hang_up(["all_agents_busy", "goodbye"], f"queue: {exc}")
             return
-        if not self._leaving:
+        offered_now = any(isinstance(e, OfferCall) and e.call == self.key for e in events)
+        if not offered_now:
+            self._entered_at = None  # no agent was free: the wait is not the offer's latency
+        centre.apply(events)  # the agent's INVITE is on its way before anything is played
+        if self._leaving or self.audio is None:
+            return
+        if offered_now:
+            # An agent rings already: music, and the position only if the caller still waits
+            # when the next announcement is due (building one costs milliseconds).
+            self.shared.player.stop(self.audio)
+            self.play(self.centre.moh(self.queue))
+            every = self.centre.queue_configs[self.queue].announce_every_s
+            if every > 0:
+                self._announce = self.services.call_later(every, self._announce_now)
+        else:
             self._announce_now()
-        centre.apply(events)
 
     def digit(self, event: DigitReceived) -> None:
         number, self._callback_number = self._callback_number, None
@@ -543,6 +565,10 @@ class QueueCall(PlayerApplication):
             offer.legs.append(leg)
             call.attachments[leg] = self
         services.flush()
+        latency, entered = self.centre.offer_latency, self._entered_at
+        if latency is not None and entered is not None:
+            self._entered_at = None  # the first offer only: later ones waited for an agent
+            latency.observe(services.now() - entered)
 
     def _offer_of(self, leg: Leg) -> _Offer | None:
         return next((o for o in self.offers.values() if leg in o.legs), None)

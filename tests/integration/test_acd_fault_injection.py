@@ -7,6 +7,7 @@ every agent free (or not ready "no answer") and every queue empty."""
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ def test_an_agent_phone_killed_while_ringing_goes_not_ready_and_frees_the_caller
     log_in(faulty, agent, "1001")
     call = dial_queue(faulty, caller, tmp_path)
     agent.wait_incoming(10.0)
+    with urllib.request.urlopen(f"http://127.0.0.1:{faulty.ports.metrics}/metrics") as page:
+        metrics = page.read().decode()
+    assert "softswitch_queue_offer_seconds_count 1.0" in metrics  # offered at once: timed
     kill(agent)
     # The ring timeout ends the offer: the caller keeps its place, the agent goes not ready.
     wait_queue_log(faulty, lambda r: ("RINGNOANSWER", "600", "1001") in events(r), 10.0)
