@@ -62,13 +62,9 @@ B2BUA_SIMPLE = Program("b2bua_simple", "sippy==2.5.0", Installer.PIP)
 PY_SPY = Program("py-spy", "py-spy", Installer.PIP)
 # What the load scenarios themselves drive, whatever the peer.
 SCENARIO_PROGRAMS = {
-    "setup": (SIPP,),
-    "media": (SIPP,),
-    "relay": (),
-    "acd": (),
-    "security": (),
+    "setup": (SIPP,), "media": (SIPP,), "relay": (), "acd": (), "security": (), "api": (SIPP,),
     "acd-calls": (SIPP,),
-}
+}  # fmt: skip
 
 
 def missing(programs: tuple[Program, ...]) -> list[Program]:

@@ -106,6 +106,7 @@ class QueueConfig:
     screen_pop_url: str = ""  # template: {caller}, {queue}, {agent}, {var.NAME} (IVR variables)
     moh_class: str = "default"  # the music-on-hold class its waiting callers hear
     announce_every_s: float = 30.0  # position and wait again this often; 0 = at entry only
+    caller_id: str = ""  # what trunks see when an agent whose outbound_queue this is dials out
 
     def exit_target(self, digit: str) -> Target | None:
         for key, target in self.exit_keys:
@@ -133,6 +134,7 @@ class AgentConfig:
     name: str = ""
     skills: tuple[tuple[str, int], ...] = ()
     memberships: tuple[Membership, ...] = ()
+    outbound_queue: str = ""  # its outbound calls present this queue's caller_id, and are logged
 
     def proficiency(self, skill: str) -> int:
         for name, level in self.skills:
