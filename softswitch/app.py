@@ -528,6 +528,7 @@ class Switch:
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
         routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
+        centre.resolve = lambda number: routing.resolve(INTERNAL_CONTEXT, number)  # callbacks
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
@@ -643,6 +644,7 @@ class Switch:
         )
         if self.centre is not None:
             self.metrics.bind_acd(self.centre)
+            self.centre.offer_latency = self.metrics.queue_offer_seconds
         loop = asyncio.get_running_loop()
         self.metrics.bind_security(
             lambda: self.guard.snapshot(loop.time()),
