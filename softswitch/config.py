@@ -22,6 +22,7 @@ from softswitch.config_features import IN_CALL_KEYS, InCallFeatures, parse_in_ca
 from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
+from softswitch.config_party import SrtpMode as SrtpMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
@@ -144,6 +145,7 @@ class Extension:
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    srtp: SrtpMode = SrtpMode.OFF
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -175,6 +177,7 @@ class Trunk:
     tls_verify: bool = True  # check the trunk's certificate and host name (off: a lab's own CA)
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    srtp: SrtpMode = SrtpMode.OFF
 
 
 @dataclass(frozen=True)
@@ -487,7 +490,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
-    keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("nat", "dtmf", "hold", "srtp", RECORD_KEY)
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -515,6 +518,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                srtp=SrtpMode(t.choice("srtp", "off", tuple(SrtpMode))),
             )
         )
     return tuple(extensions)
@@ -534,6 +538,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "tls_verify",
         "dtmf",
         "hold",
+        "srtp",
         RECORD_KEY,
     )
     trunks: list[Trunk] = []
@@ -562,6 +567,9 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
             )
         username, password = _credentials(t, "username", "password")
         inbound_username, inbound_password = _credentials(t, "inbound_username", "inbound_password")
+        srtp = SrtpMode(t.choice("srtp", "off", tuple(SrtpMode)))
+        if srtp is not SrtpMode.OFF and transport != "tls":
+            raise t.error("srtp", 'SDES keys travel in the SDP: SRTP needs transport = "tls"')
         trunks.append(
             Trunk(
                 name=name,
@@ -578,6 +586,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 ),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                srtp=srtp,
             )
         )
     return tuple(trunks)

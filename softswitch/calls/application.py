@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from softswitch.calls.leg import Leg, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
+from softswitch.config import SrtpMode
 from softswitch.media.endpoint import Direction, RemoteAddressError
 from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
 
@@ -142,9 +143,10 @@ class CallServices(Protocol):
         direction: str,
         *,
         trunk: Trunk | None = None,
+        srtp: SrtpMode = SrtpMode.OFF,
     ) -> Leg:
         """A new outbound leg of `call` on `media`, its INVITE on its way with our SDP offer
-        (`template` rewritten to our address, `codecs` and `direction`)."""
+        (`template` rewritten to our address, `codecs` and `direction`; SDES per `srtp`)."""
         ...
 
     def answered(self, call: Call) -> None:

@@ -711,15 +711,14 @@ class MediaEndpoint:
         """SRTP/SRTCP with `context` from now on (None: plain RTP again); a re-key replaces it."""
         self._check_open()
         self._srtp = context
-        for sock, protect, unprotect in (
-            (self._rtp, context and context.protect, context and context.unprotect),
-            (self._rtcp, context and context.protect_rtcp, context and context.unprotect_rtcp),
-        ):
-            sock.protect = protect
+        pairs = (
+            (self._rtp, (context.protect, context.unprotect) if context else None),
+            (self._rtcp, (context.protect_rtcp, context.unprotect_rtcp) if context else None),
+        )
+        for sock, pair in pairs:
+            sock.protect = None if pair is None else pair[0]
             if sock.transport is not None:
-                sock.transport.set_protocol(
-                    sock if unprotect is None else Unprotecting(sock, unprotect)
-                )
+                sock.transport.set_protocol(sock if pair is None else Unprotecting(sock, pair[1]))
         self._refresh()
 
     def _check_open(self) -> None:
