@@ -890,6 +890,6 @@ class Leg:
         if srtp is not None and not srtp.answered(sdp.audio):
             if srtp.mandatory:
                 srtp.failed = True
-            elif srtp.offered:
-                self.srtp = None  # best effort declined: plain RTP
+            else:
+                srtp.offered = ()  # best effort declined: plain RTP (calls/srtp.py apply)
         return sdp.audio

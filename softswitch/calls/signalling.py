@@ -354,6 +354,7 @@ class Signalling:
         )
         leg.media = media
         leg.srtp = leg_srtp
+        apply_srtp(leg)
         leg.sdp_shown = (codecs, direction)
         leg.session_id = call.id
         leg.call_ref = call.id

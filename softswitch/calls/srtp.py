@@ -52,6 +52,7 @@ class LegSrtp:
     remote: CryptoAttribute | None = None  # the party's accepted line: we unprotect with it
     applied: tuple[str, bytes, bytes] | None = None  # (suite, ours, theirs) on the endpoint
     failed: bool = False  # a mandatory leg's answer accepted none of our lines: end the call
+    # No local line and no offer out: a best-effort offer was answered plain (plain RTP).
 
     @property
     def lines(self) -> tuple[CryptoAttribute, ...]:
@@ -136,15 +137,20 @@ def reachable(mode: SrtpMode, transport: str) -> bool:
 
 
 def apply(leg: Leg) -> None:
-    """Put the leg's agreed keys on its media endpoint, if they changed (and plain RTP again if
-    the leg has no SRTP but its endpoint still runs it)."""
+    """Put the leg's agreed keys on its media endpoint if they changed; while our offer is
+    unanswered let nothing in; plain RTP again when the answer declined it."""
     media = leg.media
     if media is None or media.closed:
         return
     srtp = leg.srtp
-    if srtp is None or srtp.local is None or srtp.remote is None:
-        if srtp is None and media.srtp is not None:
-            media.secure(None)
+    if srtp is None:
+        return
+    if srtp.local is None or srtp.remote is None:
+        if srtp.offered:  # our offer is out: nothing may be relayed unopened
+            if not media.srtp_pending:
+                media.expect_srtp()
+        elif media.srtp is not None or media.srtp_pending:
+            media.secure(None)  # the answer declined our best-effort offer: plain RTP
         return
     keys = (srtp.local.suite, srtp.local.key_salt, srtp.remote.key_salt)
     if keys != srtp.applied or media.srtp is None:

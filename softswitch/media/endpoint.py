@@ -68,7 +68,7 @@ from typing import Any, cast
 
 from softswitch.media.ports import PortAllocator
 from softswitch.media.rtp import RTP_VERSION, rewrite_header
-from softswitch.media.srtp import SrtpContext, SrtpError, Unprotecting, protecting
+from softswitch.media.srtp import SrtpContext, SrtpError, Unprotecting, protecting, refuse
 
 logger = logging.getLogger(__name__)
 
@@ -577,6 +577,7 @@ class MediaEndpoint:
         self._seen_received = 0
         self._active_at = now
         self._srtp: SrtpContext | None = None
+        self.srtp_pending = False  # expect_srtp: nothing is let in until the keys come
         rtp.endpoint = rtcp.endpoint = self
 
     @property
@@ -707,10 +708,21 @@ class MediaEndpoint:
     def srtp(self) -> SrtpContext | None:
         return self._srtp
 
+    def expect_srtp(self) -> None:
+        """Drop what arrives until `secure` gives the keys: an SRTP offer is out, and the peer
+        may send before its answer is read (relayed as it is, it would be protected twice)."""
+        self._check_open()
+        self.secure(None)
+        self.srtp_pending = True
+        for sock in (self._rtp, self._rtcp):
+            if sock.transport is not None:
+                sock.transport.set_protocol(Unprotecting(sock, refuse))
+
     def secure(self, context: SrtpContext | None) -> None:
         """SRTP/SRTCP with `context` from now on (None: plain RTP again); a re-key replaces it."""
         self._check_open()
         self._srtp = context
+        self.srtp_pending = False
         pairs = (
             (self._rtp, (context.protect, context.unprotect) if context else None),
             (self._rtcp, (context.protect_rtcp, context.unprotect_rtcp) if context else None),

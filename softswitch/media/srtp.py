@@ -83,6 +83,11 @@ class Unprotecting(asyncio.DatagramProtocol):
         self.inner.connection_lost(exc)
 
 
+def refuse(data: bytes) -> bytes:
+    """The unprotect of an endpoint whose SRTP keys are not agreed yet: nothing gets through."""
+    raise SrtpError("no SRTP keys agreed yet")
+
+
 def protecting(
     sendto: Callable[[Any, Any], None], protect: Callable[[bytes], bytes], counters: Any
 ) -> Callable[[Any, Any], None]:

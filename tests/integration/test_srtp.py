@@ -1,0 +1,253 @@
+"""SRTP (SDES, RFC 4568) on legs that signal over TLS, with pjsua2 phones set to SRTP mandatory.
+
+What a user sees: each phone hears the other's tone (FFT of what it recorded), and what tshark
+captured on the SRTP legs is not the PCMU of the tone (every packet carries the 10-byte tag of
+AES_CM_128_HMAC_SHA1_80, and its payload decodes to noise), while the plain leg of a mixed call
+carries the tone in clear. A plain offer from, or to, a party whose SRTP is mandatory gets 488.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio import dominant_frequency, voiced_seconds, write_tone
+from peers.pjsua import PjsuaPeer
+from running_switch import DISPOSITION_ANSWERED, Switch, free_port, start_switch
+
+from softswitch.certificates import self_signed
+from softswitch_codecs import ulaw_decode
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+LOCAL = "127.0.0.1"
+RECORD_S = 2.5
+RTP_PLAIN = 12 + 160  # header + 20 ms of PCMU
+SRTP_TAG_80 = 10  # RFC 3711 §4.2 HMAC-SHA1 truncated to 80 bits
+TSHARK = shutil.which("tshark")
+
+
+def _switch(tmp_path: Path, carrier_port: int, srtp: dict[str, str]) -> Switch:
+    cert, key = self_signed(tmp_path / "switch-tls")
+    return start_switch(
+        tmp_path,
+        carrier_port,
+        {
+            "sip": {"transports": ["udp", "tcp", "tls"]},
+            "tls": {"port": free_port(), "certificate": str(cert), "private_key": str(key)},
+        },
+        extensions={number: {"srtp": mode} for number, mode in srtp.items()},
+    )
+
+
+def _tls_port(sw: Switch) -> int:
+    return int(tomllib.loads(sw.config_path.read_text())["tls"]["port"])
+
+
+class Capture:
+    """tshark on loopback for the switch's RTP ports; `flows()` gives the UDP payloads by
+    (source port, destination port)."""
+
+    def __init__(self, path: Path, ports: tuple[int, int]) -> None:
+        assert TSHARK is not None
+        self.path = path
+        self._stderr = path.with_suffix(".stderr")
+        with open(self._stderr, "wb") as err:
+            self.proc = subprocess.Popen(
+                [TSHARK, "-i", "lo", "-f", f"udp portrange {ports[0]}-{ports[1]}", "-w", str(path)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        deadline = time.monotonic() + 10.0
+        while b"Capturing on" not in self._stderr.read_bytes():
+            assert self.proc.poll() is None, self._stderr.read_text()
+            assert time.monotonic() < deadline, "tshark did not start capturing"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def flows(self) -> dict[tuple[int, int], list[bytes]]:
+        assert TSHARK is not None
+        fields = ["-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.payload"]
+        out = subprocess.run(
+            [TSHARK, "-r", str(self.path), *fields],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        flows: dict[tuple[int, int], list[bytes]] = defaultdict(list)
+        for line in out.splitlines():
+            src, dst, payload = line.split("\t")
+            flows[(int(src), int(dst))].append(bytes.fromhex(payload.replace(":", "")))
+        return flows
+
+
+def _tone_share(packets: list[bytes], freq_hz: float) -> float:
+    """Share of the energy within 25 Hz of `freq_hz` when the packets' payloads are read as
+    PCMU: near 1 for the tone in clear, near 0 for ciphertext (white noise)."""
+    codes = np.frombuffer(b"".join(p[12:RTP_PLAIN] for p in packets), dtype=np.uint8)
+    pcm = ulaw_decode(codes).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(pcm.size))) ** 2
+    freqs = np.fft.rfftfreq(pcm.size, 1 / 8000)
+    return float(spectrum[np.abs(freqs - freq_hz) < 25].sum() / spectrum[1:].sum())
+
+
+def _media_port(phone: PjsuaPeer, call: int) -> int:
+    active = phone.wait_event("media_active", 5.0, call=call)
+    assert active["codec"].upper() == "PCMU", active
+    return int(active["local_rtp"].rsplit(":", 1)[1])
+
+
+def _legs(flows: dict[tuple[int, int], list[bytes]], phone_port: int) -> tuple[list[bytes], ...]:
+    """The RTP the switch sent to the phone and the RTP the phone sent to the switch (RTCP,
+    on the odd port, is left out)."""
+    to_phone = [p for (_, dst), ps in flows.items() if dst == phone_port for p in ps]
+    from_phone = [p for (src, _), ps in flows.items() if src == phone_port for p in ps]
+    assert len(to_phone) > 50 and len(from_phone) > 50, (len(to_phone), len(from_phone))
+    return to_phone, from_phone
+
+
+def _assert_encrypted(packets: list[bytes], tone_hz: float) -> None:
+    assert {len(p) for p in packets} == {RTP_PLAIN + SRTP_TAG_80}
+    assert _tone_share(packets, tone_hz) < 0.05
+
+
+def _assert_plain(packets: list[bytes], tone_hz: float) -> None:
+    assert {len(p) for p in packets} == {RTP_PLAIN}
+    assert _tone_share(packets, tone_hz) > 0.5
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Iterator[type[Capture]]:
+    if TSHARK is None:
+        pytest.skip("tshark is not installed (Debian tshark; `make setup` installs it)")
+    yield Capture
+
+
+def _call(
+    tmp_path: Path,
+    sw: Switch,
+    alice: PjsuaPeer,
+    bob: PjsuaPeer,
+    uri: str,
+    cap: Capture,
+) -> tuple[int, int]:
+    """Alice calls bob, each plays its tone and records what it hears; the media ports."""
+    for phone in (alice, bob):
+        phone.send("codecs", only=["PCMU/8000"])
+        phone.wait_event("codecs", 5.0)
+    alice_call = alice.call(uri)
+    bob_call = bob.wait_incoming(5.0)["call"]
+    alice.play_and_record(
+        alice_call, write_tone(tmp_path / "440.wav", 440.0, 5.0), tmp_path / "a.wav", RECORD_S
+    )
+    bob.play_and_record(
+        bob_call, write_tone(tmp_path / "1000.wav", 1000.0, 5.0), tmp_path / "b.wav", RECORD_S
+    )
+    bob.send("answer", call=bob_call)
+    alice.wait_call_state(alice_call, "CONFIRMED", 5.0)
+    ports = _media_port(alice, alice_call), _media_port(bob, bob_call)
+    alice.wait_event("recorded", RECORD_S + 5.0, call=alice_call)
+    bob.wait_event("recorded", RECORD_S + 5.0, call=bob_call)
+    alice.send("hangup", call=alice_call)
+    bob.wait_bye(bob_call, 5.0)
+    cap.stop()
+    assert dominant_frequency(tmp_path / "a.wav") == pytest.approx(1000.0, abs=15.0)
+    assert dominant_frequency(tmp_path / "b.wav") == pytest.approx(440.0, abs=15.0)
+    assert voiced_seconds(tmp_path / "a.wav") > 1.5 and voiced_seconds(tmp_path / "b.wav") > 1.5
+    assert sw.closed_cdr()["disposition"] == DISPOSITION_ANSWERED
+    return ports
+
+
+def test_tls_srtp_call_between_two_pjsua2_phones_with_srtp_mandatory(
+    tmp_path: Path, carrier_port: int, capture: type[Capture]
+) -> None:
+    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory", "1002": "mandatory"})
+    port = _tls_port(sw)
+    alice, bob = PjsuaPeer("1001", tmp_path), PjsuaPeer("1002", tmp_path)
+    try:
+        alice.register(port, "1001", "demo-1001", transport="tls", srtp="mandatory")
+        bob.register(port, "1002", "demo-1002", transport="tls", srtp="mandatory")
+        cap = capture(tmp_path / "srtp.pcap", sw.ports.rtp)
+        alice_port, bob_port = _call(
+            tmp_path, sw, alice, bob, f"sip:1002@{LOCAL}:{port};transport=tls", cap
+        )
+    finally:
+        alice.close()
+        bob.close()
+        sw.stop()
+    flows = cap.flows()
+    to_alice, from_alice = _legs(flows, alice_port)
+    to_bob, from_bob = _legs(flows, bob_port)
+    _assert_encrypted(from_alice, 440.0)
+    _assert_encrypted(to_bob, 440.0)
+    _assert_encrypted(from_bob, 1000.0)
+    _assert_encrypted(to_alice, 1000.0)
+
+
+def test_tls_srtp_phone_talks_to_a_plain_rtp_phone(
+    tmp_path: Path, carrier_port: int, capture: type[Capture]
+) -> None:
+    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory", "1002": "off"})
+    alice, bob = PjsuaPeer("1001", tmp_path), PjsuaPeer("1002", tmp_path)
+    try:
+        alice.register(_tls_port(sw), "1001", "demo-1001", transport="tls", srtp="mandatory")
+        bob.register(sw.sip_port, "1002", "demo-1002")  # plain UDP, plain RTP
+        cap = capture(tmp_path / "mixed.pcap", sw.ports.rtp)
+        uri = f"sip:1002@{LOCAL}:{_tls_port(sw)};transport=tls"
+        alice_port, bob_port = _call(tmp_path, sw, alice, bob, uri, cap)
+    finally:
+        alice.close()
+        bob.close()
+        sw.stop()
+    flows = cap.flows()
+    to_alice, from_alice = _legs(flows, alice_port)
+    to_bob, from_bob = _legs(flows, bob_port)
+    # The same audio crosses the switch: ciphertext on alice's leg, the tone in clear on bob's.
+    _assert_encrypted(from_alice, 440.0)
+    _assert_plain(to_bob, 440.0)
+    _assert_plain(from_bob, 1000.0)
+    _assert_encrypted(to_alice, 1000.0)
+
+
+def test_plain_offers_to_and_from_a_mandatory_party_get_488(
+    tmp_path: Path, carrier_port: int
+) -> None:
+    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory", "1003": "mandatory"})
+    port = _tls_port(sw)
+    plain_over_tls, srtp_phone, udp_only = (
+        PjsuaPeer(name, tmp_path) for name in ("1001", "1002", "1003")
+    )
+    try:
+        # 1001 must use SRTP: its plain offer, even over TLS, is refused.
+        plain_over_tls.register(port, "1001", "demo-1001", transport="tls")
+        call = plain_over_tls.call(f"sip:9196@{LOCAL}:{port};transport=tls")
+        ended = plain_over_tls.wait_call_state(call, "DISCONNECTED", 5.0)
+        assert ended["code"] == 488, ended
+        # 1003 must use SRTP but is registered over UDP only: its keys would travel in clear.
+        udp_only.register(sw.sip_port, "1003", "demo-1003")
+        srtp_phone.register(port, "1002", "demo-1002", transport="tls", srtp="optional")
+        call = srtp_phone.call(f"sip:1003@{LOCAL}:{port};transport=tls")
+        ended = srtp_phone.wait_call_state(call, "DISCONNECTED", 5.0)
+        assert ended["code"] == 488, ended
+        assert not [e for e in udp_only.events if e["event"] == "incoming_call"]
+    finally:
+        for phone in (plain_over_tls, srtp_phone, udp_only):
+            phone.close()
+        sw.stop()
