@@ -1,0 +1,119 @@
+"""softswitch/calls/srtp.py: when a leg gets SRTP, what its SDP says, and when it is refused."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from softswitch.calls.srtp import (
+    LegSrtp,
+    SrtpRefused,
+    answer_offer,
+    offer_for,
+    reachable,
+)
+from softswitch.config import SrtpMode
+from softswitch.sip.sdes import (
+    AES_CM_128_HMAC_SHA1_32,
+    AES_CM_128_HMAC_SHA1_80,
+    CryptoAttribute,
+)
+from softswitch.sip.sdp import AudioStream, Codec
+
+PCMU = (Codec(0, "PCMU", 8000),)
+LINE_80 = CryptoAttribute(1, AES_CM_128_HMAC_SHA1_80, os.urandom(30))
+LINE_32 = CryptoAttribute(2, AES_CM_128_HMAC_SHA1_32, os.urandom(30))
+GCM = CryptoAttribute(3, "AEAD_AES_256_GCM", os.urandom(44))
+
+
+def stream(profile: str = "RTP/AVP", *crypto: CryptoAttribute) -> AudioStream:
+    return AudioStream("127.0.0.1", 4000, PCMU, profile=profile, crypto=crypto)
+
+
+@pytest.mark.parametrize("mode", list(SrtpMode))
+def test_a_secure_offer_over_tls_is_answered_with_our_own_key_unless_off(mode: SrtpMode) -> None:
+    offer = stream("RTP/SAVP", GCM, LINE_32, LINE_80)
+    if mode is SrtpMode.OFF:
+        with pytest.raises(SrtpRefused, match="off") as refused:
+            answer_offer(mode, "tls", offer)
+        assert refused.value.status_hint == 488
+        return
+    srtp = answer_offer(mode, "tls", offer)
+    assert srtp is not None and srtp.profile == "RTP/SAVP"
+    assert srtp.remote == LINE_32  # the first line we can use, in the offerer's order
+    assert srtp.local is not None and srtp.lines == (srtp.local,)
+    assert (srtp.local.tag, srtp.local.suite) == (2, AES_CM_128_HMAC_SHA1_32)
+    assert srtp.local.key_salt != LINE_32.key_salt
+
+
+@pytest.mark.parametrize(
+    ("mode", "transport", "offer", "outcome"),
+    [
+        (SrtpMode.MANDATORY, "tls", stream(), "mandatory"),
+        (SrtpMode.MANDATORY, "udp", stream("RTP/SAVP", LINE_80), "TLS"),
+        (SrtpMode.OPTIONAL, "tcp", stream("RTP/SAVP", LINE_80), "TLS"),
+        (SrtpMode.OPTIONAL, "tls", stream("RTP/SAVP", GCM), "suite"),
+        (SrtpMode.MANDATORY, "tls", stream("RTP/AVP", GCM), "suite"),
+        (SrtpMode.OPTIONAL, "tls", stream(), None),
+        (SrtpMode.OFF, "udp", stream(), None),
+        (SrtpMode.OPTIONAL, "udp", stream("RTP/AVP", LINE_80), None),  # best effort, no TLS
+        (SrtpMode.OFF, "tls", stream("RTP/AVP", LINE_80), None),
+    ],
+)
+def test_refusals_and_plain_answers(
+    mode: SrtpMode, transport: str, offer: AudioStream, outcome: str | None
+) -> None:
+    if outcome is None:
+        assert answer_offer(mode, transport, offer) is None
+    else:
+        with pytest.raises(SrtpRefused, match=outcome):
+            answer_offer(mode, transport, offer)
+
+
+def test_best_effort_srtp_in_an_avp_offer_is_taken_over_tls() -> None:
+    srtp = answer_offer(SrtpMode.OPTIONAL, "tls", stream("RTP/AVP", LINE_80))
+    assert srtp is not None and srtp.profile == "RTP/AVP" and srtp.remote == LINE_80
+
+
+def test_our_offers_and_their_answers() -> None:
+    assert offer_for(SrtpMode.OFF, "tls") is None
+    assert offer_for(SrtpMode.OPTIONAL, "udp") is None
+    with pytest.raises(SrtpRefused, match="TLS"):
+        offer_for(SrtpMode.MANDATORY, "udp")
+    assert reachable(SrtpMode.MANDATORY, "tls") and not reachable(SrtpMode.MANDATORY, "udp")
+    assert reachable(SrtpMode.OPTIONAL, "udp")
+
+    mandatory = offer_for(SrtpMode.MANDATORY, "tls")
+    assert mandatory is not None and mandatory.profile == "RTP/SAVP" and mandatory.mandatory
+    assert [(c.tag, c.suite) for c in mandatory.lines] == [
+        (1, AES_CM_128_HMAC_SHA1_80),
+        (2, AES_CM_128_HMAC_SHA1_32),
+    ]
+    # The answer picks our second line: we protect with its key, unprotect with theirs.
+    theirs = CryptoAttribute(2, AES_CM_128_HMAC_SHA1_32, os.urandom(30))
+    ours = mandatory.lines[1]
+    assert mandatory.answered(stream("RTP/SAVP", theirs))
+    assert (mandatory.local, mandatory.remote, mandatory.offered) == (ours, theirs, ())
+    assert mandatory.lines == (ours,)  # what a later re-offer of ours carries
+
+    optional = offer_for(SrtpMode.OPTIONAL, "tls")
+    assert optional is not None and optional.profile == "RTP/AVP"
+    assert not optional.answered(stream())  # plain answer to best effort: no keys
+
+
+def test_a_reoffer_rekeys_and_keeps_our_key() -> None:
+    srtp = answer_offer(SrtpMode.MANDATORY, "tls", stream("RTP/SAVP", LINE_80))
+    assert srtp is not None and srtp.local is not None
+    ours = srtp.local.key_salt
+    assert srtp.reoffered(stream("RTP/SAVP", LINE_80))  # the same line again: nothing changes
+    assert srtp.remote == LINE_80 and srtp.local.key_salt == ours
+    new = CryptoAttribute(5, AES_CM_128_HMAC_SHA1_80, os.urandom(30))
+    assert srtp.reoffered(stream("RTP/SAVP", new))
+    assert srtp.remote == new and (srtp.local.tag, srtp.local.key_salt) == (5, ours)
+    other_suite = CryptoAttribute(6, AES_CM_128_HMAC_SHA1_32, os.urandom(30))
+    assert srtp.reoffered(stream("RTP/SAVP", other_suite))
+    assert srtp.local.suite == AES_CM_128_HMAC_SHA1_32 and srtp.local.key_salt != ours
+    assert not srtp.reoffered(stream())  # no line we can use: the keys stay
+    assert srtp.remote == other_suite
+    assert not LegSrtp("RTP/SAVP", True).reoffered(stream("RTP/SAVP", LINE_80))
