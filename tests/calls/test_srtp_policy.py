@@ -1,4 +1,4 @@
-"""softswitch/calls/srtp.py: when a leg gets SRTP, what its SDP says, and when it is refused.
+"""softswitch/calls/srtp.py: when a leg gets SRTP, what its SDP says, and when it is refused."""
 
 from __future__ import annotations
 
