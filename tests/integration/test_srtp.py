@@ -324,3 +324,37 @@ def test_hold_and_resume_on_an_srtp_call_plays_music_then_both_tones(
     assert _wav_tone_share(bob_held) < 0.5, "the held phone hears a tone, not music"
     assert dominant_frequency(alice_heard, skip_s=0.2) == pytest.approx(1000.0, abs=20.0)
     assert dominant_frequency(bob_heard, skip_s=0.2) == pytest.approx(440.0, abs=20.0)
+
+
+def test_an_srtp_phone_and_a_plain_phone_in_a_conference_hear_each_other(
+    tmp_path: Path, carrier_port: int
+) -> None:
+    """Room 8000 runs in the tick engine: the SRTP phone's packets are opened before its jitter
+    buffer, and the mix is protected by send_frame toward it."""
+    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory"})
+    port = _tls_port(sw)
+    alice, bob = PjsuaPeer("1001", tmp_path), PjsuaPeer("1002", tmp_path)
+    try:
+        alice.register(port, "1001", "demo-1001", transport="tls", srtp="mandatory")
+        bob.register(sw.sip_port, "1002", "demo-1002")
+        calls = []
+        for phone, uri, hz in (
+            (alice, f"sip:8000@{LOCAL}:{port};transport=tls", 500.0),
+            (bob, sw.uri("8000"), 750.0),
+        ):
+            call = phone.call(uri)
+            phone.send("play", call=call, path=str(write_tone(tmp_path / f"{hz}.wav", hz, 20.0)))
+            phone.wait_call_state(call, "CONFIRMED", 5.0)
+            phone.wait_event("media_active", 5.0, call=call)
+            calls.append(call)
+        alice_heard, bob_heard = _record(
+            [(alice, calls[0]), (bob, calls[1])], tmp_path, "conference"
+        )
+        for phone, call in ((alice, calls[0]), (bob, calls[1])):
+            phone.send("hangup", call=call)
+    finally:
+        alice.close()
+        bob.close()
+        sw.stop()
+    assert dominant_frequency(alice_heard, skip_s=0.3) == pytest.approx(750.0, abs=20.0)
+    assert dominant_frequency(bob_heard, skip_s=0.3) == pytest.approx(500.0, abs=20.0)
