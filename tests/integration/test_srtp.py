@@ -35,7 +35,7 @@ SRTP_TAG_80 = 10  # RFC 3711 §4.2 HMAC-SHA1 truncated to 80 bits
 TSHARK = shutil.which("tshark")
 
 
-def _switch(tmp_path: Path, carrier_port: int, srtp: dict[str, str]) -> Switch:
+def _switch(tmp_path: Path, carrier_port: int, srtp: dict[str, str], **extension: str) -> Switch:
     cert, key = self_signed(tmp_path / "switch-tls")
     return start_switch(
         tmp_path,
@@ -44,7 +44,7 @@ def _switch(tmp_path: Path, carrier_port: int, srtp: dict[str, str]) -> Switch:
             "sip": {"transports": ["udp", "tcp", "tls"]},
             "tls": {"port": free_port(), "certificate": str(cert), "private_key": str(key)},
         },
-        extensions={number: {"srtp": mode} for number, mode in srtp.items()},
+        extensions={number: {"srtp": mode, **extension} for number, mode in srtp.items()},
     )
 
 
@@ -290,13 +290,14 @@ def _record(pairs: list[tuple[PjsuaPeer, int]], tmp_path: Path, name: str) -> li
     return paths
 
 
-def test_hold_and_resume_on_an_srtp_call_plays_music_then_both_tones(
-    tmp_path: Path, carrier_port: int
-) -> None:
-    """The hold re-INVITE is answered by the switch with its SRTP line, music on hold reaches
-    the held phone through the engine (protected by send_frame), and after resume the relay
-    carries both tones again: every step over SRTP mandatory, or pjsua2 would drop the call."""
-    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory", "1002": "mandatory"})
+@pytest.mark.parametrize("hold", ["moh", "passthrough"])
+def test_hold_and_resume_on_an_srtp_call(tmp_path: Path, carrier_port: int, hold: str) -> None:
+    """moh: the hold re-INVITE is answered by the switch with its SRTP line and music on hold
+    reaches the held phone through the engine (protected by send_frame). passthrough: the
+    switch carries the re-INVITEs to the other phone with its own SDES line toward it. After
+    resume the relay carries both tones again; every step is SRTP mandatory, or pjsua2 would
+    refuse it."""
+    sw = _switch(tmp_path, carrier_port, {"1001": "mandatory", "1002": "mandatory"}, hold=hold)
     port = _tls_port(sw)
     alice, bob = PjsuaPeer("1001", tmp_path), PjsuaPeer("1002", tmp_path)
     try:
@@ -320,8 +321,13 @@ def test_hold_and_resume_on_an_srtp_call_plays_music_then_both_tones(
         alice.close()
         bob.close()
         sw.stop()
-    assert voiced_seconds(bob_held, skip_s=0.2) > 1.5, "the held phone hears no music"
-    assert _wav_tone_share(bob_held) < 0.5, "the held phone hears a tone, not music"
+    bob_states = [e["status"] for e in bob.events if e.get("event") == "media_state"]
+    if hold == "moh":
+        assert voiced_seconds(bob_held, skip_s=0.2) > 1.5, "the held phone hears no music"
+        assert _wav_tone_share(bob_held) < 0.5, "the held phone hears a tone, not music"
+        assert set(bob_states) == {"active"}, bob_states
+    else:
+        assert bob_states == ["active", "remote_hold", "active"], bob_states
     assert dominant_frequency(alice_heard, skip_s=0.2) == pytest.approx(1000.0, abs=20.0)
     assert dominant_frequency(bob_heard, skip_s=0.2) == pytest.approx(440.0, abs=20.0)
 
