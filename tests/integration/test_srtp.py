@@ -44,7 +44,12 @@ def _switch(tmp_path: Path, carrier_port: int, srtp: dict[str, str], **extension
             "sip": {"transports": ["udp", "tcp", "tls"]},
             "tls": {"port": free_port(), "certificate": str(cert), "private_key": str(key)},
         },
-        extensions={number: {"srtp": mode, **extension} for number, mode in srtp.items()},
+        # Not recorded (the example records every call): a recorded call runs in the engine,
+        # and these tests are about the relay's path unless they say otherwise.
+        extensions={
+            number: {"srtp": mode, "record": False, **extension}
+            for number, mode in {"1001": "off", "1002": "off", **srtp}.items()
+        },
     )
 
 
