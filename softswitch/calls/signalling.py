@@ -476,8 +476,9 @@ class Signalling:
 
     def _deliver(self, call: Call, events: list[LegEvent]) -> None:
         for event in events:
-            if event.leg.srtp is not None:
-                apply_srtp(event.leg)  # keys an answer or a re-INVITE agreed, before anyone acts
+            leg = event.leg
+            if leg.srtp is not None or (leg.media is not None and leg.media.secured):
+                apply_srtp(leg)  # keys an answer or a re-INVITE agreed, before anyone acts
             if type(event) is DigitReceived:
                 digits = self.counters.dtmf_digits
                 digits[event.method] = digits.get(event.method, 0) + 1

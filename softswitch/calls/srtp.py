@@ -144,12 +144,16 @@ def apply(leg: Leg) -> None:
         return
     srtp = leg.srtp
     if srtp is None:
+        # A plain fork that answered (or sent early media) on an endpoint it shares with a
+        # fork that offered SRTP: its media is plain, so nothing may stay held for keys.
+        if leg.remote_audio is not None and media.secured:
+            media.secure(None)
         return
     if srtp.local is None or srtp.remote is None:
         if srtp.offered:  # our offer is out: nothing may be relayed unopened
             if not media.srtp_pending:
                 media.expect_srtp()
-        elif media.srtp is not None or media.srtp_pending:
+        elif media.secured:
             media.secure(None)  # the answer declined our best-effort offer: plain RTP
         return
     keys = (srtp.local.suite, srtp.local.key_salt, srtp.remote.key_salt)

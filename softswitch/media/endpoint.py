@@ -708,6 +708,11 @@ class MediaEndpoint:
     def srtp(self) -> SrtpContext | None:
         return self._srtp
 
+    @property
+    def secured(self) -> bool:
+        """SRTP is on, or held for keys (`expect_srtp`)."""
+        return self._srtp is not None or self.srtp_pending
+
     def expect_srtp(self) -> None:
         """Drop what arrives until `secure` gives the keys: an SRTP offer is out, and the peer
         may send before its answer is read (relayed as it is, it would be protected twice)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,10 +12,13 @@ from softswitch.calls.srtp import (
     LegSrtp,
     SrtpRefused,
     answer_offer,
+    apply,
     offer_for,
     reachable,
 )
 from softswitch.config import SrtpMode
+from softswitch.media.ports import PortAllocator
+from softswitch.media.relay import MediaRelay
 from softswitch.sip.sdes import (
     AES_CM_128_HMAC_SHA1_32,
     AES_CM_128_HMAC_SHA1_80,
@@ -117,3 +122,32 @@ def test_a_reoffer_rekeys_and_keeps_our_key() -> None:
     assert not srtp.reoffered(stream())  # no line we can use: the keys stay
     assert srtp.remote == other_suite
     assert not LegSrtp("RTP/SAVP", True).reoffered(stream("RTP/SAVP", LINE_80))
+
+
+def test_apply_holds_a_shared_fork_endpoint_for_keys_and_frees_it_for_a_plain_fork() -> None:
+    """Two forks of one call share the callee endpoint: one offered SRTP (over TLS), one did not.
+    Until an answer nothing is let in; the keys of an SRTP answer go on; a plain fork's answer
+    turns it back to plain RTP."""
+
+    async def main() -> None:
+        relay = MediaRelay("127.0.0.1", PortAllocator(46000, 46099), lambda host: True)
+        media = await relay.open_endpoint()
+        secure_fork = SimpleNamespace(media=media, srtp=offer_for(SrtpMode.OPTIONAL, "tls"))
+        plain_fork = SimpleNamespace(media=media, srtp=None, remote_audio=None)
+        apply(secure_fork)
+        assert media.srtp_pending and media.srtp is None
+        apply(plain_fork)  # a 180 without SDP changes nothing
+        assert media.srtp_pending
+
+        theirs = CryptoAttribute(1, AES_CM_128_HMAC_SHA1_80, os.urandom(30))
+        assert secure_fork.srtp is not None and secure_fork.srtp.answered(stream("RTP/AVP", theirs))
+        apply(secure_fork)
+        assert media.srtp is not None and not media.srtp_pending
+        assert media.srtp.suite == AES_CM_128_HMAC_SHA1_80
+
+        plain_fork.remote_audio = stream()  # the plain fork answered after all
+        apply(plain_fork)
+        assert media.srtp is None and not media.secured
+        await relay.aclose()
+
+    asyncio.run(main())
