@@ -887,9 +887,10 @@ class Leg:
         self.remote_sdp = sdp
         self.remote_audio = sdp.audio
         srtp = self.srtp
-        if srtp is not None and not srtp.answered(sdp.audio):
+        if srtp is not None:
+            accepted = srtp.answered(sdp.audio)
             if srtp.mandatory:
-                srtp.failed = True
-            else:
+                srtp.failed = not accepted  # a 183 without our line may be followed by a 200 with
+            elif not accepted:
                 srtp.offered = ()  # best effort declined: plain RTP (calls/srtp.py apply)
         return sdp.audio

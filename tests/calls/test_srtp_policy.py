@@ -7,7 +7,10 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from leg_pair import PHONE, FakeMedia, LegPair, answer, phone_sdp
+from sip.helpers import make_request
 
+from softswitch.calls.leg import Leg
 from softswitch.calls.srtp import (
     LegSrtp,
     SrtpRefused,
@@ -24,7 +27,7 @@ from softswitch.sip.sdes import (
     AES_CM_128_HMAC_SHA1_80,
     CryptoAttribute,
 )
-from softswitch.sip.sdp import AudioStream, Codec
+from softswitch.sip.sdp import AudioStream, Codec, SessionDescription
 
 PCMU = (Codec(0, "PCMU", 8000),)
 LINE_80 = CryptoAttribute(1, AES_CM_128_HMAC_SHA1_80, os.urandom(30))
@@ -151,3 +154,35 @@ def test_apply_holds_a_shared_fork_endpoint_for_keys_and_frees_it_for_a_plain_fo
         await relay.aclose()
 
     asyncio.run(main())
+
+
+def _with_crypto(body: bytes, profile: str, *lines: CryptoAttribute) -> bytes:
+    text = body.decode().replace("RTP/AVP", profile)
+    return (text + "".join(f"a=crypto:{line.serialize()}\r\n" for line in lines)).encode()
+
+
+def test_a_callee_leg_offers_savp_fails_on_a_plain_183_and_recovers_with_the_200() -> None:
+    lp = LegPair()
+    invite = make_request("INVITE", from_tag="sw-out", call_id="srtp-1@127.0.0.1")
+    invite.headers[0] = ("Via", lp.settings.via("udp"))
+    leg = Leg.outbound_to(2, PHONE, invite, lp.settings, lp.outbox)
+    leg.media = FakeMedia()  # type: ignore[assignment]
+    leg.srtp = offer_for(SrtpMode.MANDATORY, "tls")  # the harness's phone is on UDP: no matter
+    lp.legs.append(leg)
+    lp.flush()
+    (sent,) = lp.phone_requests()
+    offer = SessionDescription.parse(leg.local_sdp(None, PCMU, "sendrecv", 9)).audio
+    assert offer is not None and offer.profile == "RTP/SAVP" and len(offer.crypto) == 2
+
+    lp.phone_responds(answer(sent, 183, body=phone_sdp(port=5555)))
+    lp.take()
+    assert leg.srtp is not None and leg.srtp.failed  # no line of ours: not yet SRTP
+    theirs = CryptoAttribute(2, AES_CM_128_HMAC_SHA1_32, os.urandom(30))
+    lp.phone_responds(answer(sent, 200, body=_with_crypto(phone_sdp(5556), "RTP/SAVP", theirs)))
+    lp.take()
+    assert not leg.srtp.failed and leg.srtp.remote == theirs
+    assert leg.srtp.local is not None and leg.srtp.local.tag == 2
+    # Our re-offer (a hold) carries our accepted line again, on RTP/SAVP.
+    again = SessionDescription.parse(leg.local_sdp(None, PCMU, "sendonly", 9, bump=True)).audio
+    assert again is not None and again.profile == "RTP/SAVP"
+    assert again.crypto == (leg.srtp.local,)
