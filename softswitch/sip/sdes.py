@@ -30,7 +30,6 @@ AES_CM_128_HMAC_SHA1_32: Final = "AES_CM_128_HMAC_SHA1_32"  # RFC 4568 §6.2.2
 SUITES: Final = (AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32)
 KEY_SALT_BYTES: Final = 30  # 16 bytes of master key, 14 of master salt (RFC 4568 §6.2.1)
 MAX_LINE: Final = 1024  # an a=crypto value longer than this is not one a phone sends
-MAX_TAG: Final = 999_999_999  # RFC 4568 §9.1: 1*9DIGIT
 SECURE_PROFILES: Final = frozenset({"RTP/SAVP", "RTP/SAVPF"})  # RFC 3711 §12, RFC 5124
 
 
@@ -71,7 +70,7 @@ class CryptoAttribute:
             raise _fail("needs a tag, a suite and key parameters")
         tag_text, suite, key_params, *session = parts
         if not (tag_text.isascii() and tag_text.isdigit()) or len(tag_text) > 9:
-            raise _fail(f"tag {tag_text[:12]!r} is not 1 to 9 digits")
+            raise _fail(f"tag {tag_text[:12]!r} is not 1 to 9 digits")  # RFC 4568 §9.1
         if not suite.isascii() or not suite.replace("_", "").isalnum():
             raise _fail(f"suite {suite[:40]!r} is not a token")
         first, *others = key_params.split(";")
