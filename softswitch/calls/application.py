@@ -144,9 +144,11 @@ class CallServices(Protocol):
         *,
         trunk: Trunk | None = None,
         srtp: SrtpMode = SrtpMode.OFF,
+        caller: str | None = None,
     ) -> Leg:
         """A new outbound leg of `call` on `media`, its INVITE on its way with our SDP offer
-        (`template` rewritten to our address, `codecs` and `direction`; SDES per `srtp`)."""
+        (`template` rewritten to our address, `codecs` and `direction`; SDES per `srtp`); From
+        names `caller`, or the call's caller when None."""
         ...
 
     def answered(self, call: Call) -> None:

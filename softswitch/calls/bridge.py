@@ -124,6 +124,7 @@ class BridgeApplication:
         self.failures: list[tuple[int, str]] = []
         self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
         self.agent: str | None = None  # a queue's agent, for the recording's row
+        self.calling: str | None = None  # who the callee sees calling; None: the call's caller
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
@@ -281,6 +282,7 @@ class BridgeApplication:
                 offer.direction,
                 trunk=trunk,
                 srtp=srtp,
+                caller=self._calling(trunk),
             )
             self.forks.append(leg)
             call.attachments[leg] = self
@@ -298,6 +300,20 @@ class BridgeApplication:
         config = self.services.config
         extension = next((e for e in config.extensions if e.number == self.target.target), None)
         return extension.srtp if extension is not None else SrtpMode.OFF
+
+    def _calling(self, trunk: Trunk | None) -> str | None:
+        """Who the callee sees calling: a trunk sees the call's outbound caller ID (a queue's),
+        else the calling extension's `caller_id`."""
+        if trunk is None:
+            return self.calling
+        if self.call.outbound_caller_id:
+            return self.call.outbound_caller_id
+        number = self.calling or self.call.caller
+        extensions = self.services.config.extensions
+        extension = next((e for e in extensions if e.number == number), None)
+        return (
+            extension.caller_id if extension is not None and extension.caller_id else self.calling
+        )
 
     def _trunk(self) -> Trunk | None:
         if self.target.kind != "trunk":
