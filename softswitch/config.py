@@ -246,6 +246,7 @@ class Config:
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
     recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
+    source: str = ""  # the file it was read from, for errors found later (routes at start)
 
 
 def _is_ip(value: object) -> bool:
@@ -347,6 +348,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
     routes = _parse_routes(root, extensions, trunks, contexts, features)
     conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
+        source=source,
         sip=sip,
         rtp=_parse_rtp(root),
         calls=_parse_calls(root),
