@@ -24,12 +24,14 @@ $(STAMP): pyproject.toml constraints.txt
 # Each is installed when missing (CI runs as root).
 system-deps:
 	@# sox is the tests' second G.711 oracle; espeak-ng speaks prompts and run-time announcements.
+	@# tshark shows that the RTP of an SRTP leg is not the plain audio (tests/integration/test_srtp.py).
 	@missing=""; \
 	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
 	command -v svcrack >/dev/null 2>&1 || missing="$$missing sipvicious"; \
 	command -v fail2ban-regex >/dev/null 2>&1 || missing="$$missing fail2ban"; \
 	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \

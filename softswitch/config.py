@@ -30,6 +30,7 @@ from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
 from softswitch.config_party import NoAnswerMode as NoAnswerMode
+from softswitch.config_party import SrtpMode as SrtpMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_supervision import SUPERVISOR_KEYS, SupervisorCodes, parse_supervisor_codes
 from softswitch.config_table import MISSING as _MISSING
@@ -158,6 +159,7 @@ class Extension:
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
     no_answer: NoAnswerMode = NoAnswerMode.HANGUP
+    srtp: SrtpMode = SrtpMode.OFF
     pickup_group: str = ""  # *8 from a phone of the group answers a call ringing in it
     caller_id: str = ""  # the number trunks see on its outbound calls; "" = its number
 
@@ -191,6 +193,7 @@ class Trunk:
     tls_verify: bool = True  # check the trunk's certificate and host name (off: a lab's own CA)
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    srtp: SrtpMode = SrtpMode.OFF
 
 
 @dataclass(frozen=True)
@@ -513,7 +516,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
-    keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("nat", "dtmf", "hold", "srtp", RECORD_KEY)
     keys += ("no_answer",)
     keys += ("pickup_group", "caller_id")
     extensions: list[Extension] = []
@@ -544,6 +547,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
                 no_answer=NoAnswerMode(t.choice("no_answer", "hangup", tuple(NoAnswerMode))),
+                srtp=SrtpMode(t.choice("srtp", "off", tuple(SrtpMode))),
                 pickup_group=t.string("pickup_group", ""),
                 caller_id=t.string("caller_id", ""),
             )
@@ -565,6 +569,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
         "tls_verify",
         "dtmf",
         "hold",
+        "srtp",
         RECORD_KEY,
     )
     trunks: list[Trunk] = []
@@ -593,6 +598,9 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
             )
         username, password = _credentials(t, "username", "password")
         inbound_username, inbound_password = _credentials(t, "inbound_username", "inbound_password")
+        srtp = SrtpMode(t.choice("srtp", "off", tuple(SrtpMode)))
+        if srtp is not SrtpMode.OFF and transport != "tls":
+            raise t.error("srtp", 'SDES keys travel in the SDP: SRTP needs transport = "tls"')
         trunks.append(
             Trunk(
                 name=name,
@@ -609,6 +617,7 @@ def _parse_trunks(root: _Table, sip: SipConfig) -> tuple[Trunk, ...]:
                 ),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                srtp=srtp,
             )
         )
     return tuple(trunks)

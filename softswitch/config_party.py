@@ -1,4 +1,4 @@
-"""Per-party settings of extensions and trunks (`nat`, `dtmf`, `hold`): what each value means.
+"""Per-party settings of extensions and trunks (`nat`, `dtmf`, `hold`, `srtp`): their meaning.
 
 Kept out of config.py so that module stays about parsing; config.py re-exports them.
 """
@@ -47,4 +47,17 @@ class DtmfMode(StrEnum):
     INFO = "info"  # only SIP INFO: nothing is looked for in the media
 
 
-__all__ = ["DtmfMode", "HoldMode", "NatMode"]
+class SrtpMode(StrEnum):
+    """Whether this party's media is SRTP (SDES, RFC 4568), only ever on a leg signalled over TLS.
+
+    OFF: plain RTP; a secure (RTP/SAVP) offer is refused with 488.
+    OPTIONAL: SRTP when the leg is over TLS and the party offers or accepts it, else plain RTP.
+    MANDATORY: SRTP or no call: a plain offer, or an offer not over TLS, gets 488.
+    """
+
+    OFF = "off"
+    OPTIONAL = "optional"
+    MANDATORY = "mandatory"
+
+
+__all__ = ["DtmfMode", "HoldMode", "NatMode", "SrtpMode"]

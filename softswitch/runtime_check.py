@@ -226,6 +226,21 @@ def _cryptography() -> str:
     return "made a self-signed certificate that ssl loads"
 
 
+def _pylibsrtp() -> str:
+    import secrets
+
+    from softswitch.media.srtp import SrtpContext
+    from softswitch.sip.sdes import AES_CM_128_HMAC_SHA1_80
+
+    key = secrets.token_bytes(30)
+    context = SrtpContext(AES_CM_128_HMAC_SHA1_80, key, key)
+    packet = bytes([0x80, 0, 0, 1]) + bytes(8) + bytes(160)  # RTP v2, PCMU, seq 1
+    protected = context.protect(packet)
+    if len(protected) != len(packet) + 10 or context.unprotect(protected) != packet:
+        raise RuntimeError("an SRTP packet did not round-trip")
+    return "protected and unprotected an SRTP packet"
+
+
 def _migrations() -> str:
     from softswitch.store.database import migrations
 
@@ -247,6 +262,7 @@ CHECKS: Final[Mapping[str, Callable[[], str]]] = {
     "G722": _g722,
     "soxr": _soxr,
     "cryptography": _cryptography,
+    "pylibsrtp": _pylibsrtp,
 }
 # The package's own data files, found the way the running switch finds them.
 OWN_DATA: Final = "softswitch"

@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from softswitch.certificates import self_signed
 from softswitch.config import (
     ConfigError,
     Destination,
     HoldMode,
     NatMode,
+    SrtpMode,
     apply_overrides,
     load_config,
     parse_config,
@@ -198,6 +200,27 @@ def test_hold_mode_of_extensions_and_trunks() -> None:
     data["trunks"][0]["hold"] = "passthrough"
     trunks = parse_config(data, "config.toml").trunks
     assert [t.hold for t in trunks] == [HoldMode.PASSTHROUGH, HoldMode.MOH]
+
+
+def test_srtp_mode_of_extensions_and_trunks(tmp_path: Path) -> None:
+    text = '[[extensions]]\nnumber = "1001"\npassword = "p"\n'
+    assert parse_config(tomllib.loads(text), "c.toml").extensions[0].srtp is SrtpMode.OFF
+    for mode in ("off", "optional", "mandatory"):
+        cfg = parse_config(tomllib.loads(text + f'srtp = "{mode}"'), "c.toml")
+        assert cfg.extensions[0].srtp is SrtpMode(mode)
+    assert error_of(text + 'srtp = "yes"') == (
+        "config.toml:extensions[0].srtp: expected one of off, optional, mandatory, got 'yes'"
+    )
+    data = example_data()
+    data["sip"]["transports"] = ["udp", "tcp", "tls"]
+    cert, key = self_signed(tmp_path)
+    data["tls"] = {"certificate": str(cert), "private_key": str(key)}
+    data["trunks"][0]["srtp"] = "mandatory"
+    with pytest.raises(ConfigError, match=r"trunks\[0\]\.srtp: .*needs transport = \"tls\""):
+        parse_config(data, "config.toml")
+    data["trunks"][0]["transport"] = "tls"
+    trunks = parse_config(data, "config.toml").trunks
+    assert [t.srtp for t in trunks] == [SrtpMode.MANDATORY, SrtpMode.OFF]
 
 
 def test_port_ranges() -> None:

@@ -54,9 +54,12 @@ LAYERS: dict[str, Layer] = {
     # | softswitch/sip/ | sans-IO SIP ...; transport.py alone touches sockets | stdlib |
     # transport.py, the adapter, is handed the security cores (stdlib-only decisions).
     "sip": _layer(("softswitch.sip", "softswitch.sip.*"), "security"),
-    # | softswitch/media/ | RTP/RTCP ... | codecs, numpy, soundfile, webrtcvad |
+    # | softswitch/media/ | RTP/RTCP ... | codecs, numpy, soundfile, webrtcvad |, and pylibsrtp
+    # (libsrtp) for SRTP in media/srtp.py.
     "media": _layer(
-        ("softswitch.media", "softswitch.media.*"), f"codecs {LEAVES}", "numpy soundfile webrtcvad"
+        ("softswitch.media", "softswitch.media.*"),
+        f"codecs {LEAVES}",
+        "numpy soundfile webrtcvad pylibsrtp",
     ),
     # | softswitch/calls/ | call control ... | sip, media |
     "calls": _layer(("softswitch.calls", "softswitch.calls.*"), f"sip media {LEAVES}"),

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from softswitch.calls.leg import Leg, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
+from softswitch.config import SrtpMode
 from softswitch.media.endpoint import Direction, RemoteAddressError
 from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
 
@@ -142,11 +143,12 @@ class CallServices(Protocol):
         direction: str,
         *,
         trunk: Trunk | None = None,
+        srtp: SrtpMode = SrtpMode.OFF,
         caller: str | None = None,
     ) -> Leg:
         """A new outbound leg of `call` on `media`, its INVITE on its way with our SDP offer
-        (`template` rewritten to our address, `codecs` and `direction`); From names `caller`,
-        or the call's caller when None."""
+        (`template` rewritten to our address, `codecs` and `direction`; SDES per `srtp`); From
+        names `caller`, or the call's caller when None."""
         ...
 
     def originate(

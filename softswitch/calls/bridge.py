@@ -38,7 +38,8 @@ from softswitch.calls.leg import (
 )
 from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
-from softswitch.config import HoldMode, NoAnswerMode, Trunk
+from softswitch.calls.srtp import reachable as srtp_reachable
+from softswitch.config import HoldMode, NoAnswerMode, SrtpMode, Trunk
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
 from softswitch.media.engine import TickFrames
 from softswitch.media.engine_leg import EngineLeg
@@ -245,6 +246,11 @@ class BridgeApplication:
         if not destinations:
             self._fail(503, "no destination is allowed")
             return
+        srtp = self._srtp_mode()
+        destinations = [(peer, uri) for peer, uri in destinations if srtp_reachable(srtp, peer[0])]
+        if not destinations:
+            self._fail(488, "SRTP is mandatory for the callee and it is not reached over TLS")
+            return
         try:
             media = await services.open_media()
         except PortsExhausted:
@@ -275,6 +281,7 @@ class BridgeApplication:
                 codecs,
                 offer.direction,
                 trunk=trunk,
+                srtp=srtp,
                 caller=self._calling(trunk),
             )
             self.forks.append(leg)
@@ -284,6 +291,15 @@ class BridgeApplication:
             self._ring_timer = services.call_later(
                 services.config.calls.ring_timeout_s, self._ring_timeout
             )
+
+    def _srtp_mode(self) -> SrtpMode:
+        """The callee's `srtp` setting: its trunk's or its extension's."""
+        trunk = self._trunk()
+        if trunk is not None:
+            return trunk.srtp
+        config = self.services.config
+        extension = next((e for e in config.extensions if e.number == self.target.target), None)
+        return extension.srtp if extension is not None else SrtpMode.OFF
 
     def _calling(self, trunk: Trunk | None) -> str | None:
         """Who the callee sees calling: a trunk sees the call's outbound caller ID (a queue's),
@@ -351,6 +367,9 @@ class BridgeApplication:
                 other.hang_up(now)  # the phones still ringing
         if event.audio is None:
             self.services.hang_up(self.call, Side.SWITCH, "callee answered without SDP")
+            return
+        if fork.srtp is not None and fork.srtp.failed:
+            self.services.hang_up(self.call, Side.SWITCH, "488 callee answered without SRTP")
             return
         self._set_callee_media(fork, event.audio)
         if party.unanswered:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from softswitch.sip.sdp import AudioStream, Codec, SessionDescription, rewrite
 from softswitch.sip.transaction import Address, TransactionKey, build_cancel
 
 if TYPE_CHECKING:
+    from softswitch.calls.srtp import LegSrtp
     from softswitch.config import Trunk
     from softswitch.media.endpoint import MediaEndpoint
 
@@ -350,6 +351,7 @@ class Leg:
     answered_at: float | None = None
     ended_at: float | None = None
     call_ref: int = 0  # the id of the call this leg belongs to (0: none yet)
+    srtp: LegSrtp | None = None  # SDES toward this leg (calls/srtp.py); None: plain RTP
 
     @classmethod
     def inbound_from(
@@ -545,6 +547,9 @@ class Leg:
                 session_id=session_id,
                 version=self.sdp_version,
             )
+        srtp = self.srtp
+        if srtp is not None and sdp.audio is not None:
+            sdp.audio = replace(sdp.audio, profile=srtp.profile, crypto=srtp.lines)
         return sdp.serialize()
 
     # ---- inbound commands --------------------------------------------------------------
@@ -734,6 +739,8 @@ class Leg:
         self.pending_reoffer = request
         self.remote_sdp = offer
         self.remote_audio = offer.audio
+        if self.srtp is not None:
+            self.srtp.reoffered(offer.audio)  # a re-key; an offer without one keeps the keys
         events: list[LegEvent] = []
         held = offer.audio.on_hold
         if held != self.held:
@@ -879,4 +886,11 @@ class Leg:
             return None
         self.remote_sdp = sdp
         self.remote_audio = sdp.audio
+        srtp = self.srtp
+        if srtp is not None:
+            accepted = srtp.answered(sdp.audio)
+            if srtp.mandatory:
+                srtp.failed = not accepted  # a 183 without our line may be followed by a 200 with
+            elif not accepted:
+                srtp.offered = ()  # best effort declined: plain RTP (calls/srtp.py apply)
         return sdp.audio

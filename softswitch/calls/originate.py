@@ -26,6 +26,7 @@ from softswitch.calls.leg import Leg, LegAnswered, LegEnded, LegEvent
 from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
+from softswitch.calls.srtp import reachable as srtp_reachable
 from softswitch.media.endpoint import Direction, RemoteAddressError
 from softswitch.sip.sdp import SessionDescription, supported_codecs, widened_offer
 
@@ -115,7 +116,7 @@ async def originate(signalling: Signalling, extension: str, number: str, caller_
     destinations = [
         (peer, uri)
         for peer, uri in reachable(signalling.registrar.lookup(extension), ext.nat)
-        if signalling.allowed(peer[1])
+        if signalling.allowed(peer[1]) and srtp_reachable(ext.srtp, peer[0])
     ]
     if not destinations:
         raise OriginateRefused(f"extension {extension} has no registered phone", 409)
@@ -127,7 +128,7 @@ async def originate(signalling: Signalling, extension: str, number: str, caller_
     call_id = signalling.next_call_id()
     leg = signalling.outbound_leg(
         call_id, peer, uri, extension, media, template, codecs, "sendrecv",
-        trunk=None, caller=number,
+        trunk=None, caller=number, srtp=ext.srtp,
     )  # fmt: skip
     trunk = target.target if target.kind == "trunk" else None
     call = Call(

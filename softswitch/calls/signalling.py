@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from softswitch.call_record import CallDirection, Disposition, Side
@@ -44,7 +44,9 @@ from softswitch.calls.leg import (
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
-from softswitch.config import Config, Trunk
+from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for
+from softswitch.calls.srtp import apply as apply_srtp
+from softswitch.config import Config, SrtpMode, Trunk
 from softswitch.media.dtmf import DigitEnded, DigitEvent
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.engine import MediaEngine
@@ -328,6 +330,7 @@ class Signalling:
         direction: str,
         *,
         trunk: Trunk | None = None,
+        srtp: SrtpMode = SrtpMode.OFF,
         caller: str | None = None,
     ) -> Leg:
         max_forwards = int(call.caller_leg.invite.header("Max-Forwards") or "71") - 1
@@ -335,7 +338,7 @@ class Signalling:
         leg = self.outbound_leg(
             call.id, peer, request_uri, to_number, media, template, codecs, direction,
             trunk=trunk, caller=call.caller if caller is None else caller, display=display,
-            max_forwards=max_forwards,
+            max_forwards=max_forwards, srtp=srtp,
         )  # fmt: skip
         call.add_leg(leg)
         return leg
@@ -355,6 +358,7 @@ class Signalling:
         caller: str,
         display: str = "",
         max_forwards: int = 70,
+        srtp: SrtpMode = SrtpMode.OFF,
     ) -> Leg:
         """A new outbound leg for call `call_id` (not added to it), its INVITE queued: `dial`'s
         work, and the first leg of a call the switch starts itself (calls/originate.py)."""
@@ -368,6 +372,9 @@ class Signalling:
             session_id=call_id,
             version=1,
         )
+        leg_srtp = offer_for(srtp, peer[0])  # the caller checked `srtp.reachable` first
+        if leg_srtp is not None and sdp.audio is not None:
+            sdp.audio = replace(sdp.audio, profile=leg_srtp.profile, crypto=leg_srtp.lines)
         from_display = f'"{display}" ' if display else ""
         callee_host = _host_of(request_uri) or peer[1]
         headers = [
@@ -389,6 +396,8 @@ class Signalling:
             next(self._leg_ids), peer, invite, self.settings, self.outbox, trunk=trunk
         )
         leg.media = media
+        leg.srtp = leg_srtp
+        apply_srtp(leg)
         leg.sdp_shown = (codecs, direction)
         leg.session_id = call_id
         leg.call_ref = call_id
@@ -542,6 +551,9 @@ class Signalling:
 
     def _deliver(self, call: Call, events: list[LegEvent]) -> None:
         for event in events:
+            leg = event.leg
+            if leg.srtp is not None or (leg.media is not None and leg.media.secured):
+                apply_srtp(leg)  # keys an answer or a re-INVITE agreed, before anyone acts
             if type(event) is DigitReceived:
                 digits = self.counters.dtmf_digits
                 digits[event.method] = digits.get(event.method, 0) + 1
@@ -698,6 +710,11 @@ class Signalling:
             if offer is None or not has_voice_codec(supported_codecs(offer)):
                 self._reply(request, 488, warning="no supported audio codec (PCMU, PCMA)")
                 return
+        try:
+            srtp = None if sdp is None else self._answer_srtp(identity, source, sdp)
+        except SrtpRefused as exc:
+            self._reply(request, 488, warning=exc.reason)
+            return
         number = uri_user(parse_uri(request.uri))
         target = self.routing.resolve(identity.context, number)
         if target is None:
@@ -710,9 +727,22 @@ class Signalling:
             self._reply(request, 488, warning="an INVITE without SDP offer is not supported")
             return
         call = self._new_call(request, source, key, identity, target, sdp)
+        call.caller_leg.srtp = srtp
         task = self.loop.create_task(self._start_call(call, target))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    def _answer_srtp(
+        self, identity: Caller, source: Address, sdp: SessionDescription
+    ) -> LegSrtp | None:
+        """The caller leg's SRTP from its offer and its extension's or trunk's `srtp`."""
+        assert sdp.audio is not None
+        if identity.trunk is not None:
+            mode = identity.trunk.srtp
+        else:
+            extension = self.identity.extensions.get(identity.number)
+            mode = extension.srtp if extension is not None else SrtpMode.OFF
+        return answer_offer(mode, source[0], sdp.audio)
 
     def _is_loop(self, request: Request) -> bool:
         """RFC 3261 §16.3 step 4: a request carrying a Via we sent has come back to us."""
@@ -792,6 +822,7 @@ class Signalling:
         except RemoteAddressError as exc:
             self._fail(call, 488, str(exc))
             return
+        apply_srtp(leg)
         if target.kind not in self.applications:
             self._fail(call, 404, f"destination kind {target.kind} is not available")
             return

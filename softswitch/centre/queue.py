@@ -51,8 +51,10 @@ from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegE
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
+from softswitch.calls.srtp import reachable as srtp_reachable
 from softswitch.centre.callback import CallbackRun, Resolver, ring_agent
 from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.config import SrtpMode
 from softswitch.ivr.flow import QUEUE_AGENT
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
@@ -608,6 +610,8 @@ class QueueCall(PlayerApplication):
         extension = next((e for e in services.config.extensions if e.number == offer.agent), None)
         destinations = reachable(bindings, extension.nat) if bindings and extension else []
         destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
+        srtp = extension.srtp if extension is not None else SrtpMode.OFF
+        destinations = [(peer, uri) for peer, uri in destinations if srtp_reachable(srtp, peer[0])]
         if not destinations:
             log.info("call %d: agent %s has no reachable phone", call.id, offer.agent)
             self._offer_failed(offer, 480)
@@ -625,7 +629,9 @@ class QueueCall(PlayerApplication):
         assert offer_sdp is not None and party.sdp_shown is not None
         codecs = party.sdp_shown[0]
         for peer, uri in destinations:
-            leg = services.dial(call, peer, uri, offer.agent, media, offer_sdp, codecs, "sendrecv")
+            leg = services.dial(
+                call, peer, uri, offer.agent, media, offer_sdp, codecs, "sendrecv", srtp=srtp
+            )
             offer.legs.append(leg)
             call.attachments[leg] = self
         services.flush()

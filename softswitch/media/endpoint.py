@@ -38,6 +38,9 @@ Behaviour the call layer can rely on:
   relayed as it is.
 - Loss: sequence gaps below RFC 3550's MAX_DROPOUT on received RTP count as `lost`, across
   the 16-bit wrap; late or duplicate packets don't, nor does a new SSRC.
+- SRTP (media/srtp.py): `secure(context)` unprotects what the sockets receive before anything
+  above sees it and protects what they send last; None turns it off. A plain endpoint's path
+  is unchanged.
 - Idle: `idle_seconds(now)` samples the receive counters when called instead of reading a
   clock per packet, so its answer is exact to the interval between calls.
 
@@ -65,6 +68,7 @@ from typing import Any, cast
 
 from softswitch.media.ports import PortAllocator
 from softswitch.media.rtp import RTP_VERSION, rewrite_header
+from softswitch.media.srtp import SrtpContext, SrtpError, Unprotecting, protecting, refuse
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +173,7 @@ class _Socket(asyncio.DatagramProtocol):
         "lost",
         "out",
         "peer",
+        "protect",
         "received",
         "relayed",
         "remote",
@@ -194,6 +199,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.dest: Any = ()
         self.absorb = False
         self.sink: PacketSink | None = None  # CONSUMER route: who gets what this socket receives
+        self.protect: Callable[[bytes], bytes] | None = None  # SRTP on: protects what we send
         self.received = self.relayed = self.lost = self.send_errors = self.frames_sent = 0
         self.dropped_source = self.dropped_policy = self.dropped_direction = 0
         self.dropped_unrouted = self.dropped_malformed = 0
@@ -270,7 +276,9 @@ class _Socket(asyncio.DatagramProtocol):
         ):
             self.send = None
         else:
-            self.send = out.transport.sendto
+            protect = out.protect
+            sendto = out.transport.sendto
+            self.send = sendto if protect is None else protecting(sendto, protect, out)
             self.dest = out.remote
 
     def _drop(self) -> None:
@@ -506,7 +514,12 @@ class _RtpSocket(_Socket):
         second = (0x80 if marker else 0) | (payload_type & 0x7F)
         packet = _FIXED_HEADER.pack(RTP_VERSION << 6, second, seq, timestamp, self.out_ssrc)
         packet += payload
-        transport.sendto(packet, remote)
+        protect = self.protect
+        try:
+            transport.sendto(packet if protect is None else protect(packet), remote)
+        except SrtpError:
+            self.send_errors += 1
+            return False
         self.tail = packet
         self.tail_samples = samples
         self.frames_sent += 1
@@ -563,6 +576,8 @@ class MediaEndpoint:
         self._policy_logged = False
         self._seen_received = 0
         self._active_at = now
+        self._srtp: SrtpContext | None = None
+        self.srtp_pending = False  # expect_srtp: nothing is let in until the keys come
         rtp.endpoint = rtcp.endpoint = self
 
     @property
@@ -680,8 +695,48 @@ class MediaEndpoint:
         sock = self._rtcp
         if sock.transport is None or sock.remote is None or not sock.remote_allowed:
             return False
-        sock.transport.sendto(packet, sock.remote)
+        try:
+            sock.transport.sendto(
+                packet if sock.protect is None else sock.protect(packet), sock.remote
+            )
+        except SrtpError:
+            sock.send_errors += 1
+            return False
         return True
+
+    @property
+    def srtp(self) -> SrtpContext | None:
+        return self._srtp
+
+    @property
+    def secured(self) -> bool:
+        """SRTP is on, or held for keys (`expect_srtp`)."""
+        return self._srtp is not None or self.srtp_pending
+
+    def expect_srtp(self) -> None:
+        """Drop what arrives until `secure` gives the keys: an SRTP offer is out, and the peer
+        may send before its answer is read (relayed as it is, it would be protected twice)."""
+        self._check_open()
+        self.secure(None)
+        self.srtp_pending = True
+        for sock in (self._rtp, self._rtcp):
+            if sock.transport is not None:
+                sock.transport.set_protocol(Unprotecting(sock, refuse))
+
+    def secure(self, context: SrtpContext | None) -> None:
+        """SRTP/SRTCP with `context` from now on (None: plain RTP again); a re-key replaces it."""
+        self._check_open()
+        self._srtp = context
+        self.srtp_pending = False
+        pairs = (
+            (self._rtp, (context.protect, context.unprotect) if context else None),
+            (self._rtcp, (context.protect_rtcp, context.unprotect_rtcp) if context else None),
+        )
+        for sock, pair in pairs:
+            sock.protect = None if pair is None else pair[0]
+            if sock.transport is not None:
+                sock.transport.set_protocol(sock if pair is None else Unprotecting(sock, pair[1]))
+        self._refresh()
 
     def _check_open(self) -> None:
         if self._closing:

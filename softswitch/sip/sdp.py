@@ -8,13 +8,16 @@ switch's own RTP port on each side.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Self
 
 from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
+from softswitch.sip.sdes import SECURE_PROFILES, CryptoAttribute
 
 DEFAULT_MAX_SDP_SIZE = 16384
+MAX_CRYPTO_LINES = 16  # more SDES lines than this in one m-line are not read
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # Static payload types of RFC 3551 §6 that the switch relays.
 STATIC_CODECS = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}  # RFC 3551 §6
@@ -54,6 +57,13 @@ class AudioStream:
     direction: str = "sendrecv"
     rtcp_port: int | None = None
     ptime_ms: int | None = None
+    profile: str = "RTP/AVP"  # RTP/SAVP when SRTP is required (RFC 3711 §12)
+    crypto: tuple[CryptoAttribute, ...] = ()  # SDES lines that parsed (RFC 4568)
+
+    @property
+    def secure(self) -> bool:
+        """The m-line asks for SRTP (RTP/SAVP): a plain answer to it is no answer."""
+        return self.profile in SECURE_PROFILES
 
     @property
     def on_hold(self) -> bool:
@@ -161,7 +171,7 @@ class SessionDescription:
         lines.extend(declined[:position])
         if audio is not None:
             pts = " ".join(str(c.payload_type) for c in audio.codecs)
-            lines.append(f"m=audio {audio.port} RTP/AVP {pts}")
+            lines.append(f"m=audio {audio.port} {audio.profile} {pts}")
             for codec in audio.codecs:
                 lines.append(f"a=rtpmap:{codec.payload_type} {codec.rtpmap}")
                 if codec.fmtp:
@@ -171,6 +181,7 @@ class SessionDescription:
             if audio.rtcp_port is not None:
                 lines.append(f"a=rtcp:{audio.rtcp_port}")  # RFC 3605
             lines.append(f"a={audio.direction}")
+            lines.extend(f"a=crypto:{line.serialize()}" for line in audio.crypto)
         lines.extend(declined[position:])
         return ("\r\n".join(lines) + "\r\n").encode()
 
@@ -220,6 +231,7 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
     direction = "sendrecv"
     rtcp_port: int | None = None
     ptime: int | None = None
+    crypto: list[CryptoAttribute] = []
     for attr in attrs:
         name, _, value = attr.partition(":")
         if name == "rtpmap":
@@ -240,6 +252,10 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
                 rtcp_port = int(port)
         elif name == "ptime" and _digits(value) and int(value) > 0:  # 0 ms is no packet time
             ptime = int(value)
+        elif name == "crypto" and len(crypto) < MAX_CRYPTO_LINES:
+            # RFC 4568 §7.1.2: a line the answerer cannot use is ignored.
+            with contextlib.suppress(RemoteProtocolError):
+                crypto.append(CryptoAttribute.parse(value))
     codecs: list[Codec] = []
     for fmt in parts[3:]:
         if not _digits(fmt) or int(fmt) > 127:
@@ -252,7 +268,16 @@ def _audio_stream(parts: list[str], address: str, attrs: list[str]) -> AudioStre
         else:
             continue
         codecs.append(Codec(pt, enc_name, rate, fmtps.get(pt)))
-    return AudioStream(address, int(port_text), tuple(codecs), direction, rtcp_port, ptime)
+    return AudioStream(
+        address,
+        int(port_text),
+        tuple(codecs),
+        direction,
+        rtcp_port,
+        ptime,
+        profile=parts[2],
+        crypto=tuple(crypto),
+    )
 
 
 def supported_codecs(stream: AudioStream) -> tuple[Codec, ...]:
@@ -292,8 +317,16 @@ def rewrite(
 ) -> SessionDescription:
     """The same session as the switch shows it to the other leg: our address, our port."""
     assert sdp.audio is not None
+    # Each leg's SRTP is its own (calls/srtp.py adds it): the other leg's keys never cross.
     audio = replace(
-        sdp.audio, address=address, port=port, codecs=codecs, direction=direction, rtcp_port=None
+        sdp.audio,
+        address=address,
+        port=port,
+        codecs=codecs,
+        direction=direction,
+        rtcp_port=None,
+        profile="RTP/AVP",
+        crypto=(),
     )
     return SessionDescription(
         origin_user="softswitch",

@@ -131,7 +131,14 @@ class PjsuaPeer:
     # ---- conveniences that mirror the peer's commands ----------------------------------------
 
     def register_result(
-        self, port: int, user: str, password: str, transport: str = "udp", timeout_s: float = 10.0
+        self,
+        port: int,
+        user: str,
+        password: str,
+        transport: str = "udp",
+        timeout_s: float = 10.0,
+        *,
+        srtp: str = "off",
     ) -> Event:
         """Register and return how it ended: the `registered` or the `reg_failed` event."""
         self.send(
@@ -141,16 +148,25 @@ class PjsuaPeer:
             user=user,
             password=password,
             transport=transport,
+            srtp=srtp,
         )
         return self.wait_for(
             lambda e: e["event"] in ("registered", "reg_failed"), timeout_s, what="registration"
         )
 
     def register(
-        self, port: int, user: str, password: str, transport: str = "udp", timeout_s: float = 10.0
+        self,
+        port: int,
+        user: str,
+        password: str,
+        transport: str = "udp",
+        timeout_s: float = 10.0,
+        *,
+        srtp: str = "off",
     ) -> Event:
-        """Register, failing the test unless the registrar accepted it."""
-        event = self.register_result(port, user, password, transport, timeout_s)
+        """Register, failing the test unless the registrar accepted it (`srtp`: the account's
+        SRTP use, off, optional or mandatory)."""
+        event = self.register_result(port, user, password, transport, timeout_s, srtp=srtp)
         if event["event"] != "registered":
             raise PeerError(f"{self.name}: registration as {user} failed: {event}")
         return event

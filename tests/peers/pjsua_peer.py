@@ -5,7 +5,8 @@ through tests/peers/pjsua.py. Everything binds to 127.0.0.1 so that no SDP or SI
 address. pjsua2 logs to a file (--log) or stderr; stdout carries only events.
 
 Commands (one JSON object per line, key "cmd"):
-  register   server, port, user, password, transport (udp|tcp|tls), expires -> registered|reg_failed
+  register   server, port, user, password, transport (udp|tcp|tls), expires, srtp (off|optional|
+             mandatory; SDES keys, and SRTP only over a TLS hop) -> registered|reg_failed
   unregister account -> unregistered
   call       uri, account (default: the last registered, else a local one) -> call_created
   answer     call, code (default 200)
@@ -22,7 +23,7 @@ Commands (one JSON object per line, key "cmd"):
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
 unregistered, call_created, incoming_call, call_state, media_active (with the codec the
-stream uses), media_state (every change of
+stream uses and the local RTP address, "127.0.0.1:4000"), media_state (every change of
 the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
 """
 
@@ -176,6 +177,15 @@ class Peer:
         acc_cfg = self._account_config(f"sip:{cmd['user']}@{server}", tid)
         acc_cfg.regConfig.registrarUri = f"sip:{server}{suffix}"
         acc_cfg.regConfig.timeoutSec = int(cmd.get("expires", 300))
+        srtp = cmd.get("srtp", "off")
+        if srtp != "off":
+            acc_cfg.mediaConfig.srtpUse = {
+                "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+            }[srtp]
+            acc_cfg.mediaConfig.srtpSecureSignaling = 1  # SDES keys only over a TLS hop
+            acc_cfg.mediaConfig.srtpOpt.keyings.clear()
+            acc_cfg.mediaConfig.srtpOpt.keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
         acc_cfg.regConfig.retryIntervalSec = 0
         acc_cfg.sipConfig.authCreds.append(
             pj.AuthCredInfo("digest", "*", cmd["user"], 0, cmd["password"])
@@ -298,7 +308,8 @@ class Peer:
                     slot.media_active = True
                     slot.audio_index = i
                     codec = slot.call.getStreamInfo(i).codecName
-                    emit("media_active", call=slot.call.slot_id, codec=codec)
+                    local_rtp = slot.call.getMedTransportInfo(i).localRtpName
+                    emit("media_active", call=slot.call.slot_id, codec=codec, local_rtp=local_rtp)
                 self._apply_media(slot)
                 return
 
