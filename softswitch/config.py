@@ -32,6 +32,11 @@ from softswitch.config_party import NatMode as NatMode
 from softswitch.config_party import NoAnswerMode as NoAnswerMode
 from softswitch.config_party import SrtpMode as SrtpMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
+from softswitch.config_routes import DESTINATION_KINDS as DESTINATION_KINDS
+from softswitch.config_routes import INTERNAL_CONTEXT as INTERNAL_CONTEXT
+from softswitch.config_routes import Destination as Destination
+from softswitch.config_routes import Route as Route
+from softswitch.config_routes import parse_routes, unknown_context
 from softswitch.config_supervision import SUPERVISOR_KEYS, SupervisorCodes, parse_supervisor_codes
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
@@ -57,10 +62,6 @@ from softswitch.security.settings import (
 TRANSPORTS: Final = ("udp", "tcp", "tls")
 DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-# "number" hands the call to what a number reaches in the internal context (an IVR flow, a queue,
-# a voicemail box...): the way a DID from a gateway reaches the call centre.
-DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk", "number")
-INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -197,27 +198,6 @@ class Trunk:
 
 
 @dataclass(frozen=True)
-class Destination:
-    kind: str
-    target: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.target}" if self.target else self.kind
-
-
-@dataclass(frozen=True, kw_only=True)
-class Route:
-    """In `context`, a dialled `number` (exact) or `prefix` goes to `destination`."""
-
-    context: str
-    number: str | None = None
-    prefix: str | None = None
-    strip: int = 0
-    prepend: str = ""
-    destination: Destination
-
-
-@dataclass(frozen=True)
 class Section:
     """A table a layer above parses itself (config.py imports nothing of ours but its own
     helpers), with where it came from so that its errors are located like the rest."""
@@ -341,13 +321,19 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
     for index, extension in enumerate(extensions):
         if extension.context not in contexts:
             raise ConfigError(
-                source, f"extensions[{index}].context", _unknown_context(extension.context)
+                source, f"extensions[{index}].context", unknown_context(extension.context)
             )
     features = _parse_features(root, extensions)
     base = base_dir if base_dir is not None else Path(source).parent
     security = parse_security(root.table("security", SECURITY_KEYS), base)
     tls = parse_tls(root.table("tls", TLS_KEYS), base, listening="tls" in sip.transports)
-    routes = _parse_routes(root, extensions, trunks, contexts, features)
+    routes = parse_routes(
+        root,
+        {extension.number for extension in extensions},
+        {trunk.name: trunk.port for trunk in trunks},
+        contexts,
+        {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"},
+    )
     conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
         source=source,
@@ -371,10 +357,6 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
         ivr=_parse_ivr(root, base_dir or Path(source).parent),
         recording=parse_recording(root),
     )
-
-
-def _unknown_context(context: str) -> str:
-    return f"unknown context {context!r} (use {INTERNAL_CONTEXT!r} or a trunk's context)"
 
 
 def _parse_ivr(root: _Table, base_dir: Path) -> Section | None:
@@ -630,92 +612,6 @@ def _credentials(t: _Table, user_key: str, password_key: str) -> tuple[str | Non
         missing = password_key if password is None else user_key
         raise t.error(missing, f"missing (required with {user_key} / {password_key})")
     return username, password
-
-
-def _parse_routes(
-    root: _Table,
-    extensions: tuple[Extension, ...],
-    trunks: tuple[Trunk, ...],
-    contexts: set[str],
-    features: FeaturesConfig,
-) -> tuple[Route, ...]:
-    keys = ("context", "number", "prefix", "strip", "prepend", "destination")
-    numbers = {extension.number for extension in extensions}
-    trunks_by_name = {trunk.name: trunk for trunk in trunks}
-    routes: list[Route] = []
-    seen: dict[tuple[str, str, str], int] = {}
-    for index, t in enumerate(root.tables("routes", keys)):
-        context: str = t.string("context", empty=False)
-        if context not in contexts:
-            raise t.error("context", _unknown_context(context))
-        number: str | None = t.dial("number", None)
-        prefix: str | None = t.dial("prefix", None)
-        if (number is None) == (prefix is None):
-            raise t.error(None, "needs exactly one of number or prefix")
-        match_key = "number" if number is not None else "prefix"
-        digits = number if number is not None else prefix
-        assert digits is not None
-        if (context, match_key, digits) in seen:
-            other = seen[(context, match_key, digits)]
-            raise t.error(
-                match_key,
-                f"duplicate route for {match_key} {digits} in context {context}"
-                f" (also routes[{other}])",
-            )
-        seen[(context, match_key, digits)] = index
-        feature = {features.echo_test: "echo_test", features.dtmf_test: "dtmf_test"}.get(
-            number or ""
-        )
-        if context == INTERNAL_CONTEXT and number and feature is not None:
-            # Either would leave the other dead: the key that was never read is what this avoids.
-            raise t.error("number", f"{number} is features.{feature} in context {context}")
-        strip = t.integer("strip", 0, 0)
-        if number is not None and strip > len(number):
-            raise t.error("strip", f"{strip} is longer than number {number}")
-        routes.append(
-            Route(
-                context=context,
-                number=number,
-                prefix=prefix,
-                strip=strip,
-                prepend=t.dial("prepend", "", empty=True),
-                destination=_parse_destination(t, numbers, trunks_by_name),
-            )
-        )
-    return tuple(routes)
-
-
-def _parse_destination(
-    t: _Table, numbers: set[str], trunks_by_name: dict[str, Trunk]
-) -> Destination:
-    text: str = t.string("destination", empty=False)
-    kind, _, target = text.partition(":")
-    if kind not in DESTINATION_KINDS:
-        raise t.error(
-            "destination",
-            f"unknown kind {kind!r} in {text!r} (allowed: {', '.join(DESTINATION_KINDS)})",
-        )
-    if kind in ("echo", "dtmf_test"):
-        if target:
-            raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
-        return Destination(kind)
-    if kind == "number":
-        if target and not target.replace("*", "").replace("#", "").isalnum():
-            raise t.error("destination", f"'number:' takes a dialled number, got {text!r}")
-        return Destination(kind, target)  # checked against the internal plan at start
-    if not target:
-        raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
-    if kind == "extension" and target not in numbers:
-        raise t.error("destination", f"no extension {target}")
-    if kind == "trunk":
-        trunk = trunks_by_name.get(target)
-        if trunk is None:
-            raise t.error("destination", f"no trunk {target!r}")
-        if trunk.port == 0:
-            raise t.error(
-                "destination", f"trunk {target!r} has port 0 (inbound only): set its port"
-            )
-    return Destination(kind, target)
 
 
 def parse_port_range(text: str) -> tuple[int, int]:

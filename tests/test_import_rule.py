@@ -111,6 +111,8 @@ LAYERS: dict[str, Layer] = {
             "softswitch.config_features",
             # config_supervision.py: the supervisor codes (*33..*35) of [features]
             "softswitch.config_supervision",
+            # config_routes.py: [[routes]] and their destinations
+            "softswitch.config_routes",
         ),
         "security",
     ),
