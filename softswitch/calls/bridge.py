@@ -13,6 +13,12 @@ engine until the holder resumes; a hold from the control layer plays it to the h
 
 A party moved here mid-call (already answered) is bridged the same way, without a new answer
 toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
+
+A call whose codecs differ, or that is recorded, is connected in the tick engine instead of the
+relay (`_Crossing`: each leg decoded and encoded in its own codec). There the bridge passes RFC
+4733 digits across itself (the relay forwards them as packets): a digit that ended on one leg is
+sent to the other as a new event of the same length; the in-call codes' tap keeps a code's
+digits from ever reaching the engine, so they are not passed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from softswitch.calls.application import CallServices, Timer
 from softswitch.calls.audio import NoAgreedCodec, hold_mode, negotiated_codec
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import (
+    DigitReceived,
     Leg,
     LegAnswered,
     LegEnded,
@@ -98,7 +105,14 @@ class _Crossing:
             return
         frames.say[a] = frames.heard[b]
         frames.say[b] = frames.heard[a]
-        frames.send[[a, b]] = True
+        # Only what came in goes out, as the relay does: silence is not sent as packets.
+        frames.send[a] = frames.received[b]
+        frames.send[b] = frames.received[a]
+
+    def other(self, leg: EngineLeg) -> EngineLeg | None:
+        if leg is self.party:
+            return self.callee
+        return self.party if leg is self.callee else None
 
 
 def most_telling(failures: list[tuple[int, str]]) -> tuple[int, str]:
@@ -128,7 +142,8 @@ class BridgeApplication:
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
         self._holder: Leg | None = None  # the party whose hold the switch answered
         self._on_moh: Leg | None = None  # the leg hearing music on hold
-        self._crossing: _Crossing | None = None  # the tick processor when the codecs differ
+        self._crossing: _Crossing | None = None  # the tick processor when in the engine
+        self._recorded = False  # the config records this bridge: connected in the engine
 
     @classmethod
     def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
@@ -162,6 +177,7 @@ class BridgeApplication:
         self.party = leg
         if self.state is BridgeState.CONNECTED:
             assert leg.media is not None and self.media is not None
+            self._recorded = self._wants_recording()
             self._connect()
             self._record()
             return None
@@ -170,6 +186,7 @@ class BridgeApplication:
     def detach(self, leg: Leg) -> None:
         if leg is not self.party:
             return
+        self._stop_recording()
         self._stop_music()
         self._disconnect()
         self._holder = None
@@ -186,6 +203,7 @@ class BridgeApplication:
         """A transfer takes a leg (the answered callee or the party) away to another application:
         forget it and the party without hanging up; the bridge is over, and the legs it keeps
         are the transfer's to end."""
+        self._stop_recording()
         self._stop_music()  # the legs leave the engine for whatever takes them next
         self._disconnect()
         self._holder = None
@@ -209,6 +227,8 @@ class BridgeApplication:
                 self._pass_reoffer(event)
         elif isinstance(event, LegReofferAnswered):
             self._reoffer_answered(event)
+        elif isinstance(event, DigitReceived):
+            self._pass_digit(event)
         elif isinstance(event, LegReofferFailed):
             pending = self._reoffers.pop(leg, None)
             if pending is not None and pending[0].pending_reoffer is not None:
@@ -328,23 +348,43 @@ class BridgeApplication:
         self._set_callee_media(fork, event.audio)
         if party.unanswered:
             party.answer(self._party_sdp(party, event.audio), now)
+        self._recorded = self._wants_recording()
         self._connect()
         self.services.answered(self.call)
         self._record()
 
+    def _wants_recording(self) -> bool:
+        recordings = self.services.recordings
+        return recordings is not None and recordings.wants(self.call, self.target)
+
     def _record(self) -> None:
-        """Connected: a recorded call moves both legs into the engine (calls/recording.py)."""
+        """Connected in the engine and recorded: the file starts (calls/recording.py)."""
         recordings = self.services.recordings
         party, callee = self.party, self.answered_by
-        if recordings is not None and self._crossing is not None:
-            # Both legs are in the engine already, each in its own codec: the recorder's taps
-            # relay a pair of one codec, so a transcoded call is not recorded yet.
-            log.warning("call %d not recorded: its legs' codecs differ", self.call.id)
+        if not self._recorded or recordings is None or party is None or callee is None:
             return
-        if recordings is not None and party is not None and callee is not None:
-            recordings.bridge_connected(
-                self.services, self.call, party, callee, self.target, self.agent
-            )
+        if self._crossing is None:
+            log.warning("call %d not recorded: its legs could not enter the engine", self.call.id)
+            return
+        recordings.bridge_connected(self.call, party, callee, self.target, self.agent)
+
+    def _stop_recording(self) -> None:
+        recordings = self.services.recordings
+        if self._recorded and recordings is not None:
+            recordings.stop(self.call)
+        self._recorded = False
+
+    def _pass_digit(self, event: DigitReceived) -> None:
+        """An RFC 4733 digit from a leg in the engine goes to the other as a new event; SIP INFO
+        digits are never passed on, in-band ones are in the audio already."""
+        crossing = self._crossing
+        if crossing is None or event.method != "rfc4733" or event.leg.media is None:
+            return
+        source = self.services.engine.leg_of(event.leg.media)
+        target = None if source is None else crossing.other(source)
+        if target is None or target.leaving or target.codec.event_payload_type is None:
+            return
+        target.send_digit(event.digit, max(event.duration_ms, 40))
 
     def _fork_ended(self, event: LegEnded) -> None:
         if event.leg is self.answered_by:
@@ -472,19 +512,28 @@ class BridgeApplication:
 
     def _connect(self) -> None:
         """Both sides together: the relay's pass-through, or the tick path when the codecs
-        differ (each leg decoded and encoded in its own codec, `_Crossing` between them)."""
+        differ or the call is recorded (each leg decoded and encoded in its own codec,
+        `_Crossing` between them)."""
         party, callee = self.party, self.answered_by
         if party is None or party.media is None or self.media is None or callee is None:
             return
         if party.media.closed or self.media.closed:
             return
-        if not self._transcodes():
+        if not self._recorded and not self._transcodes():
             party.media.bridge(self.media)
             return
         self._disconnect()
-        crossing = _Crossing(
-            self.services.take_audio(self.call, party), self.services.take_audio(self.call, callee)
-        )
+        try:
+            crossing = _Crossing(
+                self.services.take_audio(self.call, party),
+                self.services.take_audio(self.call, callee),
+            )
+        except NoAgreedCodec as exc:
+            log.warning("call %d relayed as it is: %s", self.call.id, exc)
+            self.services.release_audio(party)
+            self.services.release_audio(callee)
+            party.media.bridge(self.media)
+            return
         self.services.engine.add_processor(crossing)
         self._crossing = crossing
 

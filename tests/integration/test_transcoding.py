@@ -1,7 +1,8 @@
 """Transcoding in the bridge with real phones: a caller whose only codec the callee lacks still
 talks to it. The switch offers the callee every codec it can transcode; when the answered
 codecs differ, both legs go through the tick engine, each in its own codec, and each phone hears
-the other's tone at its frequency. Same codec stays on the relay (test_extension_calls)."""
+the other's tone at its frequency, and the switch's recording holds the caller's tone left and
+the callee's right. Same codec stays on the relay (test_extension_calls)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from audio import dominant_frequency, voiced_seconds
+from call_recordings import closed_recordings, recording_audio
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
+from spectrum import peaks_hz
 from two_phones import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -51,3 +54,11 @@ def test_phones_without_a_common_codec_hear_each_others_tone(
     assert voiced_seconds(alice, skip_s=0.3) > 1.5 and voiced_seconds(bob, skip_s=0.3) > 1.5
     assert abs(dominant_frequency(alice, skip_s=0.3) - 1000.0) < 15.0
     assert abs(dominant_frequency(bob, skip_s=0.3) - 440.0) < 15.0
+    # The transcoded call is recorded like any other: caller left, callee right.
+    call.caller.send("hangup", call=call.caller_call)
+    call.callee.wait_bye(call.callee_call, 5.0)
+    (row,) = closed_recordings(switch)
+    audio, rate = recording_audio(switch, row)
+    talk = audio[int(0.5 * rate) : int(2.3 * rate)]
+    assert peaks_hz(talk[:, 0], rate)[0] == pytest.approx(440.0, abs=10)
+    assert peaks_hz(talk[:, 1], rate)[0] == pytest.approx(1000.0, abs=10)
