@@ -4,7 +4,8 @@ for its digits. Pure: reads the leg's SDP and the config, touches no socket.
 The codec in use is the first voice codec of the answer: for a leg the switch answered
 (inbound), our SDP toward it (`sdp_shown`); for a leg the switch called, the peer's answer.
 RFC 3264 §6.1 lets the answerer list several, but the first is what it sends. The packets sent
-to the peer follow the peer's own `a=ptime` (RFC 4566 §6: what it wants to receive).
+to the peer follow the peer's own `a=ptime` (RFC 4566 §6: what it wants to receive), or without
+one the packets it sends (media/engine_leg.py).
 """
 
 from __future__ import annotations

@@ -401,7 +401,7 @@ class MediaEngine:
         sent = 0
         for row, payload in zip(audio_rows, payloads, strict=True):
             leg = legs[row]
-            if leg.codec.ptime_ms == 20:
+            if leg.packet_units == samples and not leg.queued:
                 if leg.endpoint.send_frame(payload, leg.codec.payload_type, samples):
                     leg.frames_sent += 1
                     sent += 1
