@@ -758,6 +758,7 @@ class Signalling:
 
     # ---- teardown ----------------------------------------------------------------------
     def _release_media(self, call: Call) -> None:
+        call.take_media_quality()
         for leg in call.legs:
             if leg.media is not None:
                 self.close_media(leg.media)
