@@ -23,10 +23,15 @@ class RtcpSocket(_Socket):
         self.last_report: Report | None = None
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        if addr == self.peer or self.peer is None:
-            rtp = self.rtp
-            ssrc = None if rtp is None or rtp.out_ssrc == _NO_SSRC else rtp.out_ssrc
-            report = report_of(data, ssrc)
+        rtp = self.rtp
+        # Before our stream has an SSRC there is nothing to report on: a phone's early blocks
+        # (all zeros) would make the first report of the span.
+        if (
+            (addr == self.peer or self.peer is None)
+            and rtp is not None
+            and rtp.out_ssrc != _NO_SSRC
+        ):
+            report = report_of(data, rtp.out_ssrc)
             if report is not None:
                 if self.first_report is None:
                     self.first_report = report
