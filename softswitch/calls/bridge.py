@@ -327,6 +327,7 @@ class BridgeApplication:
         if event.audio is not None:
             self._set_callee_media(event.leg, event.audio)
             party.ring(event.status, event.reason, body=self._party_sdp(party, event.audio))
+            self._connect_early(event.leg)
         else:
             party.ring(event.status, event.reason)
 
@@ -519,10 +520,10 @@ class BridgeApplication:
             return
         if party.media.closed or self.media.closed:
             return
+        self._disconnect()  # early media may have been crossed with another fork's codec
         if not self._recorded and not self._transcodes():
             party.media.bridge(self.media)
             return
-        self._disconnect()
         try:
             crossing = _Crossing(
                 self.services.take_audio(self.call, party),
@@ -534,6 +535,25 @@ class BridgeApplication:
             self.services.release_audio(callee)
             party.media.bridge(self.media)
             return
+        self.services.engine.add_processor(crossing)
+        self._crossing = crossing
+
+    def _connect_early(self, fork: Leg) -> None:
+        """Early media (a 183 with SDP) in another codec than the party's: the two legs are
+        crossed in the engine until the answer connects them for good (the relay bridged at
+        dialling carries early media of the party's own codec)."""
+        party = self.party
+        if self._crossing is not None or party is None or party.media is None:
+            return
+        try:
+            mine, theirs = negotiated_codec(party), negotiated_codec(fork)
+        except NoAgreedCodec:
+            return
+        if mine.name == theirs.name:
+            return
+        crossing = _Crossing(
+            self.services.take_audio(self.call, party), self.services.take_audio(self.call, fork)
+        )
         self.services.engine.add_processor(crossing)
         self._crossing = crossing
 
