@@ -526,8 +526,8 @@ class BridgeApplication:
             return
         try:
             crossing = _Crossing(
-                self.services.take_audio(self.call, party),
-                self.services.take_audio(self.call, callee),
+                self.services.take_audio(self.call, party, inband=False),
+                self.services.take_audio(self.call, callee, inband=False),
             )
         except NoAgreedCodec as exc:
             log.warning("call %d relayed as it is: %s", self.call.id, exc)
@@ -552,7 +552,8 @@ class BridgeApplication:
         if mine.name == theirs.name:
             return
         crossing = _Crossing(
-            self.services.take_audio(self.call, party), self.services.take_audio(self.call, fork)
+            self.services.take_audio(self.call, party, inband=False),
+            self.services.take_audio(self.call, fork, inband=False),
         )
         self.services.engine.add_processor(crossing)
         self._crossing = crossing
@@ -666,7 +667,7 @@ class BridgeApplication:
             return
         self._disconnect()
         try:
-            listener = self.services.take_audio(self.call, leg)
+            listener = self.services.take_audio(self.call, leg, inband=False)
         except NoAgreedCodec as exc:
             log.info("no music on hold: %s", exc)
             return
