@@ -24,6 +24,10 @@ _CALLS: Final = (
     "calld.calls.*.legs.*.hold.update",
     "calld.calls.*.legs.*.resume.update",
     "calld.calls.*.recording.update",  # pause for a card number, resume
+    "calld.calls.*.transfer.create",  # blind, or attended (consult first)
+    "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
+    "calld.calls.*.conference.create",  # three-way: add a third party
+    "calld.calls.create",  # originate from one's own extension (scope checks the extension)
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (
@@ -50,9 +54,16 @@ _WATCH: Final = (
     "system.logs.read",
     "events.logs.#",
 )
+# Listen, whisper, barge (api/supervision.py): supervisors only, never agents.
+_SUPERVISE: Final = (
+    "agentd.agents.*.supervise.create",
+    "calld.calls.*.supervise.create",
+    "calld.supervisions.#",
+    "events.supervisions.#",
+)
 ROLE_GRANTS: Final[Mapping[Role, tuple[str, ...]]] = {
     Role.ADMIN: ("#",),
-    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH, *_AGENT_SELF, *_QUEUES),
+    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH, *_AGENT_SELF, *_QUEUES, *_SUPERVISE),
     Role.AGENT: (*_ANYONE, *_CALLS, *_AGENT_SELF),
 }
 

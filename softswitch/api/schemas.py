@@ -24,10 +24,35 @@ _NULLABLE_STRING: Final[Schema] = {"type": ["string", "null"]}
 _NUMBER: Final[Schema] = {"type": "number"}
 _NULLABLE_NUMBER: Final[Schema] = {"type": ["number", "null"]}
 _NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
+_MODE: Final[Schema] = {"type": "string", "enum": ["listen", "whisper", "barge"]}
 
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "TokenRequest": _object({"username": _STRING, "password": _STRING}),
+    "OriginateRequest": _object(
+        {
+            "from": {"type": "string", "minLength": 1, "maxLength": 64},
+            "to": {"type": "string", "minLength": 1, "maxLength": 64},
+            "caller_id": {"type": "string", "maxLength": 64},
+        },
+        ("from", "to"),
+    ),
+    "CallCreated": _object({"call_id": _INT}),
+    "ConferenceRequest": _object(
+        {
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "leg_id": {"type": "integer", "minimum": 1},
+        },
+        ("target",),
+    ),
+    "TransferRequest": _object(
+        {
+            "leg_id": {"type": "integer", "minimum": 1},
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "attended": {"type": "boolean", "default": False},
+        },
+        ("leg_id", "target"),
+    ),
     "Token": _object({"token": _STRING, "expires_at": _TIME, "username": _STRING, "role": _STRING}),
     "User": _object(
         {
@@ -150,5 +175,21 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "QueueList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
+    ),
+    # supervision (api/supervision.py)
+    "SuperviseRequest": _object({"mode": _MODE, "extension": _STRING}, required=("mode",)),
+    "SupervisionModeRequest": _object({"mode": _MODE}),
+    "Supervision": _object(
+        {
+            "supervision_id": _INT,
+            "call_id": _INT,
+            "agent": _STRING,
+            "supervisor": _STRING,
+            "mode": _MODE,
+            "state": {"type": "string", "enum": ["ringing", "active", "ended"]},
+        }
+    ),
+    "SupervisionList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Supervision"}}}
     ),
 }

@@ -18,10 +18,12 @@ from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.conference import Conferences
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
+from softswitch.calls.pickup import Pickups
 from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
+from softswitch.calls.supervision import Supervisions
 from softswitch.calls.transfer import Transfers
 from softswitch.config import Config
 from softswitch.media.engine import MediaEngine
@@ -63,8 +65,10 @@ class B2bua:
         # One engine for the process: the legs signalling puts in the tick and the rooms.
         engine = engine if engine is not None else MediaEngine()
         self.conferences: Conferences | None = None
+        self.pickups = Pickups()  # *8 and ** + extension; it finds ringing calls in signalling
         if config.conference.enabled:
             self.conferences = Conferences(config.conference, engine)
+        self.supervisions = Supervisions(config)
         self.signalling = Signalling(
             config,
             relay=relay,
@@ -77,14 +81,22 @@ class B2bua:
             engine=engine,
             routing=routing,
         )
-        self.control = CallControl(self.signalling)
+        signalling = self.signalling
+        self.pickups.signalling = signalling
+        self.supervisions.bind(signalling, lambda: signalling.calls)
+        signalling.observers.append(self.supervisions)
+        self.control = CallControl(self.signalling, self.supervisions)
         self.transfers = Transfers(self.signalling)
+        self.control.transfers = self.transfers
+        self.transfers.conferences = self.conferences
 
     def _applications(
         self, extend: Callable[[ApplicationRegistry], None] | None
     ) -> ApplicationRegistry:
         """The default registry, plus what the wiring adds (IVR, queues, feature codes)."""
         registry = default_applications(self.conferences)
+        registry.register("supervise", self.supervisions.factory())
+        registry.register("pickup", self.pickups.create)
         if extend is not None:
             extend(registry)
         return registry

@@ -53,6 +53,9 @@ class Call:
     # The caller's and the answered callee's media figures, taken as the call ends (for the
     # CDR and /metrics): "caller" and "callee".
     media_quality: dict[str, LegMediaQuality] = field(default_factory=dict)
+    # The number a trunk is shown for this call (From and P-Asserted-Identity); "" = the
+    # caller's extension's caller_id, or the caller's number. The call centre sets a queue's.
+    outbound_caller_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.legs:

@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from softswitch.api.client import ApiClientError
+from softswitch.console import supervise
 from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import COMMANDS, Command, CommandError, parse
 from softswitch.console.session import Credentials, Link, Session, Status
@@ -103,6 +104,8 @@ class ConsoleApp(App[None]):
         Binding("ctrl+k", "hang_up", "hang up"),
         Binding("h", "hold", "hold", show=False),
         Binding("r", "resume", "resume", show=False),
+        *(Binding(key, f"supervise('{mode}')", mode, show=False) for key, mode in supervise.KEYS),
+        Binding("x", "release", "release", show=False),
     ]
     DEFAULT_CSS = """
     #status { height: 1; background: $panel; }
@@ -341,6 +344,18 @@ class ConsoleApp(App[None]):
         if call is not None:
             await self.run_command(f"resume {call}")
 
+    async def action_supervise(self, mode: str) -> None:
+        agent = supervise.selected_agent(self.views.get(self.current or ""), self.state)
+        if agent is None:
+            self.say("select an agent (F6) or a call (F2) first", error=True)
+        else:
+            await self.run_command(f"{mode} {agent}")
+
+    def action_release(self) -> None:
+        call = self._selected_call()
+        if call is not None:
+            self._open_line(":", f"release {call}")
+
     # ---- commands --------------------------------------------------------------------------
 
     async def run_command(self, line: str) -> None:
@@ -357,7 +372,9 @@ class ConsoleApp(App[None]):
 
     async def _run(self, command: Command) -> None:
         name = command.name
-        if name == "hangup":
+        if name in supervise.NAMES:
+            self.say(await supervise.run(self.session, command))
+        elif name == "hangup":
             call = command.number(0)
             await self.session.command(lambda api: api.hang_up(call))
             self.say(f"call {call} hung up")

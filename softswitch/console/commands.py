@@ -49,6 +49,13 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = _specs(
     CommandSpec("hangup", "CALL", "hang up call CALL (BYE to every party)", 1, 1, 1),
     CommandSpec("hold", "CALL [LEG]", "hold a party of CALL (leg 1 the caller: default)", 2, 1, 2),
     CommandSpec("resume", "CALL [LEG]", "take a held party of CALL off hold", 2, 1, 2),
+    # supervision (console/supervise.py)
+    CommandSpec(
+        "listen", "AGENT [EXT]", "listen to AGENT's call (rings EXT: default yours)", 1, 1, 2
+    ),
+    CommandSpec("whisper", "AGENT [EXT]", "whisper to AGENT: only the agent hears you", 1, 1, 2),
+    CommandSpec("barge", "AGENT [EXT]", "barge into AGENT's call: both parties hear you", 1, 1, 2),
+    CommandSpec("release", "CALL", "force the release of CALL (hang it up)", 1, 1, 1),
     CommandSpec("view", "NAME", "show a view (calls, registrations, log, ...)", 0, 1, 1),
     CommandSpec("filter", "[TEXT]", "show only rows containing TEXT (none: all)", 0, 0, 8),
     CommandSpec("help", "", "the help screen (F1)", 0, 0, 0),

@@ -74,12 +74,23 @@ class Call:
     legs: tuple[Leg, ...] = (Leg(1, "caller"), Leg(2, "callee"))
 
 
+@dataclass(frozen=True)
+class Supervision:
+    supervision_id: int
+    call_id: int
+    agent: str
+    supervisor: str
+    mode: str
+    state: str
+
+
 @dataclass
 class ScriptedControl:
     """CallControl with calls put in by the test; commands are recorded, hang-up ends a call."""
 
     live: dict[int, Call] = field(default_factory=dict)
     commands: list[tuple[str, int, int | None]] = field(default_factory=list)
+    watching: dict[int, Supervision] = field(default_factory=dict)
 
     def add(self, call_id: int, caller: str, callee: str) -> Call:
         self.live[call_id] = Call(call_id, caller, callee)
@@ -107,6 +118,62 @@ class ScriptedControl:
     def pause_recording(self, call_id: int, paused: bool) -> None:
         self.call(call_id)
         self.commands.append(("pause_recording" if paused else "resume_recording", call_id, None))
+
+    def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
+        call = self.call(call_id)
+        if leg_id not in {leg.leg_id for leg in call.legs}:
+            raise ControlError(f"call {call_id} has no leg {leg_id}")
+        self.commands.append(("attended_transfer" if attended else "transfer", call_id, leg_id))
+
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        if number == "5999":
+            raise ControlError(f"nothing answers to {number!r}")
+        call_id = max(self.live, default=0) + 1
+        self.add(call_id, extension, number)
+        self.commands.append(("originate", call_id, None))
+        return call_id
+
+    def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        self.call(call_id)
+        self.commands.append(("three_way", call_id, leg_id))
+
+    def transfer_complete(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_complete", call_id, None))
+
+    def transfer_cancel(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_cancel", call_id, None))
+
+    # supervision: supervision 1 watches agent 1001 from 1006 once `supervise` ran
+    def supervisions(self) -> list[Supervision]:
+        return list(self.watching.values())
+
+    def supervise(self, extension: str, supervisor: str, mode: str) -> Supervision:
+        self.commands.append(("supervise", 0, None))
+        found = Supervision(len(self.watching) + 1, 1, extension, supervisor, mode, "ringing")
+        self.watching[found.supervision_id] = found
+        return found
+
+    def supervise_call(self, call_id: int, supervisor: str, mode: str) -> Supervision:
+        call = self.call(call_id)
+        return self.supervise(call.callee, supervisor, mode)
+
+    def supervision_mode(self, supervision_id: int, mode: str) -> Supervision:
+        found = self._supervision(supervision_id)
+        self.commands.append(("supervision_mode", supervision_id, None))
+        self.watching[supervision_id] = dataclasses.replace(found, mode=mode)
+        return self.watching[supervision_id]
+
+    def stop_supervision(self, supervision_id: int) -> None:
+        self._supervision(supervision_id)
+        self.commands.append(("stop_supervision", supervision_id, None))
+        del self.watching[supervision_id]
+
+    def _supervision(self, supervision_id: int) -> Supervision:
+        if supervision_id not in self.watching:
+            raise ControlError(f"no supervision {supervision_id}")
+        return self.watching[supervision_id]
 
     def _leg_command(self, name: str, call_id: int, leg_id: int, held: bool) -> None:
         call = self.call(call_id)
