@@ -567,7 +567,7 @@ class Switch:
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
         routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
         for key, problem in routing.dangling(config):
-            raise StartupError(str(ConfigError(config.source, key, problem)))
+            raise StartupError(str(ConfigError("the config", key, problem)))
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
