@@ -195,7 +195,7 @@ def run_scenario(
             continue
         peer = started
         profiler = None
-        if profile and name == "softswitch":
+        if profile and name.startswith("softswitch"):
             profiler = Profiler(peer.pids[0], out_dir, f"{scenario}-{name}")
         done: list[Any] = []
         error = None

@@ -2,8 +2,12 @@
 
 SIPp's uac_pcap plays /usr/share/sip-tester/g711a.pcap (7 s of PCMA) into each call; the uas
 answers with the port of bench.rtp_echo, which echoes every packet back through the peer and
-counts what arrived. Loss is measured one way (uac -> peer -> echo) against the packets SIPp
-plays per call; the echo doubles the peer's work so both directions are loaded.
+counts what arrived. Loss is measured one way (uac -> peer -> echo) as audio: the RTP payload
+bytes of audio payload types that arrived against those SIPp plays per call, so a peer that
+sends other packet lengths than it receives (the switch's engine, for a recorded call, sends
+what the far end's SDP asks for, and pjsua2's 30 ms pcap becomes 20 ms packets) is measured
+like one that relays packets as they are. The echo doubles the peer's work so both directions
+are loaded.
 """
 
 from __future__ import annotations
@@ -97,11 +101,13 @@ def run_step(peer: Peer, workdir: Path, concurrent: int, report: StepReporter) -
     cpu_s = procstat.cpu_seconds(peer.pids) - cpu_before
     peer.check_alive()
     received = int(str(stats["packets"]))
+    audio_received = int(str(stats["audio_bytes"]))
     jitters = [float(j) for j in stats["jitter_ms"]]  # type: ignore[attr-defined]
     created = max(uac.counts.created, 1)
     failed = max(uac.counts.failed, uac.counts.created - uas_counts.successful)
     # SIPp plays the same pcaps into each call; a failed call may have sent only part of them.
     sent = uac.counts.successful * sipp.rtp_packets_per_media_call()
+    audio_sent = uac.counts.successful * sipp.audio_bytes_per_media_call()
     return MediaStep(
         concurrent=concurrent,
         calls=uac.counts.created,
@@ -110,7 +116,9 @@ def run_step(peer: Peer, workdir: Path, concurrent: int, report: StepReporter) -
         rtp_received=received,
         # A failed call may have played part or all of its pcaps: only a clean step has a known
         # number of packets sent.
-        loss_pct=round(100 * (sent - received) / sent, 3) if sent and not failed else None,
+        loss_pct=round(100 * (audio_sent - audio_received) / audio_sent, 3)
+        if audio_sent and not failed
+        else None,
         jitter_p99_ms=round(p99, 3)
         if (p99 := sipp.percentile(jitters, 0.99)) is not None
         else None,

@@ -30,7 +30,7 @@ from bench import procstat, sip_calls
 from bench.display import Display, StepReporter
 from bench.peers.base import PeerError, free_port
 from bench.peers.rtpengine import Rtpengine
-from bench.peers.softswitch import Softswitch
+from bench.peers.softswitch import RecordingSoftswitch, Softswitch
 from bench.programs import Program
 from bench.rtp_blaster import PACKET_BYTES
 
@@ -174,10 +174,11 @@ class SoftswitchRelay(RelayPeer):
     """The real switch: each session is a call from the loadgen trunk to the uas trunk."""
 
     name = "softswitch"
+    switch_class: ClassVar[type[Softswitch]] = Softswitch
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
-        self.switch = Softswitch(workdir, uas_port=free_port())
+        self.switch = self.switch_class(workdir, uas_port=free_port())
         self.calls: sip_calls.CallPair | None = None
 
     def start(self) -> None:
@@ -211,8 +212,16 @@ class SoftswitchRelay(RelayPeer):
             self.switch.stop()
 
 
+class RecordingSoftswitchRelay(SoftswitchRelay):
+    """The switch recording every call: both legs in the tick engine (decode, record, encode)."""
+
+    name = "softswitch-recording"
+    switch_class = RecordingSoftswitch
+
+
 PEERS: dict[str, type[RelayPeer]] = {
-    p.name: p for p in (SoftswitchRelay, RtpengineRelay, UvloopRelay, AsyncioRelay)
+    p.name: p
+    for p in (SoftswitchRelay, RecordingSoftswitchRelay, RtpengineRelay, UvloopRelay, AsyncioRelay)
 }
 
 

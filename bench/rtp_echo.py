@@ -33,6 +33,7 @@ class Stream:
 class Echo(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.packets = 0
+        self.audio_bytes = 0  # RTP payload of static (audio) payload types
         self.streams: dict[tuple[tuple[str, int], int], Stream] = {}
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -48,6 +49,7 @@ class Echo(asyncio.DatagramProtocol):
         # one timestamp for a whole digit, which would read as jitter.
         if len(data) < 12 or data[1] & 0x7F >= DYNAMIC_PAYLOAD_TYPES:
             return
+        self.audio_bytes += len(data) - 12
         now = time.monotonic()
         timestamp, ssrc = struct.unpack_from("!II", data, 4)
         key = (addr, ssrc)
@@ -65,6 +67,7 @@ class Echo(asyncio.DatagramProtocol):
     def summary(self) -> dict[str, object]:
         return {
             "packets": self.packets,
+            "audio_bytes": self.audio_bytes,
             "streams": len(self.streams),
             "jitter_ms": sorted(s.jitter * 1000 / CLOCK_RATE_HZ for s in self.streams.values()),
         }

@@ -214,6 +214,33 @@ def pcap_packets(path: Path) -> int:
     return count
 
 
+_LINK_HEADER = {0: 4, 1: 14, 113: 16}  # libpcap link types: null, Ethernet, Linux cooked
+
+
+def pcap_audio_bytes(path: Path) -> int:
+    """RTP payload bytes of static (audio) payload types in a libpcap file of IPv4/UDP/RTP."""
+    data = path.read_bytes()
+    order = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+    (link,) = struct.unpack_from(order + "I", data, 20)
+    skip = _LINK_HEADER.get(link, 14)
+    total, offset = 0, 24
+    while offset + 16 <= len(data):
+        (included,) = struct.unpack_from(order + "I", data, offset + 8)
+        packet = data[offset + 16 : offset + 16 + included]
+        offset += 16 + included
+        if len(packet) < skip + 20:
+            continue
+        ip = skip + 4 * (packet[skip] & 0x0F)
+        rtp = ip + 8
+        if len(packet) >= rtp + 12 and packet[rtp + 1] & 0x7F < 96:
+            total += len(packet) - rtp - 12
+    return total
+
+
+def audio_bytes_per_media_call() -> int:
+    return sum(pcap_audio_bytes(PCAP_DIR / name) for name in UAC_PCAP_FILES)
+
+
 def rtp_packets_per_media_call() -> int:
     return sum(pcap_packets(PCAP_DIR / name) for name in UAC_PCAP_FILES)
 

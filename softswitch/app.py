@@ -174,6 +174,7 @@ class _CdrWriter:
                 side,
                 dict(call.variables),
                 call.callee,
+                media_columns(call),
             )
         )
 
@@ -186,6 +187,7 @@ class _CdrWriter:
         side: Side,
         variables: dict[str, str],
         callee: str,
+        media: dict[str, float | None],
     ) -> None:
         cdr_id = self._ids.pop(call_id, None)
         if cdr_id is not None:
@@ -198,6 +200,7 @@ class _CdrWriter:
                 hangup_side=side,
                 variables=variables,
                 callee=callee,
+                media=media,
             )
 
 
@@ -327,6 +330,44 @@ class _Bindings:
             sink.removed(aor, contact)
 
 
+def media_columns(call: Call) -> dict[str, float | None]:
+    """The CDR's media figures of a call (store/cdr.py's MEDIA_COLUMNS) from its legs'."""
+    columns: dict[str, float | None] = {}
+    for party, quality in call.media_quality.items():
+        for direction, stream in (("rx", quality.received), ("tx", quality.sent)):
+            if stream is None:
+                continue
+            prefix = f"{party}_{direction}_"
+            columns[prefix + "loss_pct"] = round(100.0 * stream.loss_ratio, 3)
+            jitter = stream.jitter_s
+            columns[prefix + "jitter_ms"] = None if jitter is None else round(1000.0 * jitter, 3)
+            columns[prefix + "mos"] = stream.mos
+    return columns
+
+
+class _MediaMetrics:
+    """CallRecords that puts each ended call's media figures into /metrics."""
+
+    def __init__(self, metrics: SwitchMetrics) -> None:
+        self.metrics = metrics
+
+    def started(self, call: Call) -> None:
+        pass
+
+    def answered(self, call: Call) -> None:
+        pass
+
+    def ended(self, call: Call) -> None:
+        if call.answered_at is None:
+            return  # no conversation: nothing to rate
+        for quality in call.media_quality.values():
+            for direction, stream in (("received", quality.received), ("sent", quality.sent)):
+                if stream is not None:
+                    self.metrics.observe_media(
+                        direction, stream.loss_ratio, stream.jitter_s, stream.mos
+                    )
+
+
 class _Records:
     """CallRecords to several sinks: the CDR writer, then the API's events."""
 
@@ -437,7 +478,7 @@ class Switch:
             clock=time.time,
             algorithms=config.security.digest_algorithms,
         )
-        records = _Records(_CdrWriter(self.db, self._writes))
+        records = _Records(_CdrWriter(self.db, self._writes), _MediaMetrics(self.metrics))
         routing, centre, extend = self._call_centre(config, self.db, self._writes)
         for key, problem in routing.dangling(config):
             await self.db.close()  # its thread would keep the process from exiting

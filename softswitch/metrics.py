@@ -64,6 +64,12 @@ DTMF_METHODS: Final = ("info", "inband", "rfc4733")
 QUEUE_OFFER_BUCKETS_S: Final = (
     0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 1.0,
 )  # fmt: skip
+# Per leg at the end of its call, by direction: "received" (from the phone, counted by the
+# switch) and "sent" (to the phone, as its RTCP reports say).
+MEDIA_DIRECTIONS: Final = ("received", "sent")
+LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+JITTER_BUCKETS_S: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+MOS_BUCKETS: Final = (1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5)
 MAX_REQUEST_BYTES: Final = 8192
 REQUEST_TIMEOUT_S: Final = 10.0
 
@@ -307,8 +313,42 @@ class SwitchMetrics:
             buckets=QUEUE_OFFER_BUCKETS_S,
             registry=self.registry,
         )
+        labels = ("direction",)
+        self.media_loss_ratio = Histogram(
+            "softswitch_media_loss_ratio",
+            "Packet loss of each leg's audio over its call, 0..1 (RFC 3550 A.3).",
+            labels,
+            buckets=LOSS_BUCKETS,
+            registry=self.registry,
+        )
+        self.media_jitter_seconds = Histogram(
+            "softswitch_media_jitter_seconds",
+            "Interarrival jitter of each leg's audio at the end of its call (RFC 3550 A.8).",
+            labels,
+            buckets=JITTER_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.media_mos = Histogram(
+            "softswitch_media_mos",
+            "E-model MOS estimate of each leg's audio over its call (ITU-T G.107).",
+            labels,
+            buckets=MOS_BUCKETS,
+            registry=self.registry,
+        )
+        for direction in MEDIA_DIRECTIONS:  # both series exist from the start
+            for histogram in (self.media_loss_ratio, self.media_jitter_seconds, self.media_mos):
+                histogram.labels(direction)
         self._live: _LiveCollector | None = None
         self._security: _SecurityCollector | None = None
+
+    def observe_media(
+        self, direction: str, loss_ratio: float, jitter_s: float | None, mos: float
+    ) -> None:
+        """One leg's figures for one direction, once, when its call ends."""
+        self.media_loss_ratio.labels(direction).observe(loss_ratio)
+        if jitter_s is not None:
+            self.media_jitter_seconds.labels(direction).observe(jitter_s)
+        self.media_mos.labels(direction).observe(mos)
 
     def bind_live(
         self,

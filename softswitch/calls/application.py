@@ -118,9 +118,10 @@ class CallServices(Protocol):
         """The switch's call recorder (calls/recording.py); None when nothing records."""
         ...
 
-    def take_audio(self, call: Call, leg: Leg) -> EngineLeg:
+    def take_audio(self, call: Call, leg: Leg, *, inband: bool = True) -> EngineLeg:
         """Move the leg's endpoint into the tick path with the codec its SDP agreed; digits in
-        its media come to its application as `DigitReceived` (as SIP INFO digits do)."""
+        its media come to its application as `DigitReceived` (as SIP INFO digits do);
+        `inband=False` skips in-band detection (the audio is passed on, tones and all)."""
         ...
 
     def release_audio(self, leg: Leg) -> None:

@@ -3,7 +3,9 @@ for its digits. Pure: reads the leg's SDP and the config, touches no socket.
 
 The codec in use is the first voice codec of the answer: for a leg the switch answered
 (inbound), our SDP toward it (`sdp_shown`); for a leg the switch called, the peer's answer.
-RFC 3264 §6.1 lets the answerer list several, but the first is what it sends.
+RFC 3264 §6.1 lets the answerer list several, but the first is what it sends. The packets sent
+to the peer follow the peer's own `a=ptime` (RFC 4566 §6: what it wants to receive), or without
+one the packets it sends (media/engine_leg.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg
 from softswitch.config import Config, DtmfMode, Extension, HoldMode, Trunk
-from softswitch.media.engine_leg import DtmfDetection, LegCodec
+from softswitch.media.engine_leg import DtmfDetection, LegCodec, packet_ms
 from softswitch.sip.sdp import Codec
 
 TELEPHONE_EVENT = "TELEPHONE-EVENT"
@@ -37,8 +39,12 @@ def negotiated_codec(leg: Leg) -> LegCodec:
     if voice is None:
         raise NoAgreedCodec(f"leg {leg.id} agreed no voice codec")
     events = next((c for c in codecs if c.name.upper() == TELEPHONE_EVENT), None)
+    ptime = None if leg.remote_audio is None else leg.remote_audio.ptime_ms
     return LegCodec(
-        voice.name.upper(), voice.payload_type, None if events is None else events.payload_type
+        voice.name.upper(),
+        voice.payload_type,
+        None if events is None else events.payload_type,
+        packet_ms(ptime),
     )
 
 

@@ -13,6 +13,12 @@ engine until the holder resumes; a hold from the control layer plays it to the h
 
 A party moved here mid-call (already answered) is bridged the same way, without a new answer
 toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
+
+A call whose codecs differ, or that is recorded, is connected in the tick engine instead of the
+relay (`_Crossing`: each leg decoded and encoded in its own codec). There the bridge passes RFC
+4733 digits across itself (the relay forwards them as packets): a digit that ended on one leg is
+sent to the other as a new event of the same length; the in-call codes' tap keeps a code's
+digits from ever reaching the engine, so they are not passed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from softswitch.calls.application import CallServices, Timer
 from softswitch.calls.audio import NoAgreedCodec, hold_mode, negotiated_codec
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import (
+    DigitReceived,
     Leg,
     LegAnswered,
     LegEnded,
@@ -99,7 +106,14 @@ class _Crossing:
             return
         frames.say[a] = frames.heard[b]
         frames.say[b] = frames.heard[a]
-        frames.send[[a, b]] = True
+        # Only what came in goes out, as the relay does: silence is not sent as packets.
+        frames.send[a] = frames.received[b]
+        frames.send[b] = frames.received[a]
+
+    def other(self, leg: EngineLeg) -> EngineLeg | None:
+        if leg is self.party:
+            return self.callee
+        return self.party if leg is self.callee else None
 
 
 def most_telling(failures: list[tuple[int, str]]) -> tuple[int, str]:
@@ -130,7 +144,8 @@ class BridgeApplication:
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
         self._holder: Leg | None = None  # the party whose hold the switch answered
         self._on_moh: Leg | None = None  # the leg hearing music on hold
-        self._crossing: _Crossing | None = None  # the tick processor when the codecs differ
+        self._crossing: _Crossing | None = None  # the tick processor when in the engine
+        self._recorded = False  # the config records this bridge: connected in the engine
 
     @classmethod
     def create(cls, target: RouteTarget, services: CallServices, call: Call) -> BridgeApplication:
@@ -164,6 +179,7 @@ class BridgeApplication:
         self.party = leg
         if self.state is BridgeState.CONNECTED:
             assert leg.media is not None and self.media is not None
+            self._recorded = self._wants_recording()
             self._connect()
             self._record()
             return None
@@ -172,6 +188,7 @@ class BridgeApplication:
     def detach(self, leg: Leg) -> None:
         if leg is not self.party:
             return
+        self._stop_recording()
         self._stop_music()
         self._disconnect()
         self._holder = None
@@ -188,6 +205,7 @@ class BridgeApplication:
         """A transfer takes a leg (the answered callee or the party) away to another application:
         forget it and the party without hanging up; the bridge is over, and the legs it keeps
         are the transfer's to end."""
+        self._stop_recording()
         self._stop_music()  # the legs leave the engine for whatever takes them next
         self._disconnect()
         self._holder = None
@@ -222,6 +240,8 @@ class BridgeApplication:
                 self._pass_reoffer(event)
         elif isinstance(event, LegReofferAnswered):
             self._reoffer_answered(event)
+        elif isinstance(event, DigitReceived):
+            self._pass_digit(event)
         elif isinstance(event, LegReofferFailed):
             pending = self._reoffers.pop(leg, None)
             if pending is not None and pending[0].pending_reoffer is not None:
@@ -350,6 +370,7 @@ class BridgeApplication:
         if event.audio is not None:
             self._set_callee_media(event.leg, event.audio)
             party.ring(event.status, event.reason, body=self._party_sdp(party, event.audio))
+            self._connect_early(event.leg)
         else:
             party.ring(event.status, event.reason)
 
@@ -374,23 +395,43 @@ class BridgeApplication:
         self._set_callee_media(fork, event.audio)
         if party.unanswered:
             party.answer(self._party_sdp(party, event.audio), now)
+        self._recorded = self._wants_recording()
         self._connect()
         self.services.answered(self.call)
         self._record()
 
+    def _wants_recording(self) -> bool:
+        recordings = self.services.recordings
+        return recordings is not None and recordings.wants(self.call, self.target)
+
     def _record(self) -> None:
-        """Connected: a recorded call moves both legs into the engine (calls/recording.py)."""
+        """Connected in the engine and recorded: the file starts (calls/recording.py)."""
         recordings = self.services.recordings
         party, callee = self.party, self.answered_by
-        if recordings is not None and self._crossing is not None:
-            # Both legs are in the engine already, each in its own codec: the recorder's taps
-            # relay a pair of one codec, so a transcoded call is not recorded yet.
-            log.warning("call %d not recorded: its legs' codecs differ", self.call.id)
+        if not self._recorded or recordings is None or party is None or callee is None:
             return
-        if recordings is not None and party is not None and callee is not None:
-            recordings.bridge_connected(
-                self.services, self.call, party, callee, self.target, self.agent
-            )
+        if self._crossing is None:
+            log.warning("call %d not recorded: its legs could not enter the engine", self.call.id)
+            return
+        recordings.bridge_connected(self.call, party, callee, self.target, self.agent)
+
+    def _stop_recording(self) -> None:
+        recordings = self.services.recordings
+        if self._recorded and recordings is not None:
+            recordings.stop(self.call)
+        self._recorded = False
+
+    def _pass_digit(self, event: DigitReceived) -> None:
+        """An RFC 4733 digit from a leg in the engine goes to the other as a new event; SIP INFO
+        digits are never passed on, in-band ones are in the audio already."""
+        crossing = self._crossing
+        if crossing is None or event.method != "rfc4733" or event.leg.media is None:
+            return
+        source = self.services.engine.leg_of(event.leg.media)
+        target = None if source is None else crossing.other(source)
+        if target is None or target.leaving or target.codec.event_payload_type is None:
+            return
+        target.send_digit(event.digit, max(event.duration_ms, 40))
 
     def _fork_ended(self, event: LegEnded) -> None:
         if event.leg is self.answered_by:
@@ -540,18 +581,47 @@ class BridgeApplication:
 
     def _connect(self) -> None:
         """Both sides together: the relay's pass-through, or the tick path when the codecs
-        differ (each leg decoded and encoded in its own codec, `_Crossing` between them)."""
+        differ or the call is recorded (each leg decoded and encoded in its own codec,
+        `_Crossing` between them)."""
         party, callee = self.party, self.answered_by
         if party is None or party.media is None or self.media is None or callee is None:
             return
         if party.media.closed or self.media.closed:
             return
-        if not self._transcodes():
+        self._disconnect()  # early media may have been crossed with another fork's codec
+        if not self._recorded and not self._transcodes():
             party.media.bridge(self.media)
             return
-        self._disconnect()
+        try:
+            crossing = _Crossing(
+                self.services.take_audio(self.call, party, inband=False),
+                self.services.take_audio(self.call, callee, inband=False),
+            )
+        except NoAgreedCodec as exc:
+            log.warning("call %d relayed as it is: %s", self.call.id, exc)
+            self.services.release_audio(party)
+            self.services.release_audio(callee)
+            party.media.bridge(self.media)
+            return
+        self.services.engine.add_processor(crossing)
+        self._crossing = crossing
+
+    def _connect_early(self, fork: Leg) -> None:
+        """Early media (a 183 with SDP) in another codec than the party's: the two legs are
+        crossed in the engine until the answer connects them for good (the relay bridged at
+        dialling carries early media of the party's own codec)."""
+        party = self.party
+        if self._crossing is not None or party is None or party.media is None:
+            return
+        try:
+            mine, theirs = negotiated_codec(party), negotiated_codec(fork)
+        except NoAgreedCodec:
+            return
+        if mine.name == theirs.name:
+            return
         crossing = _Crossing(
-            self.services.take_audio(self.call, party), self.services.take_audio(self.call, callee)
+            self.services.take_audio(self.call, party, inband=False),
+            self.services.take_audio(self.call, fork, inband=False),
         )
         self.services.engine.add_processor(crossing)
         self._crossing = crossing
@@ -665,7 +735,7 @@ class BridgeApplication:
             return
         self._disconnect()
         try:
-            listener = self.services.take_audio(self.call, leg)
+            listener = self.services.take_audio(self.call, leg, inband=False)
         except NoAgreedCodec as exc:
             log.info("no music on hold: %s", exc)
             return

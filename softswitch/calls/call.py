@@ -19,6 +19,7 @@ from softswitch.sip.sdp import SessionDescription
 
 if TYPE_CHECKING:
     from softswitch.calls.application import Application
+    from softswitch.media.quality import LegMediaQuality
 
 
 class CallState(Enum):
@@ -49,6 +50,9 @@ class Call:
     # What an IVR flow learnt (keys, collected digits, set variables): it travels with the
     # call into the queue, the agent's offer and the call record.
     variables: dict[str, str] = field(default_factory=dict)
+    # The caller's and the answered callee's media figures, taken as the call ends (for the
+    # CDR and /metrics): "caller" and "callee".
+    media_quality: dict[str, LegMediaQuality] = field(default_factory=dict)
     # The number a trunk is shown for this call (From and P-Asserted-Identity); "" = the
     # caller's extension's caller_id, or the caller's number. The call centre sets a queue's.
     outbound_caller_id: str = ""
@@ -80,3 +84,19 @@ class Call:
 
     def live_legs(self) -> list[Leg]:
         return [leg for leg in self.legs if not leg.ended]
+
+    def take_media_quality(self) -> None:
+        """Read the caller's and the last answered callee's figures off their endpoints."""
+        caller = self.caller_leg
+        if caller.media is not None:
+            self.media_quality["caller"] = caller.media.media_quality()
+        callee = next(
+            (
+                leg
+                for leg in reversed(self.legs)
+                if leg is not caller and leg.answered_at is not None and leg.media is not None
+            ),
+            None,
+        )
+        if callee is not None and callee.media is not None:
+            self.media_quality["callee"] = callee.media.media_quality()

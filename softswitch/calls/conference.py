@@ -44,6 +44,7 @@ from softswitch.config_conference import ConferenceConfig, RoomConfig
 from softswitch.media.dtmf import DigitEnded, DigitEvent
 from softswitch.media.endpoint import Direction
 from softswitch.media.engine import EngineLeg, LegCodec, MediaEngine, TickFrames
+from softswitch.media.engine_leg import packet_ms
 from softswitch.media.mixer import Int16Frames, Mixer
 from softswitch.media.prompts import PromptLibrary, PromptNotFound
 from softswitch.media.room_mix import RoomMixPass, beep, joined, overlay
@@ -173,8 +174,9 @@ class Conferences:
             services.answered(call)
         else:
             codecs = leg.sdp_shown[0] if leg.sdp_shown else ()
+        ptime = None if leg.remote_audio is None else leg.remote_audio.ptime_ms
         engine_leg = self.engine.take(
-            media, _leg_codec(codecs), on_digit=lambda event: self._engine_digit(leg, event)
+            media, _leg_codec(codecs, ptime), on_digit=lambda event: self._engine_digit(leg, event)
         )
         seat = _Seat(leg, call, services, room, engine_leg)
         self._seats[leg] = seat
@@ -377,10 +379,15 @@ class Conferences:
                 then()
 
 
-def _leg_codec(codecs: tuple[Codec, ...]) -> LegCodec:
+def _leg_codec(codecs: tuple[Codec, ...], ptime_ms: int | None) -> LegCodec:
     voice = next(c for c in codecs if c.name.upper() != "TELEPHONE-EVENT")
     events = next((c for c in codecs if c.name.upper() == "TELEPHONE-EVENT"), None)
-    return LegCodec(voice.name.upper(), voice.payload_type, events.payload_type if events else None)
+    return LegCodec(
+        voice.name.upper(),
+        voice.payload_type,
+        events.payload_type if events else None,
+        packet_ms(ptime_ms),
+    )
 
 
 def _number_prompts(number: int) -> list[str]:

@@ -1,30 +1,27 @@
 """Which calls are recorded, and when: a bridged call whose extension or trunk has
 `record = true` is recorded from the moment its two legs are connected until it ends.
 
-`CallRecordings` is asked by `BridgeApplication` when its legs connect (a callee answered, a
-queue's agent bridge joined): if the config records the call, both legs move into the tick
-engine (`services.take_audio`) and media/call_recording.py's `RecordingTaps` relays them and
-feeds the recorder. As a call observer it stops the recording when the call ends; the control
-layer pauses and resumes it by call.
+`BridgeApplication` asks `wants` before it connects its legs (a callee answered, a queue's agent
+bridge joined): a recorded bridge connects its legs in the tick engine, each in its own codec
+(one path for recorded and transcoded calls, RFC 4733 digits passed across), and then
+`bridge_connected` starts the file, which media/call_recording.py's `RecordingTaps` feeds from
+the two media endpoints until the call ends, across hold and resume. As a call observer it stops
+the recording when the call ends; the control layer pauses and resumes it by call.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from softswitch.calls.audio import NoAgreedCodec
 from softswitch.media.call_recording import RecordingTaps
 from softswitch.media.recorder import Recording
 
 if TYPE_CHECKING:
-    from softswitch.calls.application import Application, CallServices
+    from softswitch.calls.application import Application
     from softswitch.calls.call import Call
     from softswitch.calls.leg import Leg, LegEvent
     from softswitch.calls.routing import RouteTarget
     from softswitch.config_recording import RecordingConfig
-
-log = logging.getLogger(__name__)
 
 
 class CallRecordings:
@@ -46,32 +43,16 @@ class CallRecordings:
         )
 
     def bridge_connected(
-        self,
-        services: CallServices,
-        call: Call,
-        party: Leg,
-        callee: Leg,
-        target: RouteTarget,
-        agent: str | None = None,
+        self, call: Call, party: Leg, callee: Leg, target: RouteTarget, agent: str | None = None
     ) -> Recording | None:
-        """A bridge's two legs are connected: if the call is to be recorded, move both into the
-        engine (the taps relay them from the next tick) and start its file."""
-        if not self.wants(call, target) or party.media is None or callee.media is None:
-            return None
-        try:
-            caller_leg = services.take_audio(call, party)
-            callee_leg = services.take_audio(call, callee)
-        except NoAgreedCodec as exc:
-            log.warning("call %d not recorded: %s", call.id, exc)
-            services.release_audio(party)
-            if party.media is not None and callee.media is not None:
-                party.media.bridge(callee.media)
+        """A recorded bridge's two legs are connected in the engine: start its file."""
+        if party.media is None or callee.media is None:
             return None
         return self.taps.start_pair(
             call.id,
             call.caller_leg.invite.call_id,
-            caller_leg,
-            callee_leg,
+            party.media,
+            callee.media,
             caller_name=call.caller,
             callee_name=target.number,
             agent=agent,
@@ -79,6 +60,10 @@ class CallRecordings:
 
     def recording_of(self, call: Call) -> Recording | None:
         return self.taps.recording_of(call.id)
+
+    def stop(self, call: Call) -> None:
+        """The bridge is over (the party moved away, a transfer took a leg): the file ends."""
+        self.taps.stop(call.id)
 
     def pause(self, call: Call) -> bool:
         return self.taps.pause(call.id)

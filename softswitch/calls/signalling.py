@@ -285,13 +285,17 @@ class Signalling:
     def music_on_hold(self) -> MusicOnHold:
         return self._moh
 
-    def take_audio(self, call: Call, leg: Leg) -> EngineLeg:
+    def take_audio(self, call: Call, leg: Leg, *, inband: bool = True) -> EngineLeg:
         """Put the leg's endpoint in the tick path with the codec its SDP agreed; digits found
         in its media (RFC 4733, in-band, per its trunk's or extension's `dtmf`) reach its
-        application as DigitReceived, as SIP INFO digits do."""
+        application as DigitReceived, as SIP INFO digits do. `inband=False`: the application
+        passes the audio on (a bridge), so tones reach the far end as they are and the
+        Goertzel detector (a quarter of a recorded call's CPU) is not run."""
         assert leg.media is not None, "a leg's audio is taken once its endpoint is open"
         codec = negotiated_codec(leg)
         detection = detection_for(dtmf_mode(self._config, call, leg), codec)
+        if detection is DtmfDetection.INBAND and not inband:
+            detection = DtmfDetection.RFC4733
 
         def on_digit(event: DigitEvent) -> None:
             if isinstance(event, DigitEnded) and not leg.ended:
@@ -863,6 +867,7 @@ class Signalling:
 
     # ---- teardown ----------------------------------------------------------------------
     def _release_media(self, call: Call) -> None:
+        call.take_media_quality()
         for leg in call.legs:
             if leg.media is not None:
                 self.close_media(leg.media)

@@ -1,5 +1,5 @@
-"""Recorded calls in the tick: pairs of engine legs relayed to each other and fed to the recorder
-(caller left, other party right), and conference mixes fed to it mono.
+"""Recorded calls in the tick: the two sides of a call fed to the recorder (caller left, other
+party right), and conference mixes fed to it mono.
 
 Why through the engine rather than beside the pass-through relay: the recording must hold each
 side's audio on one timeline, with lost and late packets concealed the same way the engine does
@@ -7,12 +7,15 @@ for everything else; a packet copy tapped off the relay would need its own jitte
 decoder per side, which is the engine leg again. The cost is a decode and an encode per leg per
 tick (batched in numpy), measured in the README.
 
-`RecordingTaps` is both an engine processor (it relays each pair: each side is sent what the
-other sent this tick) and the tap after the processors (it feeds the recorder; the seconds due
-are written after the tick, deferred). Rows are read from the engine legs every tick; a pair
-whose leg left the engine or stopped being a consumer ends its recording. It is also
-calls/conference.py's `MixRecorder`. The call layer (calls/recording.py) decides which calls are
-recorded and keys pairs by call id; rows go to a `RecordingStore` (app.py, over store/).
+`RecordingTaps` is a tap after the processors: it only listens. Whoever connects the two sides
+(calls/bridge.py's crossing, in one codec or two) relays them; music on hold takes one side
+meanwhile. A pair is kept by its two media endpoints, not by their engine legs, so the recording
+goes on across hold and resume, a transcoded bridge and any other change of the legs on those
+endpoints: each tick a side is what the engine leg on its endpoint heard, or silence while
+nothing in the engine listens to it. It ends when the call layer stops it or an endpoint closes.
+The seconds due are written after the tick, deferred. It is also calls/conference.py's
+`MixRecorder`. The call layer (calls/recording.py) decides which calls are recorded and keys
+pairs by call id; rows go to a `RecordingStore` (app.py, over store/).
 """
 
 from __future__ import annotations
@@ -27,13 +30,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softswitch.call_record import ChannelLayout
-from softswitch.media.endpoint import Route
 from softswitch.media.recorder import Recorder, RecorderError, Recording, RecordingSummary
 from softswitch_codecs.resample import ResampleStream, resample_many
 
 if TYPE_CHECKING:
+    from softswitch.media.endpoint import MediaEndpoint
     from softswitch.media.engine import MediaEngine, TickFrames
-    from softswitch.media.engine_leg import EngineLeg
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,8 @@ class RecordingStore(Protocol):
 @dataclass(eq=False)
 class _Pair:
     key: int  # the call's id
-    caller: EngineLeg
-    callee: EngineLeg
+    caller: MediaEndpoint
+    callee: MediaEndpoint
     recording: Recording
     resamplers: tuple[ResampleStream, ResampleStream] | None
 
@@ -87,7 +89,6 @@ class RecordingTaps:
         self._pairs: dict[int, _Pair] = {}  # by call id
         self._mixes: list[_Mix] = []
         self._flush_scheduled = False
-        engine.add_processor(self)
         engine.add_tap(self.tap)
 
     # ---- two-party calls --------------------------------------------------------------
@@ -95,15 +96,15 @@ class RecordingTaps:
         self,
         key: int,
         call_id: str,
-        caller: EngineLeg,
-        callee: EngineLeg,
+        caller: MediaEndpoint,
+        callee: MediaEndpoint,
         *,
         caller_name: str,
         callee_name: str,
         agent: str | None = None,
     ) -> Recording | None:
-        """Start recording the pair under `key` (both legs are in the engine already; `call_id`
-        is the CDR's); None when the file cannot be created (the call goes on, unrecorded)."""
+        """Start recording the two endpoints under `key` (`call_id` is the CDR's); None when the
+        file cannot be created (the call goes on, unrecorded)."""
         self.stop(key)
         try:
             recording = self.recorder.start(
@@ -160,37 +161,11 @@ class RecordingTaps:
         for mix in list(self._mixes):
             self._close_mix(mix)
 
-    # ---- the engine processor and tap -------------------------------------------------
-    def process(self, frames: TickFrames) -> None:
-        """Relay each pair: each side is sent what the other sent us this tick."""
-        if not self._pairs:
-            return
-        pairs = [pair for pair in list(self._pairs.values()) if self._live(pair)]
-        if not pairs:
-            return
-        a = [pair.caller.row for pair in pairs]
-        b = [pair.callee.row for pair in pairs]
-        frames.say[a] = frames.heard[b]
-        frames.say[b] = frames.heard[a]
-        # Only what came in goes out, as the relay does: silence is not sent as packets.
-        frames.send[a] = frames.received[b]
-        frames.send[b] = frames.received[a]
-
+    # ---- the engine tap ---------------------------------------------------------------
     def tap(self, frames: TickFrames) -> None:
-        pairs = [pair for pair in self._pairs.values() if pair.caller.row >= 0]
+        pairs = [pair for pair in list(self._pairs.values()) if self._open(pair)]
         if pairs:
-            a = [pair.caller.row for pair in pairs]
-            b = [pair.callee.row for pair in pairs]
-            stereo = np.stack([frames.heard[a], frames.heard[b]], axis=2)
-            if self.recorder.sample_rate != ENGINE_RATE_HZ:
-                streams = [s for pair in pairs for s in pair.resamplers or ()]
-                sides = np.stack([frames.heard[a], frames.heard[b]], axis=1).reshape(
-                    2 * len(pairs), -1
-                )
-                wide = resample_many(streams, sides).reshape(len(pairs), 2, -1)
-                stereo = np.ascontiguousarray(wide.transpose(0, 2, 1))
-            slots = np.array([pair.recording.slot for pair in pairs], dtype=np.intp)
-            self.recorder.feed(slots, stereo)
+            self._feed_pairs(pairs, frames)
         if self._mixes:
             self._feed_mixes()
         if (pairs or self._mixes) and not self._flush_scheduled:
@@ -201,16 +176,36 @@ class RecordingTaps:
             else:
                 self._defer(self._flush)
 
+    def _feed_pairs(self, pairs: list[_Pair], frames: TickFrames) -> None:
+        """Each side's row this tick, or silence (row -1: a zero row appended) when no engine
+        leg on its endpoint has one (the holder during music on hold, a leg just taken)."""
+        leg_of = self.engine.leg_of
+        silent = len(frames.heard)
+        rows = []
+        for pair in pairs:
+            for endpoint in (pair.caller, pair.callee):
+                leg = leg_of(endpoint)
+                rows.append(silent if leg is None or leg.row < 0 else leg.row)
+        heard = frames.heard
+        if silent in rows:
+            heard = np.concatenate([heard, np.zeros((1, heard.shape[1]), dtype=np.int16)])
+        sides = heard[rows]  # int16[2 * pairs, samples]: caller, callee, caller, ...
+        if self.recorder.sample_rate != ENGINE_RATE_HZ:
+            streams = [s for pair in pairs for s in pair.resamplers or ()]
+            sides = resample_many(streams, sides)
+        stereo = np.ascontiguousarray(sides.reshape(len(pairs), 2, -1).transpose(0, 2, 1))
+        slots = np.array([pair.recording.slot for pair in pairs], dtype=np.intp)
+        self.recorder.feed(slots, stereo)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         self.recorder.flush_due()
 
-    def _live(self, pair: _Pair) -> bool:
-        """Both legs still in the engine as consumers; otherwise the recording ends."""
-        for leg in (pair.caller, pair.callee):
-            if leg.row < 0 or leg.endpoint.closed or leg.endpoint.route is not Route.CONSUMER:
-                self.stop(pair.key)
-                return False
+    def _open(self, pair: _Pair) -> bool:
+        """Both endpoints still open; a closed one (the call's media went) ends the recording."""
+        if pair.caller.closed or pair.callee.closed:
+            self.stop(pair.key)
+            return False
         return True
 
     # ---- conference mixes (calls/conference.py's MixRecorder) -------------------------

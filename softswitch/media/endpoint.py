@@ -61,14 +61,19 @@ import operator
 import secrets
 import socket
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from softswitch.media.ports import PortAllocator
+from softswitch.media.quality import LegMediaQuality, received_quality, reported_quality
 from softswitch.media.rtp import RTP_VERSION, rewrite_header
 from softswitch.media.srtp import SrtpContext, SrtpError, Unprotecting, protecting, refuse
+
+if TYPE_CHECKING:
+    from softswitch.media.rtcp_socket import RtcpSocket
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +83,12 @@ DEFAULT_TS_STEP = 160  # 20 ms at the 8000 Hz RTP clock of PCMU, PCMA and G.722 
 MAX_DROPOUT = 3000  # RFC 3550 appendix A.1: a larger forward jump is a restart, not loss
 MAX_MISORDER = 100  # RFC 3550 appendix A.1: this far behind is a late packet
 
-_SEQUENCE_SSRC = struct.Struct("!2xH4xI")
+_SEQUENCE_TIMESTAMP_SSRC = struct.Struct("!2xHII")
+JITTER_CLOCK_HZ = 8000.0  # the RTP clock of every codec the switch carries
+JITTER_MAX_STEP = 8000.0  # a transit change of a second or more is a jump, not jitter
 _SEQUENCE_TIMESTAMP = struct.Struct("!HI")
 _TIMESTAMP = struct.Struct("!I")
+_monotonic = time.monotonic  # the arrival clock of the jitter figure
 _NO_SSRC = -1  # never equal to a 32-bit SSRC: the first packet always counts as a new source
 _FIXED_HEADER = struct.Struct("!BBHII")  # RFC 3550 §5.1, no CSRC, no extension
 
@@ -331,8 +339,10 @@ class _RtpSocket(_Socket):
         "event_pt",
         "event_tap",
         "expected_seq",
+        "jitter",
         "last_sent",
         "out_ssrc",
+        "packets",
         "pending",
         "remapping",
         "rewrite_ssrc",
@@ -340,6 +350,7 @@ class _RtpSocket(_Socket):
         "ssrc",
         "tail",
         "tail_samples",
+        "transit",
         "ts_offset",
         "ts_step",
     )
@@ -349,6 +360,11 @@ class _RtpSocket(_Socket):
         self.ts_step = ts_step
         self.ssrc = _NO_SSRC  # SSRC of the stream arriving here
         self.expected_seq = -1  # next sequence number of that stream; -1 before its first
+        # RFC 3550 A.8 interarrival jitter of that stream, in RTP units, and the packets from it,
+        # for the CDR: counted here, so the figures hold whatever routes the packets.
+        self.packets = 0
+        self.jitter = 0.0
+        self.transit = 0.0
         # Continuity of what this socket feeds into `out`: the first packet after a new
         # source or route decides (pending) whether packets need rewriting (remapping).
         self.pending = False
@@ -372,7 +388,7 @@ class _RtpSocket(_Socket):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.received += 1
         try:
-            seq, ssrc = _SEQUENCE_SSRC.unpack_from(data)
+            seq, timestamp, ssrc = _SEQUENCE_TIMESTAMP_SSRC.unpack_from(data)
         except struct.error:
             self.dropped_malformed += 1
             return
@@ -380,6 +396,12 @@ class _RtpSocket(_Socket):
             return
         if ssrc != self.ssrc and not self._new_source(data, ssrc):
             return
+        self.packets += 1
+        transit = _monotonic() * JITTER_CLOCK_HZ - timestamp
+        step = abs(transit - self.transit)
+        self.transit = transit
+        if step < JITTER_MAX_STEP:  # not the first packet, a wrap or a restart of the sender
+            self.jitter += (step - self.jitter) * 0.0625  # RFC 3550 A.8: gain 1/16
         if seq == self.expected_seq:
             self.expected_seq = (seq + 1) & 0xFFFF
         else:
@@ -558,7 +580,7 @@ class MediaEndpoint:
         port: int,
         family: socket.AddressFamily,
         rtp: _RtpSocket,
-        rtcp: _Socket,
+        rtcp: RtcpSocket,
         ports: PortAllocator,
         now: float,
         closed: asyncio.Future[None],
@@ -579,6 +601,7 @@ class MediaEndpoint:
         self._srtp: SrtpContext | None = None
         self.srtp_pending = False  # expect_srtp: nothing is let in until the keys come
         rtp.endpoint = rtcp.endpoint = self
+        rtcp.rtp = rtp
 
     @property
     def rtcp_port(self) -> int:
@@ -749,6 +772,14 @@ class MediaEndpoint:
             self._seen_received = received
             self._active_at = now
         return now - self._active_at
+
+    def media_quality(self) -> LegMediaQuality:
+        """Both directions of this leg so far (media/quality.py), for the CDR and /metrics."""
+        rtp, rtcp = self._rtp, self._rtcp
+        return LegMediaQuality(
+            received_quality(rtp.packets, rtp.lost, rtp.jitter),
+            reported_quality(rtcp.first_report, rtcp.last_report),
+        )
 
     def stats(self) -> RelayStats:
         return RelayStats(*map(operator.add, _counters_of(self._rtp), _counters_of(self._rtcp)))

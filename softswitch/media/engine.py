@@ -136,6 +136,7 @@ class MediaEngine:
         self._in_tick = False
         self._leaving: list[EngineLeg] = []
         self._joining: list[EngineLeg] = []
+        self._queued: set[EngineLeg] = set()  # legs of another ptime than the tick's
         # RFC 4733 state outlives a leg: the end retransmissions of the key that moved a leg
         # (IVR -> queue) reach the next leg on the same endpoint, which must not report it again.
         self._receivers: weakref.WeakKeyDictionary[MediaEndpoint, TelephoneEventReceiver] = (
@@ -226,6 +227,7 @@ class MediaEngine:
             self._add_row(leg)
 
     def _release_row(self, leg: EngineLeg) -> None:
+        self._queued.discard(leg)  # what it had queued is dropped: the endpoint is not its own
         row = leg.row
         del self._legs[row]
         self._last = np.delete(self._last, row, axis=0)
@@ -385,10 +387,13 @@ class MediaEngine:
             if leg.leaving:
                 continue  # released in this tick: what takes its endpoint sends from now on
             if leg.sending_digit:
+                leg.flush_audio()
                 leg.send_event_packets()
             else:
                 leg.tick_gap()
                 audio_rows.append(row)
+        if self._queued:
+            self._flush_stopped(frames)
         if not audio_rows:
             return
         payloads = self._transcoder.encode([legs[r] for r in audio_rows], frames.say[audio_rows])
@@ -396,10 +401,21 @@ class MediaEngine:
         sent = 0
         for row, payload in zip(audio_rows, payloads, strict=True):
             leg = legs[row]
-            if leg.endpoint.send_frame(payload, leg.codec.payload_type, samples):
-                leg.frames_sent += 1
-                sent += 1
+            if leg.packet_units == samples and not leg.queued:
+                if leg.endpoint.send_frame(payload, leg.codec.payload_type, samples):
+                    leg.frames_sent += 1
+                    sent += 1
+            else:
+                sent += leg.send_audio(payload)
+                self._queued.add(leg)
         self.stats.frames_sent += sent
+
+    def _flush_stopped(self, frames: TickFrames) -> None:
+        """Legs of another ptime whose audio stopped this tick send what they had queued."""
+        for leg in list(self._queued):
+            if leg.leaving or leg.row < 0 or not frames.send[leg.row] or leg.sending_digit:
+                leg.flush_audio()
+                self._queued.discard(leg)
 
     def _deliver_digits(self, legs: list[EngineLeg], now: float) -> None:
         for leg in legs:

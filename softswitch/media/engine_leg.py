@@ -6,6 +6,11 @@ its RFC 4733 receiver, RTCP into its report state. Everything else waits for the
 
 Per tick the engine pops the jitter buffer, decodes and sends; what leaves the leg is one stream
 (the endpoint keeps SSRC, sequence and timestamp continuous across the relay and the engine).
+Packets follow the peer's `a=ptime` (10 to 60 ms in 10 ms steps); without one, the length of
+the packets the peer sends (many phones, pjsua2 among them, send 30 ms without saying so), 20
+ms until it sent any: a tick's encoded frame is cut into two 10 ms packets, or queued until a
+30 or 40 ms packet is full (two 30 ms packets every three ticks). What is queued goes out
+before a digit's events or when the audio stops, so the timestamps stay continuous.
 RFC 4733 digits queued with `send_digit` go out as events in place of audio, one update per
 tick, the end packet three times (RFC 4733 §2.5.1.4), then audio resumes at the timestamp the
 event's duration reached.
@@ -43,6 +48,14 @@ DEFAULT_DIGIT_MS = 100  # long enough for every receiver, short enough for a fas
 DEFAULT_DIGIT_GAP_MS = 60  # silence between two queued digits
 DIGIT_VOLUME = 10  # −10 dBm0, RFC 4733 §2.3.4's typical level
 FILL_BYTE = {"PCMU": 0xFF, "PCMA": 0xD5}  # the codec's silence, for partly lost ticks
+DEFAULT_PTIME_MS = 20  # RFC 3551 §4.5: G.711's default packetisation, and the tick
+PTIMES_MS = (10, 20, 30, 40, 50, 60)  # what the engine sends; others fall back to 20
+
+
+def packet_ms(ptime_ms: int | None) -> int | None:
+    """The packet length the engine sends for a peer's `a=ptime` (RFC 4566 §6: what it wants
+    to receive); None without one (or one the engine does not send): follow the peer's."""
+    return ptime_ms if ptime_ms in PTIMES_MS else None
 
 
 class DtmfDetection(Enum):
@@ -63,6 +76,7 @@ class LegCodec:
     name: str  # SDP encoding name, as the codec registry knows it (PCMU, PCMA, G722)
     payload_type: int
     event_payload_type: int | None = None  # RFC 4733 telephone-event/8000, None if not agreed
+    ptime_ms: int | None = None  # the peer's a=ptime (`packet_ms`); None: as the peer sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,11 @@ class EngineLeg:
         self.frames_sent = 0
         self.round_trip_s: float | None = None
         self.report_ssrc = secrets.randbits(32)  # our RR's SSRC before we have sent audio
+        # Encoded audio not sent yet (ptime above the tick), and the RTP units of a packet.
+        self._pending = b""
+        self._bytes_per_unit = 1
+        ptime = packet_ms(codec.ptime_ms)
+        self._fixed_units = None if ptime is None else frame_units * ptime // DEFAULT_PTIME_MS
 
     # ---- per packet ----------------------------------------------------------------------
     def rtp_received(self, data: bytes, endpoint: MediaEndpoint) -> None:
@@ -237,6 +256,48 @@ class EngineLeg:
         sender.queue.popleft()
         sender.elapsed = -1
         sender.gap = gap
+
+    @property
+    def packet_units(self) -> int:
+        """RTP units of each audio packet sent: the peer's a=ptime, else its own packets'."""
+        if self._fixed_units is not None:
+            return self._fixed_units
+        units, tick = self.jitter.packet_units, self._frame_units
+        step = tick // 2  # 10 ms
+        if units % step or not step <= units <= 3 * tick:
+            return tick
+        return units
+
+    @property
+    def queued(self) -> bool:
+        return bool(self._pending)
+
+    def send_audio(self, payload: bytes) -> int:
+        """One tick's encoded frame toward the peer, as packets of the negotiated ptime;
+        returns the packets sent."""
+        units, tick = self.packet_units, self._frame_units
+        endpoint, payload_type = self.endpoint, self.codec.payload_type
+        if units == tick and not self._pending:
+            return int(endpoint.send_frame(payload, payload_type, tick))
+        data = self._pending + payload
+        self._bytes_per_unit = max(1, len(payload) // tick)
+        size = len(payload) * units // tick  # bytes of one packet
+        sent = start = 0
+        while len(data) - start >= size:
+            sent += endpoint.send_frame(data[start : start + size], payload_type, units)
+            start += size
+        self._pending = data[start:]
+        self.frames_sent += sent
+        return sent
+
+    def flush_audio(self) -> None:
+        """Send the queued part of a packet now (a digit comes, the audio stops), so the next
+        packet's timestamp follows on."""
+        pending, self._pending = self._pending, b""
+        if pending and not self.leaving:
+            units = len(pending) // self._bytes_per_unit
+            if self.endpoint.send_frame(pending, self.codec.payload_type, units):
+                self.frames_sent += 1
 
     def tick_gap(self) -> None:
         """A tick of audio passed between two queued digits."""

@@ -435,6 +435,11 @@ class JitterBuffer:
     # -- figures --------------------------------------------------------------------------
 
     @property
+    def packet_units(self) -> int:
+        """The longest packet received so far, in timestamp units (a tick before the first)."""
+        return self._packet_units
+
+    @property
     def target_ms(self) -> float:
         return 1000.0 * self._target / self.clock_rate
 

@@ -39,9 +39,9 @@ from softswitch.media.endpoint import (
     RelayStats,
     _ParkedPair,
     _RtpSocket,
-    _Socket,
 )
 from softswitch.media.ports import PortAllocator, PortsExhausted
+from softswitch.media.rtcp_socket import RtcpSocket
 
 DEFAULT_MAX_PARKED = 1024  # socket pairs kept open for reuse
 MIN_PARKED_BEFORE_REUSE = 64  # reuse only once this many wait: a port rests between calls
@@ -113,7 +113,7 @@ class MediaRelay:
 
     def _reuse(self, loop: asyncio.AbstractEventLoop, parked: _ParkedPair) -> MediaEndpoint:
         rtp = _RtpSocket(self._allowed, self._ts_step)
-        rtcp = _Socket(self._allowed)
+        rtcp = RtcpSocket(self._allowed)
         parked.rtp.set_protocol(rtp)
         parked.rtcp.set_protocol(rtcp)
         rtp.connection_made(parked.rtp)
@@ -128,7 +128,7 @@ class MediaRelay:
         rtcp_sock: socket.socket,
     ) -> MediaEndpoint:
         rtp = _RtpSocket(self._allowed, self._ts_step)
-        rtcp = _Socket(self._allowed)
+        rtcp = RtcpSocket(self._allowed)
         try:
             await loop.create_datagram_endpoint(lambda: rtp, sock=rtp_sock)
             await loop.create_datagram_endpoint(lambda: rtcp, sock=rtcp_sock)
@@ -143,7 +143,7 @@ class MediaRelay:
         return self._register(loop, port, rtp, rtcp)
 
     def _register(
-        self, loop: asyncio.AbstractEventLoop, port: int, rtp: _RtpSocket, rtcp: _Socket
+        self, loop: asyncio.AbstractEventLoop, port: int, rtp: _RtpSocket, rtcp: RtcpSocket
     ) -> MediaEndpoint:
         endpoint = MediaEndpoint(
             self.host,

@@ -14,6 +14,16 @@ from dataclasses import dataclass
 from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.store.database import Database
 
+# Media figures per leg and direction (migration 0011): <party>_<direction>_<figure>, party
+# caller or callee, direction rx (the switch received from that phone) or tx (the phone
+# received from the switch).
+MEDIA_COLUMNS: tuple[str, ...] = tuple(
+    f"{party}_{direction}_{figure}"
+    for party in ("caller", "callee")
+    for direction in ("rx", "tx")
+    for figure in ("loss_pct", "jitter_ms", "mos")
+)
+
 
 @dataclass(frozen=True)
 class CdrRow:
@@ -71,15 +81,22 @@ async def close_cdr(
     hangup_side: Side,
     variables: Mapping[str, str] | None = None,
     callee: str | None = None,
+    media: Mapping[str, float | None] | None = None,
 ) -> None:
     """End the record: duration = end - start, billable = end - answer (0 if unanswered);
     `variables` are what an IVR flow learnt (a JSON object in the row); `callee` is the final
-    party when a transfer moved the call on."""
+    party when a transfer moved the call on; `media` the figures by MEDIA_COLUMNS name (those
+    missing stay NULL)."""
+    figures = dict(media or {})
+    unknown = set(figures) - set(MEDIA_COLUMNS)
+    if unknown:
+        raise ValueError(f"not media columns of the CDR: {sorted(unknown)}")
+    assignments = "".join(f", {name} = ?{8 + i}" for i, name in enumerate(MEDIA_COLUMNS))
     db.enqueue(
         "UPDATE cdr SET end_ts = ?1, duration_s = MAX(?1 - start_ts, 0),"
         " billable_s = CASE WHEN answer_ts IS NULL THEN 0 ELSE MAX(?1 - answer_ts, 0) END,"
         " disposition = ?2, hangup_cause = ?3, hangup_side = ?4, variables = ?6,"
-        " callee = COALESCE(?7, callee)"
+        f" callee = COALESCE(?7, callee){assignments}"
         " WHERE id = ?5 AND end_ts IS NULL",
         (
             end_ts,
@@ -89,6 +106,7 @@ async def close_cdr(
             cdr_id,
             json.dumps(dict(variables or {}), sort_keys=True),
             callee,
+            *(figures.get(name) for name in MEDIA_COLUMNS),
         ),
     )
 

@@ -1,7 +1,8 @@
 """Music on hold with real phones: a pjsua2 phone holds its call (re-INVITE a=sendonly), the
 switch answers that itself and the other phone hears the music; the holder hears nothing; after
-resume both hear each other's tones again. A hold through the control API plays the music to
-the held party."""
+resume both hear each other's tones again, and the switch's recording of the call (the demo
+config records it) goes on across the hold: one file as long as the call, both tones after the
+resume. A hold through the control API plays the music to the held party."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio import dominant_frequency, read_mono, voiced, voiced_seconds, write_tone
+from call_recordings import closed_recordings, recording_audio
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
+from spectrum import level_db, peaks_hz
 from two_phones import Connected, connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -78,3 +81,16 @@ def test_a_phone_holding_its_call_gives_the_other_music_and_resumes_the_bridge(
     # The hold was the switch's to answer: bob's phone was never put on hold itself.
     bob_states = [e["status"] for e in call.callee.events if e.get("event") == "media_state"]
     assert set(bob_states) == {"active"}, bob_states
+
+    call.caller.send("hangup", call=call.caller_call)
+    call.callee.wait_bye(call.callee_call, 5.0)
+    cdr = switch.closed_cdr()
+    (row,) = closed_recordings(switch)
+    audio, rate = recording_audio(switch, row)
+    call_s = cdr["end_ts"] - cdr["answer_ts"]
+    print(f"call {call_s:.2f} s, recording {audio.shape[0] / rate:.2f} s")
+    assert audio.shape[0] / rate == pytest.approx(call_s, abs=0.3)  # not cut at the hold
+    resumed = audio[-int(1.8 * rate) : -int(0.2 * rate)]  # the resumed stretch before hang-up
+    assert peaks_hz(resumed[:, 0], rate)[0] == pytest.approx(440.0, abs=10)
+    assert peaks_hz(resumed[:, 1], rate)[0] == pytest.approx(1000.0, abs=10)
+    assert level_db(resumed[:, 0], 1000.0, rate) < -30

@@ -20,6 +20,8 @@ from running_switch import Switch, start_switch
 from test_call_centre import centre_config, dial_sales, events, log_in, wait_queue_log
 from two_phones import RECORD_S, connect
 
+from softswitch.media.recorder import RECORDINGS_DIR
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
@@ -163,15 +165,18 @@ def test_an_agent_transfers_a_queue_caller_to_another_queue_keeping_its_ivr_vari
 
 
 def _unrecorded(cfg: dict[str, Any]) -> None:
-    """In-call codes watch RFC 4733 on the relay; a recorded call's legs are in the tick engine,
-    which does not pass digits through yet (README, Call recording): this call is not recorded."""
     for entry in (*cfg["extensions"], *cfg["trunks"]):
         entry["record"] = False
 
 
-@pytest.fixture
-def unrecorded(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
-    sw = start_switch(tmp_path, carrier_port, edit=_unrecorded)
+@pytest.fixture(params=["recorded", "relayed"])
+def code_switch(
+    request: pytest.FixtureRequest, tmp_path: Path, carrier_port: int
+) -> Iterator[Switch]:
+    """The demo config records the call (its legs in the tick engine, which passes RFC 4733
+    across itself); code_switch, the relay forwards the digit packets."""
+    edit = _unrecorded if request.param == "relayed" else None
+    sw = start_switch(tmp_path, carrier_port, edit=edit)
     try:
         yield sw
     finally:
@@ -179,14 +184,17 @@ def unrecorded(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
 
 
 def test_hash_1_blind_transfers_and_star_0_disconnects_without_the_digits_reaching_the_peer(
-    unrecorded: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+    code_switch: Switch,
+    pjsua: Callable[[str], PjsuaPeer],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     """1002 presses #1, dials 1003 and # (RFC 4733): 1001 is moved to 1003 and hears it,
     without hearing a digit of it; then 1003 presses *0 and the call ends for both. A plain
     digit still reaches the peer."""
     carol = pjsua("1003")
-    carol.register(unrecorded.sip_port, "1003", "demo-1003")
-    c = connect(unrecorded, pjsua, tmp_path)
+    carol.register(code_switch.sip_port, "1003", "demo-1003")
+    c = connect(code_switch, pjsua, tmp_path)
     alice, bob = c.caller, c.callee
     alice.send("play", call=c.caller_call, path=str(write_tone(tmp_path / "440.wav", 440.0, 30.0)))
     bob.wait_event("media_active", 5.0, call=c.callee_call)
@@ -217,6 +225,9 @@ def test_hash_1_blind_transfers_and_star_0_disconnects_without_the_digits_reachi
     carol.wait_bye(carol_call, 10.0)
     alice.wait_bye(c.caller_call, 5.0)
     assert not [e for e in alice.events if e["event"] == "dtmf_received" and e["digit"] != "5"]
-    row = unrecorded.closed_cdr()
+    row = code_switch.closed_cdr()
     assert row["callee"] == "1003" and row["hangup_cause"] == "disconnect feature code"
     assert json.loads(row["variables"])["transferred_by"] == "1002"
+    recordings = sorted((code_switch.data_dir / RECORDINGS_DIR).rglob("*.wav"))
+    # Recorded: the first bridge's file and the one after the transfer; relayed: none.
+    assert bool(recordings) == (request.node.callspec.params["code_switch"] == "recorded")

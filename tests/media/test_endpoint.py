@@ -9,6 +9,7 @@ import pytest
 from phones import Runner, bridged_call, make_relay, open_phone, rtp, wait_until
 
 from softswitch.media.endpoint import Direction, MediaEndpoint, Route
+from softswitch.media.rtcp import ReportBlock, report_compound
 from softswitch.media.rtp import RtpPacket
 
 
@@ -130,6 +131,46 @@ def test_a_relayed_endpoint_refuses_frames(run: Runner) -> None:
         relay.close(a)
         with pytest.raises(ValueError, match="closed"):
             a.deliver(Sink())
+        await relay.aclose()
+
+    run(main())
+
+
+def test_loss_and_jitter_are_counted_whatever_the_route_and_the_phone_s_reports_kept(
+    run: Runner,
+) -> None:
+    """100 packets from A with every tenth missing, sent in one burst (each arrives about 20 ms
+    of timestamp apart from the last: RFC 3550 jitter near 20 ms), half of them relayed and
+    half delivered to a consumer: A's leg shows 10 % received loss. B's phone reports twice
+    about the stream it gets: B's leg shows the loss between the reports and the last jitter."""
+
+    async def main() -> None:
+        relay = make_relay()
+        a, b, pa, pb = await bridged_call(relay)
+        sent = [i for i in range(100) if i % 10 != 5]
+        for i in sent[:45]:
+            pa.send_to(a, rtp(1000 + i, 160 * i, 0xA))
+        await pb.recv_rtp(45)
+        sink = Sink()
+        a.deliver(sink)
+        for i in sent[45:]:
+            pa.send_to(a, rtp(1000 + i, 160 * i, 0xA))
+        await wait_until(lambda: len(sink.packets) == 45)
+        assert b.media_quality().sent is None  # B's phone has reported nothing yet
+        for highest, lost in ((70_000, 5), (70_500, 30)):
+            block = ReportBlock(0xA, 10, lost, highest, 240, 0, 0)
+            pb.send_to(b, report_compound(0xB0B, b"b", (block,)).serialize(), rtcp=True)
+        await wait_until(lambda: b.stats().received == 2)  # RTCP is counted with RTP
+
+        received = a.media_quality().received
+        assert received is not None
+        assert received.loss_ratio == pytest.approx(0.1)
+        assert received.jitter_s is not None and 0.015 < received.jitter_s < 0.03
+        assert 1.0 < received.mos < 4.0  # 10 % loss is poor
+        reported = b.media_quality().sent
+        assert reported is not None
+        assert reported.loss_ratio == pytest.approx(0.05) and reported.jitter_s == 0.03
+        assert b.media_quality().received is None  # B's phone sent no RTP
         await relay.aclose()
 
     run(main())

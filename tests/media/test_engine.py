@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 
 import numpy as np
+import pytest
 from phones import Phone, Runner, bridged_call, make_relay, wait_until
 from signals import dtmf, silence, to_int16
 from spectrum import peaks_hz, sine
@@ -348,6 +349,96 @@ def test_the_end_retransmissions_of_a_digit_are_not_reported_again_after_a_move(
         await wait_until(lambda: moved.events is not None and moved.events.digits == 2)
         engine.tick(engine.clock())
         assert [d.digit for d in second if isinstance(d, DigitEnded)] == ["1"]
+        await relay.aclose()
+
+    run(main())
+
+
+@pytest.mark.parametrize("ptime_ms", [10, 30, 40])
+def test_what_a_leg_is_sent_follows_its_ptime_with_one_continuous_stream(
+    run: Runner, ptime_ms: int
+) -> None:
+    """30 ticks of a tone (600 ms) reach a 10, 30 or 40 ms phone as packets of its ptime,
+    timestamps stepping by the packet, sequence unbroken, the tone intact; when the audio stops
+    what was queued goes out at once, and a digit after it starts where the audio ended."""
+
+    async def main() -> None:
+        relay, engine = make_relay(), MediaEngine()
+        _, b, _, pb = await bridged_call(relay)
+        leg = engine.take(b, dataclasses.replace(PCMU, ptime_ms=ptime_ms))
+        tone = Tone([leg], 700.0)
+        engine.add_processor(tone)
+        for _ in range(30):
+            engine.tick(engine.clock())
+        units = 8 * ptime_ms
+        sent = await pb.recv_rtp(600 // ptime_ms)
+        assert {len(p.payload) for p in sent} == {units}
+        steps = {t2 - t1 for t1, t2 in itertools.pairwise(p.header.timestamp for p in sent)}
+        assert steps == {units}
+        seqs = [p.header.sequence for p in sent]
+        assert all((s2 - s1) & 0xFFFF == 1 for s1, s2 in itertools.pairwise(seqs))
+        audio = ulaw_decode(np.frombuffer(b"".join(p.payload for p in sent), np.uint8))
+        assert np.array_equal(audio, ulaw_decode(ulaw_encode(tone.audio[:4800])))
+        # One more tick of audio, then a digit: what was queued goes out before its events.
+        engine.tick(engine.clock())
+        leg.send_digit("1", duration_ms=40)
+        for _ in range(2):
+            engine.tick(engine.clock())
+        before = 160 // units if units <= 160 else 1
+        after = await pb.recv_rtp(before + 1 + 3)
+        audio_after = [p for p in after if p.header.payload_type == 0]
+        assert sum(len(p.payload) for p in audio_after) == 160
+        events = [p for p in after if p.header.payload_type == 101]
+        assert len(events) == 4 and after[-4:] == events
+        last_audio = audio_after[-1]
+        start = last_audio.header.timestamp + len(last_audio.payload)
+        assert events[0].header.timestamp == start
+        # Four ticks of audio after the event, then the audio stops: the rest is flushed.
+        for _ in range(4):
+            engine.tick(engine.clock())
+        engine.remove_processor(tone)
+        engine.tick(engine.clock())
+        tail = await pb.recv_rtp(640 // units + (1 if 640 % units else 0))
+        assert sum(len(p.payload) for p in tail) == 640
+        assert tail[0].header.timestamp == start + 320  # after the event's 40 ms
+        steps = [t2 - t1 for t1, t2 in itertools.pairwise(p.header.timestamp for p in tail)]
+        assert steps == [len(p.payload) for p in tail[:-1]]
+        await pb.assert_received_nothing()
+        await relay.aclose()
+
+    run(main())
+
+
+def test_a_30ms_phone_bridged_to_a_20ms_phone_is_heard_whole(run: Runner) -> None:
+    """A phone sending 30 ms packets (two every three ticks) through a crossing to a 20 ms
+    phone: the 20 ms side gets one packet a tick with the tone, nothing concealed after the
+    buffer filled, and the 30 ms side, whose SDP named no ptime, is sent 30 ms packets back."""
+
+    async def main() -> None:
+        relay, engine = make_relay(), MediaEngine()
+        a, b, pa, pb = await bridged_call(relay)
+        la, lb = engine.take(a, PCMU), engine.take(b, PCMA)
+        engine.add_processor(Cross(la, lb))
+        tone = sine(440.0, 8000, 2.0)
+        packets = [ulaw_encode(tone[i : i + 240]).tobytes() for i in range(0, 14400, 240)]
+        sent = 0
+        for tick in range(90):
+            # packets whose first sample is due by the end of this tick
+            while sent < len(packets) and sent * 240 < (tick + 1) * 160:
+                pa.send_to(a, packet(500 + sent, 240 * sent, 0x30, packets[sent], 0))
+                sent += 1
+                await wait_until(lambda n=sent: la.jitter.stats().packets == n)
+            engine.tick(engine.clock())
+        assert engine.stats.frames_concealed == 0
+        to_b = await pb.recv_rtp(88)  # the first tick or two fill the buffer
+        assert {len(p.payload) for p in to_b} == {160}
+        audio = alaw_decode(np.frombuffer(b"".join(p.payload for p in to_b), np.uint8))
+        assert abs(peaks_hz(audio[800:], 8000)[0] - 440.0) < 5
+        # Continuous: one period of the tone repeats exactly across packet boundaries.
+        body = audio[800:12000].astype(np.float64)
+        assert float(np.corrcoef(body[:-400], body[400:])[0, 1]) > 0.99  # 440 Hz: 400 = 22 periods
+        back = await pa.recv_rtp(50)
+        assert {len(p.payload) for p in back[5:]} == {240}  # 20 ms until its first packet
         await relay.aclose()
 
     run(main())

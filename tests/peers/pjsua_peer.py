@@ -18,6 +18,7 @@ Commands (one JSON object per line, key "cmd"):
   dtmf       call, digits: RFC 4733 telephone-events on an answered call -> dtmf_sent
   codecs     only: codec ids to offer and accept, most preferred first ("PCMA/8000",
              "G722/16000"); every other audio codec is disabled -> codecs (the ids now on)
+  ptime      codec, ms: packets of that many ms (frames per packet) for the codec id -> ptime
   hold       call: a re-INVITE with a=sendonly (pjsua2's setHold) -> media_state local_hold
   unhold     call: a re-INVITE that resumes the call -> media_state active
   quit
@@ -78,6 +79,7 @@ class CallSlot:
     finalizing_until: float | None = None
     finalizing_path: str | None = None  # a closed recorder's WAV, until its header is written
     rx_packets: int = -1
+    rx_bytes: int = -1
     player: pj.AudioMediaPlayer | None = None
     recorder: pj.AudioMediaRecorder | None = None
     disconnected: bool = False
@@ -261,6 +263,14 @@ class Peer:
                 enabled.append(codec_id)
         emit("codecs", enabled=enabled)
 
+    def cmd_ptime(self, cmd: dict[str, Any]) -> None:
+        codec_id = str(cmd["codec"])
+        param = self.ep.codecGetParam(codec_id)
+        param.setting.frmPerPkt = max(1, int(cmd["ms"]) // param.info.frameLen)
+        self.ep.codecSetParam(codec_id, param)
+        frames = self.ep.codecGetParam(codec_id).setting.frmPerPkt
+        emit("ptime", codec=codec_id, ms=frames * param.info.frameLen)
+
     def cmd_hold(self, cmd: dict[str, Any]) -> None:
         self.calls[int(cmd["call"])].call.setHold(pj.CallOpParam(True))
 
@@ -343,7 +353,7 @@ class Peer:
             # Destroying the recorder is what closes its WAV; SWIG's wrapper sits in a reference
             # cycle, so only a collection destroys it now. The conference bridge's clock thread
             # removes the port and writes the header later: `recorded` waits for that.
-            slot.rx_packets = self._rx_packets(slot)
+            slot.rx_packets, slot.rx_bytes = self._rx_counts(slot)
             slot.recorder = None
             gc.collect()
             slot.record_until = None
@@ -361,6 +371,7 @@ class Peer:
                 call=slot.call.slot_id,
                 path=path,
                 rx_packets=slot.rx_packets,
+                rx_bytes=slot.rx_bytes,
             )
         elif now > slot.finalizing_until:
             slot.finalizing_until = None
@@ -370,12 +381,13 @@ class Peer:
     def finalizing(self) -> bool:
         return any(slot.finalizing_until is not None for slot in self.calls.values())
 
-    def _rx_packets(self, slot: CallSlot) -> int:
+    def _rx_counts(self, slot: CallSlot) -> tuple[int, int]:
+        """RTP packets and payload bytes received on the call so far (-1, -1: no stream)."""
         try:
             stat = slot.call.getStreamStat(slot.audio_index)
         except pj.Error:
-            return -1
-        return int(stat.rtcp.rxStat.pkt)
+            return -1, -1
+        return int(stat.rtcp.rxStat.pkt), int(stat.rtcp.rxStat.bytes)
 
     def check_timers(self, now: float) -> None:
         for slot in self.calls.values():

@@ -7,6 +7,7 @@ import pytest
 
 from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.store.cdr import (
+    MEDIA_COLUMNS,
     CdrRow,
     close_cdr,
     close_dangling,
@@ -157,3 +158,32 @@ def test_close_is_applied_once_and_bad_values_are_refused(tmp_path: Path) -> Non
 
     row = asyncio.run(scenario())
     assert (row.end_ts, row.disposition) == (10.0, Disposition.CANCELLED)
+
+
+def test_media_figures_land_in_their_columns_and_unknown_names_are_refused(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> dict[str, object]:
+        db = await Database.open(tmp_path)
+        try:
+            cdr_id = await start_call(db, "m@x", 100.0)
+            with pytest.raises(ValueError, match="caller_rx_nonsense"):
+                await close_cdr(db, cdr_id, end_ts=101.0, disposition=Disposition.ANSWERED,
+                                hangup_cause="BYE", hangup_side=Side.CALLER,
+                                media={"caller_rx_nonsense": 1.0})  # fmt: skip
+            await close_cdr(db, cdr_id, end_ts=102.0, disposition=Disposition.ANSWERED,
+                            hangup_cause="BYE", hangup_side=Side.CALLER,
+                            media={"caller_rx_loss_pct": 10.0, "caller_rx_jitter_ms": 4.5,
+                                   "caller_rx_mos": 3.1, "callee_tx_loss_pct": 0.0})  # fmt: skip
+            rows = await db.fetchall(
+                f"SELECT {', '.join(MEDIA_COLUMNS)} FROM cdr WHERE id = ?", (cdr_id,)
+            )
+            return dict(zip(MEDIA_COLUMNS, rows[0], strict=True))
+        finally:
+            await db.close()
+
+    row = asyncio.run(scenario())
+    assert len(MEDIA_COLUMNS) == 12
+    assert (row["caller_rx_loss_pct"], row["caller_rx_jitter_ms"]) == (10.0, 4.5)
+    assert (row["caller_rx_mos"], row["callee_tx_loss_pct"]) == (3.1, 0.0)
+    assert row["caller_tx_loss_pct"] is None and row["callee_rx_mos"] is None  # not measured

@@ -167,3 +167,41 @@ def test_failed_group_is_reported_to_flush(tmp_path: Path) -> None:
             await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_migration_that_lands_after_a_higher_one_is_still_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numbers are handed to work landing in parallel: a database that has 1..6 and 11 gets
+    7 when a later softswitch ships it, and each is applied once."""
+    shipped = migrations()
+    assert [v for v, _ in shipped][:6] == [1, 2, 3, 4, 5, 6]
+    base = [(v, sql) for v, sql in shipped if v <= 6]
+    late = (7, "CREATE TABLE landed_late (x INTEGER);")
+    high = (11, "CREATE TABLE landed_first (x INTEGER);")
+
+    def open_with(found: list[tuple[int, str]]) -> list[int]:
+        monkeypatch.setattr(database, "migrations", lambda: found)
+
+        async def versions() -> list[int]:
+            db = await Database.open(tmp_path)
+            try:
+                rows = await db.fetchall("SELECT version FROM schema_version ORDER BY version")
+                return [row[0] for row in rows]
+            finally:
+                await db.close()
+
+        return asyncio.run(versions())
+
+    assert open_with([*base, high]) == [1, 2, 3, 4, 5, 6, 11]
+    assert open_with([*base, late, high]) == [1, 2, 3, 4, 5, 6, 7, 11]
+    assert open_with([*base, late, high]) == [1, 2, 3, 4, 5, 6, 7, 11]  # nothing twice
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"landed_late", "landed_first"} <= tables
+
+
+def test_shipped_migrations_are_numbered_uniquely_from_one() -> None:
+    versions = [v for v, _ in migrations()]
+    assert versions[0] == 1 and len(set(versions)) == len(versions)
+    assert versions == sorted(versions) and 11 in versions
