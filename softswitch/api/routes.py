@@ -148,6 +148,7 @@ def call_body(call: CallInfo) -> dict[str, object]:
             {"leg_id": leg.leg_id, "side": leg.side, "state": leg.state, "held": leg.held}
             for leg in call.legs
         ],
+        "recording": call.recording,
     }
 
 

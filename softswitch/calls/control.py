@@ -77,6 +77,7 @@ class CallView:
     started_at: float
     answered_at: float | None
     legs: tuple[LegView, ...]
+    recording: str = "none"  # "recording", "paused" or "none"
 
 
 # ---- events --------------------------------------------------------------------------------
@@ -169,10 +170,14 @@ class CallControl:
 
     # ---- reading -----------------------------------------------------------------------
     def calls(self) -> list[CallView]:
-        return [_view(call) for call in self._signalling.calls.values()]
+        return [self._view(call) for call in self._signalling.calls.values()]
 
     def call(self, call_id: int) -> CallView:
-        return _view(self._call(call_id))
+        return self._view(self._call(call_id))
+
+    def _view(self, call: Call) -> CallView:
+        recordings = self._signalling.recordings
+        return _view(call, "none" if recordings is None else recordings.mark(call))
 
     @property
     def calls_by_disposition(self) -> dict[str, int]:
@@ -363,7 +368,7 @@ _PARTY_STATES: dict[LegState, str] = {
 }
 
 
-def _view(call: Call) -> CallView:
+def _view(call: Call, recording: str) -> CallView:
     legs = tuple(
         LegView(
             leg.id,
@@ -386,4 +391,5 @@ def _view(call: Call) -> CallView:
         call.started_at,
         call.answered_at,
         legs,
+        recording,
     )

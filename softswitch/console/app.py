@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from softswitch.api.client import ApiClientError
+from softswitch.console.centre_actions import CENTRE_COMMANDS, run_centre_command
 from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import COMMANDS, Command, CommandError, parse
 from softswitch.console.session import Credentials, Link, Session, Status
@@ -46,6 +47,11 @@ KEYS: Final = (
     ("up/down", "select a row"),
     ("ctrl+k", "hang up the selected call (fills :hangup, Enter confirms)"),
     ("h / r", "hold / resume the caller of the selected call"),
+    # the call centre (console/centre_actions.py): on F6 agents, F7 callers, F5, F8
+    ("p r o w", "F6: pause (type the reason), ready, log out, end wrap-up the agent"),
+    ("m / t", "F7: move the caller to a queue (type it), put it at the head"),
+    ("c", "F5: the selected queue's waiting callers (F7)"),
+    ("r n w", "F8 (agents): ready, not ready (type the reason), end wrap-up"),
     ("ctrl+c", "quit (under softswitch run: stop the switch)"),
 )
 
@@ -164,7 +170,8 @@ class ConsoleApp(App[None]):
     # ---- what the session tells ------------------------------------------------------------
 
     def offered(self) -> list[ViewSpec]:
-        return [s for s in self.registry.specs() if s.offered(self.session.operations)]
+        agent = self.session.user.agent if self.session.user else None
+        return [s for s in self.registry.specs() if s.offered(self.session.operations, agent)]
 
     def _status(self, status: Status) -> None:
         # The session's worker calls in while the app may still be composing or already be
@@ -196,11 +203,18 @@ class ConsoleApp(App[None]):
     @on(ConsoleView.Ready)
     def _view_ready(self, event: ConsoleView.Ready) -> None:
         event.view.drawable = True
-        if self.current is None:
-            self.action_show_view(next(iter(self.views)))
+        if self.current is None:  # an agent starts on its own screen
+            self.action_show_view("agent" if "agent" in self.views else next(iter(self.views)))
         else:
             self._draw(event.view)
         self._draw_tabs()
+
+    @on(ConsoleView.Act)
+    async def _view_act(self, event: ConsoleView.Act) -> None:
+        if event.confirm:
+            self._open_line(":", event.line)
+        else:
+            await self.run_command(event.line)
 
     def _changed(self, panes: set[Pane]) -> None:
         with contextlib.suppress(NoMatches):  # see _status
@@ -357,7 +371,9 @@ class ConsoleApp(App[None]):
 
     async def _run(self, command: Command) -> None:
         name = command.name
-        if name == "hangup":
+        if name in CENTRE_COMMANDS:
+            await self._run_centre(command)
+        elif name == "hangup":
             call = command.number(0)
             await self.session.command(lambda api: api.hang_up(call))
             self.say(f"call {call} hung up")
@@ -380,3 +396,13 @@ class ConsoleApp(App[None]):
             self.action_keys()
         elif name == "quit":
             await self.action_quit()
+
+    async def _run_centre(self, command: Command) -> None:
+        try:
+            said = await run_centre_command(command, self.state, self.session.command)
+        except CommandError as exc:
+            self.say(str(exc), error=True)
+            return
+        if command.name == "head":
+            self._changed(self.state.to_head(command.number(0)))
+        self.say(said)

@@ -72,6 +72,7 @@ class Call:
     started_at: float = T0
     answered_at: float | None = T0 + 2
     legs: tuple[Leg, ...] = (Leg(1, "caller"), Leg(2, "callee"))
+    recording: str = "none"
 
 
 @dataclass
