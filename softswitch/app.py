@@ -652,6 +652,8 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.centre is not None:
+            self.centre.figures.stop()  # no figures pushed past the end
         if self.api is not None:
             await self.api.stop()
         if self._writes is not None:

@@ -99,6 +99,11 @@ class CentreEvents:
         for queue in sorted(changed_queues):
             self._statistics(queue)
 
+    def statistics_changed(self, queues: set[str]) -> None:
+        """Figures that time alone changed (a caller past T, a window's edge): pushed now."""
+        for queue in sorted(queues):
+            self._statistics(queue)
+
     def _offered(self, event: OfferCall) -> None:
         variables = self._variables(event.call)
         fields = {

@@ -14,6 +14,7 @@ or on a call that is gone. Queue-log rows go to a `QueueLogSink` (the store, in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -48,6 +49,7 @@ from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
 from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.centre.figures_timer import FiguresTimer
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
@@ -70,6 +72,9 @@ class CentreListener(Protocol):
     queues whose statistics it changed."""
 
     def acd_event(self, event: AcdEvent, changed_queues: set[str]) -> None: ...
+
+    def statistics_changed(self, queues: set[str]) -> None:
+        """Time alone changed these queues' figures (centre/figures_timer.py)."""
 
 
 @dataclass
@@ -120,6 +125,8 @@ class CallCentre:
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
         self._fed = 0
+        self._touched: set[str] = set()  # queues whose figures this apply changed
+        self.figures = FiguresTimer(self.statistics, wall_clock, self._call_later, self._timed)
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -155,6 +162,8 @@ class CallCentre:
         finally:
             self._applying = False
         self._arm()
+        touched, self._touched = self._touched, set()
+        self.figures.changed(touched)
         if self.services is not None:
             self.services.flush()
 
@@ -171,10 +180,22 @@ class CallCentre:
         self._timer = None
         self.step(self.engine.handle_timer)
 
+    def _call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        # Figures exist only once a queue call came (which hands the services in); the loop's
+        # own call_later covers a centre stepped before that (the API's agent commands).
+        if self.services is not None:
+            return self.services.call_later(delay_s, callback)
+        return asyncio.get_running_loop().call_later(delay_s, callback)
+
+    def _timed(self, queues: set[str]) -> None:
+        for listener in self.listeners:
+            listener.statistics_changed(queues)
+
     def _carry_out(self, event: AcdEvent) -> None:
         changed: set[str] = set()
         if isinstance(event, QueueLogEntry | AgentStateChanged):
             changed = self.statistics.feed(event)
+            self._touched |= changed
             self._fed += 1
             if self._fed % PRUNE_EVERY == 0:  # keep only what today and the last hour need
                 self.statistics.prune(self.wall_clock())
