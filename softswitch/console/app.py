@@ -150,7 +150,8 @@ class ConsoleApp(App[None]):
         with ContentSwitcher(id="views"):
             yield Vertical(Static("waiting for the switch...", id="waiting"), id="none")
         yield Static(id="message")
-        yield Input(id="line", disabled=True)  # focusable only while open
+        # Focusable only while open; a filled line (":pause 1001 ") is added to, not replaced.
+        yield Input(id="line", disabled=True, select_on_focus=False)
         yield Footer()
 
     def on_mount(self) -> None:

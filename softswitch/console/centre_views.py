@@ -31,9 +31,10 @@ from softswitch.console.views import (
 
 INTERVAL_LABELS = {"15m": "last 15 min", "30m": "last 30 min", "60m": "last 60 min"}
 INTERVAL_LABELS["today"] = "today"
+# 80 columns with the cells' padding: every figure stays on an 80x24 screen.
 WALLBOARD_COLUMNS = (
-    ("Queue", 6), ("Wait", 4), ("Longest", 7), ("SL", 5), ("ASA", 5), ("AHT", 5),
-    ("Aband", 5), ("Off", 4), ("Ans", 4), ("Abd", 4), ("Agents", 20),
+    ("Queue", 5), ("Wait", 4), ("Max", 5), ("SL", 4), ("ASA", 4), ("AHT", 4),
+    ("Ab%", 4), ("Off", 4), ("Ans", 4), ("Abd", 3), ("Agents", 17),
 )  # fmt: skip
 AGENT_COLUMNS = (
     ("Agent", 6), ("State", 10), ("Reason", 10), ("In state", 8), ("Call", 5),
