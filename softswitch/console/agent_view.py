@@ -26,7 +26,9 @@ KEYS_HINT = "r ready  n not ready  w end wrap-up  h hold  ctrl+k hang up  : comm
 
 
 def state_line(row: AgentRow | None, agent: str, now: float) -> Text:
-    line = Text(f" agent {agent} ", style="bold reverse")
+    """Two lines: the state (with reason, time in it, call) and today's figures."""
+    line = Text()
+    line.append(f" agent {agent} ", style="bold reverse")
     if row is None:
         return line.append("  (not known to the switch yet)")
     line.append("  ")
@@ -35,9 +37,9 @@ def state_line(row: AgentRow | None, agent: str, now: float) -> Text:
     if row.since is not None:
         line.append(f"  {clock(max(0, int(now - row.since)))}")
     if row.call_id is not None:
-        line.append(f"  call {row.call_id}", style="cyan")
+        line.append(f"  call {row.call_id}", style="bold cyan")
     line.append(
-        f"   today: {row.calls_handled} calls, talk {clock(int(row.talk_s))},"
+        f"\n today: {row.calls_handled} calls, talk {clock(int(row.talk_s))},"
         f" wrap-up {clock(int(row.wrap_up_s))}"
     )
     return line
@@ -68,7 +70,7 @@ class AgentView(ConsoleView):
         Binding("w", "end_wrap_up", "end wrap-up"),
     ]
     DEFAULT_CSS = """
-    AgentView #me-state { height: 1; }
+    AgentView #me-state { height: 2; }
     AgentView #me-pop-title { height: 1; margin-top: 1; }
     AgentView DataTable { height: 1fr; }
     """

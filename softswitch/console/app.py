@@ -240,15 +240,25 @@ class ConsoleApp(App[None]):
                 self._draw(view)
 
     def _draw_tabs(self) -> None:
+        # As much as the width holds: titles and counts, then titles, then titles cut short,
+        # so every view's key stays on an 80-column screen.
+        for form in ("counts", "titles", "short"):
+            text = self._tabs(form)
+            if text.cell_len <= max(self.size.width, 1):
+                break
+        self.query_one("#tabs", Static).update(text)
+
+    def _tabs(self, form: str) -> Text:
         text = Text()
         for spec in self.offered():
             view = self.views.get(spec.name)
-            count = view.summary(self.state) if view is not None else ""
-            label = f" {spec.key.upper()} {spec.title}{f' {count}' if count else ''} "
+            count = view.summary(self.state) if view is not None and form == "counts" else ""
+            title = spec.title[:4] if form == "short" else spec.title
+            label = f" {spec.key.upper()} {title}{f' {count}' if count else ''} "
             text.append(label, style="bold reverse" if spec.name == self.current else "")
         if self.needle:
             text.append(f"  filter: {self.needle}", style="italic yellow")
-        self.query_one("#tabs", Static).update(text)
+        return text
 
     def say(self, message: str, error: bool = False) -> None:
         self.message = message

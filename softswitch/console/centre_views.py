@@ -83,7 +83,7 @@ class WallboardView(ConsoleView):
     ]
     DEFAULT_CSS = """
     WallboardView .spark-row { height: 1; }
-    WallboardView .spark-label { width: 24; }
+    WallboardView .spark-label { width: 27; }
     WallboardView Sparkline { width: 1fr; }
     WallboardView DataTable { height: 1fr; }
     """
