@@ -163,6 +163,8 @@ def test_the_agent_console_pops_the_offered_call_and_acts_on_the_agents_own_call
         app = console(server, "1001")
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: app.current == "agent", "the agent's own screen first")
+            tabs = str(app.query_one("#tabs", Static).render())
+            assert "F8" in tabs and len(tabs) <= 80  # every view's key on 80 columns
             state = app.query_one("#me-state", Static)
             await until(pilot, lambda: "not ready: lunch" in str(state.render()), "state")
             await pilot.press("r")
@@ -176,6 +178,7 @@ def test_the_agent_console_pops_the_offered_call_and_acts_on_the_agents_own_call
             assert pop["Caller"] == "+4420" and pop["Queue"] == "600" and pop["Call"] == "7"
             assert pop["customer_number"] == "C-17" and pop["language"] == "en"
             assert pop["CRM"] == "https://crm.example.com/search?number=%2B4420&customer=C-17"
+            assert fits_80(app, "#me-pop")
             title = app.query_one("#me-pop-title", Label)
             assert "call from +4420 in queue 600" in str(title.render())
             centre.apply(e.agent_answered("7", "1001", centre.clock()))
