@@ -209,7 +209,23 @@ def _currency(currency: str) -> str:
     return code
 
 
-class EnglishSayer:
+class _DigitSayer:
+    """What every language says the same way, from its own words: a signed decimal number is
+    its integer, then "point" and the fraction's digits; digits are said one by one."""
+
+    def integer(self, n: int) -> list[str]:
+        raise NotImplementedError
+
+    def number(self, value: str) -> list[str]:
+        negative, integer, fraction = _parse_number(value, _NUMBER_RE)
+        out = (["minus"] if negative else []) + self.integer(integer)
+        return out + (["point", *_digit_names(fraction)] if fraction else [])
+
+    def digits(self, value: str) -> list[str]:
+        return _digit_names(value.strip())
+
+
+class EnglishSayer(_DigitSayer):
     """US English: "one hundred one", "twenty twenty-five", "twelve dollars thirty cents"."""
 
     def integer(self, n: int) -> list[str]:
@@ -234,14 +250,6 @@ class EnglishSayer:
         elif n >= 10 or n:
             out.append(f"{n}")
         return out
-
-    def number(self, value: str) -> list[str]:
-        negative, integer, fraction = _parse_number(value, _NUMBER_RE)
-        out = (["minus"] if negative else []) + self.integer(integer)
-        return out + (["point", *_digit_names(fraction)] if fraction else [])
-
-    def digits(self, value: str) -> list[str]:
-        return _digit_names(value.strip())
 
     def date(self, value: str) -> list[str]:
         day = _parse_date(value)
@@ -288,7 +296,7 @@ class EnglishSayer:
         return [*self.integer(n), "minute" if n == 1 else "minutes"]
 
 
-class MandarinSayer:
+class MandarinSayer(_DigitSayer):
     """Mandarin: 一百零一, 一万零一, 两千, 二零二五年三月九日星期日, 一百元零五分."""
 
     def integer(self, n: int) -> list[str]:
@@ -337,14 +345,6 @@ class MandarinSayer:
                 out += [f"{digit}", unit] if unit else [f"{digit}"]
             started = True
         return out
-
-    def number(self, value: str) -> list[str]:
-        negative, integer, fraction = _parse_number(value, _NUMBER_RE)
-        out = (["minus"] if negative else []) + self.integer(integer)
-        return out + (["point", *_digit_names(fraction)] if fraction else [])
-
-    def digits(self, value: str) -> list[str]:
-        return _digit_names(value.strip())
 
     def date(self, value: str) -> list[str]:
         day = _parse_date(value)

@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Self, cast
 
 from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.headers import (
+    KNOWN_SPELLINGS,
+    LIST_HEADERS,
+    REASON_PHRASES,
+    canonical_name,
+    split_list,
+)
 from softswitch.sip.uri import (
     HOST_NAME_PATTERN,
     PORT_PATTERN,
@@ -43,166 +50,6 @@ COMMON_METHODS = frozenset(
     {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO"}
     | {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
 )
-
-# RFC 3261 §7.3.3 and the IANA registry's compact forms.
-COMPACT_FORMS = {
-    "i": "Call-ID",
-    "m": "Contact",
-    "e": "Content-Encoding",
-    "l": "Content-Length",
-    "c": "Content-Type",
-    "f": "From",
-    "s": "Subject",
-    "k": "Supported",
-    "t": "To",
-    "v": "Via",
-    "o": "Event",
-    "r": "Refer-To",
-    "b": "Referred-By",
-    "u": "Allow-Events",
-    "x": "Session-Expires",
-}
-
-_CANONICAL = {
-    name.lower(): name
-    for name in (
-        "Accept",
-        "Accept-Encoding",
-        "Accept-Language",
-        "Alert-Info",
-        "Allow",
-        "Allow-Events",
-        "Authentication-Info",
-        "Authorization",
-        "Call-ID",
-        "Call-Info",
-        "Contact",
-        "Content-Disposition",
-        "Content-Encoding",
-        "Content-Language",
-        "Content-Length",
-        "Content-Type",
-        "CSeq",
-        "Date",
-        "Error-Info",
-        "Event",
-        "Expires",
-        "From",
-        "In-Reply-To",
-        "Max-Forwards",
-        "MIME-Version",
-        "Min-Expires",
-        "Organization",
-        "P-Asserted-Identity",
-        "Priority",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "Proxy-Require",
-        "RAck",
-        "Reason",
-        "Record-Route",
-        "Refer-To",
-        "Referred-By",
-        "Replaces",
-        "Reply-To",
-        "Require",
-        "Retry-After",
-        "Route",
-        "RSeq",
-        "Server",
-        "Session-Expires",
-        "Subject",
-        "Supported",
-        "Timestamp",
-        "To",
-        "Unsupported",
-        "User-Agent",
-        "Via",
-        "Warning",
-        "WWW-Authenticate",
-    )
-}
-
-# Every spelling seen on the wire often enough to skip the grammar check and the lookup.
-_KNOWN_SPELLINGS = {
-    **{name: name for name in _CANONICAL.values()},
-    **{name.lower(): name for name in _CANONICAL.values()},
-    **COMPACT_FORMS,
-    **{short.upper(): name for short, name in COMPACT_FORMS.items()},
-    "Call-Id": "Call-ID",
-    "Cseq": "CSeq",
-    "Www-Authenticate": "WWW-Authenticate",
-}
-
-# Headers whose values may be comma-separated lists (RFC 3261 §7.3.1); the rest hold one value
-# that may itself contain commas (Date, the authentication headers).
-LIST_HEADERS = frozenset(
-    {
-        "Accept",
-        "Accept-Encoding",
-        "Accept-Language",
-        "Alert-Info",
-        "Allow",
-        "Allow-Events",
-        "Call-Info",
-        "Contact",
-        "Content-Encoding",
-        "Content-Language",
-        "Error-Info",
-        "In-Reply-To",
-        "Proxy-Require",
-        "Reason",
-        "Record-Route",
-        "Require",
-        "Route",
-        "Supported",
-        "Unsupported",
-        "Via",
-        "Warning",
-    }
-)
-
-REASON_PHRASES = {
-    100: "Trying",
-    180: "Ringing",
-    181: "Call Is Being Forwarded",
-    182: "Queued",
-    183: "Session Progress",
-    200: "OK",
-    202: "Accepted",
-    301: "Moved Permanently",
-    302: "Moved Temporarily",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    407: "Proxy Authentication Required",
-    408: "Request Timeout",
-    415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme",
-    420: "Bad Extension",
-    423: "Interval Too Brief",
-    480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected",
-    483: "Too Many Hops",
-    484: "Address Incomplete",
-    486: "Busy Here",
-    487: "Request Terminated",
-    488: "Not Acceptable Here",
-    491: "Request Pending",
-    500: "Server Internal Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Server Time-out",
-    505: "Version Not Supported",
-    513: "Message Too Large",
-    600: "Busy Everywhere",
-    603: "Decline",
-}
 
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 # Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP each (RFC 4475 §3.1.2.9).
@@ -234,50 +81,6 @@ _DATE_RE = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT\Z"
 )
-
-
-def canonical_name(name: str) -> str:
-    known = _KNOWN_SPELLINGS.get(name)
-    if known is not None:
-        return known
-    lower = name.lower()
-    if lower in COMPACT_FORMS:
-        return COMPACT_FORMS[lower]
-    return _CANONICAL.get(lower, name)
-
-
-def split_list(value: str) -> list[str]:
-    """Split a comma-separated header value, respecting quotes and <...> (RFC 3261 §7.3.1)."""
-    parts: list[str] = []
-    if "," not in value:
-        stripped = value.strip()
-        return [stripped] if stripped else []
-    depth = 0
-    quoted = False
-    start = 0
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == "<":
-            depth += 1
-        elif c == ">":
-            depth = max(0, depth - 1)
-        elif c == "," and depth == 0:
-            parts.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    if quoted:
-        raise RemoteProtocolError("unbalanced quotes in header value")
-    parts.append(value[start:].strip())
-    return [p for p in parts if p]
 
 
 @dataclass(slots=True)
@@ -664,7 +467,7 @@ def parse_message(
     headers: list[tuple[str, str]] = []
     singles: dict[str, str] = {}
     via_lines: list[str] = []
-    known = _KNOWN_SPELLINGS
+    known = KNOWN_SPELLINGS
     single_valued = SINGLE_VALUED
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -720,7 +523,7 @@ def parse_message(
 
 
 def _header_name(name: str, sep: str, line: str) -> str:
-    """The canonical name of a header spelt in a way _KNOWN_SPELLINGS does not hold."""
+    """The canonical name of a header spelt in a way KNOWN_SPELLINGS does not hold."""
     name = name.rstrip(" \t")
     if not sep or _HEADER_NAME_RE.match(name) is None:
         raise RemoteProtocolError(f"bad header line {line[:40]!r}")
@@ -763,71 +566,6 @@ def _validate(message: Request | Response, singles: dict[str, str], via_lines: l
     if date is not None and not _DATE_RE.match(date):
         raise RemoteProtocolError(f"bad Date {date[:60]!r}")
     message.contacts  # noqa: B018
-
-
-class StreamFramer:
-    """Cuts a TCP byte stream into messages by Content-Length (RFC 3261 §18.3).
-
-    CRLFs between messages are keepalives (RFC 5626 §4.4.1): `feed` counts each double-CRLF
-    ping, even when its CRLFs arrive in separate reads, so the adapter can answer each with a
-    single CRLF pong.
-    """
-
-    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
-        self._buffer = bytearray()
-        self._max_size = max_size
-        self._crlf_run = 0  # CRLFs seen since the last message or ping
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes held of a message not yet complete."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> tuple[list[bytes], int]:
-        """Return complete messages and the number of keepalive pings seen."""
-        self._buffer += data
-        buf = self._buffer
-        messages: list[bytes] = []
-        pings = 0
-        while buf:
-            stripped = 0
-            while buf[stripped : stripped + 2] == b"\r\n":
-                stripped += 2
-            if stripped:
-                del buf[:stripped]
-                self._crlf_run += stripped // 2
-                pings += self._crlf_run // 2
-                self._crlf_run %= 2
-            if not buf or buf == b"\r":
-                break  # nothing more, or the first half of a CRLF
-            self._crlf_run = 0
-            end = buf.find(b"\r\n\r\n")
-            if end == -1:
-                if len(buf) > self._max_size:
-                    raise RemoteProtocolError("message too large", 513)
-                break
-            total = end + 4 + _content_length(bytes(buf[:end]))
-            if total > self._max_size:
-                raise RemoteProtocolError("message too large", 513)
-            if len(buf) < total:
-                break
-            messages.append(bytes(buf[:total]))
-            del buf[:total]
-        return messages, pings
-
-
-_CL_RE = re.compile(
-    rb"^(?:content-length|l)[ \t]*:[ \t]*(?:\r\n[ \t]+)?([0-9]+)[ \t]*\r?$", re.I | re.M
-)
-
-
-def _content_length(head: bytes) -> int:
-    m = _CL_RE.search(head)
-    if m is None:
-        raise RemoteProtocolError("missing Content-Length on a stream transport")
-    if len(m.group(1)) > 10:
-        raise RemoteProtocolError("message too large", 513)
-    return int(m.group(1))
 
 
 def warning_value(text: str) -> str:

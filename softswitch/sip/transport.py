@@ -32,15 +32,13 @@ from softswitch.security.guard import Refusal, SourceGuard
 from softswitch.security.settings import SecurityConfig, TcpConfig
 from softswitch.security.tls import TlsClientContext
 from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.framing import StreamFramer
+from softswitch.sip.headers import REASON_PHRASES, canonical_name, split_list
 from softswitch.sip.message import (
     DEFAULT_MAX_MESSAGE_SIZE,
-    REASON_PHRASES,
     Request,
     Response,
-    StreamFramer,
-    canonical_name,
     parse_message,
-    split_list,
     warning_value,
 )
 from softswitch.sip.transaction import Address, Event, TransactionKey, TransactionLayer

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.message import canonical_name, split_list
+from softswitch.sip.headers import canonical_name, split_list
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 NAME_ADDR_HEADERS = frozenset({"From", "To", "Contact", "Route", "Record-Route", "Reply-To"})

@@ -11,18 +11,16 @@ from hypothesis import strategies as st
 from sip.fast_path_cases import VIA_VALUES, corpus_values
 
 from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.framing import StreamFramer
+from softswitch.sip.headers import REASON_PHRASES, canonical_name, split_list
 from softswitch.sip.message import (
     DEFAULT_MAX_HEADERS,
-    REASON_PHRASES,
     CSeq,
     Request,
     Response,
-    StreamFramer,
     Via,
-    canonical_name,
     make_response,
     parse_message,
-    split_list,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data"

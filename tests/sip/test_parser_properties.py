@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.message import Request, Response, StreamFramer, parse_message
+from softswitch.sip.framing import StreamFramer
+from softswitch.sip.message import Request, Response, parse_message
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
