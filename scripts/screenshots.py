@@ -115,20 +115,21 @@ async def _demo(shots: Path) -> None:
         if busy is not None and e.agent("1001").state.value == "on call":
             step(2, lambda now: e.caller_hung_up(busy, now))
         step(1, lambda now: e.pause("1001", "break", now))
-        agent = ConsoleApp(url, PasswordLogin("1001", "demo-1001"), clock=clock)
-        async with agent.run_test(size=SIZE) as pilot:
-            await _until(pilot, lambda: agent.current == "agent" and agent.state.me == "1001")
-            await _until(pilot, lambda: "1001" in agent.state.agents)
-            if not any(q.callers for q in agent.state.queues.values()):
+        agent_app = ConsoleApp(url, PasswordLogin("1001", "demo-1001"), clock=clock)
+        async with agent_app.run_test(size=SIZE) as pilot:
+            await _until(pilot, lambda: agent_app.state.me == "1001")
+            await _until(pilot, lambda: agent_app.current == "agent")
+            await _until(pilot, lambda: "1001" in agent_app.state.agents)
+            if not any(q.callers for q in agent_app.state.queues.values()):
                 step(2, lambda now: e.enqueue("31", "600", now, caller_number="+442079460031"))
             step(3, lambda now: e.ready("1001", now))
-            await _until(pilot, lambda: "1001" in agent.state.offers)
+            await _until(pilot, lambda: "1001" in agent_app.state.offers)
             offered = e.agent("1001").call
             assert offered is not None
             step(3, lambda now: e.agent_answered(offered, "1001", now))
             step(35)
             await pilot.pause(0.3)
-            agent.save_screenshot("console-agent.svg", str(shots))
+            agent_app.save_screenshot("console-agent.svg", str(shots))
     finally:
         await server.stop()
 
