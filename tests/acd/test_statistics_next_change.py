@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from softswitch.acd.events import QueueLogEntry
@@ -77,6 +78,7 @@ _FRACTIONS = st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=8)
 
 @settings(max_examples=150, deadline=None)
 @given(_EVENTS, st.floats(0, 5000), _FRACTIONS)
+@example([("enter", 0, 600.0)], 901.0, [0.9999999999999998])  # a point rounding onto midnight
 def test_figures_stay_put_until_the_next_change(
     events: list[tuple[str, int, float]], later_s: float, fractions: list[float]
 ) -> None:
@@ -103,5 +105,7 @@ def test_figures_stay_put_until_the_next_change(
     until = change if change is not None else now + 2 * DAY_S
     assert until >= now
     seen = _all(stats, now)
-    for fraction in fractions:  # [now, until): midnight itself already starts a new "today"
-        assert _all(stats, now + fraction * (until - now)) == seen
+    last = math.nextafter(until, -math.inf)  # [now, until): midnight itself is a new "today"
+    for fraction in fractions:
+        assert _all(stats, min(now + fraction * (until - now), last)) == seen
+    assert _all(stats, last) == seen
