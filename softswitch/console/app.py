@@ -240,20 +240,23 @@ class ConsoleApp(App[None]):
                 self._draw(view)
 
     def _draw_tabs(self) -> None:
-        # As much as the width holds: titles and counts, then titles, then titles cut short,
-        # so every view's key stays on an 80-column screen.
-        for form in ("counts", "titles", "short"):
-            text = self._tabs(form)
+        # As much as the width holds, so every view's key stays on an 80-column screen: titles
+        # and counts, then counts but zeros, then titles cut short with counts, then without.
+        forms = (("all", False), ("nonzero", False), ("nonzero", True), ("none", True))
+        for counts, short in forms:
+            text = self._tabs(counts, short)
             if text.cell_len <= max(self.size.width, 1):
                 break
         self.query_one("#tabs", Static).update(text)
 
-    def _tabs(self, form: str) -> Text:
+    def _tabs(self, counts: str, short: bool) -> Text:
         text = Text()
         for spec in self.offered():
             view = self.views.get(spec.name)
-            count = view.summary(self.state) if view is not None and form == "counts" else ""
-            title = spec.title[:4] if form == "short" else spec.title
+            count = view.summary(self.state) if view is not None and counts != "none" else ""
+            if counts == "nonzero" and count == "0":
+                count = ""
+            title = spec.title[:4] if short else spec.title
             label = f" {spec.key.upper()} {title}{f' {count}' if count else ''} "
             text.append(label, style="bold reverse" if spec.name == self.current else "")
         if self.needle:
