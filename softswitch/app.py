@@ -23,6 +23,7 @@ from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
+from softswitch.api.supervision import SupervisionEvents
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
@@ -33,6 +34,7 @@ from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
 from softswitch.calls.signalling import CallRecords
+from softswitch.calls.supervision import supervision_prefixes
 from softswitch.centre.features import AgentFeature, feature_prefixes
 from softswitch.centre.queue import CallCentre
 from softswitch.centre.voicemail import VOICEMAIL_DIR, Message, Voicemail
@@ -503,7 +505,9 @@ class Switch:
         ivr = ivr_settings(config)
         if self.flows is not None and ivr is not None:
             numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
-        routing = RoutingPlan(config, numbers, feature_prefixes() | voicemail_prefixes())
+        prefixes = feature_prefixes() | voicemail_prefixes()
+        prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+        routing = RoutingPlan(config, numbers, prefixes)
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
@@ -571,6 +575,7 @@ class Switch:
                 )
             )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
+        self.b2bua.supervisions.listeners.append(SupervisionEvents(self.api.hub))
         try:
             await self.api.start()
         except ApiStartupError as exc:

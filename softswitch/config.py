@@ -23,6 +23,7 @@ from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
+from softswitch.config_supervision import SUPERVISOR_KEYS, SupervisorCodes, parse_supervisor_codes
 from softswitch.config_table import MISSING as _MISSING
 from softswitch.config_table import ConfigError as ConfigError  # re-exported
 from softswitch.config_table import Table as _Table
@@ -129,6 +130,7 @@ class FeaturesConfig:
     echo_test: str = "9196"
     dtmf_test: str = "9197"
     in_call: InCallFeatures = field(default_factory=InCallFeatures)  # DTMF codes in a call
+    supervisor: SupervisorCodes = field(default_factory=SupervisorCodes)  # *33/*34/*35
 
 
 @dataclass(frozen=True)
@@ -460,7 +462,7 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS))
+    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS, *SUPERVISOR_KEYS))
     numbers: dict[str, str] = {}
     for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
         number: str = t.dial(key, default, empty=True)
@@ -472,7 +474,9 @@ def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> Features
         if number and number in numbers.values():
             raise t.error(key, f"{number} is also features.echo_test")
         numbers[key] = number
-    return FeaturesConfig(numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t))
+    return FeaturesConfig(
+        numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t), parse_supervisor_codes(t)
+    )
 
 
 def _hex(t: _Table, name: str, digits: int) -> str | None:

@@ -43,7 +43,7 @@ class ApiUser:
     password: str | None = field(default=None, repr=False)
     password_hash: PasswordHash | None = field(default=None, repr=False)
     agent: str | None = None  # agents: the agent number
-    extension: str | None = None  # agents: the extension of the agent's phone
+    extension: str | None = None  # the user's phone: an agent's; a supervisor's to supervise
     teams: tuple[str, ...] = ()  # supervisors: teams led; agents: teams belonged to
 
 
@@ -110,9 +110,12 @@ def _parse_users(root: Table, extensions: set[str]) -> tuple[ApiUser, ...]:
             if extension not in extensions:
                 raise t.error("extension", f"no extension {extension}")
         else:
-            for key in ("agent", "extension"):
-                if key in t.data:
-                    raise t.error(key, f"only for role 'agent', not {role.value!r}")
+            if "agent" in t.data:
+                raise t.error("agent", f"only for role 'agent', not {role.value!r}")
+            if "extension" in t.data:  # the phone a supervisor supervises from (*33..*35)
+                extension = t.string("extension", empty=False)
+                if extension not in extensions:
+                    raise t.error("extension", f"no extension {extension}")
             if role is Role.ADMIN and teams:
                 raise t.error("teams", "an admin acts on every team: leave teams out")
         users.append(ApiUser(username, role, password, hashed, agent, extension, teams))

@@ -59,7 +59,8 @@ def test_example_config_loads_with_its_values() -> None:
     assert (cfg.metrics.host, cfg.metrics.port) == ("127.0.0.1", 9091)
     assert cfg.security.allowed_destinations == () and cfg.security.nonce_lifetime_s == 300.0
     assert cfg.features.echo_test == "9196"
-    assert [e.number for e in cfg.extensions] == ["1001", "1002", "1003", "1004", "1005"]
+    # 1001-1005 are the agents' phones, 1006 the supervisor's
+    assert [e.number for e in cfg.extensions] == ["1001", "1002", "1003", "1004", "1005", "1006"]
     assert cfg.extensions[0].name == "Alice" and cfg.extensions[0].context == "internal"
     gateway, carrier = cfg.trunks
     assert (gateway.port, gateway.context, gateway.transport) == (0, "from-gateway", "udp")
@@ -335,7 +336,7 @@ def test_summary_lists_listeners_and_routes() -> None:
     text = summarize(load_config(EXAMPLE))
     assert "udp+tcp on 0.0.0.0:5060" in text
     assert "ports 16000-19999" in text
-    assert "5 extensions, 2 trunks, 4 routes" in text
+    assert "6 extensions, 2 trunks, 4 routes" in text
     assert (
         "guard: 16 requests per 2 s per source, ban after 20 failed logins for 300 s;"
         " TCP/TLS 32 connections per source, 1024 in all; capacity any calls, any calls/s"

@@ -65,8 +65,13 @@ def test_no_api_section_means_off() -> None:
         ({"username": "x", "role": "boss", "password": "p"}, "users[7].role"),
         ({"username": "admin", "role": "admin", "password": "p"}, "users[7].username"),
         (
-            {"username": "x", "role": "supervisor", "password": "p", "extension": "1001"},
+            # a supervisor's phone (for *33..*35) must be an extension; an agent is refused one
+            {"username": "x", "role": "supervisor", "password": "p", "extension": "4242"},
             "users[7].extension",
+        ),
+        (
+            {"username": "x", "role": "supervisor", "password": "p", "agent": "1001"},
+            "users[7].agent",
         ),
         (
             {

@@ -106,6 +106,8 @@ LAYERS: dict[str, Layer] = {
             "softswitch.config_party",
             "softswitch.config_voicemail",
             "softswitch.config_features",
+            # config_supervision.py: the supervisor codes (*33..*35) of [features]
+            "softswitch.config_supervision",
         ),
         "security",
     ),

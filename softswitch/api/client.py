@@ -47,6 +47,27 @@ class UserInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SupervisionDetails:
+    supervision_id: int
+    call_id: int
+    agent: str
+    supervisor: str
+    mode: str
+    state: str
+
+
+def _supervision(body: dict[str, Any]) -> SupervisionDetails:
+    return SupervisionDetails(
+        int(body["supervision_id"]),
+        int(body["call_id"]),
+        str(body["agent"]),
+        str(body["supervisor"]),
+        str(body["mode"]),
+        str(body["state"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class LegDetails:
     leg_id: int
     side: str
@@ -275,6 +296,37 @@ class ApiClient:
 
     async def caller_to_head(self, queue: str, call_id: int) -> None:
         await self._request("POST", f"/api/v1/queues/{queue}/callers/{call_id}/head")
+
+    # ---- supervision (JSON as documented: Supervision)
+    async def supervise(
+        self, agent: str, mode: str, extension: str | None = None
+    ) -> SupervisionDetails:
+        """Ring the supervisor's phone (`extension`, else the user's) to supervise `agent`."""
+        body: dict[str, object] = {"mode": mode}
+        if extension is not None:
+            body["extension"] = extension
+        return _supervision(await self._request("POST", f"/api/v1/agents/{agent}/supervise", body))
+
+    async def supervise_call(
+        self, call_id: int, mode: str, extension: str | None = None
+    ) -> SupervisionDetails:
+        """The same for a given call."""
+        body: dict[str, object] = {"mode": mode}
+        if extension is not None:
+            body["extension"] = extension
+        path = f"/api/v1/calls/{call_id}/supervise"
+        return _supervision(await self._request("POST", path, body))
+
+    async def supervisions(self) -> list[SupervisionDetails]:
+        body = await self._request("GET", "/api/v1/supervisions")
+        return [_supervision(item) for item in body["items"]]
+
+    async def change_supervision(self, supervision_id: int, mode: str) -> SupervisionDetails:
+        path = f"/api/v1/supervisions/{supervision_id}"
+        return _supervision(await self._request("PUT", path, {"mode": mode}))
+
+    async def stop_supervision(self, supervision_id: int) -> None:
+        await self._request("DELETE", f"/api/v1/supervisions/{supervision_id}")
 
     async def openapi(self) -> dict[str, Any]:
         document: dict[str, Any] = await self._request("GET", "/api/v1/openapi.json")

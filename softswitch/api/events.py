@@ -43,6 +43,10 @@ EVENT_ACLS: Final[Mapping[str, str]] = {
     "queue_caller_joined": "events.queues.caller_joined",
     "queue_caller_left": "events.queues.caller_left",
     "queue_statistics": "events.queues.statistics",
+    # supervision (api/supervision.py)
+    "supervision_started": "events.supervisions.started",
+    "supervision_changed": "events.supervisions.changed",
+    "supervision_ended": "events.supervisions.ended",
 }
 
 

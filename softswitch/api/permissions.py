@@ -50,9 +50,16 @@ _WATCH: Final = (
     "system.logs.read",
     "events.logs.#",
 )
+# Listen, whisper, barge (api/supervision.py): supervisors only, never agents.
+_SUPERVISE: Final = (
+    "agentd.agents.*.supervise.create",
+    "calld.calls.*.supervise.create",
+    "calld.supervisions.#",
+    "events.supervisions.#",
+)
 ROLE_GRANTS: Final[Mapping[Role, tuple[str, ...]]] = {
     Role.ADMIN: ("#",),
-    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH, *_AGENT_SELF, *_QUEUES),
+    Role.SUPERVISOR: (*_ANYONE, *_CALLS, *_WATCH, *_AGENT_SELF, *_QUEUES, *_SUPERVISE),
     Role.AGENT: (*_ANYONE, *_CALLS, *_AGENT_SELF),
 }
 

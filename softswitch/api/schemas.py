@@ -24,6 +24,7 @@ _NULLABLE_STRING: Final[Schema] = {"type": ["string", "null"]}
 _NUMBER: Final[Schema] = {"type": "number"}
 _NULLABLE_NUMBER: Final[Schema] = {"type": ["number", "null"]}
 _NULLABLE_INT: Final[Schema] = {"type": ["integer", "null"]}
+_MODE: Final[Schema] = {"type": "string", "enum": ["listen", "whisper", "barge"]}
 
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
@@ -151,5 +152,21 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "QueueList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
+    ),
+    # supervision (api/supervision.py)
+    "SuperviseRequest": _object({"mode": _MODE, "extension": _STRING}, required=("mode",)),
+    "SupervisionModeRequest": _object({"mode": _MODE}),
+    "Supervision": _object(
+        {
+            "supervision_id": _INT,
+            "call_id": _INT,
+            "agent": _STRING,
+            "supervisor": _STRING,
+            "mode": _MODE,
+            "state": {"type": "string", "enum": ["ringing", "active", "ended"]},
+        }
+    ),
+    "SupervisionList": _object(
+        {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Supervision"}}}
     ),
 }

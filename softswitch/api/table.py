@@ -11,9 +11,10 @@ from typing import Final
 
 from softswitch.api.centre import CENTRE_ROUTES
 from softswitch.api.routes import ROUTES, Route
+from softswitch.api.supervision import SUPERVISION_ROUTES
 
-ALL_ROUTES: Final[Sequence[Route]] = (*ROUTES, *CENTRE_ROUTES)
+ALL_ROUTES: Final[Sequence[Route]] = (*ROUTES, *CENTRE_ROUTES, *SUPERVISION_ROUTES)
 
 
 def served_routes(call_centre: bool) -> Sequence[Route]:
-    return ALL_ROUTES if call_centre else ROUTES
+    return ALL_ROUTES if call_centre else (*ROUTES, *SUPERVISION_ROUTES)

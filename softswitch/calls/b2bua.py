@@ -22,6 +22,7 @@ from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
 from softswitch.calls.signalling import CallCounters, CallRecords, SetupLatency, Signalling
+from softswitch.calls.supervision import Supervisions
 from softswitch.calls.transfer import Transfers
 from softswitch.config import Config
 from softswitch.media.engine import MediaEngine
@@ -65,6 +66,7 @@ class B2bua:
         self.conferences: Conferences | None = None
         if config.conference.enabled:
             self.conferences = Conferences(config.conference, engine)
+        self.supervisions = Supervisions(config)
         self.signalling = Signalling(
             config,
             relay=relay,
@@ -77,7 +79,10 @@ class B2bua:
             engine=engine,
             routing=routing,
         )
-        self.control = CallControl(self.signalling)
+        signalling = self.signalling
+        self.supervisions.bind(signalling, lambda: signalling.calls)
+        signalling.observers.append(self.supervisions)
+        self.control = CallControl(self.signalling, self.supervisions)
         self.transfers = Transfers(self.signalling)
 
     def _applications(
@@ -85,6 +90,7 @@ class B2bua:
     ) -> ApplicationRegistry:
         """The default registry, plus what the wiring adds (IVR, queues, feature codes)."""
         registry = default_applications(self.conferences)
+        registry.register("supervise", self.supervisions.factory())
         if extend is not None:
             extend(registry)
         return registry

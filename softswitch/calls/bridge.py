@@ -197,6 +197,17 @@ class BridgeApplication:
         self.state = BridgeState.OVER
         self.party = None
 
+    @property
+    def holding(self) -> bool:
+        """A party is held (the switch answered its hold, or plays it music)."""
+        return self._holder is not None or self._on_moh is not None
+
+    def reconnect(self) -> None:
+        """Both legs back together after something else had their audio (a supervision);
+        while a party is held the bridge reconnects them itself at resume."""
+        if not self.holding:
+            self._connect()
+
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
         if isinstance(event, LegEnded):

@@ -3,7 +3,10 @@
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
 `resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
-room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`. Reading
+room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`; and
+supervision (calls/supervision.py): `supervise` an extension's call or `supervise_call` a given
+one (the supervisor's phone rings, then listens, whispers or barges), `supervision_mode`,
+`stop_supervision`. Reading
 calls goes through here only, as frozen views, so nothing outside `calls/` holds a live call.
 
 Events: `subscribe()` gives an async iterator of typed, frozen events (`CallStarted`,
@@ -42,6 +45,12 @@ from softswitch.calls.leg import (
 )
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
+from softswitch.calls.supervision import (
+    SupervisionError,
+    Supervisions,
+    SupervisionView,
+    mode_named,
+)
 from softswitch.media.endpoint import Direction
 
 DEFAULT_QUEUE_SIZE = 1000
@@ -163,8 +172,9 @@ class Subscription:
 class CallControl:
     """Commands over the live calls of one `Signalling`, and its event stream."""
 
-    def __init__(self, signalling: Signalling) -> None:
+    def __init__(self, signalling: Signalling, supervisions: Supervisions | None = None) -> None:
         self._signalling = signalling
+        self._supervisions = supervisions
         self._subscribers: set[Subscription] = set()
         signalling.observers.append(self)
 
@@ -260,6 +270,55 @@ class CallControl:
         """Mute (or unmute) every participant of the leg's room; moderators keep their voice."""
         conferences, leg = self._conference_leg(call_id, leg_id)
         conferences.member_command(leg, mute_all=on)
+
+    # ---- supervision (calls/supervision.py) --------------------------------------------
+    def supervisions(self) -> list[SupervisionView]:
+        return [] if self._supervisions is None else self._supervisions.views()
+
+    def supervise(self, extension: str, supervisor: str, mode: str) -> SupervisionView:
+        """Ring `supervisor`'s phone; answered, it listens to (whispers to, barges into) the
+        call `extension` is on. 404 when that extension is on no two-party call."""
+        supervisions = self._supervision_layer()
+        try:
+            supervision = supervisions.ring(
+                self._signalling, extension, supervisor, mode_named(mode)
+            )
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+        return supervision.view()
+
+    def supervise_call(self, call_id: int, supervisor: str, mode: str) -> SupervisionView:
+        """The same for a given call: its agent is the extension the call rang (or its caller)."""
+        call = self._call(call_id)
+        supervisions = self._supervision_layer()
+        try:
+            extension = supervisions.agent_of(call)
+            supervision = supervisions.ring(
+                self._signalling, extension, supervisor, mode_named(mode), only=call
+            )
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+        return supervision.view()
+
+    def supervision_mode(self, supervision_id: int, mode: str) -> SupervisionView:
+        supervisions = self._supervision_layer()
+        try:
+            supervisions.set_mode(supervision_id, mode_named(mode))
+            return supervisions.get(supervision_id).view()
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+
+    def stop_supervision(self, supervision_id: int) -> None:
+        supervisions = self._supervision_layer()
+        try:
+            supervisions.stop(supervision_id, "stopped by control", self._signalling)
+        except SupervisionError as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+
+    def _supervision_layer(self) -> Supervisions:
+        if self._supervisions is None:
+            raise ControlError("this switch has no supervision", 404)
+        return self._supervisions
 
     def _conference_leg(self, call_id: int, leg_id: int) -> tuple[Conferences, Leg]:
         call = self._call(call_id)

@@ -3,7 +3,7 @@
 The top line is the agent's state, reason and time in state with today's figures; under it
 the screen pop of the latest call offered, filled the moment `call_offered` arrives (before
 the agent's phone is answered): caller number, queue, call, the IVR's variables and the
-queue's CRM link. Keys: `r` ready, `n` not ready (fills `:pause AGENT ` for the reason), `w`
+queue's CRM link. Keys: `r` ready, `n` not ready (fills `:pause AGENT ` for the reason), `e`
 end wrap-up, `h` hold and `ctrl+k` hang up the agent's call, each one command of the line.
 """
 
@@ -22,7 +22,7 @@ from softswitch.console.centre_views import STATE_STYLES
 from softswitch.console.state import ConsoleState, Pane
 from softswitch.console.views import ConsoleView, clock, plain, sync_table
 
-KEYS_HINT = "r ready  n not ready  w end wrap-up  h hold  ctrl+k hang up  : commands"
+KEYS_HINT = "r ready  n not ready  e end wrap-up  h hold  ctrl+k hang up  : commands"
 
 
 def state_line(row: AgentRow | None, agent: str, now: float) -> Text:
@@ -67,7 +67,7 @@ class AgentView(ConsoleView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "ready", "ready"),
         Binding("n", "not_ready", "not ready"),
-        Binding("w", "end_wrap_up", "end wrap-up"),
+        Binding("e", "end_wrap_up", "end wrap-up"),
     ]
     DEFAULT_CSS = """
     AgentView #me-state { height: 2; }

@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from softswitch.api.client import ApiClientError
+from softswitch.console import supervise
 from softswitch.console.centre_actions import CENTRE_COMMANDS, run_centre_command
 from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import COMMANDS, Command, CommandError, parse
@@ -48,10 +49,10 @@ KEYS: Final = (
     ("ctrl+k", "hang up the selected call (fills :hangup, Enter confirms)"),
     ("h / r", "hold / resume the caller of the selected call"),
     # the call centre (console/centre_actions.py): on F6 agents, F7 callers, F5, F8
-    ("p r o w", "F6: pause (type the reason), ready, log out, end wrap-up the agent"),
+    ("p r o e", "F6: pause (type the reason), ready, log out, end wrap-up the agent"),
     ("m / t", "F7: move the caller to a queue (type it), put it at the head"),
     ("c", "F5: the selected queue's waiting callers (F7)"),
-    ("r n w", "F8 (agents): ready, not ready (type the reason), end wrap-up"),
+    ("r n e", "F8 (agents): ready, not ready (type the reason), end wrap-up"),
     ("ctrl+c", "quit (under softswitch run: stop the switch)"),
 )
 
@@ -109,6 +110,8 @@ class ConsoleApp(App[None]):
         Binding("ctrl+k", "hang_up", "hang up"),
         Binding("h", "hold", "hold", show=False),
         Binding("r", "resume", "resume", show=False),
+        *(Binding(key, f"supervise('{mode}')", mode, show=False) for key, mode in supervise.KEYS),
+        Binding("x", "release", "release", show=False),
     ]
     DEFAULT_CSS = """
     #status { height: 1; background: $panel; }
@@ -369,6 +372,18 @@ class ConsoleApp(App[None]):
         if call is not None:
             await self.run_command(f"resume {call}")
 
+    async def action_supervise(self, mode: str) -> None:
+        agent = supervise.selected_agent(self.views.get(self.current or ""), self.state)
+        if agent is None:
+            self.say("select an agent (F6) or a call (F2) first", error=True)
+        else:
+            await self.run_command(f"{mode} {agent}")
+
+    def action_release(self) -> None:
+        call = self._selected_call()
+        if call is not None:
+            self._open_line(":", f"release {call}")
+
     # ---- commands --------------------------------------------------------------------------
 
     async def run_command(self, line: str) -> None:
@@ -387,6 +402,8 @@ class ConsoleApp(App[None]):
         name = command.name
         if name in CENTRE_COMMANDS:
             await self._run_centre(command)
+        elif name in supervise.NAMES:
+            self.say(await supervise.run(self.session, command))
         elif name == "hangup":
             call = command.number(0)
             await self.session.command(lambda api: api.hang_up(call))

@@ -170,7 +170,7 @@ class AgentsView(ConsoleView):
         Binding("p", "pause", "pause"),
         Binding("r", "ready", "ready"),
         Binding("o", "logout", "log out"),
-        Binding("w", "end_wrap_up", "end wrap-up"),
+        Binding("e", "end_wrap_up", "end wrap-up"),  # w is whisper (supervise.py)
     ]
 
     def compose(self) -> ComposeResult:

@@ -57,6 +57,13 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = _specs(
     CommandSpec("wrapup", "AGENT", "end AGENT's wrap-up: ready for the next call", 1, 1, 1),
     CommandSpec("move", "CALL QUEUE", "move waiting CALL to QUEUE (keeps its wait)", 2, 2, 2),
     CommandSpec("head", "CALL", "put waiting caller CALL at the head of its queue", 1, 1, 1),
+    # supervision (console/supervise.py)
+    CommandSpec(
+        "listen", "AGENT [EXT]", "listen to AGENT's call (rings EXT: default yours)", 1, 1, 2
+    ),
+    CommandSpec("whisper", "AGENT [EXT]", "whisper to AGENT: only the agent hears you", 1, 1, 2),
+    CommandSpec("barge", "AGENT [EXT]", "barge into AGENT's call: both parties hear you", 1, 1, 2),
+    CommandSpec("release", "CALL", "force the release of CALL (hang it up)", 1, 1, 1),
     CommandSpec("view", "NAME", "show a view (calls, registrations, log, ...)", 0, 1, 1),
     CommandSpec("filter", "[TEXT]", "show only rows containing TEXT (none: all)", 0, 0, 8),
     CommandSpec("help", "", "the help screen (F1)", 0, 0, 0),

@@ -76,12 +76,23 @@ class Call:
     recording: str = "none"
 
 
+@dataclass(frozen=True)
+class Supervision:
+    supervision_id: int
+    call_id: int
+    agent: str
+    supervisor: str
+    mode: str
+    state: str
+
+
 @dataclass
 class ScriptedControl:
     """CallControl with calls put in by the test; commands are recorded, hang-up ends a call."""
 
     live: dict[int, Call] = field(default_factory=dict)
     commands: list[tuple[str, int, int | None]] = field(default_factory=list)
+    watching: dict[int, Supervision] = field(default_factory=dict)
 
     def add(self, call_id: int, caller: str, callee: str) -> Call:
         self.live[call_id] = Call(call_id, caller, callee)
@@ -109,6 +120,36 @@ class ScriptedControl:
     def pause_recording(self, call_id: int, paused: bool) -> None:
         self.call(call_id)
         self.commands.append(("pause_recording" if paused else "resume_recording", call_id, None))
+
+    # supervision: supervision 1 watches agent 1001 from 1006 once `supervise` ran
+    def supervisions(self) -> list[Supervision]:
+        return list(self.watching.values())
+
+    def supervise(self, extension: str, supervisor: str, mode: str) -> Supervision:
+        self.commands.append(("supervise", 0, None))
+        found = Supervision(len(self.watching) + 1, 1, extension, supervisor, mode, "ringing")
+        self.watching[found.supervision_id] = found
+        return found
+
+    def supervise_call(self, call_id: int, supervisor: str, mode: str) -> Supervision:
+        call = self.call(call_id)
+        return self.supervise(call.callee, supervisor, mode)
+
+    def supervision_mode(self, supervision_id: int, mode: str) -> Supervision:
+        found = self._supervision(supervision_id)
+        self.commands.append(("supervision_mode", supervision_id, None))
+        self.watching[supervision_id] = dataclasses.replace(found, mode=mode)
+        return self.watching[supervision_id]
+
+    def stop_supervision(self, supervision_id: int) -> None:
+        self._supervision(supervision_id)
+        self.commands.append(("stop_supervision", supervision_id, None))
+        del self.watching[supervision_id]
+
+    def _supervision(self, supervision_id: int) -> Supervision:
+        if supervision_id not in self.watching:
+            raise ControlError(f"no supervision {supervision_id}")
+        return self.watching[supervision_id]
 
     def _leg_command(self, name: str, call_id: int, leg_id: int, held: bool) -> None:
         call = self.call(call_id)

@@ -28,6 +28,11 @@ FORBIDDEN_BY_ROLE = {
         "read_queue_statistics",
         "move_caller",
         "caller_to_head",
+        "supervise_agent",
+        "supervise_call",
+        "list_supervisions",
+        "change_supervision",
+        "stop_supervision",
     },
     Role.SUPERVISOR: {"list_trunks"},
     Role.ADMIN: set(),
@@ -39,6 +44,7 @@ def _path(route: Route) -> str:
     # Call 1 is 1001 -> 1002: in every demo role's scope; leg 1 is its caller.
     # Agent 1001 and queue 600 (which 1001 serves) are in every demo role's scope too.
     path = route.path.replace("{call_id}", "1").replace("{leg_id}", "1")
+    path = path.replace("{supervision_id}", "1")  # made by the test when the route needs it
     return path.replace("{agent_number}", "1001").replace("{queue}", "600")
 
 
@@ -126,9 +132,15 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
         headers = {"Authorization": f"Bearer {client.token}"}
         kwargs: dict[str, object] = {"headers": headers}
         if route.body is not None:
-            kwargs["json"] = {"PauseRequest": {"reason": "lunch"}, "MoveRequest": {"queue": "601"}}[
-                route.body
-            ]
+            kwargs["json"] = {
+                "PauseRequest": {"reason": "lunch"},
+                "MoveRequest": {"queue": "601"},
+                "SuperviseRequest": {"mode": "listen", "extension": "1006"},
+                "SupervisionModeRequest": {"mode": "barge"},
+            }[route.body]
+        if "/supervisions/" in route.path:
+            api.control.supervise("1001", "1006", "listen")  # supervision 1
+            api.control.commands.clear()
         status, body, _ = await api.raw(route.method, _path(route), **kwargs)
         if route.operation_id in FORBIDDEN_BY_ROLE[role]:
             assert status == 403, body
@@ -137,7 +149,7 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
         elif route.operation_id == "end_wrap_up":
             assert status == 409, body  # allowed, but 1001 is ready, not in wrap-up
         else:
-            assert status in (200, 204), body
+            assert status in (200, 201, 204), body
 
     with_api(scenario)
 

@@ -190,7 +190,7 @@ def test_the_agent_console_pops_the_offered_call_and_acts_on_the_agents_own_call
             centre.apply(e.caller_hung_up("7", centre.clock()))
             await until(pilot, lambda: e.agent("1001").state is AgentState.WRAP_UP, "wrap-up")
             await until(pilot, lambda: "wrap-up" in str(state.render()), "shown wrap-up")
-            await pilot.press("w")
+            await pilot.press("e")
             await until(pilot, lambda: e.agent("1001").state is AgentState.READY, "w: ended")
             await pilot.press("n", *"break", "enter")
             await until(pilot, lambda: e.agent("1001").reason == "break", "n: not ready")
