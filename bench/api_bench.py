@@ -1,16 +1,19 @@
-"""CTI API bench: event fan-out to WebSocket subscribers and API latency under concurrent calls.
+"""The API scenario: CTI API latency under concurrent calls, and event fan-out to WebSockets.
 
-    .venv/bin/python -m bench.api_bench [--subscribers 200] [--calls 200] [--requests 500]
+    python -m bench --scenario api [--subscribers 200] [--api-calls 200] [--api-requests 500]
 
 Starts `softswitch run --headless` with a bench config (SIPp's calls come in on the `loadgen`
 trunk and go to the echo application, so each is answered by the switch itself), opens
-`--subscribers` WebSockets on /api/v1/events as admin, then holds `--calls` concurrent SIPp
-calls up. It reports, from the events received:
+`subscribers` WebSockets on /api/v1/events as admin, then holds `calls` concurrent SIPp calls up
+(bench/sipp_scenarios/uac_holdable.xml answers the switch's hold and resume re-INVITEs). It
+reports, from what a client sees:
 
 - fan-out: for every event delivered to every subscriber, the time from the event's timestamp
   (taken by the switch when the B2BUA reported the call event) to its arrival, p50/p99/max;
-- API latency: `--requests` sequential GET /api/v1/calls (each listing every call) while all
-  calls are up, p50/p99.
+- `GET /api/v1/calls` (each listing every call): `requests` sequential requests while all calls
+  are up, p50/p99;
+- hold and resume (`PUT .../legs/{leg}/hold`, then `.../resume`): up to `requests` / 2 calls put
+  on hold one after the other, then taken off it, p50/p99 of each request.
 
 Drives the switch as a user does (the command, HTTP, WebSocket): no module of the switch.
 Everything runs on 127.0.0.1; SIPp's load is bounded by call count and time.
@@ -18,25 +21,36 @@ Everything runs on 127.0.0.1; SIPp's load is bounded by call count and time.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from bench.display import Display
 from bench.peers.base import free_port, free_port_range, sip_options_ping
+from bench.peers.softswitch import softswitch_command
 from bench.sipp import percentile
 
-CALL_HOLD_MS = 30_000
+CALL_HOLD_MS = 30_000  # how long a call stays after the switch's last re-INVITE to it
 PASSWORD = "bench-admin"
+SCENARIO = Path(__file__).resolve().parent / "sipp_scenarios" / "uac_holdable.xml"
+ECHO = "9196"
+EVENTS_PER_CALL = 3  # call_created, call_answered, call_ended, before any hold
+
+
+@dataclass(frozen=True)
+class ApiLoad:
+    subscribers: int = 200
+    calls: int = 200
+    requests: int = 500
+    rate: int = 50  # new calls per second
 
 
 def bench_config(api_port: int, queue_size: int) -> str:
@@ -67,7 +81,7 @@ context = "from-loadgen"
 
 [[routes]]
 context = "from-loadgen"
-number = "9196"
+number = "{ECHO}"
 destination = "echo"
 """
 
@@ -87,9 +101,27 @@ async def _subscriber(
                 delays.append(now - datetime.fromisoformat(event["timestamp"]).timestamp())
 
 
-async def _measure(
-    args: argparse.Namespace, api_url: str, sip_port: int, workdir: Path
-) -> dict[str, object]:
+async def _timed(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str]
+) -> float:
+    started = time.perf_counter()
+    async with session.request(method, url, headers=headers) as response:
+        await response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
+    return time.perf_counter() - started
+
+
+def _ms_stats(prefix: str, seconds: list[float]) -> dict[str, Any]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        f"{prefix}_requests": len(ms),
+        f"{prefix}_p50_ms": percentile(ms, 0.5),
+        f"{prefix}_p99_ms": percentile(ms, 0.99),
+    }
+
+
+async def _measure(load: ApiLoad, api_url: str, sip_port: int, workdir: Path) -> dict[str, Any]:
     # One connection per subscriber: aiohttp's default pool stops at 100.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         async with session.post(
@@ -98,38 +130,47 @@ async def _measure(
             token = (await response.json())["token"]
         events_url = f"{api_url.replace('http', 'ws', 1)}/api/v1/events?token={token}&events=*"
         delays: list[float] = []
-        readies = [asyncio.Event() for _ in range(args.subscribers)]
+        readies = [asyncio.Event() for _ in range(load.subscribers)]
         tasks = [
             asyncio.ensure_future(_subscriber(session, events_url, delays, ready))
             for ready in readies
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30.0)
+        scenario = workdir / SCENARIO.name
+        scenario.write_text(SCENARIO.read_text().replace("[talk_ms]", str(CALL_HOLD_MS)))
         sipp = subprocess.Popen(
             [
-                "sipp", "-sn", "uac", f"127.0.0.1:{sip_port}", "-s", "9196",
-                "-m", str(args.calls), "-l", str(args.calls), "-r", str(args.rate),
-                "-d", str(CALL_HOLD_MS), "-i", "127.0.0.1", "-p", str(free_port()),
-                "-nostdin", "-timeout", f"{CALL_HOLD_MS // 1000 + 60}s", "-timeout_error",
+                "sipp", "-sf", str(scenario), f"127.0.0.1:{sip_port}", "-s", ECHO,
+                "-m", str(load.calls), "-l", str(load.calls), "-r", str(load.rate),
+                "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-nostdin",
+                "-timeout", f"{CALL_HOLD_MS // 1000 + 60}s", "-timeout_error",
             ],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "sipp.err", "wb"),  # noqa: SIM115
         )  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"}
+        calls_url = f"{api_url}/api/v1/calls"
         deadline = time.monotonic() + 60.0
         while True:  # wait until every call is up
-            async with session.get(f"{api_url}/api/v1/calls", headers=headers) as response:
-                up = len((await response.json())["items"])
-            if up >= args.calls or time.monotonic() > deadline:
+            async with session.get(calls_url, headers=headers) as response:
+                calls = (await response.json())["items"]
+            if len(calls) >= load.calls or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
-        latencies: list[float] = []
-        for _ in range(args.requests):
-            started = time.perf_counter()
-            async with session.get(f"{api_url}/api/v1/calls", headers=headers) as response:
-                await response.read()
-                assert response.status == 200
-            latencies.append(time.perf_counter() - started)
-        returncode = await asyncio.get_running_loop().run_in_executor(None, sipp.wait, 120)
-        expected = args.subscribers * args.calls * 3
+        up = len(calls)
+        listing = [await _timed(session, "GET", calls_url, headers) for _ in range(load.requests)]
+        legs = [(c["call_id"], c["legs"][0]["leg_id"]) for c in calls[: load.requests // 2]]
+        holds = [
+            await _timed(session, "PUT", f"{calls_url}/{call}/legs/{leg}/hold", headers)
+            for call, leg in legs
+        ]
+        resumes = [
+            await _timed(session, "PUT", f"{calls_url}/{call}/legs/{leg}/resume", headers)
+            for call, leg in legs
+        ]
+        returncode = await asyncio.get_running_loop().run_in_executor(
+            None, sipp.wait, CALL_HOLD_MS / 1000 + 90
+        )
+        expected = load.subscribers * load.calls * EVENTS_PER_CALL
         end = time.monotonic() + 15.0
         while len(delays) < expected and time.monotonic() < end:
             await asyncio.sleep(0.1)
@@ -137,42 +178,51 @@ async def _measure(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     ms = [d * 1000 for d in delays]
-    lat_ms = [d * 1000 for d in latencies]
     return {
-        "subscribers": args.subscribers,
-        "calls": args.calls,
+        "subscribers": load.subscribers,
+        "calls": load.calls,
         "calls_up_during_requests": up,
         "sipp_exit": returncode,
         "deliveries": len(ms),
-        "deliveries_expected": expected,
+        "deliveries_at_least": expected,
         "fanout_p50_ms": percentile(ms, 0.5),
         "fanout_p99_ms": percentile(ms, 0.99),
         "fanout_max_ms": max(ms) if ms else None,
-        "list_calls_p50_ms": percentile(lat_ms, 0.5),
-        "list_calls_p99_ms": percentile(lat_ms, 0.99),
+        **_ms_stats("list_calls", listing),
+        **_ms_stats("hold", holds),
+        **_ms_stats("resume", resumes),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscribers", type=int, default=200)
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--rate", type=int, default=50, help="new calls per second")
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
-    if shutil.which("sipp") is None:
-        print("sipp is not installed (Debian sip-tester; make setup installs it)")
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="api-bench-"))
+def _wait_listening(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def run_scenario(load: ApiLoad, out_dir: Path, display: Display) -> dict[str, Any]:
+    """Start the switch, measure, stop it; the switch's log stays in out_dir/api/."""
+    workdir = out_dir / "api"
+    workdir.mkdir(parents=True, exist_ok=True)
     api_port = free_port(kind=socket.SOCK_STREAM)
     sip_port = free_port()
     config = workdir / "softswitch.toml"
-    # Each subscriber gets 3 events per call: room for all of them, so none is dropped.
-    config.write_text(bench_config(api_port, args.calls * 3 + 16))
-    low, high = free_port_range(2 * args.calls + 64)
+    # Room for every event of every call (and each hold and resume) per subscriber: none dropped.
+    config.write_text(bench_config(api_port, load.calls * (EVENTS_PER_CALL + 2) + 16))
+    low, high = free_port_range(2 * load.calls + 64)
+    display.note(
+        f"api: {load.calls} calls, {load.subscribers} WebSocket subscribers, "
+        f"{load.requests} requests"
+    )
     switch = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "softswitch"), "run", "--config", str(config),
+            str(softswitch_command()), "run", "--config", str(config),
             "--headless", "--sip-port", str(sip_port), "--rtp-ports", f"{low}-{high}",
             "--data-dir", str(workdir / "data"), "--metrics-port", "0", "--log-level", "warning",
         ],
@@ -180,23 +230,29 @@ def main() -> int:
     )  # fmt: skip
     try:
         sip_options_ping(sip_port)
-        api_url = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 10.0
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", api_port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        result = asyncio.run(_measure(args, api_url, sip_port, workdir))
+        _wait_listening(api_port, 10.0)
+        result = asyncio.run(_measure(load, f"http://127.0.0.1:{api_port}", sip_port, workdir))
+    except (OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+        display.note(f"[red]api: {exc}")
+        result = {"error": str(exc)}
     finally:
         switch.terminate()
         switch.wait(10)
-    print(json.dumps(result, indent=2))
-    return 0
+    if "error" not in result:
+        display.note(
+            "api: p99 "
+            + ", ".join(
+                f"{name} {_ms(result[key])}"
+                for name, key in (
+                    ("fan-out", "fanout_p99_ms"),
+                    ("GET /calls", "list_calls_p99_ms"),
+                    ("hold", "hold_p99_ms"),
+                    ("resume", "resume_p99_ms"),
+                )
+            )
+        )
+    return result
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bench import acd, machine, media_calls, relay, report, security, setup_rate
+from bench import acd, api_bench, machine, media_calls, relay, report, security, setup_rate
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -25,7 +25,7 @@ from bench.programs import SCENARIO_PROGRAMS, Program, missing
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd")
+SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd", "api")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
 }
@@ -91,6 +91,7 @@ SCENARIO_PEERS = {
     "relay": tuple(relay.PEERS),
     "acd": (),  # in-process: no peers
     "security": (),  # the switch's parser alone, under hypothesis
+    "api": (),  # the switch alone, driven through its CTI API
 }
 MAX_CALLS_PER_STEP = 20000
 MAX_DURATION_S = 60.0
@@ -244,6 +245,27 @@ def run_scenario(
     show_default=True,
     help="Security scenario: hypothesis inputs for the SIP parser.",
 )
+@click.option(
+    "--subscribers",
+    type=int,
+    default=api_bench.ApiLoad.subscribers,
+    show_default=True,
+    help="API scenario: WebSocket event subscribers.",
+)
+@click.option(
+    "--api-calls",
+    type=int,
+    default=api_bench.ApiLoad.calls,
+    show_default=True,
+    help="API scenario: concurrent calls up while the API is measured.",
+)
+@click.option(
+    "--api-requests",
+    type=int,
+    default=api_bench.ApiLoad.requests,
+    show_default=True,
+    help="API scenario: GET /calls requests (and up to half as many holds and resumes).",
+)
 @click.option("--peers", help="Comma-separated: " + ",".join(ALL_PEERS) + ".")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder.")
 @click.option("--profile/--no-profile", default=True, help="py-spy the switch.", show_default=True)
@@ -270,6 +292,9 @@ def main(
     pps: tuple[float, ...],
     streams: int | None,
     fuzz_inputs: int,
+    subscribers: int,
+    api_calls: int,
+    api_requests: int,
     peers: str | None,
     out: Path | None,
     profile: bool,
@@ -317,6 +342,10 @@ def main(
                 continue
             if scenario == "acd":
                 results["scenarios"]["acd"] = acd.run_scenario(display)
+                continue
+            if scenario == "api":
+                load = api_bench.ApiLoad(subscribers, api_calls, api_requests)
+                results["scenarios"]["api"] = api_bench.run_scenario(load, out_dir, display)
                 continue
             lacking = unavailable.get(scenario, {})
             run_peers = [p for p in plan[scenario] if p not in lacking]

@@ -61,7 +61,9 @@ RTPENGINE = Program("rtpengine", "rtpengine-daemon", Installer.APT)
 B2BUA_SIMPLE = Program("b2bua_simple", "sippy==2.5.0", Installer.PIP)
 PY_SPY = Program("py-spy", "py-spy", Installer.PIP)
 # What the load scenarios themselves drive, whatever the peer.
-SCENARIO_PROGRAMS = {"setup": (SIPP,), "media": (SIPP,), "relay": (), "acd": (), "security": ()}
+SCENARIO_PROGRAMS = {
+    "setup": (SIPP,), "media": (SIPP,), "relay": (), "acd": (), "security": (), "api": (SIPP,),
+}  # fmt: skip
 
 
 def missing(programs: tuple[Program, ...]) -> list[Program]:

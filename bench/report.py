@@ -212,6 +212,38 @@ def _acd_section(results: Results) -> list[str]:
     return out
 
 
+def _api_section(results: Results) -> list[str]:
+    api = results["scenarios"].get("api")
+    if api is None:
+        return []
+    out = ["", "## CTI API (`--scenario api`)", ""]
+    if "error" in api:
+        return [*out, f"Not measured: {api['error']}"]
+    out += [
+        f"{api['calls_up_during_requests']} of {api['calls']} calls up (SIPp, echo), "
+        f"{api['subscribers']} WebSocket subscribers on /api/v1/events; requests one after "
+        "another from one client.",
+        "",
+        "| measure | requests | p50 | p99 |",
+        "|---|---|---|---|",
+    ]
+    for label, key in [
+        ("`GET /api/v1/calls` (every call listed)", "list_calls"),
+        ("`PUT .../legs/{leg}/hold`", "hold"),
+        ("`PUT .../legs/{leg}/resume`", "resume"),
+    ]:
+        out.append(
+            f"| {label} | {api[key + '_requests']} | {_fmt(api[key + '_p50_ms'])} ms"
+            f" | {_fmt(api[key + '_p99_ms'])} ms |"
+        )
+    out.append(
+        f"| event fan-out, event timestamp to arrival ({api['deliveries']} deliveries) | | "
+        f"{_fmt(api['fanout_p50_ms'])} ms | {_fmt(api['fanout_p99_ms'])} ms "
+        f"(max {_fmt(api['fanout_max_ms'])} ms) |"
+    )
+    return out
+
+
 def _relay_section(results: Results) -> list[str]:
     relay = _steps(results, "relay")
     scenario = results["scenarios"].get("relay")
@@ -317,6 +349,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
     out += _acd_section(results)
+    out += _api_section(results)
     fuzz = results["scenarios"].get("security", {}).get("fuzz")
     if fuzz:
         out += ["", "## Security: hypothesis fuzzing of the SIP parser", ""]

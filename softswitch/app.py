@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 
+from softswitch.acd.errors import AcdError
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.auth import Principal, RateLimitingGuard
@@ -67,15 +68,29 @@ from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import SipTransport, TransportError
 from softswitch.store import cdr, queue_log, recordings, registrations, voicemail
 from softswitch.store.database import Database, StoreError
+from softswitch.store.liveness import HEARTBEAT_INTERVAL_S, AcdStateFile, Heartbeat
 
 log = logging.getLogger("softswitch")
 
 SHUTDOWN_TIMEOUT_S = 3.0
 SWEEP_INTERVAL_S = 5.0
+CRASH_CAUSE = "switch crashed"  # the CDR's hangup cause of calls the previous run left open
 
 
 class StartupError(Exception):
     """Something the operator must fix before the switch can run (exit status 2)."""
+
+
+def routing_plan(config: Config, acd: AcdConfig, *, with_flows: bool = True) -> RoutingPlan:
+    """The whole plan: the config's routes, and the numbers and prefixes the call centre adds
+    (queues, IVR flows, agent and voicemail codes, *33-*35). check-config builds the same."""
+    numbers = {q.number: RouteTarget("queue", q.number, q.number) for q in acd.queues}
+    ivr = ivr_settings(config)
+    if with_flows and ivr is not None:
+        numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
+    prefixes = feature_prefixes() | voicemail_prefixes()
+    prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+    return RoutingPlan(config, numbers, prefixes)
 
 
 class _StoreWriter:
@@ -359,6 +374,8 @@ class Switch:
         self._metrics_server: asyncio.AbstractServer | None = None
         self._writes: _StoreWriter | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._beating: asyncio.Task[None] | None = None
+        self._heartbeat = Heartbeat(config.data.dir)
         self._security_file: logging.Handler | None = None
         self.guard = SourceGuard(
             config.security, unlimited=(t.host for t in config.trunks if _is_ip(t.host))
@@ -383,7 +400,10 @@ class Switch:
             self.db = await Database.open(config.data.dir)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
-        closed = await cdr.close_dangling(self.db, time.time(), "switch restarted")
+        # Read before this run beats: when the previous run was last alive (None: no run yet).
+        last_alive = self._heartbeat.last_beat()
+        ended_at = min(last_alive, time.time()) if last_alive is not None else time.time()
+        closed = await cdr.close_dangling(self.db, ended_at, CRASH_CAUSE)
         if closed:
             log.warning("closed %d call records left open by a previous run", closed)
         recordings_root = config.data.dir / RECORDINGS_DIR
@@ -467,6 +487,8 @@ class Switch:
         except TransportError as exc:
             await self.db.close()
             raise StartupError(str(exc)) from exc
+        # No await since the transport started: the ACD is restored before the first request.
+        self._recover_centre(centre, ended_at)
         self._bind_metrics()
         if config.api.enabled or self._own_console:
             await self._start_api(records)
@@ -482,6 +504,7 @@ class Switch:
                     f"{exc.strerror}"
                 ) from exc
         self._sweeper = loop.create_task(self._sweep())
+        self._beating = loop.create_task(self._beat())
         log.info(
             "softswitch ready: SIP %s on %s:%d, RTP %d-%d, %d extensions, %d trunks",
             "+".join(config.sip.transports),
@@ -501,13 +524,9 @@ class Switch:
         per extension and queue, *97 to listen, *98 + box to leave a message)."""
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
-        numbers: dict[str, RouteTarget] = centre.numbers()
-        ivr = ivr_settings(config)
-        if self.flows is not None and ivr is not None:
-            numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
-        prefixes = feature_prefixes() | voicemail_prefixes()
-        prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
-        routing = RoutingPlan(config, numbers, prefixes)
+        routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
+        for key, problem in routing.dangling(config):
+            raise StartupError(str(ConfigError(config.source, key, problem)))
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
@@ -642,11 +661,40 @@ class Switch:
             self.registrar.expire()
             self.b2bua.reap_silent_calls(loop.time())
 
+    def _recover_centre(self, centre: CallCentre, ended_at: float) -> None:
+        """The ACD carries on from the state the previous run saved (agents logged in, paused),
+        without the callers that run held: their legs died with it."""
+        assert self.b2bua is not None
+        state_file = AcdStateFile(self.config.data.dir)
+        centre.services = self.b2bua.signalling  # recovery arms timers (wrap-ups ending)
+        state = state_file.load()
+        if state is not None:
+            try:
+                lost = centre.recover(state, ended_at)
+            except (AcdError, KeyError, TypeError, ValueError) as exc:
+                log.warning("ignoring the ACD state of the previous run: %s", exc)
+            else:
+                if lost:
+                    log.warning("the call centre lost %d callers with the previous run", lost)
+        centre.state_sink = state_file
+
+    async def _beat(self) -> None:
+        """The heartbeat a crash leaves behind, and the ACD state saved when it changed."""
+        while True:
+            self._heartbeat.beat(time.time())
+            if self.centre is not None:
+                self.centre.save_state_if_changed()
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._beating is not None:
+            self._beating.cancel()
         if self.b2bua is not None and self.transport is not None:
             await self.b2bua.shutdown(SHUTDOWN_TIMEOUT_S)
+        if self.centre is not None:
+            self.centre.save_state()  # the calls are over: what the next start carries on from
         if self.transport is not None:
             await self.transport.stop()
         if self.recording_taps is not None:

@@ -337,6 +337,14 @@ def check_config(path: Path | None, config_path: Path | None) -> None:
     except ConfigError as exc:
         _fail(str(exc))
         return
+    from softswitch.app import routing_plan
+
+    dangling = routing_plan(config, acd).dangling(config)
+    if dangling:
+        click.echo(
+            "\n".join(f"softswitch: {ConfigError(str(path), k, p)}" for k, p in dangling), err=True
+        )
+        sys.exit(EXIT_CONFIG)
     click.echo(summarize(config))
     click.echo(voicemail.summary())
     from softswitch.centre.voicemail import missing_prompts

@@ -18,7 +18,14 @@ from typing import Any, Final
 
 from softswitch.config_api import ApiConfig, parse_api
 from softswitch.config_conference import ConferenceConfig, conference_summary, parse_conference
-from softswitch.config_features import IN_CALL_KEYS, InCallFeatures, parse_in_call
+from softswitch.config_features import (
+    IN_CALL_KEYS,
+    PICKUP_KEYS,
+    InCallFeatures,
+    PickupCodes,
+    parse_in_call,
+    parse_pickup,
+)
 from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
@@ -48,7 +55,9 @@ from softswitch.security.settings import (
 TRANSPORTS: Final = ("udp", "tcp", "tls")
 DEFAULT_TRANSPORTS: Final = ("udp", "tcp")  # TLS needs a certificate: listed only when asked
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
-DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk")
+# "number" hands the call to what a number reaches in the internal context (an IVR flow, a queue,
+# a voicemail box...): the way a DID from a gateway reaches the call centre.
+DESTINATION_KINDS: Final = ("conference", "echo", "dtmf_test", "extension", "trunk", "number")
 INTERNAL_CONTEXT: Final = "internal"
 _HOSTNAME_RE: Final = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -131,6 +140,7 @@ class FeaturesConfig:
     dtmf_test: str = "9197"
     in_call: InCallFeatures = field(default_factory=InCallFeatures)  # DTMF codes in a call
     supervisor: SupervisorCodes = field(default_factory=SupervisorCodes)  # *33/*34/*35
+    pickup: PickupCodes = field(default_factory=PickupCodes)  # *8, ** + extension
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,8 @@ class Extension:
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    pickup_group: str = ""  # *8 from a phone of the group answers a call ringing in it
+    caller_id: str = ""  # the number trunks see on its outbound calls; "" = its number
 
     def ha1_for(self, algorithm: str, realm: str) -> str | None:
         """HA1 = H(user:realm:password) for `algorithm` (RFC 7616 §3.4.2), None if not configured.
@@ -462,7 +474,9 @@ def _parse_metrics(root: _Table) -> MetricsConfig:
 
 
 def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> FeaturesConfig:
-    t = root.table("features", ("echo_test", "dtmf_test", *IN_CALL_KEYS, *SUPERVISOR_KEYS))
+    t = root.table(
+        "features", ("echo_test", "dtmf_test", *IN_CALL_KEYS, *SUPERVISOR_KEYS, *PICKUP_KEYS)
+    )
     numbers: dict[str, str] = {}
     for key, default in (("echo_test", "9196"), ("dtmf_test", "9197")):
         number: str = t.dial(key, default, empty=True)
@@ -475,7 +489,11 @@ def _parse_features(root: _Table, extensions: tuple[Extension, ...]) -> Features
             raise t.error(key, f"{number} is also features.echo_test")
         numbers[key] = number
     return FeaturesConfig(
-        numbers["echo_test"], numbers["dtmf_test"], parse_in_call(t), parse_supervisor_codes(t)
+        numbers["echo_test"],
+        numbers["dtmf_test"],
+        parse_in_call(t),
+        parse_supervisor_codes(t),
+        parse_pickup(t),
     )
 
 
@@ -492,6 +510,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
     keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("pickup_group", "caller_id")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
     for index, t in enumerate(root.tables("extensions", keys)):
@@ -519,6 +538,8 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                pickup_group=t.string("pickup_group", ""),
+                caller_id=t.string("caller_id", ""),
             )
         )
     return tuple(extensions)
@@ -663,6 +684,10 @@ def _parse_destination(
         if target:
             raise t.error("destination", f"{kind!r} takes no target, got {text!r}")
         return Destination(kind)
+    if kind == "number":
+        if target and not target.replace("*", "").replace("#", "").isalnum():
+            raise t.error("destination", f"'number:' takes a dialled number, got {text!r}")
+        return Destination(kind, target)  # checked against the internal plan at start
     if not target:
         raise t.error("destination", f"{kind!r} needs a target, as in '{kind}:NAME'")
     if kind == "extension" and target not in numbers:

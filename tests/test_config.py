@@ -228,37 +228,40 @@ def route_error(**route: Any) -> str:
 
 def test_bad_destinations() -> None:
     assert route_error(context="internal", number="500", destination="queue:sales") == (
-        "config.toml:routes[4].destination: unknown kind 'queue' in 'queue:sales'"
-        " (allowed: conference, echo, dtmf_test, extension, trunk)"
+        "config.toml:routes[5].destination: unknown kind 'queue' in 'queue:sales'"
+        " (allowed: conference, echo, dtmf_test, extension, trunk, number)"
+    )
+    assert route_error(context="internal", number="501", destination="number:5 0") == (
+        "config.toml:routes[5].destination: 'number:' takes a dialled number, got 'number:5 0'"
     )
     assert route_error(context="internal", number="500", destination="extension:1999") == (
-        "config.toml:routes[4].destination: no extension 1999"
+        "config.toml:routes[5].destination: no extension 1999"
     )
     assert route_error(context="internal", number="500", destination="trunk:nobody") == (
-        "config.toml:routes[4].destination: no trunk 'nobody'"
+        "config.toml:routes[5].destination: no trunk 'nobody'"
     )
     assert route_error(context="internal", number="500", destination="echo:1") == (
-        "config.toml:routes[4].destination: 'echo' takes no target, got 'echo:1'"
+        "config.toml:routes[5].destination: 'echo' takes no target, got 'echo:1'"
     )
     assert route_error(context="internal", number="500", destination="trunk:gateway") == (
-        "config.toml:routes[4].destination: trunk 'gateway' has port 0 (inbound only): set its port"
+        "config.toml:routes[5].destination: trunk 'gateway' has port 0 (inbound only): set its port"
     )
 
 
 def test_route_rules() -> None:
     assert route_error(context="from-gateway", number="9196", destination="echo") == (
-        "config.toml:routes[4].number: duplicate route for number 9196 in context from-gateway"
+        "config.toml:routes[5].number: duplicate route for number 9196 in context from-gateway"
         " (also routes[2])"
     )
     assert route_error(context="lobby", number="1", destination="echo") == (
-        "config.toml:routes[4].context: unknown context 'lobby'"
+        "config.toml:routes[5].context: unknown context 'lobby'"
         " (use 'internal' or a trunk's context)"
     )
     assert route_error(context="internal", number="1", prefix="2", destination="echo") == (
-        "config.toml:routes[4]: needs exactly one of number or prefix"
+        "config.toml:routes[5]: needs exactly one of number or prefix"
     )
     assert route_error(context="internal", prefix="0x", destination="echo") == (
-        "config.toml:routes[4].prefix: expected dial digits (0-9, *, #, optional leading +),"
+        "config.toml:routes[5].prefix: expected dial digits (0-9, *, #, optional leading +),"
         " got '0x'"
     )
 
@@ -266,7 +269,7 @@ def test_route_rules() -> None:
 def test_echo_test_rules() -> None:
     # A route for the echo test's number in the internal context would leave one of them dead.
     assert route_error(context="internal", number="9196", destination="trunk:carrier") == (
-        "config.toml:routes[4].number: 9196 is features.echo_test in context internal"
+        "config.toml:routes[5].number: 9196 is features.echo_test in context internal"
     )
     assert error_of('[features]\necho_test = "+"') == (
         "config.toml:features.echo_test: expected dial digits or empty (off), got '+'"
@@ -336,7 +339,7 @@ def test_summary_lists_listeners_and_routes() -> None:
     text = summarize(load_config(EXAMPLE))
     assert "udp+tcp on 0.0.0.0:5060" in text
     assert "ports 16000-19999" in text
-    assert "6 extensions, 2 trunks, 4 routes" in text
+    assert "6 extensions, 2 trunks, 5 routes" in text
     assert (
         "guard: 16 requests per 2 s per source, ban after 20 failed logins for 300 s;"
         " TCP/TLS 32 connections per source, 1024 in all; capacity any calls, any calls/s"

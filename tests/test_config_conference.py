@@ -91,6 +91,6 @@ def test_a_route_to_a_room_outside_the_range_is_refused() -> None:
     data["routes"].append(
         {"context": "from-gateway", "number": "7800", "destination": "conference:9000"}
     )
-    assert "routes[4].destination: no conference room 9000" in _problem(data)
+    assert "routes[5].destination: no conference room 9000" in _problem(data)
     data["routes"][3]["destination"] = "conference"
     assert "'conference' needs a target" in _problem(data)

@@ -31,6 +31,7 @@ class QueueLogEvent(StrEnum):
     CALLBACKATTEMPT = "CALLBACKATTEMPT"
     CALLBACKFAILED = "CALLBACKFAILED"
     CALLBACKGIVEUP = "CALLBACKGIVEUP"
+    OUTBOUND = "OUTBOUND"  # an agent dialled out through a trunk (data: the number dialled)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class QueueConfig:
     short_abandon_s: float = 5.0  # S: callers who hang up sooner were never really offered
     abandon_treatment: str = "against"  # statistics.AbandonTreatment: against, ignore, in-favour
     screen_pop_url: str = ""  # template: {caller}, {queue}, {agent}, {var.NAME} (IVR variables)
+    caller_id: str = ""  # what trunks see when an agent whose outbound_queue this is dials out
 
     def exit_target(self, digit: str) -> Target | None:
         for key, target in self.exit_keys:
@@ -131,6 +132,7 @@ class AgentConfig:
     name: str = ""
     skills: tuple[tuple[str, int], ...] = ()
     memberships: tuple[Membership, ...] = ()
+    outbound_queue: str = ""  # its outbound calls present this queue's caller_id, and are logged
 
     def proficiency(self, skill: str) -> int:
         for name, level in self.skills:

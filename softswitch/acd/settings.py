@@ -34,9 +34,9 @@ _QUEUE_KEYS: Final = (
     "join_empty", "leave_empty", "empty_target", "max_length", "full_target", "exit_keys",
     "priority_step_s", "progressive_step_s", "callback_retries", "callback_retry_delay_s",
     "callback_dial_timeout_s", "default_handle_time_s", "service_level_s", "short_abandon_s",
-    "abandon_treatment", "screen_pop_url",
+    "abandon_treatment", "screen_pop_url", "caller_id",
 )  # fmt: skip
-_AGENT_KEYS: Final = ("number", "name", "skills", "queues")
+_AGENT_KEYS: Final = ("number", "name", "skills", "queues", "outbound_queue")
 
 
 class SettingsError(Exception):
@@ -241,6 +241,7 @@ def _parse_queue(t: _Reader, queues: list[Any]) -> QueueConfig:
             "abandon_treatment", "against", tuple(a.value for a in AbandonTreatment)
         ),
         screen_pop_url=t.text("screen_pop_url", ""),
+        caller_id=t.text("caller_id", ""),
     )
 
 
@@ -269,9 +270,13 @@ def _parse_agent(t: _Reader, queues: set[str], extensions: set[str], order: int)
                 weight=weight,
             )
         )
+    outbound_queue = t.text("outbound_queue", "")
+    if outbound_queue and outbound_queue not in queues:
+        raise t.error("outbound_queue", f"no queue {outbound_queue}")
     return AgentConfig(
         number=number,
         name=t.text("name", ""),
         skills=t.skills("skills"),
         memberships=tuple(memberships),
+        outbound_queue=outbound_queue,
     )

@@ -233,6 +233,32 @@ class ApiClient:
     async def resume(self, call_id: int, leg_id: int) -> None:
         await self._request("PUT", f"/api/v1/calls/{call_id}/legs/{leg_id}/resume")
 
+    async def transfer(
+        self, call_id: int, leg_id: int, target: str, *, attended: bool = False
+    ) -> None:
+        """The party of `leg_id` transfers its peer to `target` (attended: consults first)."""
+        body = {"leg_id": leg_id, "target": target, "attended": attended}
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer", body)
+
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        """Ring `extension`, then dial `number` from it; the new call's id."""
+        body = {"from": extension, "to": number, "caller_id": caller_id}
+        created = await self._request("POST", "/api/v1/calls", body)
+        return int(created["call_id"])
+
+    async def conference(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        """Three-way: the party of `leg_id` (default: the callee) adds `target`."""
+        body: dict[str, object] = {"target": target}
+        if leg_id is not None:
+            body["leg_id"] = leg_id
+        await self._request("POST", f"/api/v1/calls/{call_id}/conference", body)
+
+    async def complete_transfer(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer/complete")
+
+    async def cancel_transfer(self, call_id: int) -> None:
+        await self._request("POST", f"/api/v1/calls/{call_id}/transfer/cancel")
+
     async def pause_recording(self, call_id: int) -> None:
         await self._request("POST", f"/api/v1/calls/{call_id}/recording/pause")
 

@@ -24,6 +24,10 @@ _CALLS: Final = (
     "calld.calls.*.legs.*.hold.update",
     "calld.calls.*.legs.*.resume.update",
     "calld.calls.*.recording.update",  # pause for a card number, resume
+    "calld.calls.*.transfer.create",  # blind, or attended (consult first)
+    "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
+    "calld.calls.*.conference.create",  # three-way: add a third party
+    "calld.calls.create",  # originate from one's own extension (scope checks the extension)
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (

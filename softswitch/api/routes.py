@@ -291,6 +291,69 @@ async def resume_recording(ctx: Context) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+MAX_TARGET_CHARS: Final = 64  # a number to dial
+
+
+async def transfer_call(ctx: Context) -> web.StreamResponse:
+    """Body {"leg_id", "target", "attended"}: the party of `leg_id` transfers its peer."""
+    call = _call_in_scope(ctx)
+    body = await read_json_object(ctx.request)
+    leg_id, target, attended = body.get("leg_id"), body.get("target"), body.get("attended", False)
+    if type(leg_id) is not int or not 0 < leg_id <= MAX_ID:
+        raise ApiError(400, "leg_id must be a positive integer")
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_CHARS:
+        raise ApiError(400, f"target must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    if not isinstance(attended, bool):
+        raise ApiError(400, "attended must be true or false")
+    _control(lambda: ctx.services.control.transfer(call.call_id, leg_id, target, attended=attended))
+    return web.Response(status=204)
+
+
+async def originate_call(ctx: Context) -> web.StreamResponse:
+    """Body {"from": extension, "to": number, "caller_id"?}: ring the extension, then dial."""
+    body = await read_json_object(ctx.request)
+    extension, number, caller_id = body.get("from"), body.get("to"), body.get("caller_id", "")
+    for name, value in (("from", extension), ("to", number)):
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_TARGET_CHARS:
+            raise ApiError(400, f"{name} must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    if not isinstance(caller_id, str) or len(caller_id) > MAX_TARGET_CHARS:
+        raise ApiError(400, f"caller_id must be a number of at most {MAX_TARGET_CHARS} characters")
+    assert isinstance(extension, str) and isinstance(number, str)
+    if not ctx.services.scope.allows(ctx.principal, (extension,)):
+        raise ApiError(403, "that extension is not yours or your teams'")
+    try:
+        call_id = await ctx.services.control.originate(extension, number, caller_id)
+    except LookupError as exc:
+        raise ApiError(getattr(exc, "status_hint", 404), str(exc)) from exc
+    return json_response({"call_id": call_id}, 201)
+
+
+async def conference_call(ctx: Context) -> web.StreamResponse:
+    """Body {"target", "leg_id"?}: three-way, the party of leg_id (default: the callee) adds
+    target; all three talk once it answers."""
+    call = _call_in_scope(ctx)
+    body = await read_json_object(ctx.request)
+    target, leg_id = body.get("target"), body.get("leg_id")
+    if leg_id is not None and (type(leg_id) is not int or not 0 < leg_id <= MAX_ID):
+        raise ApiError(400, "leg_id must be a positive integer")
+    if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET_CHARS:
+        raise ApiError(400, f"target must be a number of 1 to {MAX_TARGET_CHARS} characters")
+    _control(lambda: ctx.services.control.three_way(call.call_id, target, leg_id))
+    return web.Response(status=204)
+
+
+async def complete_transfer(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.transfer_complete(call.call_id))
+    return web.Response(status=204)
+
+
+async def cancel_transfer(ctx: Context) -> web.StreamResponse:
+    call = _call_in_scope(ctx)
+    _control(lambda: ctx.services.control.transfer_cancel(call.call_id))
+    return web.Response(status=204)
+
+
 def _control(command: Callable[[], T]) -> T:
     try:
         return command()
@@ -448,6 +511,26 @@ ROUTES: Final[Sequence[Route]] = (
         dict([(200, ("the calls", "CallList")), _UNAUTHORIZED, _FORBIDDEN]),
     ),
     Route(
+        "POST",
+        "/api/v1/calls",
+        "originate_call",
+        "Click-to-call: ring the extension `from`, then dial `to` from it (`caller_id` is shown"
+        " when it goes out through a trunk)",
+        "calld.calls.create",
+        originate_call,
+        dict(
+            [
+                (201, ("the call, ringing the extension", "CallCreated")),
+                (400, ("not an OriginateRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such extension, or nothing answers to `to`", "Error")),
+                (409, ("the extension has no registered phone", "Error")),
+            ]
+        ),
+        body="OriginateRequest",
+    ),
+    Route(
         "GET",
         "/api/v1/calls/{call_id}",
         "read_call",
@@ -486,6 +569,69 @@ ROUTES: Final[Sequence[Route]] = (
         resume_leg,
         dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
         int_params=("call_id", "leg_id"),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer",
+        "transfer_call",
+        "The party of leg_id transfers its peer to target: blind at once, or attended (the"
+        " party's phone rings the target while the peer hears music on hold)",
+        "calld.calls.{call_id}.transfer.create",
+        transfer_call,
+        dict(
+            [
+                _NO_CONTENT,
+                (400, ("not a TransferRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such call or leg, or nothing answers to target", "Error")),
+                _CONFLICT,
+            ]
+        ),
+        int_params=("call_id",),
+        body="TransferRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/conference",
+        "conference_call",
+        "Three-way: the party of leg_id (default: the callee) adds target; its peer hears music"
+        " until target answers, then all three talk (an attended transfer going on joins now)",
+        "calld.calls.{call_id}.conference.create",
+        conference_call,
+        dict(
+            [
+                _NO_CONTENT,
+                (400, ("not a ConferenceRequest", "Error")),
+                _UNAUTHORIZED,
+                _FORBIDDEN,
+                (404, ("no such call or leg, or nothing answers to target", "Error")),
+                _CONFLICT,
+            ]
+        ),
+        int_params=("call_id",),
+        body="ConferenceRequest",
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer/complete",
+        "complete_transfer",
+        "Complete the call's attended transfer: the held peer is joined with the target",
+        "calld.calls.{call_id}.transfer.update",
+        complete_transfer,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/transfer/cancel",
+        "cancel_transfer",
+        "Cancel the call's attended transfer: the target's leg ends, the transferor is back"
+        " with its peer",
+        "calld.calls.{call_id}.transfer.update",
+        cancel_transfer,
+        dict([_NO_CONTENT, _UNAUTHORIZED, _FORBIDDEN, _NO_CALL, _CONFLICT]),
+        int_params=("call_id",),
     ),
     Route(
         "POST",

@@ -29,6 +29,30 @@ _MODE: Final[Schema] = {"type": "string", "enum": ["listen", "whisper", "barge"]
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "TokenRequest": _object({"username": _STRING, "password": _STRING}),
+    "OriginateRequest": _object(
+        {
+            "from": {"type": "string", "minLength": 1, "maxLength": 64},
+            "to": {"type": "string", "minLength": 1, "maxLength": 64},
+            "caller_id": {"type": "string", "maxLength": 64},
+        },
+        ("from", "to"),
+    ),
+    "CallCreated": _object({"call_id": _INT}),
+    "ConferenceRequest": _object(
+        {
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "leg_id": {"type": "integer", "minimum": 1},
+        },
+        ("target",),
+    ),
+    "TransferRequest": _object(
+        {
+            "leg_id": {"type": "integer", "minimum": 1},
+            "target": {"type": "string", "minLength": 1, "maxLength": 64},
+            "attended": {"type": "boolean", "default": False},
+        },
+        ("leg_id", "target"),
+    ),
     "Token": _object({"token": _STRING, "expires_at": _TIME, "username": _STRING, "role": _STRING}),
     "User": _object(
         {

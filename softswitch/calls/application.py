@@ -142,9 +142,11 @@ class CallServices(Protocol):
         direction: str,
         *,
         trunk: Trunk | None = None,
+        caller: str | None = None,
     ) -> Leg:
         """A new outbound leg of `call` on `media`, its INVITE on its way with our SDP offer
-        (`template` rewritten to our address, `codecs` and `direction`)."""
+        (`template` rewritten to our address, `codecs` and `direction`); From names `caller`,
+        or the call's caller when None."""
         ...
 
     def answered(self, call: Call) -> None:

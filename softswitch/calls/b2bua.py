@@ -18,6 +18,7 @@ from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.conference import Conferences
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
+from softswitch.calls.pickup import Pickups
 from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RoutingPlan
@@ -64,6 +65,7 @@ class B2bua:
         # One engine for the process: the legs signalling puts in the tick and the rooms.
         engine = engine if engine is not None else MediaEngine()
         self.conferences: Conferences | None = None
+        self.pickups = Pickups()  # *8 and ** + extension; it finds ringing calls in signalling
         if config.conference.enabled:
             self.conferences = Conferences(config.conference, engine)
         self.supervisions = Supervisions(config)
@@ -80,10 +82,13 @@ class B2bua:
             routing=routing,
         )
         signalling = self.signalling
+        self.pickups.signalling = signalling
         self.supervisions.bind(signalling, lambda: signalling.calls)
         signalling.observers.append(self.supervisions)
         self.control = CallControl(self.signalling, self.supervisions)
         self.transfers = Transfers(self.signalling)
+        self.control.transfers = self.transfers
+        self.transfers.conferences = self.conferences
 
     def _applications(
         self, extend: Callable[[ApplicationRegistry], None] | None
@@ -91,6 +96,7 @@ class B2bua:
         """The default registry, plus what the wiring adds (IVR, queues, feature codes)."""
         registry = default_applications(self.conferences)
         registry.register("supervise", self.supervisions.factory())
+        registry.register("pickup", self.pickups.create)
         if extend is not None:
             extend(registry)
         return registry

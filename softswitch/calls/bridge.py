@@ -123,6 +123,7 @@ class BridgeApplication:
         self.failures: list[tuple[int, str]] = []
         self.media: MediaEndpoint | None = None  # the callee side, shared by every fork
         self.agent: str | None = None  # a queue's agent, for the recording's row
+        self.calling: str | None = None  # who the callee sees calling; None: the call's caller
         self._ring_timer: Timer | None = None
         # re-INVITEs we passed on, by the leg we sent ours to: the leg to answer and its offer
         self._reoffers: dict[Leg, tuple[Leg, SessionDescription]] = {}
@@ -274,6 +275,7 @@ class BridgeApplication:
                 codecs,
                 offer.direction,
                 trunk=trunk,
+                caller=self._calling(trunk),
             )
             self.forks.append(leg)
             call.attachments[leg] = self
@@ -282,6 +284,20 @@ class BridgeApplication:
             self._ring_timer = services.call_later(
                 services.config.calls.ring_timeout_s, self._ring_timeout
             )
+
+    def _calling(self, trunk: Trunk | None) -> str | None:
+        """Who the callee sees calling: a trunk sees the call's outbound caller ID (a queue's),
+        else the calling extension's `caller_id`."""
+        if trunk is None:
+            return self.calling
+        if self.call.outbound_caller_id:
+            return self.call.outbound_caller_id
+        number = self.calling or self.call.caller
+        extensions = self.services.config.extensions
+        extension = next((e for e in extensions if e.number == number), None)
+        return (
+            extension.caller_id if extension is not None and extension.caller_id else self.calling
+        )
 
     def _trunk(self) -> Trunk | None:
         if self.target.kind != "trunk":

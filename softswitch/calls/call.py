@@ -49,6 +49,9 @@ class Call:
     # What an IVR flow learnt (keys, collected digits, set variables): it travels with the
     # call into the queue, the agent's offer and the call record.
     variables: dict[str, str] = field(default_factory=dict)
+    # The number a trunk is shown for this call (From and P-Asserted-Identity); "" = the
+    # caller's extension's caller_id, or the caller's number. The call centre sets a queue's.
+    outbound_caller_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.legs:

@@ -2,7 +2,10 @@
 
 Commands: list calls (`calls`, `call`), attach or move a leg to an application (`move`, one
 step: detach from the old, attach to the new, no new dialog toward the party), `hold` and
-`resume` a leg (a re-INVITE from the switch), `hang_up` a call, and for a leg in a conference
+`resume` a leg (a re-INVITE from the switch), `hang_up` a call, `originate` one (click-to-call,
+calls/originate.py), `transfer` a party (blind, or attended: the transferor consults the
+target, then `transfer_complete` or `transfer_cancel`, calls/consult.py), add a third party
+(`three_way`), and for a leg in a conference
 room `conference_member` (mute, deaf, talk and listen gain) and `conference_mute_all`; and
 supervision (calls/supervision.py): `supervise` an extension's call or `supervise_call` a given
 one (the supervisor's phone rings, then listens, whispers or barges), `supervision_mode`,
@@ -31,6 +34,7 @@ from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
 from softswitch.calls.conference import ConferenceApplication, Conferences
+from softswitch.calls.consult import Consultation
 from softswitch.calls.leg import (
     DigitReceived,
     Leg,
@@ -43,6 +47,7 @@ from softswitch.calls.leg import (
     LegRinging,
     LegState,
 )
+from softswitch.calls.originate import OriginateRefused, originate
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.calls.supervision import (
@@ -51,6 +56,7 @@ from softswitch.calls.supervision import (
     SupervisionView,
     mode_named,
 )
+from softswitch.calls.transfer import TransferRefused, Transfers
 from softswitch.media.endpoint import Direction
 
 DEFAULT_QUEUE_SIZE = 1000
@@ -176,6 +182,7 @@ class CallControl:
         self._signalling = signalling
         self._supervisions = supervisions
         self._subscribers: set[Subscription] = set()
+        self.transfers: Transfers | None = None  # wired by b2bua.py, which makes both
         signalling.observers.append(self)
 
     # ---- reading -----------------------------------------------------------------------
@@ -216,6 +223,84 @@ class CallControl:
         except UnknownDestinationKind as exc:
             raise ControlError(str(exc)) from exc
         signalling.move(call, leg, application)
+
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        """Click-to-call (calls/originate.py): ring the extension, then dial `number` from it
+        (`caller_id` shown if it goes out through a trunk); the new call's id."""
+        try:
+            return await originate(self._signalling, extension, number, caller_id)
+        except OriginateRefused as refused:
+            raise ControlError(str(refused), refused.status_hint) from refused
+
+    def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
+        """The party of leg `leg_id` transfers its peer to `target` (routed in its context, as
+        if it dialled): blind hands the peer on at once and hangs the leg up; attended rings
+        the target from the leg's phone while the peer hears music on hold."""
+        transfers, call = self._transfers(), self._call(call_id)
+        leg = self._leg(call, leg_id)
+        if not leg.up:
+            raise ControlError(f"leg {leg_id} is {leg.state.name.lower()}, not answered", 409)
+        if transfers.consultation_of(call) is not None:
+            raise ControlError(f"call {call_id} is in an attended transfer already", 409)
+        try:
+            if attended:
+                transfers.consult(call, leg, target)
+            else:
+                transfers.blind(call, leg, target, refer=False)
+        except TransferRefused as refused:
+            status = 404 if refused.status == 404 else 409
+            raise ControlError(f"transfer to {target!r}: {refused.reason}", status) from refused
+        finally:
+            self._signalling.flush()
+
+    def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        """The party of `leg_id` (default: the answered callee's leg) adds `target`: its phone
+        rings the target while its peer hears music, and once the target answers all three
+        talk in a room of their own (calls/three_way.py). An attended transfer going on is
+        turned into the three-way at once."""
+        transfers, call = self._transfers(), self._call(call_id)
+        consultation = transfers.consultation_of(call)
+        if consultation is not None:
+            consultation.merge()
+            self._signalling.flush()
+            return
+        if leg_id is None:
+            bridge = call.attachments.get(call.caller_leg)
+            answered = bridge.answered_by if isinstance(bridge, BridgeApplication) else None
+            if answered is None:
+                raise ControlError(f"call {call_id} is not a two-party call", 409)
+            leg_id = answered.id
+        leg = self._leg(call, leg_id)
+        if not leg.up:
+            raise ControlError(f"leg {leg_id} is {leg.state.name.lower()}, not answered", 409)
+        try:
+            transfers.consult(call, leg, target, three_way=True)
+        except TransferRefused as refused:
+            status = 404 if refused.status == 404 else 409
+            raise ControlError(f"three-way with {target!r}: {refused.reason}", status) from refused
+        finally:
+            self._signalling.flush()
+
+    def transfer_complete(self, call_id: int) -> None:
+        """Hand the held party of the call's attended transfer on to the target."""
+        self._consultation(call_id).complete()
+        self._signalling.flush()
+
+    def transfer_cancel(self, call_id: int) -> None:
+        """End the consultation: the target's leg ends, the transferor is back with its peer."""
+        self._consultation(call_id).abort()
+        self._signalling.flush()
+
+    def _transfers(self) -> Transfers:
+        if self.transfers is None:
+            raise ControlError("transfers are not available", 409)
+        return self.transfers
+
+    def _consultation(self, call_id: int) -> Consultation:
+        consultation = self._transfers().consultation_of(self._call(call_id))
+        if consultation is None:
+            raise ControlError(f"call {call_id} has no attended transfer going on", 409)
+        return consultation
 
     def hold(self, call_id: int, leg_id: int) -> None:
         """Put the leg's party on hold: our re-INVITE says sendonly (RFC 3264 §8.4); a bridged

@@ -11,8 +11,11 @@ would decode and encode every packet of every bridged call to find a few digits.
 
 A code starts with * or #, so a party's plain digits reach the far end untouched; from a code's
 first digit on, digits are held back (`holds`) until the code is matched or proves not to be
-one. After the blind transfer code the party dials the number, ended by # or by the transfer
-digit timeout. Time comes in as `now`; `deadline()` says when `expire(now)` is due.
+one. After a transfer code (blind or attended) the party dials the number, ended by # or by the
+transfer digit timeout; a party consulting in an attended transfer (`consulting`) has no number
+to dial after the attended or three-way code: they complete the transfer or join all three at
+once, as Asterisk's atxfercomplete and atxferthreeway.
+Time comes in as `now`; `deadline()` says when `expire(now)` is due.
 """
 
 from __future__ import annotations
@@ -40,16 +43,20 @@ class MatchState(Enum):
 
     IDLE = auto()
     CODE = auto()  # some digits of a code pressed
-    NUMBER = auto()  # the blind transfer code pressed: the number is being dialled
+    NUMBER = auto()  # a transfer code pressed: the number is being dialled
 
 
 @dataclass(frozen=True, slots=True)
 class FeaturePressed:
-    """A whole code: `feature` is blind_transfer (with `number`), attended_transfer or
-    disconnect."""
+    """A whole code: `feature` is blind_transfer, attended_transfer or three_way (with
+    `number`; none for the last two while consulting), or disconnect."""
 
     feature: str
     number: str = ""
+
+
+_TAKES_NUMBER = frozenset({"blind_transfer", "attended_transfer", "three_way"})
+_ALONE_WHILE_CONSULTING = frozenset({"attended_transfer", "three_way"})  # complete, merge
 
 
 class FeatureMatcher:
@@ -59,7 +66,9 @@ class FeatureMatcher:
         self._code_timeout_s = features.feature_digit_timeout_s
         self._number_timeout_s = features.transfer_digit_timeout_s
         self.state = MatchState.IDLE
+        self.consulting = False  # in an attended transfer's consultation (calls/consult.py)
         self._digits = ""
+        self._dialling = ""  # the transfer feature whose number is being dialled
         self._deadline: float | None = None
 
     def holds(self, digit: str) -> bool:
@@ -81,8 +90,10 @@ class FeatureMatcher:
             return None
         self._digits += digit
         feature = self._codes.get(self._digits)
-        if feature == "blind_transfer":
-            self.state, self._digits = MatchState.NUMBER, ""
+        if feature in _TAKES_NUMBER and not (
+            self.consulting and feature in _ALONE_WHILE_CONSULTING
+        ):
+            self.state, self._digits, self._dialling = MatchState.NUMBER, "", feature
             self._deadline = now + self._number_timeout_s
             return None
         if feature is not None:
@@ -104,12 +115,13 @@ class FeatureMatcher:
         return None
 
     def _number_done(self) -> FeaturePressed | None:
-        number = self._digits
+        number, feature = self._digits, self._dialling
         self._reset()
-        return FeaturePressed("blind_transfer", number) if number else None
+        return FeaturePressed(feature, number) if number else None
 
     def _reset(self) -> None:
         self.state, self._digits, self._deadline = MatchState.IDLE, "", None
+        self._dialling = ""
 
 
 FeatureHandler = Callable[[Call, Leg, FeaturePressed], None]
@@ -161,6 +173,12 @@ class InCallCodes:
             return self._packet(leg, data)
 
         return tap
+
+    def set_consulting(self, leg: Leg, consulting: bool) -> None:
+        """The leg's party is (or no longer is) consulting in an attended transfer."""
+        party = self._parties.get(leg)
+        if party is not None:
+            party.matcher.consulting = consulting
 
     def forget(self, call: Call) -> None:
         for leg in call.legs:

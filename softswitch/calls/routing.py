@@ -2,9 +2,9 @@
 
 Exact numbers win over prefixes, longer prefixes over shorter ones; in the "internal" context an
 extension's own number, the test lines' numbers (`features.echo_test`, `dtmf_test`), the
-conference rooms (`conference.numbers`) and the numbers the wiring adds (`numbers`: IVR flows,
-queues; `prefixes`: agent feature codes such as `*47` + a reason code) reach them without a
-route. Pure and synchronous, so it is tested alone.
+conference rooms (`conference.numbers`), the pickup codes (`*8`, `**` + extension) and the
+numbers the wiring adds (`numbers`: IVR flows, queues; `prefixes`: agent feature codes such as
+`*47` + a reason code) reach them without a route. Pure and synchronous, so it is tested alone.
 """
 
 from __future__ import annotations
@@ -47,8 +47,11 @@ class RoutingPlan:
         self._echo_test = config.features.echo_test
         self._dtmf_test = config.features.dtmf_test
         self._conference = config.conference
+        self._pickup = config.features.pickup
 
-    def resolve(self, context: str, number: str) -> RouteTarget | None:
+    def resolve(self, context: str, number: str, *, hops: int = 0) -> RouteTarget | None:
+        """Where `number` dialled in `context` goes; None where nowhere. A `number` route is
+        followed into the internal context once (a second hop is refused: no loops)."""
         route = self._exact.get((context, number))
         if route is None and context == INTERNAL_CONTEXT:
             if number in self._extensions:
@@ -59,6 +62,12 @@ class RoutingPlan:
                 return RouteTarget("dtmf_test", number, number)
             if self._conference.is_room(number):
                 return RouteTarget("conference", number, number)
+            pickup = self._pickup
+            if pickup.pickup and number == pickup.pickup:
+                return RouteTarget("pickup", "", number)  # the dialler's group
+            directed = pickup.directed_pickup
+            if directed and number.startswith(directed) and len(number) > len(directed):
+                return RouteTarget("pickup", number[len(directed) :], number)
             wired = self._numbers.get(number)
             if wired is not None:
                 return wired
@@ -76,4 +85,24 @@ class RoutingPlan:
         onward = route.prepend + number[route.strip :]
         destination = route.destination
         target = destination.target or onward
+        if destination.kind == "number":
+            return None if hops else self.resolve(INTERNAL_CONTEXT, target, hops=1)
         return RouteTarget(destination.kind, target, onward)
+
+    def dangling(self, config: Config) -> list[tuple[str, str]]:
+        """(key, problem) for each `number:N` route whose N reaches nothing internally, so that
+        a typo is refused at start instead of giving callers a 404."""
+        problems = []
+        for i, route in enumerate(config.routes):
+            destination = route.destination
+            if destination.kind != "number" or not destination.target:
+                continue
+            if self.resolve(INTERNAL_CONTEXT, destination.target, hops=1) is None:
+                problems.append(
+                    (
+                        f"routes[{i}].destination",
+                        f"number {destination.target} reaches nothing in the internal context"
+                        " (an extension, queue, IVR flow, conference room or feature code)",
+                    )
+                )
+        return problems

@@ -314,8 +314,36 @@ class Signalling:
         direction: str,
         *,
         trunk: Trunk | None = None,
+        caller: str | None = None,
     ) -> Leg:
-        incoming = call.caller_leg.invite
+        max_forwards = int(call.caller_leg.invite.header("Max-Forwards") or "71") - 1
+        display = call.caller_display.replace('"', "") if caller is None else ""
+        leg = self.outbound_leg(
+            call.id, peer, request_uri, to_number, media, template, codecs, direction,
+            trunk=trunk, caller=call.caller if caller is None else caller, display=display,
+            max_forwards=max_forwards,
+        )  # fmt: skip
+        call.add_leg(leg)
+        return leg
+
+    def outbound_leg(
+        self,
+        call_id: int,
+        peer: Address,
+        request_uri: str,
+        to_number: str,
+        media: MediaEndpoint,
+        template: SessionDescription,
+        codecs: tuple[Codec, ...],
+        direction: str,
+        *,
+        trunk: Trunk | None,
+        caller: str,
+        display: str = "",
+        max_forwards: int = 70,
+    ) -> Leg:
+        """A new outbound leg for call `call_id` (not added to it), its INVITE queued: `dial`'s
+        work, and the first leg of a call the switch starts itself (calls/originate.py)."""
         local_tag = secrets.token_hex(6)
         sdp = rewrite(
             template,
@@ -323,17 +351,15 @@ class Signalling:
             port=media.port,
             codecs=codecs,
             direction=direction,
-            session_id=call.id,
+            session_id=call_id,
             version=1,
         )
-        max_forwards = int(incoming.header("Max-Forwards") or "71") - 1
-        display = call.caller_display.replace('"', "")
         from_display = f'"{display}" ' if display else ""
         callee_host = _host_of(request_uri) or peer[1]
         headers = [
             ("Via", self._via(peer[0])),
             ("Max-Forwards", str(min(max_forwards, self._config.calls.max_forwards))),
-            ("From", f"{from_display}<sip:{call.caller}@{self._advertise}>;tag={local_tag}"),
+            ("From", f"{from_display}<sip:{caller}@{self._advertise}>;tag={local_tag}"),
             ("To", f"<sip:{to_number}@{callee_host}>"),
             ("Call-ID", secrets.token_hex(12) + "@" + self._advertise),
             ("CSeq", "1 INVITE"),
@@ -342,16 +368,29 @@ class Signalling:
             ("User-Agent", self._config.sip.user_agent),
             ("Content-Type", "application/sdp"),
         ]
+        if trunk is not None:  # RFC 3325: the identity the carrier is asked to present
+            headers.insert(5, ("P-Asserted-Identity", f"<sip:{caller}@{self._advertise}>"))
         invite = Request("INVITE", request_uri, headers, sdp.serialize())
         leg = Leg.outbound_to(
             next(self._leg_ids), peer, invite, self.settings, self.outbox, trunk=trunk
         )
         leg.media = media
         leg.sdp_shown = (codecs, direction)
-        leg.session_id = call.id
-        leg.call_ref = call.id
-        call.add_leg(leg)
+        leg.session_id = call_id
+        leg.call_ref = call_id
         return leg
+
+    def next_call_id(self) -> int:
+        return next(self._ids)
+
+    def start_call(self, call: Call) -> None:
+        """A call the switch starts itself (its first leg from `outbound_leg`): known from now
+        on, its record opened; its queued INVITE leaves with the next `flush`."""
+        self.calls[call.id] = call
+        self._all_ended.clear()
+        self.records.started(call)
+        for observer in self.observers:
+            observer.call_started(call)
 
     def answered(self, call: Call) -> None:
         if call.state is CallState.ANSWERED or call.ended:

@@ -1,4 +1,5 @@
-"""Transfer by REFER (RFC 3515), blind and attended (Refer-To with Replaces, RFC 3891).
+"""Transfer by REFER (RFC 3515), blind and attended (Refer-To with Replaces, RFC 3891), and by
+the in-call codes (`#1` blind, `*2` attended: calls/consult.py).
 
 A phone in a bridged call sends REFER; its leg answers 202 and hands us `TransferRequested`.
 The number in Refer-To is resolved by the routing plan in the transferor's own context (an
@@ -31,6 +32,8 @@ from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
+from softswitch.calls.conference import Conferences
+from softswitch.calls.consult import CONSULTED_KINDS, Consultation
 from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
 from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEvent, TransferRequested
 from softswitch.calls.routing import RouteTarget
@@ -64,6 +67,8 @@ class Transfers:
         self._signalling = signalling
         self.listeners: list[TransferListener] = []
         self.codes = InCallCodes(signalling, self._feature)
+        self._consultations: dict[Call, Consultation] = {}  # attended transfers by DTMF
+        self.conferences: Conferences | None = None  # for three-way calls; wired by b2bua.py
         signalling.observers.append(self)
 
     # ---- CallObserver ------------------------------------------------------------------
@@ -75,6 +80,7 @@ class Transfers:
 
     def call_ended(self, call: Call) -> None:
         self.codes.forget(call)
+        self._consultations.pop(call, None)
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
         self.codes.watch(call)
@@ -94,20 +100,88 @@ class Transfers:
 
     # ---- the transfer ------------------------------------------------------------------
     def _feature(self, call: Call, leg: Leg, pressed: FeaturePressed) -> None:
-        """A feature code from a bridged party: `#1` + number, `*0`; `*2` is not built yet."""
+        """A feature code from a bridged party: `#1` + number, `*2` + number, `*0`; while a
+        consultation lasts, its own meanings (`_consulting_feature`)."""
         signalling = self._signalling
-        if pressed.feature == "disconnect":
-            side = Side.CALLER if leg is call.caller_leg else Side.CALLEE
-            signalling.hang_up(call, side, "disconnect feature code")
-        elif pressed.feature == "blind_transfer":
-            try:
+        consultation = self._consultations.get(call)
+        try:
+            if consultation is not None:
+                self._consulting_feature(consultation, leg, pressed)
+            elif pressed.feature == "disconnect":
+                side = Side.CALLER if leg is call.caller_leg else Side.CALLEE
+                signalling.hang_up(call, side, "disconnect feature code")
+            elif pressed.feature == "blind_transfer":
                 self.blind(call, leg, pressed.number, refer=False)
-            except TransferRefused as refused:
-                log.info("call %d: DTMF transfer to %s refused: %d %s", call.id,
-                         pressed.number, refused.status, refused.reason)  # fmt: skip
-        else:
-            log.info("call %d: %s by DTMF is not available", call.id, pressed.feature)
+            elif pressed.feature == "attended_transfer":
+                self.consult(call, leg, pressed.number)
+            elif pressed.feature == "three_way":
+                self.consult(call, leg, pressed.number, three_way=True)
+        except TransferRefused as refused:
+            log.info("call %d: DTMF %s to %s refused: %d %s", call.id, pressed.feature,
+                     pressed.number, refused.status, refused.reason)  # fmt: skip
         signalling.flush()
+
+    @staticmethod
+    def _consulting_feature(consultation: Consultation, leg: Leg, pressed: FeaturePressed) -> None:
+        """The transferor's `*2` completes, `*3` joins all three and `*0` aborts (Asterisk's
+        atxfercomplete, atxferthreeway, atxferabort); the target's `*0` ends its part; any
+        other code waits for the end."""
+        if leg is consultation.transferor and pressed.feature == "attended_transfer":
+            consultation.complete()
+        elif leg is consultation.transferor and pressed.feature == "three_way":
+            consultation.merge()
+        elif pressed.feature == "disconnect" and (
+            leg is consultation.transferor or leg in consultation.consult.forks
+        ):
+            consultation.abort()
+
+    def consult(self, call: Call, transferor: Leg, number: str, *, three_way: bool = False) -> None:
+        """Attended transfer by DTMF (calls/consult.py): the transferor's peer hears music on
+        hold while the transferor consults `number`, routed in its context. A destination that
+        is no phone (queue, IVR, room) takes the peer at once (not for `three_way`: all three
+        join a room once the target answers). Raises `TransferRefused`."""
+        signalling = self._signalling
+        bridge, held = self._peer_of(call, transferor)
+        context = self._context_of(call, bridge, transferor)
+        target = signalling.routing.resolve(context, number)
+        if target is None or target.kind not in signalling.applications:
+            raise TransferRefused(404, "Not Found")
+        if target.kind not in CONSULTED_KINDS:
+            if three_way:
+                raise TransferRefused(488, f"no three-way with a {target.kind}")
+            self.blind(call, transferor, number, refer=False)
+            return
+        if three_way and self.conferences is None:
+            raise TransferRefused(503, "no three-way: conferences are off")
+
+        def hand_on(application: Application) -> None:
+            self._note(call, bridge, transferor, target.number)
+            self._hand_on(call, bridge, transferor, held, application, refer=False)
+
+        consultation = Consultation(
+            signalling,
+            call,
+            bridge,
+            transferor,
+            held,
+            target,
+            transferor_number=_number_of(call, bridge, transferor),
+            hand_on=hand_on,
+            done=self._consulted,
+            conferences=self.conferences,
+        )
+        consultation.merge_on_answer = three_way
+        self._consultations[call] = consultation
+        self.codes.set_consulting(transferor, True)
+        consultation.start()
+
+    def consultation_of(self, call: Call) -> Consultation | None:
+        """The call's attended transfer by DTMF or control, while the transferor consults."""
+        return self._consultations.get(call)
+
+    def _consulted(self, consultation: Consultation) -> None:
+        self._consultations.pop(consultation.call, None)
+        self.codes.set_consulting(consultation.transferor, False)
 
     def _refer(self, call: Call, event: TransferRequested) -> None:
         transferor = event.leg

@@ -19,8 +19,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from softswitch.acd import snapshot
 from softswitch.acd.agent import AgentState
 from softswitch.acd.engine import Engine
 from softswitch.acd.errors import AcdError
@@ -40,7 +41,7 @@ from softswitch.acd.events import (
 )
 from softswitch.acd.model import AcdConfig, Requirement, TargetKind
 from softswitch.acd.statistics import QueueStatistics
-from softswitch.call_record import Side
+from softswitch.call_record import CallDirection, Side
 from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
@@ -65,6 +66,12 @@ PRUNE_EVERY = 1000  # statistics events between two prunes of records no interva
 
 class QueueLogSink(Protocol):
     def write(self, entry: QueueLogEntry) -> None: ...
+
+
+class StateSink(Protocol):
+    """Where the engine's snapshot goes, so that a restart carries on from it."""
+
+    def save(self, state: dict[str, Any]) -> None: ...
 
 
 class CentreListener(Protocol):
@@ -127,6 +134,9 @@ class CallCentre:
         self._fed = 0
         self._touched: set[str] = set()  # queues whose figures this apply changed
         self.figures = FiguresTimer(self.statistics, wall_clock, self._call_later, self._timed)
+        self.state_sink: StateSink | None = None
+        self._state_dirty = False
+        self._agents_changed = False
 
     def variables(self, call: str) -> dict[str, str]:
         """The IVR variables of a queue call (empty once it is gone)."""
@@ -137,9 +147,6 @@ class CallCentre:
     def queue_call(self, target: RouteTarget, services: CallServices, call: Call) -> QueueCall:
         self.services = services
         return QueueCall(self, target.target, services, call)
-
-    def numbers(self) -> dict[str, RouteTarget]:
-        return {q.number: RouteTarget("queue", q.number, q.number) for q in self.acd.queues}
 
     # ---- the engine, stepped -----------------------------------------------------------
     def step(self, method: Callable[..., list[AcdEvent]], *args: object) -> None:
@@ -161,11 +168,47 @@ class CallCentre:
                 self._carry_out(self._pending.pop(0))
         finally:
             self._applying = False
+        # An agent's state is saved at once (a login must survive a crash); callers' moves
+        # are saved by the owner's periodic `save_state_if_changed`.
+        if self._agents_changed:
+            self.save_state()
+        else:
+            self._state_dirty = True
         self._arm()
         touched, self._touched = self._touched, set()
         self.figures.changed(touched)
         if self.services is not None:
             self.services.flush()
+
+    # ---- surviving a restart ---------------------------------------------------------------
+    def save_state(self) -> None:
+        self._agents_changed = self._state_dirty = False
+        if self.state_sink is not None:
+            self.state_sink.save(snapshot.dump(self.engine))
+
+    def save_state_if_changed(self) -> None:
+        if self._state_dirty:
+            self.save_state()
+
+    def recover(self, state: dict[str, Any], ended_at: float) -> int:
+        """Carry on from the snapshot a previous run left: agents keep their login and pause,
+        and every caller it held is gone with its leg (ended at `ended_at`, when that run was
+        last alive), so its agent is freed and the queue log says how it left. Returns how
+        many callers were lost. Run once, before any call, with `services` set (timers)."""
+        engine = snapshot.restore(self.acd, state, ended_at)
+        self.engine = engine
+        self.control = EngineCentre(self.acd, engine, self.statistics, self.wall_clock, self.apply)
+        for agent in engine.agents():
+            if agent.state is not AgentState.LOGGED_OUT:
+                self.statistics.feed(
+                    AgentStateChanged(
+                        agent.number, AgentState.LOGGED_OUT, agent.state, agent.reason, agent.since
+                    )
+                )
+        held = len(engine.callers())
+        self.apply(engine.reconcile((), ended_at))
+        self.save_state()
+        return held - len(engine.callers())
 
     def _arm(self) -> None:
         if self._timer is not None:
@@ -193,6 +236,8 @@ class CallCentre:
 
     def _carry_out(self, event: AcdEvent) -> None:
         changed: set[str] = set()
+        if isinstance(event, AgentStateChanged):
+            self._agents_changed = True
         if isinstance(event, QueueLogEntry | AgentStateChanged):
             changed = self.statistics.feed(event)
             self._touched |= changed
@@ -247,12 +292,31 @@ class CallCentre:
 
     # ---- CallObserver: how legs ending become engine events -----------------------------
     def call_started(self, call: Call) -> None:
+        if call.direction is CallDirection.OUTBOUND and call.caller in self.agent_numbers:
+            self._outbound(call)
         agents = {call.caller, call.callee} & self.agent_numbers
         if not agents or call.callee.startswith("*"):
             return
         self._direct[call.id] = sorted(agents)
         for agent in sorted(agents):
             self.step(self.engine.direct_call_started, agent)
+
+    def _outbound(self, call: Call) -> None:
+        """An agent dials out through a trunk: its outbound queue's caller ID is presented, and
+        the queue log marks the call OUTBOUND (data: the number dialled)."""
+        agent = next(a for a in self.acd.agents if a.number == call.caller)
+        queue = next((q for q in self.acd.queues if q.number == agent.outbound_queue), None)
+        if queue is not None and queue.caller_id:
+            call.outbound_caller_id = queue.caller_id
+        entry = QueueLogEntry(
+            self.wall_clock(),
+            QueueLogEvent.OUTBOUND,
+            queue=agent.outbound_queue,
+            call=str(call.id),
+            agent=agent.number,
+            data=(call.callee,),
+        )
+        self.sink.write(entry)
 
     def call_answered(self, call: Call) -> None:
         return

@@ -94,14 +94,16 @@ async def close_cdr(
 
 
 async def close_dangling(db: Database, end_ts: float, cause: str) -> int:
-    """Close the rows a crash left open, as failed by the switch; returns how many.
-
-    When such a call really ended is unknown, so it is billed nothing rather than the downtime.
+    """Close the rows a crash left open, ended by the switch at `end_ts` (when it was last known
+    alive); returns how many. An answered call stays answered and bills up to then; one never
+    answered failed. No row ends before it started.
     """
     return await db.execute(
-        "UPDATE cdr SET end_ts = ?1, duration_s = MAX(?1 - start_ts, 0), billable_s = 0,"
-        " disposition = ?2, hangup_cause = ?3, hangup_side = ?4 WHERE end_ts IS NULL",
-        (end_ts, Disposition.FAILED.value, cause, Side.SWITCH.value),
+        "UPDATE cdr SET end_ts = MAX(?1, start_ts), duration_s = MAX(?1 - start_ts, 0),"
+        " billable_s = CASE WHEN answer_ts IS NULL THEN 0 ELSE MAX(?1 - answer_ts, 0) END,"
+        " disposition = CASE WHEN answer_ts IS NULL THEN ?2 ELSE ?3 END,"
+        " hangup_cause = ?4, hangup_side = ?5 WHERE end_ts IS NULL",
+        (end_ts, Disposition.FAILED.value, Disposition.ANSWERED.value, cause, Side.SWITCH.value),
     )
 
 

@@ -52,6 +52,9 @@ def test_the_demo_queues_and_agents() -> None:
     assert sales.exit_target("2") == Target(TargetKind.CALLBACK)
     assert queues["601"].join_empty is EmptyPolicy.NO_AGENTS
     assert acd.reason_for_code("2") == "lunch"
+    assert (sales.caller_id, queues["601"].caller_id) == ("+15550100600", "")
+    outbound = {a.number: a.outbound_queue for a in acd.agents}
+    assert outbound == {"1001": "600", "1002": "", "1003": "", "1004": "", "1005": ""}
 
 
 @pytest.mark.parametrize(
@@ -74,6 +77,8 @@ def test_the_demo_queues_and_agents() -> None:
          "config.toml:agents[0].number: no extension 1009"),
         ('[[queues]]\nnumber = "600"\n[[agents]]\nnumber = "1001"\nqueues = ["601"]',
          "config.toml:agents[0].queues[0].queue: no queue 601"),
+        ('[[queues]]\nnumber = "600"\n[[agents]]\nnumber = "1001"\noutbound_queue = "601"',
+         "config.toml:agents[0].outbound_queue: no queue 601"),
         ('[[queues]]\nnumber = "600"\nabandon_treatment = "favour"',
          "config.toml:queues[0].abandon_treatment: expected one of ignore, against, in-favour"),
         ('[[queues]]\nnumber = "600"\nservice_level_s = 0',

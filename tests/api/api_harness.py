@@ -121,6 +121,32 @@ class ScriptedControl:
         self.call(call_id)
         self.commands.append(("pause_recording" if paused else "resume_recording", call_id, None))
 
+    def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
+        call = self.call(call_id)
+        if leg_id not in {leg.leg_id for leg in call.legs}:
+            raise ControlError(f"call {call_id} has no leg {leg_id}")
+        self.commands.append(("attended_transfer" if attended else "transfer", call_id, leg_id))
+
+    async def originate(self, extension: str, number: str, caller_id: str = "") -> int:
+        if number == "5999":
+            raise ControlError(f"nothing answers to {number!r}")
+        call_id = max(self.live, default=0) + 1
+        self.add(call_id, extension, number)
+        self.commands.append(("originate", call_id, None))
+        return call_id
+
+    def three_way(self, call_id: int, target: str, leg_id: int | None = None) -> None:
+        self.call(call_id)
+        self.commands.append(("three_way", call_id, leg_id))
+
+    def transfer_complete(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_complete", call_id, None))
+
+    def transfer_cancel(self, call_id: int) -> None:
+        self.call(call_id)
+        self.commands.append(("transfer_cancel", call_id, None))
+
     # supervision: supervision 1 watches agent 1001 from 1006 once `supervise` ran
     def supervisions(self) -> list[Supervision]:
         return list(self.watching.values())

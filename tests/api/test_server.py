@@ -135,6 +135,9 @@ def test_roles_against_the_permission_table(route: Route, role: Role) -> None:
             kwargs["json"] = {
                 "PauseRequest": {"reason": "lunch"},
                 "MoveRequest": {"queue": "601"},
+                "TransferRequest": {"leg_id": 2, "target": "1003"},
+                "ConferenceRequest": {"target": "1003"},
+                "OriginateRequest": {"from": "1001", "to": "1002"},
                 "SuperviseRequest": {"mode": "listen", "extension": "1006"},
                 "SupervisionModeRequest": {"mode": "barge"},
             }[route.body]
@@ -197,6 +200,78 @@ def test_supervisor_reaches_the_calls_of_its_teams_agents() -> None:
             ("hang_up", 3, None),
             ("hang_up", 2, None),
         ]
+
+    with_api(scenario)
+
+
+def test_transfer_routes_check_the_body_and_the_scope() -> None:
+    async def scenario(api: ApiHarness) -> None:
+        api.control.add(1, "1001", "1002")
+        api.control.add(2, "1003", "1004")
+        agent = await api.client("1001")
+        await agent.transfer(1, 1, "1003")
+        await agent.transfer(1, 1, "1003", attended=True)
+        await agent.complete_transfer(1)
+        await agent.cancel_transfer(1)
+        await agent.conference(1, "1003")
+        await agent.conference(1, "1003", leg_id=1)
+        for command in (
+            agent.transfer(2, 1, "1001"),
+            agent.complete_transfer(2),
+            agent.conference(2, "1001"),
+        ):
+            with pytest.raises(ApiClientError) as refused:
+                await command
+            assert refused.value.status == 403
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        for body in (
+            {"leg_id": "1", "target": "1003"},
+            {"leg_id": True, "target": "1003"},
+            {"leg_id": 0, "target": "1003"},
+            {"leg_id": 1, "target": ""},
+            {"leg_id": 1, "target": "1" * 65},
+            {"leg_id": 1, "target": "1003", "attended": "yes"},
+            [1, "1003"],
+        ):
+            status, _, _ = await api.raw(
+                "POST", "/api/v1/calls/1/transfer", json=body, headers=headers
+            )
+            assert status == 400, body
+        assert api.control.commands == [
+            ("transfer", 1, 1),
+            ("attended_transfer", 1, 1),
+            ("transfer_complete", 1, None),
+            ("transfer_cancel", 1, None),
+            ("three_way", 1, None),
+            ("three_way", 1, 1),
+        ]
+
+    with_api(scenario)
+
+
+def test_originate_checks_the_body_and_the_extension_scope() -> None:
+    async def scenario(api: ApiHarness) -> None:
+        agent = await api.client("1001")
+        assert await agent.originate("1001", "1002") == 1
+        for command, status in (
+            (agent.originate("1004", "1002"), 403),  # not its extension
+            (agent.originate("1001", "5999"), 404),
+        ):
+            with pytest.raises(ApiClientError) as refused:
+                await command
+            assert refused.value.status == status
+        supervisor = await api.client("supervisor")
+        assert await supervisor.originate("1002", "912345", "+15550100600") == 2
+        headers = {"Authorization": f"Bearer {agent.token}"}
+        for body in (
+            {"to": "1002"},
+            {"from": "1001", "to": ""},
+            {"from": 1001, "to": "1002"},
+            {"from": "1001", "to": "1002", "caller_id": 5},
+        ):
+            status, _, _ = await api.raw("POST", "/api/v1/calls", json=body, headers=headers)
+            assert status == 400, body
+        assert api.control.commands == [("originate", 1, None), ("originate", 2, None)]
 
     with_api(scenario)
 

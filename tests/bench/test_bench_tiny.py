@@ -89,3 +89,31 @@ def test_a_missing_peer_named_in_peers_is_refused_before_any_load(
     assert "kamailio is not installed: it needs kamailio from Debian package kamailio" in run.stderr
     assert "leave those peers out of --peers" in run.stderr
     assert not out.exists()  # nothing was started or measured
+
+
+def test_tiny_api_run_measures_latency_and_fan_out(tmp_path: Path, fresh_bench: FreshBench) -> None:
+    """`--scenario api` in miniature: 5 calls, 5 WebSocket subscribers, holds and resumes."""
+    out = tmp_path / "results"
+    md = tmp_path / "RESULTS.md"
+    run = fresh_bench(
+        [
+            "--scenario", "api", "--subscribers", "5", "--api-calls", "5",
+            "--api-requests", "20", "--out", str(out), "--results-md", str(md),
+        ],
+        180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    api = json.loads((out / "results.json").read_text())["scenarios"]["api"]
+    assert "error" not in api, api.get("error")
+    assert api["calls_up_during_requests"] == 5
+    assert api["sipp_exit"] == 0  # every call answered every hold and resume, then hung up
+    # Every subscriber saw every call's created, answered and ended events.
+    assert api["deliveries"] >= api["deliveries_at_least"] == 5 * 5 * 3
+    assert 0 < api["fanout_p50_ms"] <= api["fanout_p99_ms"]
+    assert (api["list_calls_requests"], api["hold_requests"], api["resume_requests"]) == (20, 5, 5)
+    for key in ("list_calls", "hold", "resume"):
+        assert 0 < api[f"{key}_p50_ms"] <= api[f"{key}_p99_ms"]
+    text = md.read_text()
+    assert "## CTI API (`--scenario api`)" in text
+    assert "| `PUT .../legs/{leg}/hold` | 5 |" in text

@@ -30,7 +30,22 @@ def test_blind_transfer_number_ends_with_hash_or_timeout() -> None:
 def test_disconnect_and_attended_codes() -> None:
     matcher = FeatureMatcher(InCallFeatures())
     assert press(matcher, "*0") == [FeaturePressed("disconnect")]
+    assert press(matcher, "*21003#") == [FeaturePressed("attended_transfer", "1003")]
+    assert press(matcher, "*2600") == []
+    assert matcher.expire(3.0) == FeaturePressed("attended_transfer", "600")
+
+
+def test_while_consulting_the_attended_code_completes_at_once() -> None:
+    matcher = FeatureMatcher(InCallFeatures())
+    matcher.consulting = True
     assert press(matcher, "*2") == [FeaturePressed("attended_transfer")]
+    assert matcher.state is MatchState.IDLE
+    assert press(matcher, "#11003#") == [FeaturePressed("blind_transfer", "1003")]
+    assert press(matcher, "*3") == [FeaturePressed("three_way")]
+    matcher.consulting = False
+    assert press(matcher, "*2") == [] and matcher.state is MatchState.NUMBER
+    matcher.expire(10.0)
+    assert press(matcher, "*31003#") == [FeaturePressed("three_way", "1003")]
 
 
 def test_plain_digits_pass_and_code_digits_are_held() -> None:
@@ -50,7 +65,7 @@ def test_a_code_left_half_pressed_expires() -> None:
 
 
 def test_codes_turned_off_hold_nothing() -> None:
-    matcher = FeatureMatcher(InCallFeatures("", "", ""))
+    matcher = FeatureMatcher(InCallFeatures("", "", "", ""))
     assert not matcher.holds("#") and press(matcher, "#1*0") == []
 
 
@@ -58,5 +73,5 @@ def test_codes_turned_off_hold_nothing() -> None:
 def test_any_digits_give_only_known_features(digits: str) -> None:
     matcher = FeatureMatcher(InCallFeatures())
     for result in press(matcher, digits):
-        assert result.feature in ("blind_transfer", "attended_transfer", "disconnect")
-        assert result.feature != "blind_transfer" or result.number
+        assert result.feature in ("blind_transfer", "attended_transfer", "disconnect", "three_way")
+        assert result.feature == "disconnect" or result.number

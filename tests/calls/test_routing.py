@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from softswitch.calls.routing import RouteTarget, RoutingPlan
-from softswitch.config import parse_config
+from softswitch.config import Config, parse_config
 
 PLAN = RoutingPlan(
     parse_config(
@@ -178,3 +178,63 @@ def test_a_route_may_prepend_a_lone_plus():
     )
 
     assert plan.resolve("internal", "0044207946") == RouteTarget("trunk", "carrier", "+44207946")
+
+
+def _number_plan(*routes: dict[str, object]) -> tuple[RoutingPlan, Config]:
+    """A plan whose internal context has queue 600 and flow 500 wired in, as the call centre
+    adds them, and `routes` beside the one extension."""
+    config = parse_config(
+        {
+            "extensions": [{"number": "1001", "password": "demo-1001"}],
+            "trunks": [{"name": "gateway", "host": "127.0.0.1", "context": "from-gateway"}],
+            "routes": list(routes),
+        },
+        "test.toml",
+    )
+    wired = {"600": RouteTarget("queue", "600", "600"), "500": RouteTarget("ivr", "main", "500")}
+    return RoutingPlan(config, wired), config
+
+
+def test_a_gateway_did_reaches_the_ivr_and_a_queue_through_number_routes():
+    plan, config = _number_plan(
+        {"context": "from-gateway", "number": "0215550100", "destination": "number:500"},
+        {"context": "from-gateway", "number": "0215550160", "destination": "number:600"},
+        # a DID block: the last four digits are the internal number
+        {"context": "from-gateway", "prefix": "021555", "strip": 6, "destination": "number"},
+    )
+    assert plan.resolve("from-gateway", "0215550100") == RouteTarget("ivr", "main", "500")
+    assert plan.resolve("from-gateway", "0215550160") == RouteTarget("queue", "600", "600")
+    assert plan.resolve("from-gateway", "0215551001") == RouteTarget(
+        "extension", "1001", "1001"
+    )
+    assert plan.resolve("from-gateway", "0215559999") is None  # the block, but nobody there
+    assert plan.dangling(config) == []
+
+
+def test_number_routes_do_not_chain_and_a_typo_is_named():
+    plan, config = _number_plan(
+        {"context": "internal", "number": "77", "destination": "number:600"},
+        {"context": "from-gateway", "number": "1", "destination": "number:77"},
+        {"context": "from-gateway", "number": "2", "destination": "number:6000"},
+    )
+    assert plan.resolve("internal", "77") == RouteTarget("queue", "600", "600")
+    assert plan.resolve("from-gateway", "1") is None  # a second hop: no loops, ever
+    assert plan.dangling(config) == [
+        (
+            "routes[1].destination",
+            "number 77 reaches nothing in the internal context (an extension, queue, IVR flow,"
+            " conference room or feature code)",
+        ),
+        (
+            "routes[2].destination",
+            "number 6000 reaches nothing in the internal context (an extension, queue, IVR"
+            " flow, conference room or feature code)",
+        ),
+    ]
+
+
+def test_pickup_codes_reach_the_pickup_application() -> None:
+    assert PLAN.resolve("internal", "*8") == RouteTarget("pickup", "", "*8")
+    assert PLAN.resolve("internal", "**1002") == RouteTarget("pickup", "1002", "**1002")
+    assert PLAN.resolve("internal", "**") is None
+    assert PLAN.resolve("from-gateway", "*8") is None  # a trunk's caller picks nothing up

@@ -89,6 +89,8 @@ async def main():
     cdr_id = await open_cdr(db, call_id="up@x", caller="1001", callee="1002",
                             direction=CallDirection.INTERNAL, trunk=None, start_ts=100.0)
     await mark_answered(db, cdr_id, 101.0)
+    await open_cdr(db, call_id="ringing@x", caller="1001", callee="1003",
+                   direction=CallDirection.INTERNAL, trunk=None, start_ts=450.0)
     await db.flush()  # what the write-behind does within milliseconds
     os._exit(0)  # the process dies mid-call: no close_cdr, no db.close()
 
@@ -100,22 +102,27 @@ def test_row_is_written_at_start_and_closed_after_a_crash(tmp_path: Path) -> Non
     async def restart() -> tuple[int, list[CdrRow]]:
         db = await Database.open(tmp_path)
         try:
-            closed = await close_dangling(db, 500.0, "switch restarted")
+            closed = await close_dangling(db, 500.0, "switch crashed")
             new_id = await start_call(db, "next@x", 600.0)
-            assert new_id == 2
+            assert new_id == 3
             return closed, await list_cdrs(db, 10)
         finally:
             await db.close()
 
     subprocess.run([sys.executable, "-c", CRASH_MID_CALL, str(tmp_path)], check=True, timeout=60)
     closed, rows = asyncio.run(restart())
-    assert closed == 1
-    assert [row.id for row in rows] == [2, 1]
-    dangling = rows[1]
-    assert (dangling.end_ts, dangling.duration_s, dangling.billable_s) == (500.0, 400.0, 0)
-    assert dangling.disposition is Disposition.FAILED
-    assert dangling.hangup_side is Side.SWITCH
-    assert dangling.hangup_cause == "switch restarted"
+    assert closed == 2
+    assert [row.id for row in rows] == [3, 2, 1]
+    # The call in progress was answered: it stays so and bills up to the crash (500).
+    talking, ringing = rows[2], rows[1]
+    assert (talking.end_ts, talking.duration_s, talking.billable_s) == (500.0, 400.0, 399.0)
+    assert talking.disposition is Disposition.ANSWERED
+    # The one still ringing never was: failed, billed nothing.
+    assert (ringing.end_ts, ringing.duration_s, ringing.billable_s) == (500.0, 50.0, 0)
+    assert ringing.disposition is Disposition.FAILED
+    for dangling in (talking, ringing):
+        assert dangling.hangup_side is Side.SWITCH
+        assert dangling.hangup_cause == "switch crashed"
     assert rows[0].end_ts is None and rows[0].disposition is None
 
 

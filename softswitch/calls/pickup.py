@@ -1,0 +1,156 @@
+"""Call pickup: `*8` answers a call ringing a phone of the dialler's pickup group (an
+extension's `pickup_group`), `**` + extension the call ringing that extension (Asterisk's
+pickupexten and directed pickup).
+
+The picker's own call only carries its INVITE: its leg moves into the ringing call
+(`Signalling.adopt`), the ringing phones get CANCEL when the caller's leg leaves their bridge,
+and a `BridgeApplication.joining` bridge relays the caller and the picker. Both are answered by
+the switch on one codec they both offered (G.711 phones agree at once); with none in common the
+picker gets 488 and the call keeps ringing. The picked-up call keeps its id and its record,
+which names the picker as the callee (`picked_up_by`, `picked_up_from` in its variables); the
+picker's own record is answered with the cause "picked up call N". With nothing to pick up the
+picker hears 480.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from softswitch.call_record import Disposition, Side
+from softswitch.calls.application import Application, CallServices
+from softswitch.calls.bridge import BridgeApplication, BridgeState
+from softswitch.calls.call import Call
+from softswitch.calls.leg import Leg, LegEvent
+from softswitch.calls.routing import RouteTarget
+from softswitch.calls.signalling import Signalling
+from softswitch.media.endpoint import Direction, MediaEndpoint
+from softswitch.sip.sdp import ANSWER_DIRECTION, Codec, answer_codecs
+
+log = logging.getLogger("softswitch.calls")
+
+_EVENTS = "TELEPHONE-EVENT"
+
+
+@dataclass(eq=False)
+class Pickups:
+    """The registry's factory for destination kind "pickup"; `signalling` is set by b2bua.py
+    once the signalling exists (the registry is made before it)."""
+
+    signalling: Signalling | None = None
+
+    def create(self, target: RouteTarget, services: CallServices, call: Call) -> Application:
+        assert self.signalling is not None, "wired by b2bua.py"
+        return PickupApplication(self, self.signalling, target, call)
+
+    def ringing(self, picker: str, wanted: str) -> tuple[Call, BridgeApplication] | None:
+        """The oldest call ringing `wanted` (an extension), or any phone of the picker's pickup
+        group when `wanted` is ""; never the picker's own phone."""
+        assert self.signalling is not None
+        config = self.signalling.config
+        groups = {ext.number: ext.pickup_group for ext in config.extensions}
+        group = groups.get(picker, "")
+        found: list[tuple[Call, BridgeApplication]] = []
+        for call in self.signalling.calls.values():
+            bridge = call.attachments.get(call.caller_leg)
+            if call.ended or not isinstance(bridge, BridgeApplication):
+                continue
+            if bridge.state is not BridgeState.RINGING or bridge.target.kind != "extension":
+                continue
+            ringing = bridge.target.target
+            if ringing == picker or bridge.party is not call.caller_leg:
+                continue
+            if (wanted and ringing == wanted) or (
+                not wanted and group and groups.get(ringing) == group
+            ):
+                found.append((call, bridge))
+        return min(found, key=lambda f: f[0].setup_started, default=None)
+
+
+class PickupApplication:
+    kind = "pickup"
+
+    def __init__(
+        self, pickups: Pickups, signalling: Signalling, target: RouteTarget, call: Call
+    ) -> None:
+        self.pickups = pickups
+        self.signalling = signalling
+        self.target = target
+        self.call = call
+
+    def attach(self, leg: Leg) -> None:
+        signalling, call = self.signalling, self.call
+        found = self.pickups.ringing(call.caller, self.target.target)
+        if found is None:
+            self._refuse(leg, 480, "nothing to pick up")
+            return
+        ringing_call, bridge = found
+        caller = ringing_call.caller_leg
+        common = _common_codec(caller, leg)
+        if common is None:
+            self._refuse(leg, 488, "no codec in common with the ringing call")
+            return
+        picked_from = bridge.target.target
+        signalling.adopt(ringing_call, leg, call)
+        joined = BridgeApplication.joining(
+            RouteTarget("extension", call.caller, call.caller),
+            signalling,
+            ringing_call,
+            leg,
+            _media(leg),
+        )
+        now = signalling.now()
+        for party, codecs in ((leg, common[1]), (caller, common[0])):
+            if party.unanswered:
+                offer = party.remote_audio
+                assert offer is not None
+                direction = ANSWER_DIRECTION[offer.direction]
+                _media(party).set_direction(Direction(direction))
+                party.answer(
+                    party.local_sdp(party.remote_sdp, codecs, direction, ringing_call.id), now
+                )
+        ringing_call.callee = call.caller
+        ringing_call.variables["picked_up_by"] = call.caller
+        ringing_call.variables["picked_up_from"] = picked_from
+        signalling.move(ringing_call, caller, joined)  # the ringing phones get CANCEL
+        signalling.answered(ringing_call)
+        signalling.answered(call)
+        signalling.end(call, Disposition.ANSWERED, f"picked up call {ringing_call.id}", Side.CALLER)
+        signalling.flush()
+        log.info("call %d: picked up by %s from %s", ringing_call.id, call.caller, picked_from)
+
+    def _refuse(self, leg: Leg, status: int, reason: str) -> None:
+        signalling = self.signalling
+        leg.reject(status, warning=reason, now=signalling.now())
+        signalling.end(self.call, Disposition.FAILED, f"{status} {reason}", Side.SWITCH)
+        signalling.flush()
+
+    def detach(self, leg: Leg) -> None:
+        return None
+
+    def on_event(self, event: LegEvent) -> None:
+        return None  # the picker's leg leaves this call in attach
+
+
+def _media(leg: Leg) -> MediaEndpoint:
+    assert leg.media is not None
+    return leg.media
+
+
+def _common_codec(caller: Leg, picker: Leg) -> tuple[tuple[Codec, ...], tuple[Codec, ...]] | None:
+    """Codecs to answer the caller and the picker with: one voice codec both offered (in the
+    caller's order), each in its own payload type, plus each one's telephone-event."""
+    theirs, mine = caller.remote_audio, picker.remote_audio
+    if theirs is None or mine is None:
+        return None
+    offered = caller.sdp_shown[0] if caller.up and caller.sdp_shown else answer_codecs(theirs)
+    picker_codecs = answer_codecs(mine)
+    for codec in offered:
+        if codec.name.upper() == _EVENTS:
+            continue
+        match = next((c for c in picker_codecs if c.name.upper() == codec.name.upper()), None)
+        if match is not None:
+            caller_side = (codec, *[c for c in offered if c.name.upper() == _EVENTS][:1])
+            picker_side = (match, *[c for c in picker_codecs if c.name.upper() == _EVENTS][:1])
+            return caller_side, picker_side
+    return None
