@@ -4,7 +4,8 @@ The top line is the agent's state, reason and time in state with today's figures
 the screen pop of the latest call offered, filled the moment `call_offered` arrives (before
 the agent's phone is answered): caller number, queue, call, the IVR's variables and the
 queue's CRM link. Keys: `r` ready, `n` not ready (fills `:pause AGENT ` for the reason), `e`
-end wrap-up, `h` hold and `ctrl+k` hang up the agent's call, each one command of the line.
+end wrap-up, `h` hold, `t` transfer (fills `:transfer CALL `) and `ctrl+k` hang up the
+agent's call, each one command of the line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from softswitch.console.centre_views import STATE_STYLES
 from softswitch.console.state import ConsoleState, Pane
 from softswitch.console.views import ConsoleView, clock, plain, sync_table
 
-KEYS_HINT = "r ready  n not ready  e end wrap-up  h hold  ctrl+k hang up  : commands"
+KEYS_HINT = "r ready  n not ready  e end wrap-up  h hold  t transfer  ctrl+k hang up"
 
 
 def state_line(row: AgentRow | None, agent: str, now: float) -> Text:
@@ -68,6 +69,7 @@ class AgentView(ConsoleView):
         Binding("r", "ready", "ready"),
         Binding("n", "not_ready", "not ready"),
         Binding("e", "end_wrap_up", "end wrap-up"),
+        Binding("t", "transfer", "transfer"),
     ]
     DEFAULT_CSS = """
     AgentView #me-state { height: 2; }
@@ -120,6 +122,10 @@ class AgentView(ConsoleView):
     def action_not_ready(self) -> None:
         if self._agent is not None:
             self.act(f"pause {self._agent} ", confirm=True)
+
+    def action_transfer(self) -> None:
+        if self._call is not None:
+            self.act(f"transfer {self._call} ", confirm=True)  # the target is typed
 
     def action_end_wrap_up(self) -> None:
         if self._agent is not None:

@@ -52,7 +52,7 @@ KEYS: Final = (
     ("p r o e", "F6: pause (type the reason), ready, log out, end wrap-up the agent"),
     ("m / t", "F7: move the caller to a queue (type it), put it at the head"),
     ("c", "F5: the selected queue's waiting callers (F7)"),
-    ("r n e", "F8 (agents): ready, not ready (type the reason), end wrap-up"),
+    ("r n e t", "F8 (agents): ready, not ready (reason), end wrap-up, transfer (target)"),
     ("ctrl+c", "quit (under softswitch run: stop the switch)"),
 )
 

@@ -1,7 +1,8 @@
 """The call centre's commands of the console: agents' states and waiting callers.
 
 `:pause AGENT REASON`, `:ready AGENT`, `:login AGENT`, `:logout AGENT`, `:wrapup AGENT`,
-`:move CALL QUEUE`, `:head CALL`: each is one API request (api/client.py) on the live
+`:move CALL QUEUE`, `:head CALL`, and the agent's `:transfer CALL TARGET` (blind): each is one
+API request (api/client.py) on the live
 connection; what it changed comes back as pushed events (agent_state_changed,
 queue_caller_left/joined), so nothing here edits the console's model. A waiting caller is named
 by its call id alone: the console finds its queue from the callers it was told about.
@@ -16,7 +17,9 @@ from softswitch.api.client import ApiClient
 from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import Command, CommandError
 
-CENTRE_COMMANDS: Final = frozenset({"pause", "ready", "login", "logout", "wrapup", "move", "head"})
+CENTRE_COMMANDS: Final = frozenset(
+    {"pause", "ready", "login", "logout", "wrapup", "move", "head", "transfer"}
+)
 
 Send = Callable[[Callable[[ApiClient], Awaitable[None]]], Awaitable[None]]
 
@@ -50,6 +53,12 @@ async def run_centre_command(command: Command, state: CentreConsoleState, send: 
         await send(lambda api: api.agent_end_wrap_up(agent))
         return f"agent {agent}: wrap-up ended"
     call = command.number(0)
+    if name == "transfer":
+        # The agent's leg (the call's last party: the caller is leg 1) transfers its peer.
+        row = state.calls.get(call)
+        leg, target = (max(row.legs) if row is not None and row.legs else 2), args[1]
+        await send(lambda api: api.transfer(call, leg, target))
+        return f"call {call}: the caller is transferred to {target}"
     queue = queue_of(state, call)
     if name == "move":
         to_queue = args[1]

@@ -204,9 +204,7 @@ def test_a_gateway_did_reaches_the_ivr_and_a_queue_through_number_routes():
     )
     assert plan.resolve("from-gateway", "0215550100") == RouteTarget("ivr", "main", "500")
     assert plan.resolve("from-gateway", "0215550160") == RouteTarget("queue", "600", "600")
-    assert plan.resolve("from-gateway", "0215551001") == RouteTarget(
-        "extension", "1001", "1001"
-    )
+    assert plan.resolve("from-gateway", "0215551001") == RouteTarget("extension", "1001", "1001")
     assert plan.resolve("from-gateway", "0215559999") is None  # the block, but nobody there
     assert plan.dangling(config) == []
 

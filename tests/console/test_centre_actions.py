@@ -185,6 +185,9 @@ def test_the_agent_console_pops_the_offered_call_and_acts_on_the_agents_own_call
             await until(pilot, lambda: "call 7" in str(state.render()), "on call 7")
             await pilot.press("h")  # hold the caller of the agent's own call
             await until(pilot, lambda: control.commands == [("hold", 7, 1)], "held")
+            await pilot.press("t", *"1002", "enter")  # fills ":transfer 7 ", the target typed
+            await until(pilot, lambda: ("transfer", 7, 2) in control.commands, "transferred")
+            assert app.message == "call 7: the caller is transferred to 1002"
             await pilot.press("ctrl+k", "enter")  # fills ":hangup 7", Enter confirms
             await until(pilot, lambda: ("hang_up", 7, None) in control.commands, "hung up")
             centre.apply(e.caller_hung_up("7", centre.clock()))
