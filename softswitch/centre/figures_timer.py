@@ -25,7 +25,8 @@ class Timer(Protocol):
     def cancel(self) -> None: ...
 
 
-CallLater = Callable[[float, Callable[[], None]], Timer]
+# None: no loop to arm a timer on (a centre stepped outside one, as unit tests do).
+CallLater = Callable[[float, Callable[[], None]], Timer | None]
 
 
 class FiguresTimer:
@@ -68,8 +69,8 @@ class FiguresTimer:
             return
         self.stop()
         if earliest is not None:
-            self._armed_at = earliest
             self._timer = self._call_later(max(0.0, earliest - now) + MARGIN_S, self._fire)
+            self._armed_at = earliest if self._timer is not None else None
 
     def _fire(self) -> None:
         self._timer = self._armed_at = None

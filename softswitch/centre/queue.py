@@ -223,12 +223,16 @@ class CallCentre:
         self._timer = None
         self.step(self.engine.handle_timer)
 
-    def _call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+    def _call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer | None:
         # Figures exist only once a queue call came (which hands the services in); the loop's
-        # own call_later covers a centre stepped before that (the API's agent commands).
+        # own call_later covers a centre stepped before that (the API's agent commands), and
+        # outside any loop (a centre stepped by hand) there is nothing to arm.
         if self.services is not None:
             return self.services.call_later(delay_s, callback)
-        return asyncio.get_running_loop().call_later(delay_s, callback)
+        try:
+            return asyncio.get_running_loop().call_later(delay_s, callback)
+        except RuntimeError:
+            return None
 
     def _timed(self, queues: set[str]) -> None:
         for listener in self.listeners:
