@@ -16,7 +16,17 @@ from typing import Any
 
 import click
 
-from bench import acd, api_bench, machine, media_calls, relay, report, security, setup_rate
+from bench import (
+    acd,
+    acd_calls,
+    api_bench,
+    machine,
+    media_calls,
+    relay,
+    report,
+    security,
+    setup_rate,
+)
 from bench.display import Display
 from bench.peers import PEERS, Peer, PeerError
 from bench.peers.base import free_port
@@ -25,7 +35,7 @@ from bench.programs import SCENARIO_PROGRAMS, Program, missing
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd", "api")
+SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd", "api", "acd-calls")
 NOT_YET = {
     "conference": "Conference mixing is not available yet: the switch has no conference feature.",
 }
@@ -90,6 +100,7 @@ SCENARIO_PEERS = {
     "media": ("softswitch", "softswitch-recording", "kamailio-rtpengine"),
     "relay": tuple(relay.PEERS),
     "acd": (),  # in-process: no peers
+    "acd-calls": (),  # the switch with SIPp callers and SIPp-answered agents: no reference peer
     "security": (),  # the switch's parser alone, under hypothesis
     "api": (),  # the switch alone, driven through its CTI API
 }
@@ -346,6 +357,9 @@ def main(
             if scenario == "api":
                 load = api_bench.ApiLoad(subscribers, api_calls, api_requests)
                 results["scenarios"]["api"] = api_bench.run_scenario(load, out_dir, display)
+                continue
+            if scenario == "acd-calls":
+                results["scenarios"][scenario] = acd_calls.run_scenario(display, out_dir / scenario)
                 continue
             lacking = unavailable.get(scenario, {})
             run_peers = [p for p in plan[scenario] if p not in lacking]

@@ -212,6 +212,25 @@ def _acd_section(results: Results) -> list[str]:
     return out
 
 
+def _acd_calls_section(results: Results) -> list[str]:
+    s = results["scenarios"].get("acd-calls")
+    if s is None or "buckets" not in s:
+        return []
+    return [
+        "",
+        f"## ACD end to end: queue entry to the agent's INVITE (goal p99 < {s['goal_ms']:g} ms)",
+        "",
+        f"SIPp uac: {s['calls']} calls at {s['rate']:g}/s into queue 7000, held {s['hold_ms']} ms;"
+        f" {s['agents']} agents answered by one SIPp uas; {s['successful']} ok,"
+        f" {s['failed']} failed. Figure: the switch's softswitch_queue_offer_seconds for the"
+        f" {s['offered_at_once']:.0f} callers offered at once (bucket upper bounds).",
+        "",
+        "| p50 | p99 |",
+        "|---|---|",
+        f"| <= {s['p50_le_ms']} ms | <= {s['p99_le_ms']} ms |",
+    ]
+
+
 def _api_section(results: Results) -> list[str]:
     api = results["scenarios"].get("api")
     if api is None:
@@ -349,6 +368,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
     out += _acd_section(results)
+    out += _acd_calls_section(results)
     out += _api_section(results)
     fuzz = results["scenarios"].get("security", {}).get("fuzz")
     if fuzz:

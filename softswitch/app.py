@@ -439,6 +439,9 @@ class Switch:
         )
         records = _Records(_CdrWriter(self.db, self._writes))
         routing, centre, extend = self._call_centre(config, self.db, self._writes)
+        for key, problem in routing.dangling(config):
+            await self.db.close()  # its thread would keep the process from exiting
+            raise StartupError(str(ConfigError(config.source, key, problem)))
         self.centre = centre
         # The engine ticks only while a leg is in it (signalling hands it the loop).
         self.engine = MediaEngine()
@@ -525,8 +528,7 @@ class Switch:
         prompts = PromptLibrary(config.data.dir / "prompts")
         centre = CallCentre(self.acd, prompts, _QueueLogWriter(db, writes))
         routing = routing_plan(config, self.acd, with_flows=self.flows is not None)
-        for key, problem in routing.dangling(config):
-            raise StartupError(str(ConfigError(config.source, key, problem)))
+        centre.resolve = lambda number: routing.resolve(INTERNAL_CONTEXT, number)  # callbacks
         flows = self.flows
         boxes = [e.number for e in config.extensions] + [q.number for q in self.acd.queues]
         mailboxes = Voicemail(
@@ -645,6 +647,7 @@ class Switch:
         )
         if self.centre is not None:
             self.metrics.bind_acd(self.centre)
+            self.centre.offer_latency = self.metrics.queue_offer_seconds
         loop = asyncio.get_running_loop()
         self.metrics.bind_security(
             lambda: self.guard.snapshot(loop.time()),

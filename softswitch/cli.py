@@ -224,9 +224,20 @@ def load_acd(path: Path, config: Config) -> AcdConfig:
     """The [acd], [[queues]] and [[agents]] sections of the file `load_config` accepted."""
     data = tomllib.loads(path.read_text())
     try:
-        return parse_settings(data, {extension.number for extension in config.extensions})
+        acd = parse_settings(data, {extension.number for extension in config.extensions})
     except SettingsError as exc:
         raise ConfigError(str(path), exc.key, exc.problem) from None
+    from softswitch.media.prompts import PromptLibrary
+
+    classes = PromptLibrary(config.data.dir / "prompts").moh_classes()
+    for index, queue in enumerate(acd.queues):
+        if queue.moh_class not in classes:
+            raise ConfigError(
+                str(path),
+                f"queues[{index}].moh_class",
+                f"no music-on-hold class {queue.moh_class!r}; available: {', '.join(classes)}",
+            )
+    return acd
 
 
 async def _own_console(url: str, mint: Callable[[], str], stop: asyncio.Event) -> None:

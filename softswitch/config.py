@@ -29,6 +29,7 @@ from softswitch.config_features import (
 from softswitch.config_party import DtmfMode as DtmfMode
 from softswitch.config_party import HoldMode as HoldMode
 from softswitch.config_party import NatMode as NatMode
+from softswitch.config_party import NoAnswerMode as NoAnswerMode
 from softswitch.config_recording import RECORD_KEY, RecordingConfig, parse_recording
 from softswitch.config_supervision import SUPERVISOR_KEYS, SupervisorCodes, parse_supervisor_codes
 from softswitch.config_table import MISSING as _MISSING
@@ -156,6 +157,7 @@ class Extension:
     nat: NatMode = NatMode.AUTO
     dtmf: DtmfMode = DtmfMode.AUTO
     hold: HoldMode = HoldMode.MOH
+    no_answer: NoAnswerMode = NoAnswerMode.HANGUP
     pickup_group: str = ""  # *8 from a phone of the group answers a call ringing in it
     caller_id: str = ""  # the number trunks see on its outbound calls; "" = its number
 
@@ -243,6 +245,7 @@ class Config:
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     ivr: Section | None = None  # [ivr], parsed by softswitch/ivr/settings.py; None: no IVR
     recording: RecordingConfig = field(default_factory=RecordingConfig)  # config_recording.py
+    source: str = ""  # the file it was read from, for errors found later (routes at start)
 
 
 def _is_ip(value: object) -> bool:
@@ -344,6 +347,7 @@ def parse_config(data: dict[str, Any], source: str, *, base_dir: Path | None = N
     routes = _parse_routes(root, extensions, trunks, contexts, features)
     conference = parse_conference(root, [ext.number for ext in extensions], features, routes)
     return Config(
+        source=source,
         sip=sip,
         rtp=_parse_rtp(root),
         calls=_parse_calls(root),
@@ -510,6 +514,7 @@ def _hex(t: _Table, name: str, digits: int) -> str | None:
 def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
     keys: tuple[str, ...] = ("number", "name", "password", "ha1", "ha1_sha256", "context")
     keys += ("nat", "dtmf", "hold", RECORD_KEY)
+    keys += ("no_answer",)
     keys += ("pickup_group", "caller_id")
     extensions: list[Extension] = []
     seen: dict[str, int] = {}
@@ -538,6 +543,7 @@ def _parse_extensions(root: _Table) -> tuple[Extension, ...]:
                 nat=NatMode(t.choice("nat", "auto", tuple(NatMode))),
                 dtmf=DtmfMode(t.choice("dtmf", "auto", tuple(DtmfMode))),
                 hold=HoldMode(t.choice("hold", "moh", tuple(HoldMode))),
+                no_answer=NoAnswerMode(t.choice("no_answer", "hangup", tuple(NoAnswerMode))),
                 pickup_group=t.string("pickup_group", ""),
                 caller_id=t.string("caller_id", ""),
             )

@@ -27,6 +27,14 @@ class HoldMode(StrEnum):
     PASSTHROUGH = "passthrough"
 
 
+class NoAnswerMode(StrEnum):
+    """What the caller gets when an extension's phones ring out (the ring timeout, or every
+    phone answered 408/480)."""
+
+    HANGUP = "hangup"  # 480 to the caller
+    VOICEMAIL = "voicemail"  # the caller leaves a message in the extension's box
+
+
 class DtmfMode(StrEnum):
     """How the switch listens for a party's digits (SIP INFO is always read).
 

@@ -60,6 +60,10 @@ CALL_SETUP_BUCKETS_S: Final = (
     10.0,
 )
 DTMF_METHODS: Final = ("info", "inband", "rfc4733")
+# The ACD's goal is under 5 ms from queue entry to the agent's INVITE: fine buckets below it.
+QUEUE_OFFER_BUCKETS_S: Final = (
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 1.0,
+)  # fmt: skip
 MAX_REQUEST_BYTES: Final = 8192
 REQUEST_TIMEOUT_S: Final = 10.0
 
@@ -295,6 +299,12 @@ class SwitchMetrics:
             "softswitch_call_setup_seconds",
             "From INVITE received to the first 2xx or final response relayed.",
             buckets=CALL_SETUP_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.queue_offer_seconds = Histogram(
+            "softswitch_queue_offer_seconds",
+            "From a caller's queue entry to its first agent INVITE sent (an agent was free).",
+            buckets=QUEUE_OFFER_BUCKETS_S,
             registry=self.registry,
         )
         self._live: _LiveCollector | None = None

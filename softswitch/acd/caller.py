@@ -97,6 +97,7 @@ class Caller:
     not_before: float = 0.0  # a callback retry waits (keeping its place) until this
     dial_deadline: float = 0.0
     ewt_at_entry_s: float | None = None
+    only_agent: str = ""  # back to the same agent (an IVR flow's queue node): nobody else rings
 
     def sort_key(self) -> tuple[float, int]:
         return (self.entry_time, self.seq)

@@ -330,6 +330,8 @@ class EngineCore:
                 self._out.append(CallerExited(caller.call, q.number, reason, dest))
             return
         self._callers[caller.call] = caller
+        if caller.only_agent not in rt.members:
+            caller.only_agent = ""  # overflowed where that agent is not: any agent will do
         caller.queue = q.number
         caller.queue_entry_time = now
         caller.requirements = merge_requirements(q.requirements, caller.extra_requirements)
@@ -617,7 +619,10 @@ class EngineCore:
                 continue
             requirements = widened_requirements(rt.config, caller, now)
             candidates = [
-                Candidate(a, rt.members[a.number]) for a in available if satisfies(a, requirements)
+                Candidate(a, rt.members[a.number])
+                for a in available
+                if satisfies(a, requirements)
+                and (not caller.only_agent or a.number == caller.only_agent)
             ]
             if candidates:
                 return service_key(rt.config, caller, now), caller, candidates

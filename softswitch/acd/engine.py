@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from softswitch.acd.agent import AgentState, AgentTrigger
+from softswitch.acd.agent import AgentState, AgentTrigger, next_state
 from softswitch.acd.caller import (
     OFFERING,
     ON_THE_LINE,
@@ -58,6 +58,10 @@ class Engine(EngineCore):
     def login(self, agent_number: str, now: float) -> list[AcdEvent]:
         self._begin()
         agent = self._agent(agent_number)
+        # Refuse before changing anything: a refused log-in (already logged in) that had reset
+        # `available_at` left a ready agent outside its queues' free sets, with its reject-delay
+        # timer no longer live, so it was never offered a call again.
+        next_state(agent.state, AgentTrigger.LOGIN, agent.number)
         agent.consecutive_no_answers = 0
         agent.available_at = now
         self._set_state(agent, AgentTrigger.LOGIN, now)
@@ -137,14 +141,19 @@ class Engine(EngineCore):
         priority: int = 0,
         requirements: Iterable[Requirement] = (),
         caller_number: str = "",
+        only_agent: str = "",
     ) -> list[AcdEvent]:
-        """A caller joins `queue`; `priority` (0-9) and extra `requirements` come from the IVR."""
+        """A caller joins `queue`; `priority` (0-9) and extra `requirements` come from the IVR,
+        and `only_agent`: the caller waits for that agent of the queue alone (sent back to the
+        agent it talked to)."""
         self._begin()
         if call in self._callers:
             raise InvalidRequest(f"call {call} is already in queue {self._callers[call].queue}")
         if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise InvalidRequest(f"priority {priority} is outside {MIN_PRIORITY}-{MAX_PRIORITY}")
         rt = self._queue(queue)
+        if only_agent and only_agent not in rt.members:
+            raise InvalidRequest(f"agent {only_agent} is not in queue {queue}")
         extra = tuple(requirements)
         caller = Caller(
             call=call,
@@ -156,6 +165,7 @@ class Engine(EngineCore):
             requirements=merge_requirements(rt.config.requirements, extra),
             extra_requirements=extra,
             caller_number=caller_number,
+            only_agent=only_agent,
         )
         self._join(caller, rt, now, hops=0)
         return self._finish(now)

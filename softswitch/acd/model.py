@@ -104,6 +104,8 @@ class QueueConfig:
     short_abandon_s: float = 5.0  # S: callers who hang up sooner were never really offered
     abandon_treatment: str = "against"  # statistics.AbandonTreatment: against, ignore, in-favour
     screen_pop_url: str = ""  # template: {caller}, {queue}, {agent}, {var.NAME} (IVR variables)
+    moh_class: str = "default"  # the music-on-hold class its waiting callers hear
+    announce_every_s: float = 30.0  # position and wait again this often; 0 = at entry only
     caller_id: str = ""  # what trunks see when an agent whose outbound_queue this is dials out
 
     def exit_target(self, digit: str) -> Target | None:

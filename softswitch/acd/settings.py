@@ -35,6 +35,7 @@ _QUEUE_KEYS: Final = (
     "priority_step_s", "progressive_step_s", "callback_retries", "callback_retry_delay_s",
     "callback_dial_timeout_s", "default_handle_time_s", "service_level_s", "short_abandon_s",
     "abandon_treatment", "screen_pop_url", "caller_id",
+    "moh_class", "announce_every_s",
 )  # fmt: skip
 _AGENT_KEYS: Final = ("number", "name", "skills", "queues", "outbound_queue")
 
@@ -241,8 +242,18 @@ def _parse_queue(t: _Reader, queues: list[Any]) -> QueueConfig:
             "abandon_treatment", "against", tuple(a.value for a in AbandonTreatment)
         ),
         screen_pop_url=t.text("screen_pop_url", ""),
+        moh_class=_moh_class(t),
+        announce_every_s=t.seconds("announce_every_s", 30.0),
         caller_id=t.text("caller_id", ""),
     )
+
+
+def _moh_class(t: _Reader) -> str:
+    """A folder name under prompts/moh/ (that it exists is checked against the data dir)."""
+    name = t.text("moh_class", "default")
+    if not _NAME_RE.fullmatch(name):
+        raise t.error("moh_class", "expected a music-on-hold class name (letters, digits, _ -)")
+    return name
 
 
 def _parse_agent(t: _Reader, queues: set[str], extensions: set[str], order: int) -> AgentConfig:

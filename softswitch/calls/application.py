@@ -149,6 +149,16 @@ class CallServices(Protocol):
         or the call's caller when None."""
         ...
 
+    def originate(
+        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+    ) -> Call:
+        """A call the switch places itself, its first leg outbound to `peer` with our offer."""
+        ...
+
+    def application_for(self, target: RouteTarget, call: Call) -> Application | None:
+        """A new application for `target` from the registry; None when its kind has none."""
+        ...
+
     def answered(self, call: Call) -> None:
         """The call is answered: for the record, ring timers, metrics."""
         ...

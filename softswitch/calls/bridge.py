@@ -38,7 +38,7 @@ from softswitch.calls.leg import (
 )
 from softswitch.calls.nat import reachable
 from softswitch.calls.routing import RouteTarget
-from softswitch.config import HoldMode, Trunk
+from softswitch.config import HoldMode, NoAnswerMode, Trunk
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
 from softswitch.media.engine import TickFrames
 from softswitch.media.engine_leg import EngineLeg
@@ -403,6 +403,8 @@ class BridgeApplication:
         self._ring_timer = None
         if self.state is not BridgeState.RINGING or self.call.ended:
             return
+        if self._to_voicemail():
+            return
         self.state = BridgeState.OVER
         now = self.services.now()
         for fork in self.forks:
@@ -413,6 +415,24 @@ class BridgeApplication:
             self.services.end(self.call, Disposition.NO_ANSWER, "ring timeout", Side.SWITCH)
         else:
             self.services.hang_up(self.call, Side.SWITCH, "ring timeout")
+
+    def _to_voicemail(self) -> bool:
+        """`no_answer = "voicemail"`: the caller of an extension that rang out is moved to the
+        extension's box (answered there), instead of hearing 480."""
+        target, party = self.target, self.party
+        if target.kind != "extension" or party is None or party.ended:
+            return False
+        config = self.services.config
+        extension = next((e for e in config.extensions if e.number == target.target), None)
+        if extension is None or extension.no_answer is not NoAnswerMode.VOICEMAIL:
+            return False
+        box = RouteTarget("voicemail", extension.number, extension.number)
+        app = self.services.application_for(box, self.call)
+        if app is None:
+            return False
+        log.info("call %d: %s rang out: to its voicemail", self.call.id, extension.number)
+        self.services.move(self.call, party, app)  # detach() cancels the phones still ringing
+        return True
 
     def _stop_ringing(self) -> None:
         if self._ring_timer is not None:
@@ -431,6 +451,8 @@ class BridgeApplication:
             self.services.hang_up(call, Side.SWITCH, f"{status} {reason}")
 
     def _callee_failed(self, status: int, reason: str) -> None:
+        if status in (408, 480) and self.party is not None and self._to_voicemail():
+            return
         self.state = BridgeState.OVER
         self._stop_ringing()
         party = self.party

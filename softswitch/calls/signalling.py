@@ -55,7 +55,14 @@ from softswitch.media.prompts import PromptLibrary
 from softswitch.media.relay import MediaRelay
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response, warning_value
-from softswitch.sip.sdp import Codec, SessionDescription, has_voice_codec, rewrite, supported_codecs
+from softswitch.sip.sdp import (
+    SWITCH_VOICE_CODECS,
+    Codec,
+    SessionDescription,
+    has_voice_codec,
+    rewrite,
+    supported_codecs,
+)
 from softswitch.sip.transaction import (
     AckTimedOut,
     Address,
@@ -73,6 +80,13 @@ from softswitch.sip.uri import SipUri, parse_uri, uri_user
 log = logging.getLogger("softswitch.calls")
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+# What a call the switch places offers: its voice codecs and RFC 4733 (address and port are
+# rewritten per leg).
+_ORIGINATE_SDP = (
+    b"v=0\r\no=softswitch 0 0 IN IP4 0.0.0.0\r\ns=softswitch\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+    b"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+)
+_ORIGINATE_CODECS = (*SWITCH_VOICE_CODECS[:2], Codec(101, "telephone-event", 8000, "0-16"))
 _ALLOW = ", ".join(ALLOWED_METHODS)
 
 
@@ -379,6 +393,27 @@ class Signalling:
         leg.session_id = call_id
         leg.call_ref = call_id
         return leg
+
+    def originate(
+        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+    ) -> Call:
+        """A call the switch places itself (a queue's callback rings its agent first): its
+        first leg is outbound, offering the switch's voice codecs; attach it with `attach`."""
+        sdp = SessionDescription.parse(_ORIGINATE_SDP)
+        call_id = self.next_call_id()
+        leg = self.outbound_leg(
+            call_id, peer, request_uri, to_number, media, sdp, _ORIGINATE_CODECS, "sendrecv",
+            trunk=None, caller=caller,
+        )  # fmt: skip
+        call = Call(call_id, caller, to_number, CallDirection.INTERNAL, None, self.wall_clock(),
+                    self.loop.time(), leg)  # fmt: skip
+        self.start_call(call)
+        return call
+
+    def application_for(self, target: RouteTarget, call: Call) -> Application | None:
+        if target.kind not in self.applications:
+            return None
+        return self.applications.create(target, self, call)
 
     def next_call_id(self) -> int:
         return next(self._ids)

@@ -3,26 +3,29 @@
 One `CallCentre` per switch owns one `acd.Engine`, driven with the wall clock, and one
 `call_later` timer re-armed to the engine's `next_deadline()` after every step (the aioquic
 adapter pattern the conventions name). A caller's leg attached to a `QueueCall` is answered,
-hears an announcement (position and estimated wait, read by the IVR's sayers) and music on hold,
-repeated every `ANNOUNCE_EVERY_S`. An `OfferCall` rings every registered phone of the agent as
-outbound legs of the caller's call; the first answer is reported to the engine, whose
-`ConnectAgent` moves the caller's leg to a bridge joined to the agent's leg, cutting the music
-in the same tick. No answer, busy and reject are reported back; a leg that ends (BYE, media
-timeout, transaction timeout) becomes the matching engine event, so no agent is left offered
-or on a call that is gone. Queue-log rows go to a `QueueLogSink` (the store, in app.py).
+hears an announcement (position and estimated wait, read by the IVR's sayers) and the queue's
+`moh_class` of music on hold, the announcement again every `announce_every_s`. An `OfferCall`
+rings every registered phone of the agent as outbound legs of the caller's call; the first
+answer is reported to the engine, whose `ConnectAgent` moves the caller's leg to a bridge joined
+to the agent's leg, cutting the music in the same tick. No answer, busy and reject are reported
+back; a leg that ends (BYE, media timeout, transaction timeout) becomes the matching engine
+event, so no agent is left offered or on a call that is gone. Queue-log rows go to a
+`QueueLogSink` (the store, in app.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from softswitch.acd import snapshot
 from softswitch.acd.agent import AgentState
+from softswitch.acd.caller import CallerState
 from softswitch.acd.engine import Engine
 from softswitch.acd.errors import AcdError
 from softswitch.acd.events import (
@@ -49,8 +52,10 @@ from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegE
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
+from softswitch.centre.callback import CallbackRun, Resolver, ring_agent
 from softswitch.centre.control import EngineCentre, statistics_for
 from softswitch.centre.figures_timer import FiguresTimer
+from softswitch.ivr.flow import QUEUE_AGENT
 from softswitch.ivr.say import SayError, SayKind, say
 from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
@@ -59,13 +64,17 @@ from softswitch.media.prompts import PromptLibrary, read_audio
 
 log = logging.getLogger("softswitch.acd")
 
-ANNOUNCE_EVERY_S = 30.0  # a waiting caller hears position and wait again this often
-MOH_CLASS = "default"
 PRUNE_EVERY = 1000  # statistics events between two prunes of records no interval reaches
 
 
 class QueueLogSink(Protocol):
     def write(self, entry: QueueLogEntry) -> None: ...
+
+
+class OfferLatency(Protocol):
+    """Told, per caller, the seconds from queue entry to its first agent INVITE sent."""
+
+    def observe(self, amount: float) -> None: ...
 
 
 class StateSink(Protocol):
@@ -127,13 +136,21 @@ class CallCentre:
         self._timer: Timer | None = None
         self._pending: list[AcdEvent] = []
         self._applying = False
-        self._moh: list[PlayItem] | None = None
+        self._moh: dict[str, list[PlayItem]] = {}  # by class, decoded once
+        self.queue_configs = {q.number: q for q in acd.queues}
         self.statistics: QueueStatistics = statistics_for(acd)
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
         self._fed = 0
         self._touched: set[str] = set()  # queues whose figures this apply changed
         self.figures = FiguresTimer(self.statistics, wall_clock, self._call_later, self._timed)
+        # Callbacks: where a number goes (the routing plan, wired by app.py), and the attempts
+        # under way by the switch's own call id and by the engine's entry.
+        self.resolve: Resolver = lambda number: None
+        self._runs: dict[int, CallbackRun] = {}
+        self._runs_by_key: dict[str, CallbackRun] = {}
+        self._originating = False
+        self.offer_latency: OfferLatency | None = None  # /metrics, wired by app.py
         self.state_sink: StateSink | None = None
         self._state_dirty = False
         self._agents_changed = False
@@ -253,10 +270,20 @@ class CallCentre:
         if isinstance(event, QueueLogEntry):
             self._count(event)
             self.sink.write(event)
+        elif isinstance(event, OfferCall) and event.callback:
+            self._ring_for_callback(event)
         elif isinstance(event, OfferCall):
             self._with_call(event.call, lambda qc: qc.offer(event.agent))
+        elif isinstance(event, CancelOffer | EndCallback) and event.call in self._runs_by_key:
+            if self._runs_by_key[event.call].agent == event.agent:
+                self._runs_by_key[event.call].cancel()
         elif isinstance(event, CancelOffer):
             self._with_call(event.call, lambda qc: qc.cancel(event.agent))
+        elif isinstance(event, DialCallback):
+            if event.call in self._runs_by_key:
+                self._runs_by_key[event.call].dial()
+        elif isinstance(event, CallbackKeyPressed):
+            self._with_call(event.call, lambda qc: qc.offer_callback(event.caller_number))
         elif isinstance(event, ConnectAgent):
             self._with_call(event.call, lambda qc: qc.connect(event.agent))
         elif isinstance(event, CallerExited):
@@ -267,9 +294,38 @@ class CallCentre:
             log.info(
                 "agent %s: %s -> %s %s", event.agent, event.old.value, event.new.value, event.reason
             )
-        elif isinstance(event, CallbackKeyPressed | DialCallback | EndCallback):
-            # Callbacks need dialling the caller's number back: not carried out yet here.
-            log.warning("acd: %s not carried out (callbacks are not wired to calls yet)", event)
+
+    # ---- callbacks (centre/callback.py) --------------------------------------------------
+    def _ring_for_callback(self, event: OfferCall) -> None:
+        services = self.services
+        if services is None:  # no queue call since start: the engine's ring timeout frees it
+            log.warning("callback %s: no call services yet", event.call)
+            return
+        shared = self.shared
+        services.spawn(ring_agent(self, services, shared, event.call, event.agent,
+                                  event.caller_number, event.queue))  # fmt: skip
+
+    def still_offered(self, key: str, agent: str) -> bool:
+        caller = self.engine.caller(key)
+        return caller is not None and agent in caller.offers
+
+    @contextlib.contextmanager
+    def originating(self) -> Iterator[None]:
+        """A call the switch places for a callback is no direct call of its agent."""
+        self._originating = True
+        try:
+            yield
+        finally:
+            self._originating = False
+
+    def track_run(self, run: CallbackRun) -> None:
+        self._runs[run.call.id] = run
+        self._runs_by_key[run.key] = run
+
+    def forget_run(self, run: CallbackRun) -> None:
+        self._runs.pop(run.call.id, None)
+        if self._runs_by_key.get(run.key) is run:
+            del self._runs_by_key[run.key]
 
     def _with_call(self, call: str, action: Callable[[QueueCall], None]) -> None:
         qc = self.calls.get(call)
@@ -288,18 +344,23 @@ class CallCentre:
             counters.abandoned += 1
 
     # ---- music on hold -----------------------------------------------------------------
-    def moh(self) -> list[PlayItem]:
-        if self._moh is None:
-            tracks = self.shared.prompts.moh_tracks(MOH_CLASS)
-            self._moh = [Clip(read_audio(t.read_bytes(), str(t))) for t in tracks]
-        return self._moh
+    def moh(self, queue: str) -> list[PlayItem]:
+        """The queue's music-on-hold class (`moh_class`, checked against the prompts at load)."""
+        class_name = self.queue_configs[queue].moh_class
+        items = self._moh.get(class_name)
+        if items is None:
+            tracks = self.shared.prompts.moh_tracks(class_name)
+            items = self._moh[class_name] = [
+                Clip(read_audio(t.read_bytes(), str(t))) for t in tracks
+            ]
+        return items
 
     # ---- CallObserver: how legs ending become engine events -----------------------------
     def call_started(self, call: Call) -> None:
         if call.direction is CallDirection.OUTBOUND and call.caller in self.agent_numbers:
             self._outbound(call)
         agents = {call.caller, call.callee} & self.agent_numbers
-        if not agents or call.callee.startswith("*"):
+        if not agents or call.callee.startswith("*") or self._originating:
             return
         self._direct[call.id] = sorted(agents)
         for agent in sorted(agents):
@@ -323,9 +384,15 @@ class CallCentre:
         self.sink.write(entry)
 
     def call_answered(self, call: Call) -> None:
-        return
+        run = self._runs.get(call.id)
+        if run is not None:
+            run.answered()
 
     def call_ended(self, call: Call) -> None:
+        run = self._runs.get(call.id)
+        if run is not None:
+            self.forget_run(run)
+            run.ended(call)
         qc = self.calls.pop(str(call.id), None)
         if qc is not None:
             qc.gone()
@@ -395,6 +462,8 @@ class QueueCall(PlayerApplication):
         self._leaving = False
         self._leave_cause = ""
         self._answered_by: Leg | None = None
+        self._callback_number: str | None = None  # offered to the caller, not yet confirmed
+        self._entered_at: float | None = None  # loop time of queue entry, until the first offer
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -402,10 +471,14 @@ class QueueCall(PlayerApplication):
         call = self.call
         variables = call.variables
         priority = _int(variables.get("priority", ""), 0, 9)
-        self._enqueue(priority, _requirements(variables.get("skills", "")))
+        only_agent = variables.pop(QUEUE_AGENT, "")  # for this queue entry only
+        self._enqueue(priority, _requirements(variables.get("skills", "")), only_agent)
 
-    def _enqueue(self, priority: int, requirements: tuple[Requirement, ...]) -> None:
+    def _enqueue(
+        self, priority: int, requirements: tuple[Requirement, ...], only_agent: str = ""
+    ) -> None:
         centre = self.centre
+        self._entered_at = self.services.now()
         try:
             events = centre.engine.enqueue(
                 self.key,
@@ -414,17 +487,58 @@ class QueueCall(PlayerApplication):
                 priority=priority,
                 requirements=requirements,
                 caller_number=self.call.caller,
+                only_agent=only_agent,
             )
         except AcdError as exc:
             log.warning("call %d: queue %s refused: %s", self.call.id, self.queue, exc)
             self._say_and_hang_up(["all_agents_busy", "goodbye"], f"queue: {exc}")
             return
-        if not self._leaving:
+        offered_now = any(isinstance(e, OfferCall) and e.call == self.key for e in events)
+        if not offered_now:
+            self._entered_at = None  # no agent was free: the wait is not the offer's latency
+        centre.apply(events)  # the agent's INVITE is on its way before anything is played
+        if self._leaving or self.audio is None:
+            return
+        if offered_now:
+            # An agent rings already: music, and the position only if the caller still waits
+            # when the next announcement is due (building one costs milliseconds).
+            self.shared.player.stop(self.audio)
+            self.play(self.centre.moh(self.queue))
+            every = self.centre.queue_configs[self.queue].announce_every_s
+            if every > 0:
+                self._announce = self.services.call_later(every, self._announce_now)
+        else:
             self._announce_now()
-        centre.apply(events)
 
     def digit(self, event: DigitReceived) -> None:
-        self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
+        number, self._callback_number = self._callback_number, None
+        if number is None:
+            self.centre.step(self.centre.engine.caller_pressed, self.key, event.digit)
+        elif event.digit == "1":
+            self._book_callback(number)
+        else:
+            self._announce_now()  # not confirmed: the caller just waits on
+
+    def offer_callback(self, number: str) -> None:
+        """The callback key: read the number back and ask for 1 to confirm."""
+        if not number.isdigit() or self.audio is None or self._leaving:
+            log.info("call %d: no callback to %r", self.call.id, number)
+            return
+        self._callback_number = number
+        self._stop_announcing()
+        self.shared.player.stop(self.audio)
+        names = ["callback_offer", *say(SayKind.DIGITS, number, "en"), "callback_confirm"]
+        self.play([Pause(0.2), *(self.shared.prompt(n) for n in names), Pause(0.5)])
+
+    def _book_callback(self, number: str) -> None:
+        engine = self.centre.engine
+        self.centre.step(engine.request_callback, self.key, number)
+        entry = engine.caller(self.key)
+        if entry is not None and entry.state is CallerState.CALLBACK_WAITING:
+            # The entry waits at this place without a leg: the caller may hang up.
+            self._say_and_hang_up(["callback_booked", "goodbye"], "callback requested")
+        else:
+            self._announce_now()
 
     def detach(self, leg: Leg) -> None:
         if leg is self.leg:
@@ -436,8 +550,10 @@ class QueueCall(PlayerApplication):
         if self.audio is None or self._leaving:
             return
         self.shared.player.stop(self.audio)
-        self.play([*self._announcement(), Pause(0.3), *self.centre.moh()])
-        self._announce = self.services.call_later(ANNOUNCE_EVERY_S, self._announce_now)
+        self.play([*self._announcement(), Pause(0.3), *self.centre.moh(self.queue)])
+        every = self.centre.queue_configs[self.queue].announce_every_s
+        if every > 0:
+            self._announce = self.services.call_later(every, self._announce_now)
 
     def _announcement(self) -> list[PlayItem]:
         engine, now = self.centre.engine, self.centre.wall_clock()
@@ -459,7 +575,7 @@ class QueueCall(PlayerApplication):
         if self._leaving:
             self.hang_up_from_switch(self._leave_cause)
         else:
-            self.play(self.centre.moh())  # the music loops until the next announcement
+            self.play(self.centre.moh(self.queue))  # the music loops until the next announcement
 
     def _stop_announcing(self) -> None:
         if self._announce is not None:
@@ -538,6 +654,10 @@ class QueueCall(PlayerApplication):
             offer.legs.append(leg)
             call.attachments[leg] = self
         services.flush()
+        latency, entered = self.centre.offer_latency, self._entered_at
+        if latency is not None and entered is not None:
+            self._entered_at = None  # the first offer only: later ones waited for an agent
+            latency.observe(services.now() - entered)
 
     def _offer_of(self, leg: Leg) -> _Offer | None:
         return next((o for o in self.offers.values() if leg in o.legs), None)
@@ -594,6 +714,10 @@ class QueueCall(PlayerApplication):
             if leg is not answered:
                 leg.hang_up(now)
         self.connected_agent = agent
+        # Context for what follows: a flow the agent sends the caller into can return the
+        # caller to this agent (`return_to_agent`, or a queue node with `agent = "last"`).
+        self.call.variables["agent"] = agent
+        self.call.variables["agent_queue"] = self.queue
         self._leaving = False
         target = RouteTarget("extension", agent, agent)
         bridge = BridgeApplication.joining(target, self.services, self.call, answered, offer.media)

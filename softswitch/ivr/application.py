@@ -31,7 +31,7 @@ from softswitch.calls.leg import DigitReceived as LegDigit
 from softswitch.calls.leg import Leg
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
-from softswitch.ivr.flow import ExitKind
+from softswitch.ivr.flow import QUEUE_AGENT, ExitKind
 from softswitch.ivr.flowset import FlowSet, Refused
 from softswitch.ivr.interpreter import (
     CollectDigits,
@@ -224,6 +224,8 @@ class IvrApplication(PlayerApplication):
         assert leg is not None
         if command.priority is not None:
             call.variables["priority"] = str(command.priority)
+        if command.agent:
+            call.variables[QUEUE_AGENT] = command.agent
         if command.skills:
             call.variables["skills"] = ",".join(
                 f"{s.skill}:{s.min_proficiency}" for s in command.skills

@@ -204,6 +204,10 @@ class BranchNode(Node):
         return False
 
 
+# The call variable a queue exit names its one agent in, for the queue to read (and drop).
+QUEUE_AGENT = "queue_agent"
+
+
 class ExitKind(StrEnum):
     """Where a caller can leave a flow for; the call layer attaches the matching application."""
 
@@ -227,6 +231,7 @@ class QueueNode(Node):
     priority: Template | None = None
     skills: tuple[tuple[str, Template], ...] = ()
     skills_variable: str | None = None
+    agent: Template | None = None  # "last" or a number: wait for that agent alone
 
 
 @dataclass(frozen=True)
@@ -554,6 +559,7 @@ def _queue(r: _Reader) -> Node:
         _template(r, "priority", str(priority)) if priority is not None else None,
         tuple(skills),
         r.variable("skills_variable"),
+        r.template("agent", None),
     )
 
 
@@ -608,7 +614,7 @@ NODE_KINDS: Final[dict[str, tuple[tuple[str, ...], Callable[[_Reader], Node]]]] 
     ),
     "set": (("values", "next"), _set),
     "branch": (("rules", "default"), _branch),
-    "queue": (("queue", "priority", "skills", "skills_variable"), _queue),
+    "queue": (("queue", "priority", "skills", "skills_variable", "agent"), _queue),
     "extension": (("target",), _transfer(ExitKind.EXTENSION)),
     "conference": (("target",), _transfer(ExitKind.CONFERENCE)),
     "voicemail": (("target",), _transfer(ExitKind.VOICEMAIL)),

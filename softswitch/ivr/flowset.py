@@ -26,6 +26,7 @@ log = logging.getLogger("softswitch.ivr")
 class FlowChoice:
     flow: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    node: str | None = None  # an entry point (a number mapped to `flow#node`): start there
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,12 @@ def select_flow(settings: IvrSettings, called: str, caller: str) -> FlowChoice |
         if settings.blocked_flow is None:
             return Refused(f"caller {caller} is blocked")
         return FlowChoice(settings.blocked_flow, {"blocked": "1"})
-    flow = settings.numbers.get(called)
-    if flow is None:
+    target = settings.numbers.get(called)
+    if target is None:
         return Refused(f"no flow for {called}")
+    flow, _, node = target.partition("#")
+    if node:  # an agent sends a caller into a flow's node: the caller's context is kept
+        return FlowChoice(flow, node=node)
     if any_matches(settings.vip_callers, caller):
         variables = {"vip": "1", "priority": str(settings.vip_priority)}
         return FlowChoice(settings.vip_flow or flow, variables)
@@ -129,6 +133,6 @@ class FlowSet:
             return choice
         run = FlowRun(self.current.flows, choice.flow, self.settings.calendar)
         commands = run.handle(
-            Started(now, caller, called, {**choice.variables, **(variables or {})})
+            Started(now, caller, called, {**choice.variables, **(variables or {})}, choice.node)
         )
         return run, commands

@@ -43,6 +43,7 @@ from softswitch.ivr.say import SayError, SayKind, say
 
 # Set, branch and goto-flow nodes run without waiting; more than this many in a row is a loop.
 MAX_INSTANT_STEPS: Final = 100
+LAST_AGENT: Final = "last"  # a queue node's `agent`: the one the caller last talked to
 
 
 class FlowRunError(Exception):
@@ -137,6 +138,7 @@ class TransferTo:
     node: str
     priority: int | None = None
     skills: tuple[SkillRequirement, ...] = ()
+    agent: str = ""  # a queue exit for one agent alone (back to the agent the caller had)
 
 
 @dataclass(frozen=True)
@@ -505,6 +507,7 @@ class FlowRun:
         out: list[Command],
         priority: int | None = None,
         skills: tuple[SkillRequirement, ...] = (),
+        agent: str = "",
     ) -> str | None:
         out.append(
             TransferTo(
@@ -516,6 +519,7 @@ class FlowRun:
                 self.node.id,
                 priority,
                 skills,
+                agent,
             )
         )
         self._finish()
@@ -546,7 +550,10 @@ class FlowRun:
             if level is not None:
                 skills[skill] = level
         requirements = tuple(SkillRequirement(s, level) for s, level in skills.items())
-        return self._exit(ExitKind.QUEUE, queue, out, priority, requirements)
+        agent = node.agent.render(self.variables) if node.agent is not None else ""
+        if agent == LAST_AGENT:
+            agent = self.variables.get("agent", "")  # set when a queue connected the caller
+        return self._exit(ExitKind.QUEUE, queue, out, priority, requirements, agent)
 
     def _enter_return(self, node: ReturnToAgentNode, now: float, out: list[Command]) -> str | None:
         agent = self.variables.get(node.variable, "")

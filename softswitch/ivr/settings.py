@@ -61,7 +61,9 @@ class IvrSettings:
     @property
     def flow_names(self) -> dict[str, str]:
         """Every flow the settings name, by the key that names it."""
-        names = {f"numbers.{number}": flow for number, flow in self.numbers.items()}
+        names = {
+            f"numbers.{number}": flow.partition("#")[0] for number, flow in self.numbers.items()
+        }
         if self.vip_flow:
             names["vip_flow"] = self.vip_flow
         if self.blocked_flow:
@@ -135,8 +137,11 @@ def parse_ivr_settings(
     for number, flow in _get(data, "numbers", {}, lambda v: isinstance(v, dict), "a table").items():
         if not number or not set(number) <= _DIAL_CHARS:
             raise SettingsError(f"numbers.{number}", "expected dial digits (0-9, *, #, +)")
-        if not isinstance(flow, str) or not _is_flow_name(flow):
-            raise SettingsError(f"numbers.{number}", f"expected a flow name, got {flow!r}")
+        name, _, node = flow.partition("#") if isinstance(flow, str) else ("", "", "")
+        if not _is_flow_name(name) or ("#" in flow and not _is_flow_name(node)):
+            raise SettingsError(
+                f"numbers.{number}", f"expected a flow name or 'flow#entry_point', got {flow!r}"
+            )
         if taken and number in taken:
             raise SettingsError(f"numbers.{number}", f"{number} is also {taken[number]}")
         numbers[number] = flow

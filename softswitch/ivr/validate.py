@@ -52,12 +52,21 @@ def validate_flows(
 def validate_settings(
     settings: IvrSettings, flows: Mapping[str, Flow], source: str
 ) -> list[FlowProblem]:
-    """The [ivr] section names flows that exist."""
-    return [
+    """The [ivr] section names flows that exist, and entry points (`flow#node`) they declare."""
+    problems = [
         FlowProblem(source, "", f"ivr.{key}: no flow {name!r} in the flows folder")
         for key, name in settings.flow_names.items()
         if name not in flows
     ]
+    for number, target in settings.numbers.items():
+        name, _, node = target.partition("#")
+        if node and name in flows and node not in flows[name].entry_points:
+            problems.append(
+                FlowProblem(
+                    source, "", f"ivr.numbers.{number}: {node!r} is not an entry point of {name}"
+                )
+            )
+    return problems
 
 
 def _targets(flow: Flow, flows: Mapping[str, Flow]) -> Iterable[FlowProblem]:

@@ -589,3 +589,20 @@ def test_widening_at_an_entry_time_where_float_subtraction_falls_short() -> None
     assert deadline == entry + 30.0
     assert offers(e.handle_timer(deadline)) == [("c1", "1001")]
     assert e.next_deadline() == deadline + q.ring_timeout_s  # the ring timer, nothing else
+
+
+def test_a_caller_sent_back_to_its_agent_waits_for_that_agent_alone() -> None:
+    """A flow's queue node with `agent = "last"`: the caller is offered to the agent it talked
+    to, not to another free agent; callers behind it are served by the others meanwhile."""
+    q = QueueConfig(number="600", wrap_up_s=0, overflow=Target(TargetKind.QUEUE, "601"))
+    e = engine(
+        [q, QueueConfig(number="601")],
+        [agent("1001", "600"), agent("1002", "600", "601")],
+    )
+    e.login("1002", 0)
+    back = e.enqueue("c1", "600", 1.0, only_agent="1001")
+    assert offers(back) == []  # 1002 is free, but c1 waits for 1001
+    assert offers(e.enqueue("c2", "600", 2.0)) == [("c2", "1002")]
+    assert offers(e.login("1001", 3.0)) == [("c1", "1001")]
+    with pytest.raises(InvalidRequest, match="agent 1001 is not in queue 601"):
+        e.enqueue("c3", "601", 4.0, only_agent="1001")

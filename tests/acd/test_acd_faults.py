@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
 from acd.helpers import agent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,11 +79,7 @@ CALL_OPS = [
     "answer", "no-answer", "reject", "busy", "hangup", "agent-hangup", "vanish", "key",
     "callback", "cb-answer", "cb-fail", "transfer",
 ]  # fmt: skip
-CALL_OPS = [
-    "answer", "no-answer", "reject", "busy", "hangup", "agent-hangup", "vanish", "key",
-    "callback", "cb-answer", "cb-fail", "transfer",
-]  # fmt: skip
-op = st.one_of(
+live_op = st.one_of(
     st.tuples(
         st.sampled_from(["login", "logout", "pause", "ready", "direct+", "direct-", "agent-gone"]),
         st.integers(0, 4),
@@ -92,8 +87,9 @@ op = st.one_of(
     st.tuples(st.just("enqueue"), st.integers(0, 2), st.integers(0, 9)),
     st.tuples(st.sampled_from(CALL_OPS), st.integers(0, 20)),
     st.tuples(st.just("advance"), st.floats(0.1, 30)),
-    st.tuples(st.just("restart"), st.just(0)),
 )
+# Built without .filter: filtering restarts out tripped hypothesis's filter health check.
+op = st.one_of(live_op, st.tuples(st.just("restart"), st.just(0)))
 
 
 class Driver:
@@ -114,6 +110,10 @@ class Driver:
         e, kind, arg = self.engine, operation[0], operation[1]
         self.now += 0.01
         now = self.now
+        deadline = e.next_deadline()
+        if deadline is not None and deadline <= now:
+            # The adapter's timer fires at the deadline, before any later call event.
+            self.events += e.handle_timer(now)
         callers = e.callers()
         try:
             if kind in ("login", "logout", "pause", "ready", "direct+", "direct-", "agent-gone"):
@@ -268,16 +268,7 @@ def drain(d: Driver) -> None:
         assert c.state not in ON_THE_LINE and c.state is not CallerState.CONNECTED, c
 
 
-# derandomize: a fresh-clone run found the stuck case below with a random seed; until it is
-# fixed (issue 9) the property runs its fixed examples and the found case is pinned as xfail.
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
-@given(st.lists(op, min_size=1, max_size=80))
-def test_no_agent_or_caller_is_ever_stuck(ops: list[tuple[object, ...]]) -> None:
+def _run(ops: list[tuple[object, ...]]) -> None:
     d = Driver()
     for operation in ops:
         d.step(operation)
@@ -285,8 +276,16 @@ def test_no_agent_or_caller_is_ever_stuck(ops: list[tuple[object, ...]]) -> None
     drain(d)
 
 
+# Random again (a fixed seed hid the refused-log-in case below for a round); long runs of ops,
+# since the stuck cases need an agent's delay, a timer and a refused request to line up.
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=10, max_size=150))
+def test_no_agent_or_caller_is_ever_stuck(ops: list[tuple[object, ...]]) -> None:
+    _run(ops)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op.filter(lambda o: o[0] != "restart"), min_size=1, max_size=60))
+@given(st.lists(live_op, min_size=1, max_size=60))
 def test_fast_dispatch_agrees_with_the_simple_one(ops: list[tuple[object, ...]]) -> None:
     fast, simple = Driver(), Driver(dispatch_all=True)
     for operation in ops:
@@ -297,8 +296,8 @@ def test_fast_dispatch_agrees_with_the_simple_one(ops: list[tuple[object, ...]])
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(op.filter(lambda o: o[0] != "restart"), min_size=1, max_size=40),
-    st.lists(op.filter(lambda o: o[0] != "restart"), min_size=1, max_size=40),
+    st.lists(live_op, min_size=1, max_size=40),
+    st.lists(live_op, min_size=1, max_size=40),
 )
 def test_a_restored_snapshot_carries_on_like_the_original(
     before: list[tuple[object, ...]], after: list[tuple[object, ...]]
@@ -320,14 +319,8 @@ def test_a_restored_snapshot_carries_on_like_the_original(
     assert copy.events == original.events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known ACD bug (issue 9): after two log-outs, a caller queued and a reject, agent "
-    "1005 logging in is left with caller c1 of queue 602 unserved",
-)
-def test_the_found_stuck_case() -> None:
-    d = Driver()
-    for operation in [("logout", 2), ("logout", 3), ("enqueue", 2, 0), ("reject", 0), ("login", 4)]:
-        d.step(operation)
-        check_invariants(d.engine, d.now)
-    drain(d)
+def test_a_refused_login_leaves_a_delayed_agent_offerable() -> None:
+    """Found by the property: 1005 rejects (reject delay 4 s), then logs in again while ready.
+    The refused log-in had reset its `available_at`, so its delay timer was no longer live and
+    it never rejoined queue 602's free agents: caller c1 waited with 1005 free."""
+    _run([("logout", 2), ("logout", 3), ("enqueue", 2, 0), ("reject", 0), ("login", 4)])

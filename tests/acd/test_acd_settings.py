@@ -83,6 +83,10 @@ def test_the_demo_queues_and_agents() -> None:
          "config.toml:queues[0].abandon_treatment: expected one of ignore, against, in-favour"),
         ('[[queues]]\nnumber = "600"\nservice_level_s = 0',
          "config.toml:queues[0].service_level_s:"),
+        ('[[queues]]\nnumber = "600"\nmoh_class = "../etc"',
+         "config.toml:queues[0].moh_class: expected a music-on-hold class name"),
+        ('[[queues]]\nnumber = "600"\nannounce_every_s = -1',
+         "config.toml:queues[0].announce_every_s:"),
         ('[acd]\nnot_ready_reasons = { "x" = "break" }',
          'config.toml:acd.not_ready_reasons: expected a table of "digits" = "reason"'),
     ],
@@ -98,7 +102,8 @@ values = st.one_of(
 )  # fmt: skip
 queue_keys = st.sampled_from(
     ["number", "strategy", "requires", "widen", "overflow", "exit_keys", "max_wait_s",
-     "join_empty", "callback_retries", "ring_timeout_s", "bogus"]
+     "join_empty", "callback_retries", "ring_timeout_s", "moh_class", "announce_every_s",
+     "bogus"]
 )  # fmt: skip
 
 
@@ -125,3 +130,21 @@ def test_run_and_check_config_report_acd_mistakes_by_file_and_key(tmp_path: Path
     with pytest.raises(ConfigError) as caught:
         load_acd(path, load_config(path))
     assert str(caught.value).startswith(f"{path}:queues[0].strategy: expected one of")
+
+
+def test_a_queue_music_class_must_exist_in_the_prompts(tmp_path: Path) -> None:
+    path = tmp_path / "moh.toml"
+    data_dir = tmp_path / "data"
+    text = BASE + f'[data]\ndir = "{data_dir}"\n[[queues]]\nnumber = "600"\nmoh_class = "jazz"\n'
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_acd(path, load_config(path))
+    assert str(caught.value).startswith(
+        f"{path}:queues[0].moh_class: no music-on-hold class 'jazz'; available: default"
+    )
+    (data_dir / "prompts" / "moh" / "jazz").mkdir(parents=True)
+    (data_dir / "prompts" / "moh" / "jazz" / "a.wav").write_bytes(
+        (EXAMPLE.parents[0] / "prompts" / "moh" / "default" / "arpeggios.wav").read_bytes()
+    )
+    (queue,) = load_acd(path, load_config(path)).queues
+    assert (queue.moh_class, queue.announce_every_s) == ("jazz", 30.0)

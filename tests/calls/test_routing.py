@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 
 from softswitch.calls.routing import RouteTarget, RoutingPlan
+from softswitch.cli import main
 from softswitch.config import Config, parse_config
 
 PLAN = RoutingPlan(
@@ -236,3 +240,16 @@ def test_pickup_codes_reach_the_pickup_application() -> None:
     assert PLAN.resolve("internal", "**1002") == RouteTarget("pickup", "1002", "**1002")
     assert PLAN.resolve("internal", "**") is None
     assert PLAN.resolve("from-gateway", "*8") is None  # a trunk's caller picks nothing up
+
+
+def test_check_config_names_a_number_route_that_reaches_nothing(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    good = tmp_path / "good.toml"
+    good.write_text(example.read_text())
+    result = CliRunner().invoke(main, ["check-config", str(good)])
+    assert result.exit_code == 0, result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example.read_text().replace('"number:500"', '"number:5001"'))
+    result = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:routes[4].destination: number 5001 reaches nothing" in result.output
