@@ -8,6 +8,7 @@ CONFIG ?= config.example.toml
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck unit setup system-deps bench bench-quick prompts moh mutants clean dist FORCE
+.PHONY: screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's python3 needs python3-venv for ensurepip; install it when venv creation fails.
@@ -105,6 +106,11 @@ prompts: setup
 # Compose the default music on hold again (prompts/moh/default/arpeggios.wav).
 moh: setup
 	$(BIN)/python scripts/make_moh.py
+
+# The README's wallboard and agent-view PNGs (docs/images/), from a demo state on the real
+# API server and ACD engine (scripts/screenshots.py; rsvg-convert comes with make setup).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 # Mutation testing of the sans-IO cores against their fast unit tests (README, Tests): too slow for
 # `make test`. Targets are [tool.mutmut] in pyproject.toml; MUTANTS_JOBS bounds the mutants tested

@@ -625,7 +625,10 @@ class Switch:
             centre=centre.control if centre is not None and centre.acd.queues else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
-        records.sinks.append(CallEvents(self.api.hub))
+        call_events = CallEvents(self.api.hub)
+        records.sinks.append(call_events)
+        if self.b2bua.signalling.recordings is not None:  # the calls table's recording mark
+            self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:
             pops = {q.number: q.screen_pop_url for q in centre.acd.queues if q.screen_pop_url}
             centre.listeners.append(
@@ -746,6 +749,8 @@ class Switch:
             await self.relay.aclose()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self.centre is not None:
+            self.centre.figures.stop()  # no figures pushed past the end
         if self.api is not None:
             await self.api.stop()
         if self._writes is not None:

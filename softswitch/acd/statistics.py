@@ -261,6 +261,11 @@ class QueueStatistics:
             a.handled = [h for h in a.handled if h.time >= horizon]
             a.wrap_ups = [w for w in a.wrap_ups if w.time >= horizon]
 
+    def _next_day_start(self, now: float) -> float:
+        """The next midnight; a local day may last 23 or 25 hours (DST)."""
+        start = self._day_start(now + DAY_S)
+        return start if start > now else self._day_start(now + 1.5 * DAY_S)
+
     def window_start(self, interval: Interval, now: float) -> float:
         if interval is Interval.TODAY:
             return self._day_start(now)
@@ -313,6 +318,33 @@ class QueueStatistics:
             longest_wait_s=max((now - e for e in live.waiting.values()), default=0.0),
             agents_by_state=by_state,
         )
+
+    def next_change(self, queue: str, now: float) -> float | None:
+        """The next instant at which time alone may change `queue`'s figures (None: not
+        before the next event): a record leaving a window or a waiting caller passing the
+        service-level threshold T (just after the instant), or midnight for "today". Before
+        it every figure but `longest_wait_s` (which grows with the clock) stays what it is at
+        `now`, so an adapter pushes figures at these instants instead of polling."""
+        live = self._queue(queue)
+        t = live.settings.service_level_s
+        records = [
+            *(d.time for d in live.decided),
+            *(h.time for h in live.handled),
+            *(w.time for w in live.wrap_ups),
+        ]
+        instants: list[float] = []
+        for interval in (Interval.LAST_15_MIN, Interval.LAST_30_MIN, Interval.LAST_60_MIN):
+            length = float(interval.value)
+            inside = [r for r in records if r >= now - length]
+            if inside:
+                instants.append(min(inside) + length)  # the oldest record leaves the window
+            overdue = [e for e in live.waiting.values() if now - e > t and e >= now - length]
+            if overdue:
+                instants.append(min(overdue) + length)  # an overdue caller leaves the window
+        instants.extend(e + t for e in live.waiting.values() if now - e <= t)
+        if records or live.waiting:
+            instants.append(self._next_day_start(now))
+        return min(instants) if instants else None
 
     def waiting(self, queue: str, now: float) -> list[tuple[str, float]]:
         """The callers waiting in `queue` and their wait so far, longest first."""

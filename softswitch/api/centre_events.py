@@ -99,6 +99,11 @@ class CentreEvents:
         for queue in sorted(changed_queues):
             self._statistics(queue)
 
+    def statistics_changed(self, queues: set[str]) -> None:
+        """Figures that time alone changed (a caller past T, a window's edge): pushed now."""
+        for queue in sorted(queues):
+            self._statistics(queue)
+
     def _offered(self, event: OfferCall) -> None:
         variables = self._variables(event.call)
         fields = {
@@ -136,13 +141,15 @@ class CentreEvents:
                 },
                 self._queue_parties(entry.queue),
             )
-        elif entry.event in _LEFT:
+        elif entry.event in _LEFT or (entry.event is E.TRANSFER and not entry.agent):
+            # TRANSFER with no agent is a waiting caller moved to another queue (a supervisor);
+            # with one it is a call the agent transferred, which left the queue when answered.
             self._hub.publish(
                 "queue_caller_left",
                 {
                     "queue": entry.queue,
                     "call_id": _call_id(entry.call),
-                    "reason": _LEFT[entry.event],
+                    "reason": _LEFT.get(entry.event, "moved"),
                     "agent": entry.agent or None,
                     "wait_s": round(entry.wait_s, 3),
                 },

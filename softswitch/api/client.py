@@ -85,6 +85,7 @@ class CallDetails:
     started_at: str
     answered_at: str | None
     legs: tuple[LegDetails, ...]
+    recording: str = "none"  # "recording", "paused" or "none"
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> CallDetails:

@@ -49,6 +49,8 @@ class CallInfo(Protocol):
     def answered_at(self) -> float | None: ...
     @property
     def legs(self) -> Sequence[LegInfo]: ...
+    @property
+    def recording(self) -> str: ...  # "recording", "paused" or "none"
 
 
 class CallControl(Protocol):

@@ -33,6 +33,7 @@ EVENT_ACLS: Final[Mapping[str, str]] = {
     "call_created": "events.calls.created",
     "call_answered": "events.calls.answered",
     "call_ended": "events.calls.ended",
+    "call_recording": "events.calls.recording",  # started, paused, resumed
     "registration_saved": "events.registrations.saved",
     "registration_removed": "events.registrations.removed",
     "log_record": "events.logs.record",
@@ -190,6 +191,14 @@ class CallEvents:
         self._hub.publish(
             "call_answered",
             {"call_id": call.id, "caller": call.caller, "callee": call.callee},
+            (call.caller, call.callee),
+        )
+
+    def recording(self, call: Call, state: str) -> None:
+        """A CallRecordings listener: the console's recording mark follows this."""
+        self._hub.publish(
+            "call_recording",
+            {"call_id": call.id, "state": state},
             (call.caller, call.callee),
         )
 

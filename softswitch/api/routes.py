@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from softswitch.acd.errors import AcdError
 from softswitch.api.auth import Directory, LoginGuard, Principal, Token, TokenStore
 from softswitch.api.control import CallControl, CallInfo
 from softswitch.api.events import (
@@ -148,11 +149,35 @@ def call_body(call: CallInfo) -> dict[str, object]:
             {"leg_id": leg.leg_id, "side": leg.side, "state": leg.state, "held": leg.held}
             for leg in call.legs
         ],
+        "recording": call.recording,
     }
 
 
 def parties(call: CallInfo) -> tuple[str, str]:
     return (call.caller, call.callee)
+
+
+def agents_on_calls(ctx: Context) -> dict[int, tuple[str, ...]]:
+    """Call id -> the extensions of the ACD agents on it that the principal reaches: a queue
+    call's agent is neither caller nor callee, yet sees, holds and hangs up its call (the
+    agent console), and so does its supervisor. Only the principal's agents are asked."""
+    centre, scope = ctx.services.centre, ctx.services.scope
+    reach = scope.reach_agents(ctx.principal)
+    if centre is None or reach is None:  # no call centre, or an admin: parties are enough
+        return {}
+    found: dict[int, tuple[str, ...]] = {}
+    for agent in sorted(reach):
+        try:
+            call = centre.agent_figures(agent).call
+        except AcdError:  # a user's agent number the ACD does not know
+            continue
+        if call is not None and call.isdigit():
+            found[int(call)] = (*found.get(int(call), ()), scope.extension_of(agent))
+    return found
+
+
+def parties_with_agents(call: CallInfo, agents: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
+    return (*parties(call), *agents.get(call.call_id, ()))
 
 
 # ---- handlers -------------------------------------------------------------------------------
@@ -213,15 +238,19 @@ async def read_me(ctx: Context) -> web.StreamResponse:
 
 async def list_calls(ctx: Context) -> web.StreamResponse:
     scope, principal = ctx.services.scope, ctx.principal
+    agents = agents_on_calls(ctx)
     calls = [
-        call for call in ctx.services.control.calls() if scope.allows(principal, parties(call))
+        call
+        for call in ctx.services.control.calls()
+        if scope.allows(principal, parties_with_agents(call, agents))
     ]
     return json_response({"items": [call_body(call) for call in calls]})
 
 
 def _call_in_scope(ctx: Context) -> CallInfo:
     call = _control(lambda: ctx.services.control.call(ctx.int_param("call_id")))
-    if not ctx.services.scope.allows(ctx.principal, parties(call)):
+    agents = agents_on_calls(ctx)
+    if not ctx.services.scope.allows(ctx.principal, parties_with_agents(call, agents)):
         raise ApiError(403, "this call is not one of yours or your teams'")
     return call
 

@@ -76,6 +76,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "started_at": _TIME,
             "answered_at": _NULLABLE_TIME,
             "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+            "recording": {"type": "string", "enum": ["recording", "paused", "none"]},
         }
     ),
     "CallList": _object(

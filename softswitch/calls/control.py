@@ -92,6 +92,7 @@ class CallView:
     started_at: float
     answered_at: float | None
     legs: tuple[LegView, ...]
+    recording: str = "none"  # "recording", "paused" or "none"
 
 
 # ---- events --------------------------------------------------------------------------------
@@ -186,10 +187,14 @@ class CallControl:
 
     # ---- reading -----------------------------------------------------------------------
     def calls(self) -> list[CallView]:
-        return [_view(call) for call in self._signalling.calls.values()]
+        return [self._view(call) for call in self._signalling.calls.values()]
 
     def call(self, call_id: int) -> CallView:
-        return _view(self._call(call_id))
+        return self._view(self._call(call_id))
+
+    def _view(self, call: Call) -> CallView:
+        recordings = self._signalling.recordings
+        return _view(call, "none" if recordings is None else recordings.mark(call))
 
     @property
     def calls_by_disposition(self) -> dict[str, int]:
@@ -507,7 +512,7 @@ _PARTY_STATES: dict[LegState, str] = {
 }
 
 
-def _view(call: Call) -> CallView:
+def _view(call: Call, recording: str) -> CallView:
     legs = tuple(
         LegView(
             leg.id,
@@ -530,4 +535,5 @@ def _view(call: Call) -> CallView:
         call.started_at,
         call.answered_at,
         legs,
+        recording,
     )

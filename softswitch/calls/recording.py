@@ -17,6 +17,8 @@ from softswitch.media.call_recording import RecordingTaps
 from softswitch.media.recorder import Recording
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from softswitch.calls.application import Application
     from softswitch.calls.call import Call
     from softswitch.calls.leg import Leg, LegEvent
@@ -30,6 +32,20 @@ class CallRecordings:
     def __init__(self, taps: RecordingTaps, config: RecordingConfig) -> None:
         self.taps = taps
         self.config = config
+        # Told (call, "recording" | "paused") when a recording starts, pauses or resumes: the
+        # API's call_recording event, the console's recording mark.
+        self.listeners: list[Callable[[Call, str], None]] = []
+
+    def mark(self, call: Call) -> str:
+        """ "recording", "paused" or "none": what the console's calls table shows."""
+        recording = self.recording_of(call)
+        if recording is None:
+            return "none"
+        return "paused" if recording.paused else "recording"
+
+    def _told(self, call: Call) -> None:
+        for listener in self.listeners:
+            listener(call, self.mark(call))
 
     def wants(self, call: Call, target: RouteTarget) -> bool:
         """Whether the config records this bridge: an extension in it (the caller's, the one
@@ -48,7 +64,7 @@ class CallRecordings:
         """A recorded bridge's two legs are connected in the engine: start its file."""
         if party.media is None or callee.media is None:
             return None
-        return self.taps.start_pair(
+        recording = self.taps.start_pair(
             call.id,
             call.caller_leg.invite.call_id,
             party.media,
@@ -57,6 +73,8 @@ class CallRecordings:
             callee_name=target.number,
             agent=agent,
         )
+        self._told(call)
+        return recording
 
     def recording_of(self, call: Call) -> Recording | None:
         return self.taps.recording_of(call.id)
@@ -66,10 +84,14 @@ class CallRecordings:
         self.taps.stop(call.id)
 
     def pause(self, call: Call) -> bool:
-        return self.taps.pause(call.id)
+        paused = self.taps.pause(call.id)
+        self._told(call)
+        return paused
 
     def resume(self, call: Call) -> bool:
-        return self.taps.resume(call.id)
+        resumed = self.taps.resume(call.id)
+        self._told(call)
+        return resumed
 
     # ---- the call observer (calls/signalling.py): a call's end closes its file -----------
     def call_started(self, call: Call) -> None:

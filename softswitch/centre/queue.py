@@ -15,6 +15,7 @@ event, so no agent is left offered or on a call that is gone. Queue-log rows go 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -54,6 +55,7 @@ from softswitch.calls.routing import RouteTarget
 from softswitch.calls.srtp import reachable as srtp_reachable
 from softswitch.centre.callback import CallbackRun, Resolver, ring_agent
 from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.centre.figures_timer import FiguresTimer
 from softswitch.config import SrtpMode
 from softswitch.ivr.flow import QUEUE_AGENT
 from softswitch.ivr.say import SayError, SayKind, say
@@ -88,6 +90,9 @@ class CentreListener(Protocol):
     queues whose statistics it changed."""
 
     def acd_event(self, event: AcdEvent, changed_queues: set[str]) -> None: ...
+
+    def statistics_changed(self, queues: set[str]) -> None:
+        """Time alone changed these queues' figures (centre/figures_timer.py)."""
 
 
 @dataclass
@@ -139,6 +144,8 @@ class CallCentre:
         self.control = EngineCentre(acd, self.engine, self.statistics, wall_clock, self.apply)
         self.listeners: list[CentreListener] = []
         self._fed = 0
+        self._touched: set[str] = set()  # queues whose figures this apply changed
+        self.figures = FiguresTimer(self.statistics, wall_clock, self._call_later, self._timed)
         # Callbacks: where a number goes (the routing plan, wired by app.py), and the attempts
         # under way by the switch's own call id and by the engine's entry.
         self.resolve: Resolver = lambda number: None
@@ -187,6 +194,8 @@ class CallCentre:
         else:
             self._state_dirty = True
         self._arm()
+        touched, self._touched = self._touched, set()
+        self.figures.changed(touched)
         if self.services is not None:
             self.services.flush()
 
@@ -233,12 +242,28 @@ class CallCentre:
         self._timer = None
         self.step(self.engine.handle_timer)
 
+    def _call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer | None:
+        # Figures exist only once a queue call came (which hands the services in); the loop's
+        # own call_later covers a centre stepped before that (the API's agent commands), and
+        # outside any loop (a centre stepped by hand) there is nothing to arm.
+        if self.services is not None:
+            return self.services.call_later(delay_s, callback)
+        try:
+            return asyncio.get_running_loop().call_later(delay_s, callback)
+        except RuntimeError:
+            return None
+
+    def _timed(self, queues: set[str]) -> None:
+        for listener in self.listeners:
+            listener.statistics_changed(queues)
+
     def _carry_out(self, event: AcdEvent) -> None:
         changed: set[str] = set()
         if isinstance(event, AgentStateChanged):
             self._agents_changed = True
         if isinstance(event, QueueLogEntry | AgentStateChanged):
             changed = self.statistics.feed(event)
+            self._touched |= changed
             self._fed += 1
             if self._fed % PRUNE_EVERY == 0:  # keep only what today and the last hour need
                 self.statistics.prune(self.wall_clock())

@@ -25,6 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from softswitch.api.client import ApiClientError
 from softswitch.console import supervise
+from softswitch.console.centre_actions import CENTRE_COMMANDS, run_centre_command
 from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import COMMANDS, Command, CommandError, parse
 from softswitch.console.session import Credentials, Link, Session, Status
@@ -47,6 +48,11 @@ KEYS: Final = (
     ("up/down", "select a row"),
     ("ctrl+k", "hang up the selected call (fills :hangup, Enter confirms)"),
     ("h / r", "hold / resume the caller of the selected call"),
+    # the call centre (console/centre_actions.py): on F6 agents, F7 callers, F5, F8
+    ("p r o e", "F6: pause (type the reason), ready, log out, end wrap-up the agent"),
+    ("m / t", "F7: move the caller to a queue (type it), put it at the head"),
+    ("c", "F5: the selected queue's waiting callers (F7)"),
+    ("r n e t", "F8 (agents): ready, not ready (reason), end wrap-up, transfer (target)"),
     ("ctrl+c", "quit (under softswitch run: stop the switch)"),
 )
 
@@ -147,7 +153,8 @@ class ConsoleApp(App[None]):
         with ContentSwitcher(id="views"):
             yield Vertical(Static("waiting for the switch...", id="waiting"), id="none")
         yield Static(id="message")
-        yield Input(id="line", disabled=True)  # focusable only while open
+        # Focusable only while open; a filled line (":pause 1001 ") is added to, not replaced.
+        yield Input(id="line", disabled=True, select_on_focus=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,7 +174,8 @@ class ConsoleApp(App[None]):
     # ---- what the session tells ------------------------------------------------------------
 
     def offered(self) -> list[ViewSpec]:
-        return [s for s in self.registry.specs() if s.offered(self.session.operations)]
+        agent = self.session.user.agent if self.session.user else None
+        return [s for s in self.registry.specs() if s.offered(self.session.operations, agent)]
 
     def _status(self, status: Status) -> None:
         # The session's worker calls in while the app may still be composing or already be
@@ -199,11 +207,18 @@ class ConsoleApp(App[None]):
     @on(ConsoleView.Ready)
     def _view_ready(self, event: ConsoleView.Ready) -> None:
         event.view.drawable = True
-        if self.current is None:
-            self.action_show_view(next(iter(self.views)))
+        if self.current is None:  # an agent starts on its own screen
+            self.action_show_view("agent" if "agent" in self.views else next(iter(self.views)))
         else:
             self._draw(event.view)
         self._draw_tabs()
+
+    @on(ConsoleView.Act)
+    async def _view_act(self, event: ConsoleView.Act) -> None:
+        if event.confirm:
+            self._open_line(":", event.line)
+        else:
+            await self.run_command(event.line)
 
     def _changed(self, panes: set[Pane]) -> None:
         with contextlib.suppress(NoMatches):  # see _status
@@ -228,15 +243,28 @@ class ConsoleApp(App[None]):
                 self._draw(view)
 
     def _draw_tabs(self) -> None:
+        # As much as the width holds, so every view's key stays on an 80-column screen: titles
+        # and counts, then counts but zeros, then titles cut short with counts, then without.
+        forms = (("all", False), ("nonzero", False), ("nonzero", True), ("none", True))
+        for counts, short in forms:
+            text = self._tabs(counts, short)
+            if text.cell_len <= max(self.size.width, 1):
+                break
+        self.query_one("#tabs", Static).update(text)
+
+    def _tabs(self, counts: str, short: bool) -> Text:
         text = Text()
         for spec in self.offered():
             view = self.views.get(spec.name)
-            count = view.summary(self.state) if view is not None else ""
-            label = f" {spec.key.upper()} {spec.title}{f' {count}' if count else ''} "
+            count = view.summary(self.state) if view is not None and counts != "none" else ""
+            if counts == "nonzero" and count == "0":
+                count = ""
+            title = spec.title[:4] if short else spec.title
+            label = f" {spec.key.upper()} {title}{f' {count}' if count else ''} "
             text.append(label, style="bold reverse" if spec.name == self.current else "")
         if self.needle:
             text.append(f"  filter: {self.needle}", style="italic yellow")
-        self.query_one("#tabs", Static).update(text)
+        return text
 
     def say(self, message: str, error: bool = False) -> None:
         self.message = message
@@ -372,7 +400,9 @@ class ConsoleApp(App[None]):
 
     async def _run(self, command: Command) -> None:
         name = command.name
-        if name in supervise.NAMES:
+        if name in CENTRE_COMMANDS:
+            await self._run_centre(command)
+        elif name in supervise.NAMES:
             self.say(await supervise.run(self.session, command))
         elif name == "hangup":
             call = command.number(0)
@@ -397,3 +427,13 @@ class ConsoleApp(App[None]):
             self.action_keys()
         elif name == "quit":
             await self.action_quit()
+
+    async def _run_centre(self, command: Command) -> None:
+        try:
+            said = await run_centre_command(command, self.state, self.session.command)
+        except CommandError as exc:
+            self.say(str(exc), error=True)
+            return
+        if command.name == "head":
+            self._changed(self.state.to_head(command.number(0)))
+        self.say(said)

@@ -1,4 +1,5 @@
-"""F2: the calls up now, with sparklines of calls up and calls started over the last hour."""
+"""F2: the calls up now (with held legs and the recording mark), and sparklines of calls up
+and calls started over the last hour."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from textual.widgets import DataTable, Label, Sparkline
 from softswitch.console.state import ConsoleState, Pane
 from softswitch.console.views import ConsoleView, clock, matches, plain, selected_key, sync_table
 
-COLUMNS = (("#", 5), ("Caller", 14), ("Callee", 14), ("Trunk", 9), ("State", 9), ("Hold", 5))
+COLUMNS = (
+    ("#", 5), ("Caller", 12), ("Callee", 12), ("Trunk", 9), ("State", 9), ("Hold", 5),
+    ("Rec", 3),
+)  # fmt: skip
 STATE_STYLES = {"answered": "green", "ringing": "yellow", "routing": "yellow"}
+# The recording mark: "rec" while recorded, "pau" while paused (a card number), blank if not.
+RECORDING_CELLS = {"recording": ("rec", "bold red"), "paused": ("pau", "yellow"), "none": ("", "")}
 
 
 class CallsView(ConsoleView):
@@ -56,6 +62,7 @@ class CallsView(ConsoleView):
                 plain(call.trunk or ""),
                 plain(call.state, STATE_STYLES.get(call.state, "")),
                 plain(held, "bold magenta"),
+                plain(*RECORDING_CELLS.get(call.recording, ("", ""))),
                 plain(clock(call.duration_s(now))),
             ]
             if matches(cells, needle):

@@ -2,7 +2,8 @@
 
 Sans-IO like `state.py`: `load_agents`/`load_queues` take the API's lists after each
 connection, `apply` also takes the pushed events agent_state_changed, queue_caller_joined,
-queue_caller_left and queue_statistics, and says which panes changed. Every change is
+queue_caller_left, queue_statistics and call_offered (the agent's screen pop), and says which
+panes changed. Every change is
 idempotent, so an event about something the snapshot already holds changes nothing twice.
 Statistics arrive for every interval at once, so switching the wallboard's interval needs no
 request. Malformed data raises `MalformedEvent`, which the caller counts and ignores.
@@ -31,11 +32,43 @@ class AgentRow:
     wrap_up_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A call offered to an agent, as `call_offered` tells it: the agent view's screen pop."""
+
+    agent: str
+    call_id: int | None
+    queue: str
+    caller: str
+    at: float
+    variables: tuple[tuple[str, str], ...]  # the IVR's, in name order
+    screen_pop_url: str | None  # the queue's CRM page for this caller, when configured
+
+
+def offer(data: Mapping[str, Any], at: float) -> Offer:
+    variables = data.get("variables")
+    if not isinstance(variables, Mapping):
+        raise MalformedEvent("variables is not an object")
+    url = data.get("screen_pop_url")
+    if url is not None and not isinstance(url, str):
+        raise MalformedEvent(f"screen_pop_url is not a string: {url!r}")
+    return Offer(
+        text(data, "agent"),
+        _optional_int(data, "call_id"),
+        text(data, "queue"),
+        text(data, "caller"),
+        at,
+        tuple(sorted((str(k), str(v)) for k, v in variables.items())),
+        url,
+    )
+
+
 @dataclass
 class QueueRow:
     queue: str
     name: str = ""
     callers: dict[int, tuple[str, float]] = field(default_factory=dict)  # call -> number, joined
+    heads: list[int] = field(default_factory=list)  # put at the head by this console, in order
     statistics: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # interval -> figures
     waiting_series: Series = field(default_factory=Series)
     service_level_series: Series = field(default_factory=Series)
@@ -89,6 +122,23 @@ class CentreConsoleState(ConsoleState):
 
     agents: dict[str, AgentRow] = field(default_factory=dict)
     queues: dict[str, QueueRow] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)  # agent -> its latest offer
+    me: str | None = None  # the agent number of the console's user (agent mode), if any
+
+    def serving_order(self, queue: str) -> list[int]:
+        """The queue's callers as they will be served: those put at the head first, then the
+        others; longest waiting first within each (the ACD's top priority, then entry time)."""
+        row = self.queues[queue]
+        by_wait = sorted(row.callers, key=lambda c: row.callers[c][1])
+        return [c for c in by_wait if c in row.heads] + [c for c in by_wait if c not in row.heads]
+
+    def to_head(self, call: int) -> set[Pane]:
+        """`:head` has no event: the console marks what its command did (as `held`)."""
+        for row in self.queues.values():
+            if call in row.callers and call not in row.heads:
+                row.heads.append(call)
+                return {Pane.QUEUES}
+        return set()
 
     def load_agents(self, items: Iterable[Mapping[str, Any]]) -> set[Pane]:
         rows = [self._parsed(agent_row, item) for item in items]
@@ -125,6 +175,10 @@ class CentreConsoleState(ConsoleState):
         self.queues = queues
 
     def _apply(self, name: str, timestamp: str, data: Mapping[str, Any], now: float) -> set[Pane]:
+        if name == "call_offered":
+            latest = offer(data, parse_time(timestamp))
+            self.offers[latest.agent] = latest
+            return {Pane.AGENTS}
         if name == "agent_state_changed":
             row = agent_row(data)
             self.agents[row.agent] = row
@@ -139,6 +193,7 @@ class CentreConsoleState(ConsoleState):
                 call_id = _optional_int(data, "call_id")
                 if call_id is not None:
                     queue.callers.pop(call_id, None)
+                    queue.heads = [c for c in queue.heads if c != call_id]
             else:
                 intervals = data.get("intervals")
                 if not isinstance(intervals, Mapping):

@@ -20,13 +20,21 @@ from textual.widgets import DataTable, Label, Sparkline
 
 from softswitch.console.centre_state import INTERVALS, CentreConsoleState
 from softswitch.console.state import SPARK_BUCKETS, ConsoleState, Pane
-from softswitch.console.views import ConsoleView, clock, matches, plain, sync_table
+from softswitch.console.views import (
+    ConsoleView,
+    clock,
+    matches,
+    plain,
+    selected_key,
+    sync_table,
+)
 
 INTERVAL_LABELS = {"15m": "last 15 min", "30m": "last 30 min", "60m": "last 60 min"}
 INTERVAL_LABELS["today"] = "today"
+# 80 columns with the cells' padding: every figure stays on an 80x24 screen.
 WALLBOARD_COLUMNS = (
-    ("Queue", 6), ("Wait", 4), ("Longest", 7), ("SL", 5), ("ASA", 5), ("AHT", 5),
-    ("Aband", 5), ("Off", 4), ("Ans", 4), ("Abd", 4), ("Agents", 20),
+    ("Queue", 5), ("Wait", 4), ("Max", 5), ("SL", 4), ("ASA", 4), ("AHT", 4),
+    ("Ab%", 4), ("Off", 4), ("Ans", 4), ("Abd", 3), ("Agents", 17),
 )  # fmt: skip
 AGENT_COLUMNS = (
     ("Agent", 6), ("State", 10), ("Reason", 10), ("In state", 8), ("Call", 5),
@@ -69,10 +77,13 @@ def agents_summary(by_state: object) -> str:
 class WallboardView(ConsoleView):
     panes: ClassVar[frozenset[Pane]] = frozenset({Pane.QUEUES})
     ticking: ClassVar[bool] = True
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("i", "next_interval", "interval")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i", "next_interval", "interval"),
+        Binding("c", "callers", "callers"),  # F7 narrowed to the selected queue
+    ]
     DEFAULT_CSS = """
     WallboardView .spark-row { height: 1; }
-    WallboardView .spark-label { width: 24; }
+    WallboardView .spark-label { width: 27; }
     WallboardView Sparkline { width: 1fr; }
     WallboardView DataTable { height: 1fr; }
     """
@@ -94,6 +105,12 @@ class WallboardView(ConsoleView):
         for label, width in WALLBOARD_COLUMNS:
             table.add_column(label, width=width, key=label)
         yield table
+
+    def action_callers(self) -> None:
+        queue = selected_key(self.query_one("#wallboard", DataTable))
+        if queue is not None:
+            self.act("view callers")
+            self.act(f"filter {queue}")
 
     def action_next_interval(self) -> None:
         self.interval = INTERVALS[(INTERVALS.index(self.interval) + 1) % len(INTERVALS)]
@@ -148,6 +165,13 @@ class WallboardView(ConsoleView):
 class AgentsView(ConsoleView):
     panes: ClassVar[frozenset[Pane]] = frozenset({Pane.AGENTS})
     ticking: ClassVar[bool] = True
+    # The supervisor's actions on the selected agent (console/centre_actions.py).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "pause"),
+        Binding("r", "ready", "ready"),
+        Binding("o", "logout", "log out"),
+        Binding("e", "end_wrap_up", "end wrap-up"),  # w is whisper (supervise.py)
+    ]
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(cursor_type="row", id="agents")
@@ -155,11 +179,14 @@ class AgentsView(ConsoleView):
             table.add_column(label, width=width, key=label)
         yield table
 
+    _state: CentreConsoleState | None = None
+
     def show(
         self, state: ConsoleState, now: float, needle: str, operations: frozenset[str]
     ) -> None:
         if not isinstance(state, CentreConsoleState):
             return
+        self._state = state
         rows: dict[str, list[Text]] = {}
         for number in sorted(state.agents):
             a = state.agents[number]
@@ -177,6 +204,32 @@ class AgentsView(ConsoleView):
             if matches(cells, needle):
                 rows[number] = cells
         sync_table(self.query_one("#agents", DataTable), rows)
+
+    def selected_agent(self) -> str | None:
+        return selected_key(self.query_one("#agents", DataTable))
+
+    def selected_call(self) -> int | None:
+        """The selected agent's call (for hang up and hold)."""
+        agent = self.selected_agent()
+        state = self._state
+        row = state.agents.get(agent) if agent is not None and state is not None else None
+        return None if row is None else row.call_id
+
+    def action_pause(self) -> None:
+        if (agent := self.selected_agent()) is not None:
+            self.act(f"pause {agent} ", confirm=True)  # the reason is typed
+
+    def action_ready(self) -> None:
+        if (agent := self.selected_agent()) is not None:
+            self.act(f"ready {agent}")
+
+    def action_logout(self) -> None:
+        if (agent := self.selected_agent()) is not None:
+            self.act(f"logout {agent}", confirm=True)
+
+    def action_end_wrap_up(self) -> None:
+        if (agent := self.selected_agent()) is not None:
+            self.act(f"wrapup {agent}")
 
     def summary(self, state: ConsoleState) -> str:
         if not isinstance(state, CentreConsoleState):

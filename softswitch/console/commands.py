@@ -49,6 +49,15 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = _specs(
     CommandSpec("hangup", "CALL", "hang up call CALL (BYE to every party)", 1, 1, 1),
     CommandSpec("hold", "CALL [LEG]", "hold a party of CALL (leg 1 the caller: default)", 2, 1, 2),
     CommandSpec("resume", "CALL [LEG]", "take a held party of CALL off hold", 2, 1, 2),
+    # the call centre (console/centre_actions.py): agents by number, waiting callers by call
+    CommandSpec("pause", "AGENT REASON", "make AGENT not ready for REASON (lunch...)", 1, 2, 6),
+    CommandSpec("ready", "AGENT", "make AGENT ready (unpause, or log in and ready)", 1, 1, 1),
+    CommandSpec("login", "AGENT", "log AGENT in (ready)", 1, 1, 1),
+    CommandSpec("logout", "AGENT", "log AGENT out of its queues", 1, 1, 1),
+    CommandSpec("wrapup", "AGENT", "end AGENT's wrap-up: ready for the next call", 1, 1, 1),
+    CommandSpec("move", "CALL QUEUE", "move waiting CALL to QUEUE (keeps its wait)", 2, 2, 2),
+    CommandSpec("head", "CALL", "put waiting caller CALL at the head of its queue", 1, 1, 1),
+    CommandSpec("transfer", "CALL TARGET", "blind-transfer the caller of CALL to TARGET", 1, 2, 2),
     # supervision (console/supervise.py)
     CommandSpec(
         "listen", "AGENT [EXT]", "listen to AGENT's call (rings EXT: default yours)", 1, 1, 2
@@ -62,7 +71,13 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = _specs(
     CommandSpec("keys", "", "the key list (?)", 0, 0, 0),
     CommandSpec("quit", "", "leave the console (under softswitch run: stop the switch)", 0, 0, 0),
 )
-ALIASES: Final[Mapping[str, str]] = {"q": "quit", "kill": "hangup", "h": "help"}
+ALIASES: Final[Mapping[str, str]] = {
+    "q": "quit",
+    "kill": "hangup",
+    "h": "help",
+    "unpause": "ready",  # the call centre's
+    "logoff": "logout",
+}
 
 
 def parse(line: str) -> Command:

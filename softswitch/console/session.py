@@ -151,6 +151,8 @@ class Session:
             try:
                 await self.credentials.token(api)
                 self.user = await api.me()
+                if isinstance(self.state, CentreConsoleState):
+                    self.state.me = self.user.agent  # agent mode: its own screen
                 document = await api.openapi()
                 stream = await api.events(["*"], timeout_s=CONNECT_TIMEOUT_S)
             except ApiClientError as exc:

@@ -47,6 +47,7 @@ class CallRow:
     trunk: str | None = None  # from call_created (GET /calls does not say)
     held: frozenset[int] = frozenset()  # leg ids on hold
     legs: tuple[int, ...] = (1, 2)
+    recording: str = "none"  # RECORDING_MARKS: from GET /calls and call_recording events
 
     def duration_s(self, now: float) -> int:
         return max(0, int(now - (self.answered_at or self.started_at)))
@@ -80,6 +81,9 @@ class LogLine:
     logger: str
     message: str
     security: bool
+
+
+RECORDING_MARKS: Final = ("recording", "paused", "none")
 
 
 class MalformedEvent(ValueError):
@@ -165,6 +169,7 @@ def call_row(call: CallDetails) -> CallRow:
         None,
         frozenset(leg.leg_id for leg in call.legs if leg.held),
         tuple(leg.leg_id for leg in call.legs),
+        call.recording if call.recording in RECORDING_MARKS else "none",
     )
 
 
@@ -284,6 +289,15 @@ class ConsoleState:
             if call is None:
                 return set()
             self.calls[call_id] = replace(call, state="answered", answered_at=at)
+            return {Pane.CALLS}
+        if name == "call_recording":
+            call_id, mark = _int(data, "call_id"), _str(data, "state")
+            call = self.calls.get(call_id)
+            if mark not in RECORDING_MARKS:
+                raise MalformedEvent(f"not a recording state: {mark!r}")
+            if call is None or call.recording == mark:
+                return set()
+            self.calls[call_id] = replace(call, recording=mark)
             return {Pane.CALLS}
         if name == "call_ended":
             gone = self.calls.pop(_int(data, "call_id"), None)

@@ -46,8 +46,20 @@ class ConsoleView(Vertical):
     # `is_mounted` alone is not enough; a view can be mounted a moment before its children.
     drawable: bool = False
 
+    class Act(Message):
+        """A key of the view asks the app for a command line: run it, or (`confirm`) put it
+        on the command line for the person to finish or confirm with Enter."""
+
+        def __init__(self, line: str, confirm: bool = False) -> None:
+            super().__init__()
+            self.line = line
+            self.confirm = confirm
+
     def on_mount(self) -> None:
         self.post_message(self.Ready(self))
+
+    def act(self, line: str, confirm: bool = False) -> None:
+        self.post_message(self.Act(line, confirm))
 
     def show(
         self, state: ConsoleState, now: float, needle: str, operations: frozenset[str]
@@ -56,6 +68,10 @@ class ConsoleView(Vertical):
 
     def selected_call(self) -> int | None:
         """The call of the selected row, for the call actions; None where there is none."""
+        return None
+
+    def selected_agent(self) -> str | None:
+        """The agent of the selected row, for the agent actions; None where there is none."""
         return None
 
     def summary(self, state: ConsoleState) -> str:
@@ -70,8 +86,11 @@ class ViewSpec:
     key: str  # a function key, "f2" ... "f10"
     needs: tuple[str, ...]  # operation ids of the API that feed it
     make: Callable[[], ConsoleView]
+    agents_only: bool = False  # shown only to a user who is an agent (--user 1001)
 
-    def offered(self, operations: frozenset[str]) -> bool:
+    def offered(self, operations: frozenset[str], agent: str | None = None) -> bool:
+        if self.agents_only and agent is None:
+            return False
         return all(op in operations for op in self.needs)
 
 
@@ -95,9 +114,11 @@ class ViewRegistry:
 
 
 def default_views() -> ViewRegistry:
+    from softswitch.console.agent_view import AgentView
     from softswitch.console.calls_view import CallsView
     from softswitch.console.centre_views import AgentsView, WallboardView
     from softswitch.console.log_view import LogView
+    from softswitch.console.queue_view import QueueCallersView
     from softswitch.console.registrations_view import RegistrationsView
 
     registry = ViewRegistry()
@@ -117,6 +138,13 @@ def default_views() -> ViewRegistry:
     )
     registry.register(
         ViewSpec("agents", "Agents", "f6", ("list_agents", "events_socket"), AgentsView)
+    )
+    # the call centre's actions: waiting callers (supervisors), and the agent's own screen
+    registry.register(
+        ViewSpec("callers", "Callers", "f7", ("list_queues", "events_socket"), QueueCallersView)
+    )
+    registry.register(
+        ViewSpec("agent", "Me", "f8", ("list_agents", "events_socket"), AgentView, True)
     )
     return registry
 

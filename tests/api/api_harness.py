@@ -24,6 +24,7 @@ from softswitch.api.client import ApiClient
 from softswitch.api.control import ControlError
 from softswitch.api.server import ApiServer
 from softswitch.centre.control import EngineCentre, statistics_for
+from softswitch.centre.figures_timer import FiguresTimer
 from softswitch.cli import load_acd
 from softswitch.config import load_config
 from softswitch.config_api import ApiConfig
@@ -72,6 +73,7 @@ class Call:
     started_at: float = T0
     answered_at: float | None = T0 + 2
     legs: tuple[Leg, ...] = (Leg(1, "caller"), Leg(2, "callee"))
+    recording: str = "none"
 
 
 @dataclass(frozen=True)
@@ -196,14 +198,28 @@ class DemoCentre:
     """The real ACD engine over the demo queues and agents, stepped by the test's clock; the
     events it produces feed the statistics and the API's event stream, as CallCentre does."""
 
-    def __init__(self, clock: SteppedClock) -> None:
-        self.acd = demo_acd()
+    def __init__(self, clock: Callable[[], float], acd: AcdConfig | None = None) -> None:
+        self.acd = acd or demo_acd()
         self.engine = Engine(self.acd)
         self.statistics = statistics_for(self.acd)
         self.events: list[AcdEvent] = []
         self.listeners: list[CentreEvents] = []
         self.control = EngineCentre(self.acd, self.engine, self.statistics, clock, self.apply)
         self.clock = clock
+        # As CallCentre: figures that time changes are pushed when they change (call
+        # `timed()` in a loop to have them; a stepped clock never gets there by itself).
+        self.figures: FiguresTimer | None = None
+
+    def timed(self) -> FiguresTimer:
+        """Push figures changed by time alone, on the running loop's timers (CallCentre's)."""
+        loop = asyncio.get_running_loop()
+        self.figures = FiguresTimer(
+            self.statistics,
+            self.clock,
+            loop.call_later,
+            lambda queues: [listener.statistics_changed(queues) for listener in self.listeners],
+        )
+        return self.figures
 
     def apply(self, events: list[AcdEvent] | Any) -> None:
         for event in events:
@@ -213,6 +229,8 @@ class DemoCentre:
                 changed = self.statistics.feed(event)
             for listener in self.listeners:
                 listener.acd_event(event, changed)
+            if self.figures is not None:
+                self.figures.changed(changed)
 
 
 class ApiHarness:

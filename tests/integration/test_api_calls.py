@@ -66,6 +66,11 @@ def test_list_and_hang_up_a_real_call_through_the_api(
         assert row["hangup_cause"] == "hung up through the API"
 
         events = agent_events.wait(lambda e: any(x.name == "call_ended" for x in e), 5.0)
+        # The example config records every bridged call: its recording mark comes too.
+        marks = [e.data for e in events if e.name == "call_recording"]
+        assert marks == [{"call_id": seen.call_id, "state": "recording"}]
+        assert seen.recording == "recording"
+        events = [e for e in events if e.name != "call_recording"]
         assert [(e.name, e.data["call_id"]) for e in events] == [
             ("call_created", seen.call_id),
             ("call_answered", seen.call_id),

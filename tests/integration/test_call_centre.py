@@ -11,12 +11,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import soundfile as sf
-from api_events import api_call, wait_api
+from api_events import EventCollector, api_call, wait_api
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PeerError, PjsuaPeer
 from running_switch import Switch, start_switch
@@ -29,7 +30,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FLOWS = Path(__file__).parents[1] / "data" / "ivr_centre"  # the demo menu, at any hour
 
 
-def centre_config(ring_timeout_s: float = 15, max_wait_s: float = 120) -> Callable[..., None]:
+def centre_config(
+    ring_timeout_s: float = 15, max_wait_s: float = 120, service_level_s: float = 20
+) -> Callable[..., None]:
     def edit(cfg: dict[str, Any]) -> None:
         cfg["ivr"]["flows_dir"] = str(FLOWS)
         sales = next(q for q in cfg["queues"] if q["number"] == "600")
@@ -39,6 +42,7 @@ def centre_config(ring_timeout_s: float = 15, max_wait_s: float = 120) -> Callab
             max_no_answer=0,
             join_empty="no_agents",
             empty_target="hangup",
+            service_level_s=service_level_s,
         )
         support = next(q for q in cfg["queues"] if q["number"] == "601")
         support.update(join_empty="never")
@@ -229,3 +233,49 @@ def test_an_agent_logged_in_by_45_is_ready_in_the_api_and_not_offered_once_pause
     assert incoming["call"] is not None
     caller.send("hangup", call=call)
     wait_queue_log(centre, lambda r: ("ABANDON", "600", "") in events(r), 5.0)
+
+
+@pytest.mark.parametrize("centre", [{"service_level_s": 1.0}], indirect=True)
+def test_figures_that_time_changes_are_pushed_and_an_agent_hangs_up_its_queue_call(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer]
+) -> None:
+    """Queue 600 with T = 1 s: a caller still waiting past T is offered and misses the service
+    level with no event of the ACD; the switch pushes queue_statistics at that instant. Then
+    the agent's console acts on the queue call it answered (it is neither caller nor callee)."""
+    url = centre.ports.api_url
+    wait_api(centre.ports.api)
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(centre, agent, "1001")
+    api_call(url, "supervisor", "demo-supervisor", lambda api: api.agent_pause("1001", "lunch"))
+    stats = EventCollector(url, "supervisor", "demo-supervisor", ["queue_statistics"])
+    try:
+        caller.register(centre.sip_port, "1004", "demo-1004")
+        call = caller.call(centre.uri("600"))
+        caller.wait_call_state(call, "CONFIRMED", 5.0)
+        rows = wait_queue_log(centre, lambda r: ("ENTERQUEUE", "600", "") in events(r), 5.0)
+        entered = next(r for r in rows if r["event"] == "ENTERQUEUE")["time"]
+
+        def offered(event: Any) -> bool:
+            figures = event.data["intervals"]["15m"]
+            return event.data["queue"] == "600" and figures["offered"] == 1
+
+        seen = stats.wait(lambda evs: any(offered(e) for e in evs), 5.0)
+        pushed = next(e for e in seen if offered(e))
+        late_s = datetime.fromisoformat(pushed.timestamp).timestamp() - (entered + 1.0)
+        print(f"pushed {late_s * 1000:.1f} ms after the caller passed T")
+        assert 0.0 <= late_s < 0.5
+        assert pushed.data["intervals"]["15m"]["service_level"] == 0.0
+        assert [r["event"] for r in queue_log(centre)] == [r["event"] for r in rows]  # no event
+    finally:
+        stats.close()
+
+    api_call(url, "supervisor", "demo-supervisor", lambda api: api.agent_ready("1001"))
+    agent_call = agent.wait_incoming(10.0)["call"]
+    agent.send("answer", call=agent_call)
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    wait_queue_log(centre, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
+    mine = api_call(url, "1001", "demo-1001", lambda api: api.calls())
+    assert [c.callee for c in mine] == ["600"]  # the queue call, seen by its agent
+    api_call(url, "1001", "demo-1001", lambda api: api.hang_up(mine[0].call_id))
+    caller.wait_bye(call, 5.0)
+    agent.wait_bye(agent_call, 5.0)

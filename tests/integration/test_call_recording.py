@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import soundfile as sf
-from api_events import api_call, wait_api
+from api_events import EventCollector, api_call, wait_api
 from audio import rms, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
@@ -105,15 +105,26 @@ def test_pause_through_the_api_puts_silence_in_the_file_and_marks_it_in_the_row(
 ) -> None:
     url = switch.ports.api_url
     wait_api(switch.ports.api)
+    marks = EventCollector(url, "1001", "demo-1001", ["call_recording"])
     c = connect(switch, pjsua, tmp_path, record=True)
     db_path = switch.data_dir / "softswitch.db"
     start_ts = _wait_rows(db_path, lambda r: bool(r))[0]["start_ts"]
     (call,) = api_call(url, "1001", "demo-1001", lambda api: api.calls())
+    assert call.recording == "recording"  # the console's recording mark
     time.sleep(max(0.0, start_ts + 1.0 - time.time()))  # a second of the call, then pause
     api_call(url, "1001", "demo-1001", lambda api: api.pause_recording(call.call_id))
     rows = _wait_rows(db_path, lambda r: r[0]["pauses"] != "[]")
+    paused = api_call(url, "1001", "demo-1001", lambda api: api.call(call.call_id))
+    assert paused.recording == "paused"
     time.sleep(0.8)  # the length of the pause is what is measured below
     api_call(url, "1001", "demo-1001", lambda api: api.resume_recording(call.call_id))
+    seen = marks.wait(lambda events: len(events) >= 3, 5.0)
+    marks.close()
+    assert [(e.data["call_id"], e.data["state"]) for e in seen] == [
+        (call.call_id, "recording"),
+        (call.call_id, "paused"),
+        (call.call_id, "recording"),
+    ]
     time.sleep(1.0)  # a second recorded after the pause (the tones last 5 s)
     c.caller.send("hangup", call=c.caller_call)
     c.callee.wait_bye(c.callee_call, 5.0)
