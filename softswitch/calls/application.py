@@ -101,6 +101,10 @@ class CallServices(Protocol):
         """A new endpoint from the port range (PortsExhausted when none is left)."""
         ...
 
+    def open_media_now(self) -> MediaEndpoint | None:
+        """An endpoint without a loop turn (pre-opened), or None: then `open_media`."""
+        ...
+
     def close_media(self, endpoint: MediaEndpoint) -> None: ...
 
     @property

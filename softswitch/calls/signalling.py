@@ -271,6 +271,9 @@ class Signalling:
     async def open_media(self) -> MediaEndpoint:
         return await self.relay.open_endpoint()
 
+    def open_media_now(self) -> MediaEndpoint | None:
+        return self.relay.open_endpoint_now()
+
     def close_media(self, endpoint: MediaEndpoint) -> None:
         leg = self._engine.leg_of(endpoint)
         if leg is not None:

@@ -63,6 +63,7 @@ from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
 from softswitch.media.ports import PortsExhausted
 from softswitch.media.prompts import PromptLibrary, read_audio
+from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.acd")
 
@@ -465,7 +466,7 @@ class QueueCall(PlayerApplication):
         self._leave_cause = ""
         self._answered_by: Leg | None = None
         self._callback_number: str | None = None  # offered to the caller, not yet confirmed
-        self._entered_at: float | None = None  # loop time of queue entry, until the first offer
+        self._entered_at: float | None = None  # perf_counter at queue entry, until first offer
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -480,7 +481,7 @@ class QueueCall(PlayerApplication):
         self, priority: int, requirements: tuple[Requirement, ...], only_agent: str = ""
     ) -> None:
         centre = self.centre
-        self._entered_at = self.services.now()
+        self._entered_at = time.perf_counter()  # sub-millisecond: uvloop's clock counts ms
         try:
             events = centre.engine.enqueue(
                 self.key,
@@ -626,26 +627,50 @@ class QueueCall(PlayerApplication):
 
     # ---- the agents' side --------------------------------------------------------------
     def offer(self, agent: str) -> None:
+        """Ring the agent in this tick when an endpoint is ready (the engine's decision and
+        the INVITE in one loop turn); else once one is opened."""
         offer = self.offers[agent] = _Offer(agent)
-        self.services.spawn(self._ring(offer))
+        destinations, srtp = self._destinations(offer.agent)
+        if not destinations:
+            log.info("call %d: agent %s has no reachable phone", self.call.id, offer.agent)
+            self._offer_failed(offer, 480)
+            return
+        media = self.services.open_media_now()
+        if media is None:
+            self.services.spawn(self._ring(offer, destinations, srtp))
+        else:
+            self._dial(offer, media, destinations, srtp, self.leg)
 
-    async def _ring(self, offer: _Offer) -> None:
-        services, call, party = self.services, self.call, self.leg
-        bindings = services.registrar.lookup(offer.agent)
-        extension = next((e for e in services.config.extensions if e.number == offer.agent), None)
+    def _destinations(self, agent: str) -> tuple[list[tuple[Address, str]], SrtpMode]:
+        services = self.services
+        bindings = services.registrar.lookup(agent)
+        extension = next((e for e in services.config.extensions if e.number == agent), None)
         destinations = reachable(bindings, extension.nat) if bindings and extension else []
         destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
         srtp = extension.srtp if extension is not None else SrtpMode.OFF
         destinations = [(peer, uri) for peer, uri in destinations if srtp_reachable(srtp, peer[0])]
-        if not destinations:
-            log.info("call %d: agent %s has no reachable phone", call.id, offer.agent)
-            self._offer_failed(offer, 480)
-            return
+        return destinations, srtp
+
+    async def _ring(
+        self, offer: _Offer, destinations: list[tuple[Address, str]], srtp: SrtpMode
+    ) -> None:
+        party = self.leg
         try:
-            media = await services.open_media()
+            media = await self.services.open_media()
         except PortsExhausted:
             self._offer_failed(offer, 503)
             return
+        self._dial(offer, media, destinations, srtp, party)
+
+    def _dial(
+        self,
+        offer: _Offer,
+        media: MediaEndpoint,
+        destinations: list[tuple[Address, str]],
+        srtp: SrtpMode,
+        party: Leg | None,
+    ) -> None:
+        services, call = self.services, self.call
         if offer.cancelled or call.ended or party is None or self.leg is not party:
             services.close_media(media)
             return
@@ -663,7 +688,7 @@ class QueueCall(PlayerApplication):
         latency, entered = self.centre.offer_latency, self._entered_at
         if latency is not None and entered is not None:
             self._entered_at = None  # the first offer only: later ones waited for an agent
-            latency.observe(services.now() - entered)
+            latency.observe(time.perf_counter() - entered)
 
     def _offer_of(self, leg: Leg) -> _Offer | None:
         return next((o for o in self.offers.values() if leg in o.legs), None)

@@ -9,6 +9,7 @@ Use from the call layer::
 
     relay = MediaRelay("127.0.0.1", PortAllocator(20000, 30000), allowed=policy)
     a = await relay.open_endpoint()       # a.port goes into our SDP for leg A
+    b = relay.open_endpoint_now()         # or None: without a loop turn, from pre-opened pairs
     a.set_remote("192.0.2.7", 4000)       # from leg A's SDP (rtcp_port from a=rtcp, RFC 3605)
     relay.bridge(a, b)                    # A's media goes out to B and B's to A
     relay.set_direction(a, Direction.RECVONLY)   # the direction in our SDP towards A
@@ -26,6 +27,7 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -33,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 
 from softswitch.media.endpoint import (
+    _DISCARD,
     DEFAULT_TS_STEP,
     Direction,
     MediaEndpoint,
@@ -45,6 +48,7 @@ from softswitch.media.rtcp_socket import RtcpSocket
 
 DEFAULT_MAX_PARKED = 1024  # socket pairs kept open for reuse
 MIN_PARKED_BEFORE_REUSE = 64  # reuse only once this many wait: a port rests between calls
+DEFAULT_SPARE = 8  # pairs bound ahead for open_endpoint_now, once it was first asked
 _BIND_SKIPPED = (errno.EADDRINUSE, errno.EACCES)
 
 
@@ -62,6 +66,7 @@ class MediaRelay:
         *,
         ts_step: int = DEFAULT_TS_STEP,
         max_parked: int = DEFAULT_MAX_PARKED,
+        spare: int = DEFAULT_SPARE,
     ) -> None:
         self.host = host
         self._family = (
@@ -76,6 +81,11 @@ class MediaRelay:
         # lets the last call's late packets die out before the port carries a new call.
         self._parked: deque[_ParkedPair] = deque()
         self._max_parked = max_parked
+        # Pairs bound ahead, never used: an agent's INVITE leaves in the tick the ACD decides,
+        # instead of waiting for binds and two loop turns (bench/RESULTS.md, ACD end to end).
+        self._spare: deque[_ParkedPair] = deque()
+        self._spare_target = spare
+        self._filling: asyncio.Task[None] | None = None
         self._closed_stats = RelayStats()
 
     async def open_endpoint(self) -> MediaEndpoint:
@@ -87,13 +97,60 @@ class MediaRelay:
         loop = asyncio.get_running_loop()
         if self._parked and len(self._parked) >= min(self._max_parked, MIN_PARKED_BEFORE_REUSE):
             return self._reuse(loop, self._parked.popleft())
+        try:
+            port, rtp_sock, rtcp_sock = self._bind_pair()
+        except PortsExhausted:
+            for pool in (self._parked, self._spare):
+                if pool:
+                    return self._reuse(loop, pool.popleft())
+            raise
+        return await self._open(loop, port, rtp_sock, rtcp_sock)
+
+    def open_endpoint_now(self) -> MediaEndpoint | None:
+        """An endpoint without yielding to the loop: a parked pair `open_endpoint` would reuse,
+        else one bound ahead; None when neither is ready (then `open_endpoint`). Each call
+        tops the pairs bound ahead up in the background."""
+        loop = asyncio.get_running_loop()
+        pair = None
+        if self._parked and len(self._parked) >= min(self._max_parked, MIN_PARKED_BEFORE_REUSE):
+            pair = self._parked.popleft()
+        elif self._spare:
+            pair = self._spare.popleft()
+        self._fill(loop)
+        return self._reuse(loop, pair) if pair is not None else None
+
+    def _fill(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._filling is None and len(self._spare) < self._spare_target:
+            self._filling = loop.create_task(self._fill_spare(loop))
+
+    async def _fill_spare(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while len(self._spare) < self._spare_target:
+                try:
+                    port, rtp_sock, rtcp_sock = self._bind_pair()
+                except (PortsExhausted, OSError):  # calls hold the ports: open_endpoint tells
+                    return
+                transports: list[asyncio.DatagramTransport] = []
+                try:
+                    for sock in (rtp_sock, rtcp_sock):
+                        transport, _ = await loop.create_datagram_endpoint(
+                            lambda: _DISCARD, sock=sock
+                        )
+                        transports.append(transport)
+                except BaseException:
+                    for transport in transports:
+                        transport.close()
+                    for sock in (rtp_sock, rtcp_sock)[len(transports) :]:
+                        sock.close()
+                    self._ports.release(port)
+                    raise
+                self._spare.append(_ParkedPair(port, transports[0], transports[1]))
+        finally:
+            self._filling = None
+
+    def _bind_pair(self) -> tuple[int, socket.socket, socket.socket]:
         for _ in range(self._ports.capacity):
-            try:
-                port = self._ports.allocate()
-            except PortsExhausted:
-                if self._parked:
-                    return self._reuse(loop, self._parked.popleft())
-                raise
+            port = self._ports.allocate()
             try:
                 rtp_sock = self._bind(port)
                 try:
@@ -106,9 +163,7 @@ class MediaRelay:
                 if exc.errno in _BIND_SKIPPED:
                     continue
                 raise
-            return await self._open(loop, port, rtp_sock, rtcp_sock)
-        if self._parked:
-            return self._reuse(loop, self._parked.popleft())
+            return port, rtp_sock, rtcp_sock
         raise PortsExhausted(f"no bindable RTP port pair on {self.host}")
 
     def _reuse(self, loop: asyncio.AbstractEventLoop, parked: _ParkedPair) -> MediaEndpoint:
@@ -204,6 +259,12 @@ class MediaRelay:
             ep._close()
         for ep in endpoints:
             await ep.wait_closed()
+        if self._filling is not None:
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
+        self._parked.extend(self._spare)
+        self._spare.clear()
         while self._parked:
             parked = self._parked.popleft()
             parked.rtp.close()
