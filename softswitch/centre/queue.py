@@ -139,6 +139,7 @@ class CallCentre:
         self._timer: Timer | None = None
         self._pending: list[AcdEvent] = []
         self._applying = False
+        self._rung: set[int] = set()  # ids of pending OfferCalls already rung (_ring_ahead)
         self._moh: dict[str, list[PlayItem]] = {}  # by class, decoded once
         self.queue_configs = {q.number: q for q in acd.queues}
         self.statistics: QueueStatistics = statistics_for(acd)
@@ -185,6 +186,7 @@ class CallCentre:
         self._applying = True
         try:
             while self._pending:
+                self._ring_ahead()
                 self._carry_out(self._pending.pop(0))
         finally:
             self._applying = False
@@ -199,6 +201,21 @@ class CallCentre:
         self.figures.changed(touched)
         if self.services is not None:
             self.services.flush()
+
+    def _ring_ahead(self) -> None:
+        """Ring the agents of the offers that only bookkeeping (queue-log rows, agent states)
+        precedes, before that bookkeeping: the listeners' figures cost milliseconds, the
+        INVITE should not wait for them. Nothing that touches a leg is passed over."""
+        for event in list(self._pending):  # a ring that fails at once adds to it
+            if isinstance(event, QueueLogEntry | AgentStateChanged):
+                continue
+            if not isinstance(event, OfferCall) or event.callback:
+                return
+            if id(event) not in self._rung:
+                self._rung.add(id(event))  # until carried out, `_pending` holds it: a safe id
+                qc = self.calls.get(event.call)
+                if qc is not None:
+                    qc.offer(event.agent)
 
     # ---- surviving a restart ---------------------------------------------------------------
     def save_state(self) -> None:
@@ -275,6 +292,8 @@ class CallCentre:
             self.sink.write(event)
         elif isinstance(event, OfferCall) and event.callback:
             self._ring_for_callback(event)
+        elif isinstance(event, OfferCall) and id(event) in self._rung:
+            self._rung.discard(id(event))  # rung ahead of its bookkeeping
         elif isinstance(event, OfferCall):
             self._with_call(event.call, lambda qc: qc.offer(event.agent))
         elif isinstance(event, CancelOffer | EndCallback) and event.call in self._runs_by_key:
