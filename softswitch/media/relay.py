@@ -281,3 +281,8 @@ class MediaRelay:
     @property
     def open_endpoints(self) -> int:
         return len(self._endpoints)
+
+    @property
+    def spare_endpoints(self) -> int:
+        """Pairs bound ahead for `open_endpoint_now`, not yet taken."""
+        return len(self._spare)

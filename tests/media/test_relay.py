@@ -397,3 +397,58 @@ def test_set_remote_rejects_what_it_cannot_send_to(run: Runner) -> None:
         await relay.aclose()
 
     run(main())
+
+
+async def _spares(relay: MediaRelay, count: int) -> None:
+    for _ in range(2000):  # bounded: the fill is a few binds and loop turns
+        if relay.spare_endpoints >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"only {relay.spare_endpoints} pairs bound ahead, {count} expected")
+
+
+def test_endpoints_opened_now_come_from_pairs_bound_ahead_and_relay(run: Runner) -> None:
+    async def main() -> None:
+        ports = PortAllocator(42200, 42219)  # 10 pairs
+        relay = MediaRelay(HOST, ports, lambda host: True, spare=3)
+        try:
+            assert relay.open_endpoint_now() is None  # nothing bound yet: the caller awaits
+            await _spares(relay, 3)
+            assert ports.in_use == 3 and relay.open_endpoints == 0
+            a, b = relay.open_endpoint_now(), relay.open_endpoint_now()  # no loop turn between
+            assert a is not None and b is not None and a.port != b.port
+            assert relay.open_endpoints == 2
+            pa, pb = await open_phone(), await open_phone()
+            a.set_remote(*pa.address, rtcp_port=pa.address[1])
+            b.set_remote(*pb.address, rtcp_port=pb.address[1])
+            relay.bridge(a, b)
+            pa.send_to(a, rtp(1, 0, 0xA, b"via a spare"))
+            assert (await pb.recv())[0] == rtp(1, 0, 0xA, b"via a spare")
+            await _spares(relay, 3)  # topped up again
+            assert ports.in_use == 5
+        finally:
+            await relay.aclose()
+        assert ports.in_use == 0  # spares closed with the rest
+
+    run(main())
+
+
+def test_pairs_bound_ahead_serve_open_endpoint_when_the_range_is_used_up(run: Runner) -> None:
+    async def main() -> None:
+        ports = PortAllocator(42240, 42245)  # 3 pairs
+        relay = MediaRelay(HOST, ports, lambda host: True, spare=2, max_parked=0)
+        try:
+            assert relay.open_endpoint_now() is None
+            await _spares(relay, 2)
+            last = await relay.open_endpoint()  # the one pair left unbound
+            first = await relay.open_endpoint()  # then a spare
+            second = await relay.open_endpoint()
+            assert len({last.port, first.port, second.port}) == 3
+            with pytest.raises(PortsExhausted):
+                await relay.open_endpoint()
+            assert relay.open_endpoint_now() is None  # nothing left to bind ahead either
+        finally:
+            await relay.aclose()
+        assert ports.in_use == 0
+
+    run(main())
