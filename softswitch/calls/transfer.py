@@ -55,7 +55,8 @@ class TransferRefused(Exception):
 
 class TransferListener(Protocol):
     """Told just before a call's party is handed on (the call centre ends the agent's part
-    there, before the party may enter another queue)."""
+    there, before the party may enter another queue); the call's variables say by whom
+    (`transferred_by`), to what (`transferred_to`) and how (`transfer`: blind, attended)."""
 
     def transferring(self, call: Call, transferor: Leg, target: str) -> None: ...
 
@@ -156,6 +157,7 @@ class Transfers:
 
         def hand_on(application: Application) -> None:
             self._note(call, bridge, transferor, target.number)
+            call.variables["transfer"] = "attended"
             self._hand_on(call, bridge, transferor, held, application, refer=False)
 
         consultation = Consultation(
@@ -210,6 +212,7 @@ class Transfers:
         except UnknownDestinationKind as exc:
             raise TransferRefused(404, "Not Found") from exc
         self._note(call, bridge, transferor, target.number)
+        call.variables["transfer"] = "blind"
         self._hand_on(call, bridge, transferor, transferred, application, refer=refer)
         log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
 
