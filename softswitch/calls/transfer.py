@@ -35,7 +35,14 @@ from softswitch.calls.call import Call
 from softswitch.calls.conference import Conferences
 from softswitch.calls.consult import CONSULTED_KINDS, Consultation
 from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
-from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEvent, TransferRequested
+from softswitch.calls.leg import (
+    DigitReceived,
+    Leg,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    TransferRequested,
+)
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.config import INTERNAL_CONTEXT
@@ -98,6 +105,10 @@ class Transfers:
             assert isinstance(event, DigitReceived)
             if event.method == "info":  # RFC 4733 digits of a bridged leg come by the tap
                 self.codes.digit(call, event.leg, event.digit)
+        elif kind is LegEnded:
+            consultation = self._consultations.get(call)
+            if consultation is not None and event.leg is consultation.held:
+                consultation.held_left()
 
     # ---- the transfer ------------------------------------------------------------------
     def _feature(self, call: Call, leg: Leg, pressed: FeaturePressed) -> None:
