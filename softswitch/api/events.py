@@ -247,7 +247,7 @@ class CallOperationEvents:
             (call.caller, call.callee, party),
         )
 
-    def transferring(self, call: Call, transferor: Leg, target: str) -> None:
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
         by = call.variables.get("transferred_by", party_of(call, transferor))
         self._hub.publish(
             "call_transferred",
@@ -256,7 +256,7 @@ class CallOperationEvents:
                 "caller": call.caller,
                 "transferred_by": by,
                 "target": target,
-                "kind": call.variables.get("transfer", "blind"),
+                "kind": kind,
             },
             (call.caller, target, by),
         )

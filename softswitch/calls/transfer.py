@@ -62,10 +62,11 @@ class TransferRefused(Exception):
 
 class TransferListener(Protocol):
     """Told just before a call's party is handed on (the call centre ends the agent's part
-    there, before the party may enter another queue); the call's variables say by whom
-    (`transferred_by`), to what (`transferred_to`) and how (`transfer`: blind, attended)."""
+    there, before the party may enter another queue); `kind` is "blind" or "attended" (by
+    REFER, the in-call codes or control alike), the call's variables say by whom
+    (`transferred_by`)."""
 
-    def transferring(self, call: Call, transferor: Leg, target: str) -> None: ...
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None: ...
 
 
 class Transfers:
@@ -168,8 +169,7 @@ class Transfers:
 
         def hand_on(application: Application) -> None:
             self._note(call, bridge, transferor, target.number)
-            call.variables["transfer"] = "attended"
-            self._hand_on(call, bridge, transferor, held, application, refer=False)
+            self._hand_on(call, bridge, transferor, held, application, "attended", refer=False)
 
         consultation = Consultation(
             signalling,
@@ -223,8 +223,7 @@ class Transfers:
         except UnknownDestinationKind as exc:
             raise TransferRefused(404, "Not Found") from exc
         self._note(call, bridge, transferor, target.number)
-        call.variables["transfer"] = "blind"
-        self._hand_on(call, bridge, transferor, transferred, application, refer=refer)
+        self._hand_on(call, bridge, transferor, transferred, application, "blind", refer=refer)
         log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
 
     def attended(self, call: Call, transferor: Leg, replaces: Replaces) -> None:
@@ -253,7 +252,7 @@ class Transfers:
         )
         self._note(call, bridge, transferor, number)
         call.variables["transfer"] = "attended"
-        self._hand_on(call, bridge, transferor, transferred, joined)
+        self._hand_on(call, bridge, transferor, transferred, joined, "attended")
         signalling.hang_up(consult_call, Side.CALLER, "attended transfer")
         signalling.flush()
         log.info("call %d: joined with %s of call %d", call.id, number, consult_call.id)
@@ -284,13 +283,14 @@ class Transfers:
         transferor: Leg,
         transferred: Leg,
         application: Application,
+        kind: str,
         *,
         refer: bool = True,
     ) -> None:
         """Tell the transferor it worked, move its peer on, and hang the transferor up."""
         signalling = self._signalling
         for listener in self.listeners:
-            listener.transferring(call, transferor, call.callee)
+            listener.transferring(call, transferor, call.callee, kind)
         if refer:  # the 200 goes before the BYE: in-dialog requests leave in CSeq order
             transferor.notify_refer(200, "OK", final=True)
         if transferred is bridge.party:

@@ -411,7 +411,7 @@ class CallCentre:
     def leg_attached(self, call: Call, leg: Leg, application: object) -> None:
         return
 
-    def transferring(self, call: Call, transferor: Leg, target: str) -> None:
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
         """A transfer hands the caller on: the agent's part ends (TRANSFER in the queue log)
         before the caller may join another queue under the same call id."""
         key = str(call.id)

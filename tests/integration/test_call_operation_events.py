@@ -16,11 +16,14 @@ import pytest
 from api_events import EventCollector, api_call, wait_api
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
+from test_attended_dtmf import _consult, _start, unrecorded
 from test_call_centre import centre_config, events, log_in, wait_queue_log
 
 from softswitch.api.client import Event
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+__all__ = ["unrecorded"]  # the fixture, used by name
 
 NAMES = [
     "call_offered",
@@ -126,3 +129,36 @@ def test_a_queue_calls_holds_and_transfer_arrive_in_order_on_the_event_stream(
     assert (transferred.data["target"], transferred.data["kind"]) == ("1002", "blind")
     stamps = [e.timestamp for e in got]
     assert stamps == sorted(stamps)
+
+
+def test_transfers_by_the_in_call_codes_and_the_api_are_events_too(
+    unrecorded: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """1001 calls 1002; 1002 keys *2 1003 #, 1003 answers and 1002 hangs up (attended, by
+    code); then the API has 1003 blind-transfer 1001 back to 1002 (blind, by control)."""
+    wait_api(unrecorded.ports.api)
+    url = unrecorded.ports.api_url
+    stream = EventCollector(url, "admin", "demo-admin", ["call_transferred"])
+    try:
+        c, carol = _start(unrecorded, pjsua, tmp_path)
+        carol_call = _consult(c, carol, tmp_path)
+        carol.send("answer", call=carol_call)
+        carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+        c.callee.send("hangup", call=c.callee_call)  # completes the attended transfer
+        first = stream.wait(lambda evs: len(evs) == 1, 5.0)[0]
+        assert (first.data["kind"], first.data["transferred_by"]) == ("attended", "1002")
+        assert first.data["target"] == "1003"
+
+        (listed,) = api_call(url, "admin", "demo-admin", lambda api: api.calls())
+        carol_leg = next(leg.leg_id for leg in listed.legs if leg.side == "callee")
+        api_call(
+            url, "admin", "demo-admin", lambda api: api.transfer(listed.call_id, carol_leg, "1002")
+        )
+        second = stream.wait(lambda evs: len(evs) == 2, 5.0)[1]
+        assert second.data["call_id"] == first.data["call_id"] == listed.call_id
+        assert (second.data["kind"], second.data["transferred_by"]) == ("blind", "1003")
+        assert second.data["target"] == "1002"
+        carol.wait_bye(carol_call, 5.0)
+        c.caller.send("hangup", call=c.caller_call)
+    finally:
+        stream.close()
