@@ -793,18 +793,16 @@ class Signalling:
             self._all_ended.set()
 
     def reap_silent_calls(self, now: float) -> int:
-        """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
+        """End answered calls a party vanished from without BYE: no RTP or RTCP from one leg
+        for the limit (as Asterisk's rtptimeout). While a leg is on hold a phone may send
+        nothing, so a held call ends only when every leg is silent."""
         limit = self._config.calls.media_timeout_s
         if limit <= 0:
             return 0
         silent = [
             call
             for call in self.calls.values()
-            if call.state is CallState.ANSWERED
-            and all(
-                leg.media is not None and leg.media.idle_seconds(now) > limit
-                for leg in call.live_legs()
-            )
+            if call.state is CallState.ANSWERED and _vanished(call, now, limit)
         ]
         for call in silent:
             log.info("call %d: no media for %.0f s, hanging up", call.id, limit)
@@ -830,6 +828,15 @@ class Signalling:
             log.warning("%d calls still had requests outstanding at shutdown", len(self.calls))
         for task in list(self._tasks):
             task.cancel()
+
+
+def _vanished(call: Call, now: float, limit: float) -> bool:
+    # A leg still ringing sends nothing yet: only answered parties count.
+    legs = [leg for leg in call.live_legs() if leg.media is not None and leg.up]
+    idle = [leg.media.idle_seconds(now) > limit for leg in legs if leg.media is not None]
+    if not legs or any(leg.held for leg in legs):
+        return bool(idle) and all(idle)
+    return any(idle)
 
 
 def _host_of(uri: str) -> str | None:
