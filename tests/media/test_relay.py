@@ -399,6 +399,25 @@ def test_set_remote_rejects_what_it_cannot_send_to(run: Runner) -> None:
     run(main())
 
 
+def _free_range(pairs: int) -> PortAllocator:
+    """Ports below the ephemeral range that nothing holds now: a held port would be skipped,
+    and these tests count pairs."""
+    for base in range(24000, 32000, 2 * pairs):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + 2 * pairs):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind((HOST, port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return PortAllocator(base, base + 2 * pairs - 1)
+    pytest.skip(f"no {pairs} free port pairs in a row on {HOST}")
+
+
 async def _spares(relay: MediaRelay, count: int) -> None:
     for _ in range(2000):  # bounded: the fill is a few binds and loop turns
         if relay.spare_endpoints >= count:
@@ -409,7 +428,7 @@ async def _spares(relay: MediaRelay, count: int) -> None:
 
 def test_endpoints_opened_now_come_from_pairs_bound_ahead_and_relay(run: Runner) -> None:
     async def main() -> None:
-        ports = PortAllocator(42200, 42219)  # 10 pairs
+        ports = _free_range(10)
         relay = MediaRelay(HOST, ports, lambda host: True, spare=3)
         try:
             assert relay.open_endpoint_now() is None  # nothing bound yet: the caller awaits
@@ -435,7 +454,7 @@ def test_endpoints_opened_now_come_from_pairs_bound_ahead_and_relay(run: Runner)
 
 def test_pairs_bound_ahead_serve_open_endpoint_when_the_range_is_used_up(run: Runner) -> None:
     async def main() -> None:
-        ports = PortAllocator(42240, 42245)  # 3 pairs
+        ports = _free_range(3)
         relay = MediaRelay(HOST, ports, lambda host: True, spare=2, max_parked=0)
         try:
             assert relay.open_endpoint_now() is None
