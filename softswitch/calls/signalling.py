@@ -44,7 +44,7 @@ from softswitch.calls.leg import (
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
-from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for
+from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for, reinvite_refusal
 from softswitch.calls.srtp import apply as apply_srtp
 from softswitch.config import Config, SrtpMode, Trunk
 from softswitch.media.dtmf import DigitEnded, DigitEvent
@@ -640,6 +640,8 @@ class Signalling:
             route = self._find_dialog(request)
             if route is None:
                 self._reply(request, 481)
+            elif (refused := reinvite_refusal(route.leg, request)) is not None:
+                self._reply(request, 488, warning=refused)  # RFC 3261 §14.2: keys kept
             else:
                 self._deliver(route.call, route.leg.receive_request(request, self.now()))
             return
