@@ -408,7 +408,14 @@ class Signalling:
         return leg
 
     def originate(
-        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+        self,
+        caller: str,
+        peer: Address,
+        request_uri: str,
+        to_number: str,
+        media: MediaEndpoint,
+        *,
+        srtp: SrtpMode = SrtpMode.OFF,
     ) -> Call:
         """A call the switch places itself (a queue's callback rings its agent first): its
         first leg is outbound, offering the switch's voice codecs; attach it with `attach`."""
@@ -416,7 +423,7 @@ class Signalling:
         call_id = self.next_call_id()
         leg = self.outbound_leg(
             call_id, peer, request_uri, to_number, media, sdp, _ORIGINATE_CODECS, "sendrecv",
-            trunk=None, caller=caller,
+            trunk=None, caller=caller, srtp=srtp,
         )  # fmt: skip
         call = Call(call_id, caller, to_number, CallDirection.INTERNAL, None, self.wall_clock(),
                     self.loop.time(), leg)  # fmt: skip
