@@ -388,7 +388,7 @@ class Signalling:
             ("To", f"<sip:{to_number}@{callee_host}>"),
             ("Call-ID", secrets.token_hex(12) + "@" + self._advertise),
             ("CSeq", "1 INVITE"),
-            ("Contact", self.contact(peer[0])),
+            ("Contact", self.contact(peer[0], sips=request_uri[:5].lower() == "sips:")),
             ("Allow", _ALLOW),
             ("User-Agent", self._config.sip.user_agent),
             ("Content-Type", "application/sdp"),
@@ -518,9 +518,11 @@ class Signalling:
         self._index.rehome(leg, call)
 
     # ---- sending -----------------------------------------------------------------------
-    def contact(self, transport: str = "udp") -> str:
+    def contact(self, transport: str = "udp", *, sips: bool = False) -> str:
+        """Our Contact; a sips: one toward a sips: Request-URI (RFC 3261 §8.1.1.8)."""
         suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
-        return f"<sip:softswitch@{self._advertise}:{self.sip.port_of(transport)}{suffix}>"
+        scheme = "sips" if sips else "sip"
+        return f"<{scheme}:softswitch@{self._advertise}:{self.sip.port_of(transport)}{suffix}>"
 
     def _via(self, transport: str) -> str:
         return self.sip.via_for(transport, self._advertise)
