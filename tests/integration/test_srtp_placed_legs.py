@@ -1,7 +1,8 @@
 """Legs the switch places itself honour the callee's `srtp`: a pjsua2 phone registered over TLS
 with SRTP mandatory (it answers only an RTP/SAVP offer with a=crypto, else 488) is reached as
 the supervisor's phone rung by the API, as the first leg of an API originate, and as the
-agent a queue callback rings first, and hears what it should (FFT of what it recorded).
+agent a queue callback rings first, and as the consulted third party of a three-way call, and
+hears what it should (FFT of what it recorded).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from audio import dominant_frequency, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, free_port, start_switch
 from supervised_call import AGENT, CALLER, HEARD_DB, SUPERVISOR, agent_call, play, record
+from test_attended_dtmf import _consult, _unrecorded
 from test_call_centre import centre_config, events, wait_queue_log
 from test_queue_callback import book_callback
+from test_three_way import HEARD_DB as THREE_WAY_HEARD_DB
+from test_three_way import NOT_HEARD_DB, _levels
+from two_phones import connect
 
 from softswitch.api.client import ApiClient
 from softswitch.certificates import self_signed
@@ -162,3 +167,51 @@ def test_a_queue_callback_rings_a_mandatory_srtp_agent_with_srtp_and_they_talk(
         sw.stop()
     assert dominant_frequency(caller_heard, skip_s=0.3) == pytest.approx(1000.0, abs=20.0)
     assert dominant_frequency(agent_heard, skip_s=0.3) == pytest.approx(440.0, abs=20.0)
+
+
+def test_a_consulted_mandatory_srtp_phone_joins_a_three_way_call(
+    tmp_path: Path, carrier_port: int
+) -> None:
+    """1001 calls 1002 (plain UDP); 1002 consults 1003 (SRTP mandatory over TLS) with *2 1003 #
+    and keys *3: all three hear the two others."""
+    sw, tls_port = _switch(tmp_path, carrier_port, "1003", _unrecorded)
+    phones: list[PjsuaPeer] = []
+
+    def pjsua(name: str) -> PjsuaPeer:
+        phones.append(PjsuaPeer(name, tmp_path))
+        return phones[-1]
+
+    try:
+        carol = pjsua("1003")
+        carol.register(tls_port, "1003", "demo-1003", "tls", srtp="mandatory")
+        c = connect(sw, pjsua, tmp_path)
+        for phone, call, hz in (
+            (c.caller, c.caller_call, 440.0),
+            (c.callee, c.callee_call, 1000.0),
+        ):
+            phone.send("play", call=call, path=str(write_tone(tmp_path / f"{hz}.wav", hz, 60.0)))
+        c.callee.wait_event("media_active", 5.0, call=c.callee_call)
+        carol_call = _consult(c, carol, tmp_path)  # the switch's SRTP offer to 1003
+        carol.send("answer", call=carol_call)
+        carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+        c.callee.send("dtmf", call=c.callee_call, digits="*3")
+        levels = _levels(
+            {
+                "1001": (c.caller, c.caller_call),
+                "1002": (c.callee, c.callee_call),
+                "1003": (carol, carol_call),
+            },
+            tmp_path,
+            "three",
+        )
+        c.caller.send("hangup", call=c.caller_call)
+    finally:
+        for phone in phones:
+            phone.close()
+        sw.stop()
+    for user, heard in levels.items():
+        for other, level in heard.items():
+            if other == user:
+                assert level < NOT_HEARD_DB, f"{user} hears itself: {heard}"
+            else:
+                assert level > THREE_WAY_HEARD_DB, f"{user} does not hear {other}: {heard}"
