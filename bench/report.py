@@ -373,9 +373,10 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
     fuzz = results["scenarios"].get("security", {}).get("fuzz")
     if fuzz:
         out += ["", "## Security: hypothesis fuzzing of the SIP parser", ""]
-        out += ["| inputs | undeclared exceptions | seconds |", "|---|---|---|"]
-        out += [f"| {_fmt(fuzz.get('inputs'))} | {fuzz['undeclared_exceptions']} | "
-                f"{_fmt(fuzz.get('wall_s'))} |"]  # fmt: skip
+        out += ["| inputs | undeclared exceptions | broken round trips | seconds |",
+                "|---|---|---|---|"]  # fmt: skip
+        keys = ("inputs", "undeclared_exceptions", "broken_round_trips", "wall_s")
+        out += ["| " + " | ".join(_fmt(fuzz.get(k)) for k in keys) + " |"]
     for name, info in results["scenarios"].items():
         if info.get("unavailable"):
             out += ["", f"## {name}", "", info["unavailable"]]

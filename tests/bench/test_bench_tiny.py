@@ -117,3 +117,22 @@ def test_tiny_api_run_measures_latency_and_fan_out(tmp_path: Path, fresh_bench: 
     text = md.read_text()
     assert "## CTI API (`--scenario api`)" in text
     assert "| `PUT .../legs/{leg}/hold` | 5 |" in text
+
+
+def test_tiny_security_run_counts_the_fuzz_inputs(tmp_path: Path, fresh_bench: FreshBench) -> None:
+    """`--scenario security` in miniature: the count is what the fuzz test ran, not a constant."""
+    out = tmp_path / "results"
+    md = tmp_path / "RESULTS.md"
+    run = fresh_bench(
+        ["--scenario", "security", "--fuzz-inputs", "300", "--out", str(out),
+         "--results-md", str(md)],
+        180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    security = json.loads((out / "results.json").read_text())["scenarios"]["security"]
+    assert security["pytest_exit"] == 0
+    fuzz = security["fuzz"]
+    assert (fuzz["inputs"], fuzz["undeclared_exceptions"], fuzz["broken_round_trips"]) == (
+        300, 0, 0,
+    )  # fmt: skip
+    assert "| 300 | 0 | 0 |" in md.read_text()
