@@ -6,6 +6,9 @@ on 127.0.0.1) and starts at once: 172-byte RTP packets (12-byte header, 160 byte
 first 8 carry the send time), round robin over the streams, paced to `pps` in 1 ms bursts, for
 `seconds` or `pps * seconds` packets. Whatever comes back on stream i's socket is the other side's
 traffic through the relay; each stream keeps the RFC 3550 §6.4.1 jitter of the transit times.
+With `--mixed`, what comes back is the peer's own stream (a conference mix): the transit is taken
+against its RTP timestamp (RFC 3550 §A.8), and its loss from its sequence numbers (§A.3), over what
+arrives from the start of the blast on.
 After a drain it prints its counters as one JSON line and exits. Symmetric RTP (RFC 4961): a
 stream sends from the socket it receives on, so relays that latch see the same address.
 """
@@ -35,23 +38,46 @@ HOST = "127.0.0.1"  # the only destination this load generator sends to
 _HEADER_SENT = struct.Struct("!BBHIId")  # RTP header, then the send time (first payload bytes)
 _SENT_AT = struct.Struct("!d")
 _FILL = b"\xff" * (PAYLOAD_BYTES - _SENT_AT.size)  # PCMU silence
+_SEQ_TS = struct.Struct("!HI")
+RTP_CLOCK_HZ = 8000
 
 
 class Stream(asyncio.DatagramProtocol):
     """One stream's socket: what it receives is counted and its transit jitter kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, mixed: bool = False) -> None:
         self.transport: asyncio.DatagramTransport | None = None
+        self.mixed = mixed
         self.received = 0
         self.last_transit = -1.0
         self.jitter_s = 0.0
+        self.counting = not mixed  # a mix is counted from the blast on (`start_counting`)
+        self.base_seq = -1  # extended sequence numbers (RFC 3550 §A.1), from the first counted
+        self.max_seq = -1
+        self.counted = 0
+
+    def start_counting(self) -> None:
+        self.counting = True
+        self.received = self.counted = 0
+        self.base_seq = self.max_seq = -1
+        self.last_transit, self.jitter_s = -1.0, 0.0
+
+    @property
+    def lost(self) -> int:
+        """RFC 3550 §A.3: expected (highest minus first sequence number, plus one) - received."""
+        return max(0, self.max_seq - self.base_seq + 1 - self.counted) if self.counted else 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDP transport is not a subclass of asyncio.DatagramTransport, only alike.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.counting:
+            return
         self.received += 1
+        if self.mixed:
+            self._count_mixed(data)
+            return
         if len(data) < 12 + _SENT_AT.size:
             return
         transit = time.monotonic() - _SENT_AT.unpack_from(data, 12)[0]
@@ -59,12 +85,31 @@ class Stream(asyncio.DatagramProtocol):
             self.jitter_s += (abs(transit - self.last_transit) - self.jitter_s) / 16
         self.last_transit = transit
 
+    def _count_mixed(self, data: bytes) -> None:
+        if len(data) < 12:
+            return
+        seq, ts = _SEQ_TS.unpack_from(data, 2)
+        if self.max_seq < 0:
+            self.base_seq = self.max_seq = seq
+        else:
+            # The extended number nearest the highest so far (RFC 3550 §A.1, without probation).
+            ext = self.max_seq + ((seq - self.max_seq + 0x8000) & 0xFFFF) - 0x8000
+            self.max_seq = max(self.max_seq, ext)
+        self.counted += 1
+        # Transit against the RTP clock; its wrap (every 6 days at 8 kHz) is not reached here.
+        transit = time.monotonic() - ts / RTP_CLOCK_HZ
+        if self.counted > 1:
+            self.jitter_s += (abs(transit - self.last_transit) - self.jitter_s) / 16
+        self.last_transit = transit
 
-async def blast(streams: int, pps: float, seconds: float) -> dict[str, object]:
+
+async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     protocols: list[Stream] = []
     for _ in range(streams):
-        _, proto = await loop.create_datagram_endpoint(Stream, local_addr=(HOST, 0))
+        _, proto = await loop.create_datagram_endpoint(
+            lambda: Stream(mixed), local_addr=(HOST, 0)
+        )
         protocols.append(proto)
     transports = [p.transport for p in protocols]
     assert all(t is not None for t in transports)
@@ -76,6 +121,9 @@ async def blast(streams: int, pps: float, seconds: float) -> dict[str, object]:
         raise SystemExit(f"rtp_blaster: {len(dests)} destinations for {streams} streams")
     sends = [t.sendto for t in transports if t is not None]
     total = int(pps * seconds)
+    for proto in protocols:
+        if not proto.counting:
+            proto.start_counting()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     give_up = started + seconds * 2 + 1  # a starved generator stops instead of running late
@@ -106,6 +154,8 @@ async def blast(streams: int, pps: float, seconds: float) -> dict[str, object]:
     return {
         "sent": sent,
         "received": sum(p.received for p in protocols),
+        "lost": sum(p.lost for p in protocols),
+        "silent_streams": sum(p.received == 0 for p in protocols),
         "send_s": round(send_s, 4),
         "jitter_ms": sorted(round(p.jitter_s * 1000, 4) for p in protocols if p.received > 1),
         "cpu_s": round(
@@ -119,8 +169,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--pps", type=float, required=True, help="packets/s over all streams")
     parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument(
+        "--mixed", action="store_true", help="what comes back is the peer's own stream (a mix)"
+    )
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(blast(args.streams, args.pps, args.seconds))), flush=True)
+    result = uvloop.run(blast(args.streams, args.pps, args.seconds, args.mixed))
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
