@@ -43,7 +43,10 @@ class ConferenceStep:
     received: int
     dropped_in: int  # at the switch's media sockets (/proc/net/udp drops)
     lost_out: int  # gaps in the mixes' sequence numbers
+    dropped_at_generator: int  # of those, what the blaster's own sockets dropped
     silent_legs: int  # participants that got no mix at all
+    ssrc_changes: int  # a mix that changed source mid-blast (each part counted on its own)
+    seq_jumps: int  # forward steps of more than one sequence number: where the losses were
     loss_pct: float
     jitter_p99_ms: float | None
     cpu_s: float
@@ -87,6 +90,7 @@ def run_step(
         report(legs, 0)
         dests = calls.a_dests
         drops_before = udp_drops(set(dests))
+        generator_drops_before = udp_drops(set(ports))
         cpu_before = procstat.cpu_seconds(switch.pids)
         wall_before = time.monotonic()
         blaster.stdin.write(json.dumps({"dests": dests}) + "\n")
@@ -95,6 +99,7 @@ def run_step(
         cpu_s = procstat.cpu_seconds(switch.pids) - cpu_before
         wall_s = time.monotonic() - wall_before
         dropped_in = udp_drops(set(dests)) - drops_before
+        dropped_at_generator = udp_drops(set(ports)) - generator_drops_before
     finally:
         if blaster.poll() is None:
             blaster.kill()
@@ -116,7 +121,10 @@ def run_step(
         received=received,
         dropped_in=dropped_in,
         lost_out=lost_out,
+        dropped_at_generator=dropped_at_generator,
         silent_legs=int(stats["silent_streams"]),
+        ssrc_changes=int(stats["ssrc_changes"]),
+        seq_jumps=int(stats["seq_jumps"]),
         loss_pct=round(loss, 3),
         jitter_p99_ms=round(jitters[min(len(jitters) - 1, int(0.99 * len(jitters)))], 3)
         if jitters

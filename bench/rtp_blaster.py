@@ -38,7 +38,7 @@ HOST = "127.0.0.1"  # the only destination this load generator sends to
 _HEADER_SENT = struct.Struct("!BBHIId")  # RTP header, then the send time (first payload bytes)
 _SENT_AT = struct.Struct("!d")
 _FILL = b"\xff" * (PAYLOAD_BYTES - _SENT_AT.size)  # PCMU silence
-_SEQ_TS = struct.Struct("!HI")
+_SEQ_TS = struct.Struct("!HII")
 RTP_CLOCK_HZ = 8000
 
 
@@ -55,17 +55,23 @@ class Stream(asyncio.DatagramProtocol):
         self.base_seq = -1  # extended sequence numbers (RFC 3550 §A.1), from the first counted
         self.max_seq = -1
         self.counted = 0
+        self.ssrc = -1
+        self.ssrc_changes = 0
+        self.earlier_lost = 0  # of the SSRCs before this one
+        self.seq_jumps = 0  # steps forward of more than one packet
 
     def start_counting(self) -> None:
         self.counting = True
-        self.received = self.counted = 0
-        self.base_seq = self.max_seq = -1
+        self.received = self.counted = self.ssrc_changes = self.earlier_lost = 0
+        self.seq_jumps = 0
+        self.base_seq = self.max_seq = self.ssrc = -1
         self.last_transit, self.jitter_s = -1.0, 0.0
 
     @property
     def lost(self) -> int:
         """RFC 3550 §A.3: expected (highest minus first sequence number, plus one) - received."""
-        return max(0, self.max_seq - self.base_seq + 1 - self.counted) if self.counted else 0
+        here = max(0, self.max_seq - self.base_seq + 1 - self.counted) if self.counted else 0
+        return self.earlier_lost + here
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDP transport is not a subclass of asyncio.DatagramTransport, only alike.
@@ -88,12 +94,20 @@ class Stream(asyncio.DatagramProtocol):
     def _count_mixed(self, data: bytes) -> None:
         if len(data) < 12:
             return
-        seq, ts = _SEQ_TS.unpack_from(data, 2)
+        seq, ts, ssrc = _SEQ_TS.unpack_from(data, 2)
+        if ssrc != self.ssrc:
+            if self.ssrc >= 0:  # a new source (RFC 3550 §8.2): its numbers start afresh
+                self.ssrc_changes += 1
+                self.earlier_lost = self.lost
+                self.counted = 0
+                self.max_seq = -1
+            self.ssrc = ssrc
         if self.max_seq < 0:
             self.base_seq = self.max_seq = seq
         else:
             # The extended number nearest the highest so far (RFC 3550 §A.1, without probation).
             ext = self.max_seq + ((seq - self.max_seq + 0x8000) & 0xFFFF) - 0x8000
+            self.seq_jumps += ext > self.max_seq + 1
             self.max_seq = max(self.max_seq, ext)
         self.counted += 1
         # Transit against the RTP clock; its wrap (every 6 days at 8 kHz) is not reached here.
@@ -156,6 +170,8 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
         "received": sum(p.received for p in protocols),
         "lost": sum(p.lost for p in protocols),
         "silent_streams": sum(p.received == 0 for p in protocols),
+        "ssrc_changes": sum(p.ssrc_changes for p in protocols),
+        "seq_jumps": sum(p.seq_jumps for p in protocols),
         "send_s": round(send_s, 4),
         "jitter_ms": sorted(round(p.jitter_s * 1000, 4) for p in protocols if p.received > 1),
         "cpu_s": round(
