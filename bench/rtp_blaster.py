@@ -121,9 +121,7 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
     loop = asyncio.get_running_loop()
     protocols: list[Stream] = []
     for _ in range(streams):
-        _, proto = await loop.create_datagram_endpoint(
-            lambda: Stream(mixed), local_addr=(HOST, 0)
-        )
+        _, proto = await loop.create_datagram_endpoint(lambda: Stream(mixed), local_addr=(HOST, 0))
         protocols.append(proto)
     transports = [p.transport for p in protocols]
     assert all(t is not None for t in transports)
