@@ -6,9 +6,13 @@ stream of a `bench.rtp_blaster --mixed` process, 50 packets/s of PCMU. What each
 back is the switch's mix for that participant, counted from the start of the blast.
 
 Loss, in % of the packets of the step, is what the switch dropped at its sockets on the way in
-(/proc/net/udp `drops` of its media ports) plus what never came back out (gaps in each mix's RTP
-sequence numbers, RFC 3550 §A.3). Packets the switch read but played out too late are concealed
-by its jitter buffer and not counted here. Jitter p99 is the RFC 3550 jitter of each mix against
+(/proc/net/udp `drops` of its media ports) plus the mix packets it owed and that never came back:
+each participant is owed one per 20 ms tick from its first mix packet of the blast to the end of
+the blast (less 200 ms for buffering), and a tick counts as received when a packet with its RTP
+timestamp arrives, whenever the blaster reads it. So a tick the switch skipped or never sent
+counts, and so does one lost on the way; the gaps in sequence numbers (RFC 3550 §A.3) are
+reported beside it. Packets the switch read but played out too late are concealed by its jitter
+buffer and not counted here. Jitter p99 is the RFC 3550 jitter of each mix against
 its own RTP clock. CPU is the switch's over the blast; `rooms_per_core` is rooms divided by the
 share of one core that CPU is.
 """
@@ -45,8 +49,11 @@ class ConferenceStep:
     lost_out: int  # gaps in the mixes' sequence numbers
     dropped_at_generator: int  # of those, what the blaster's own sockets dropped
     silent_legs: int  # participants that got no mix at all
+    due: int  # the mix packets the switch owed by the end of the blast (its 50/s per leg)
+    missing: int  # of those, never arrived: lost on the way, or a tick not run in time
     ssrc_changes: int  # a mix that changed source mid-blast (each part counted on its own)
     seq_jumps: int  # forward steps of more than one sequence number: where the losses were
+    own_ssrc_packets: int  # packets back with one of the blaster's own SSRCs (not a mix)
     loss_pct: float
     jitter_p99_ms: float | None
     cpu_s: float
@@ -110,7 +117,9 @@ def run_step(
     switch.check_alive()
     sent, received = int(stats["sent"]), int(stats["received"])
     lost_out = int(stats["lost"])
-    loss = 100 * (dropped_in + lost_out) / (sent + received + lost_out) if sent else 0.0
+    due, missing = int(stats["due"]), int(stats["missing"])
+    # Into the switch: what its sockets dropped; out of it: the mix packets owed and missing.
+    loss = 100 * (dropped_in + missing) / (sent + due) if sent and due else 100.0
     jitters = sorted(float(j) for j in stats["jitter_ms"])
     core_share = cpu_s / wall_s if wall_s else 0.0
     return ConferenceStep(
@@ -123,8 +132,11 @@ def run_step(
         lost_out=lost_out,
         dropped_at_generator=dropped_at_generator,
         silent_legs=int(stats["silent_streams"]),
+        due=int(stats["due"]),
+        missing=int(stats["missing"]),
         ssrc_changes=int(stats["ssrc_changes"]),
         seq_jumps=int(stats["seq_jumps"]),
+        own_ssrc_packets=int(stats["own_ssrc_packets"]),
         loss_pct=round(loss, 3),
         jitter_p99_ms=round(jitters[min(len(jitters) - 1, int(0.99 * len(jitters)))], 3)
         if jitters

@@ -32,6 +32,14 @@ PAYLOAD_BYTES = 160
 PACKET_BYTES = 12 + PAYLOAD_BYTES
 TICK_S = 0.001
 DRAIN_S = 0.5
+# --mixed: after the blast, read until every stream has a packet past its last tick due (at most
+# this long), so that a mix waiting in our own socket buffers is not counted lost.
+MAX_DRAIN_S = 10.0
+CATCH_UP_POLL_S = 0.05
+# --mixed: the peer's packets due by the end of the blast are those of its ticks up to this
+# long before the end (its jitter buffer's depth, the loopback and our reading).
+DUE_MARGIN_S = 0.2
+TICK_UNITS = 160  # the peer's 20 ms at 8 kHz
 SSRC_BASE = 0x5EB00000
 HOST = "127.0.0.1"  # the only destination this load generator sends to
 
@@ -59,13 +67,37 @@ class Stream(asyncio.DatagramProtocol):
         self.ssrc_changes = 0
         self.earlier_lost = 0  # of the SSRCs before this one
         self.seq_jumps = 0  # steps forward of more than one packet
+        self.first_at = -1.0  # when the first counted packet of the mix arrived
+        self.base_ts = self.base_offset = self.newest = 0
+        self.own_ssrc = 0  # packets that carried one of our own SSRCs: our audio came back
+        self.offsets: list[int] = []  # RTP timestamps counted, from base_ts, in samples
+        self.last_at = 0.0
 
     def start_counting(self) -> None:
         self.counting = True
         self.received = self.counted = self.ssrc_changes = self.earlier_lost = 0
         self.seq_jumps = 0
         self.base_seq = self.max_seq = self.ssrc = -1
+        self.first_at = -1.0
+        self.offsets = []
+        self.newest = self.own_ssrc = 0
         self.last_transit, self.jitter_s = -1.0, 0.0
+
+    def due_ticks(self, end: float) -> int:
+        return max(0, int((end - DUE_MARGIN_S - self.first_at) / 0.02)) if self.first_at >= 0 else 0
+
+    def caught_up(self, end: float) -> bool:
+        return self.first_at < 0 or self.newest >= self.due_ticks(end) * TICK_UNITS
+
+    def missing_by(self, end: float) -> tuple[int, int]:
+        """(due, missing): the peer's ticks from its first counted packet to `end` less the
+        margin, and how many of them never arrived (lost, or not sent: a skipped or starved
+        tick)."""
+        if self.first_at < 0:
+            return 0, 0
+        due = self.due_ticks(end)
+        got = len({o // TICK_UNITS for o in self.offsets if o < due * TICK_UNITS})
+        return due, due - got
 
     @property
     def lost(self) -> int:
@@ -95,6 +127,17 @@ class Stream(asyncio.DatagramProtocol):
         if len(data) < 12:
             return
         seq, ts, ssrc = _SEQ_TS.unpack_from(data, 2)
+        now = self.last_at = time.monotonic()
+        if self.first_at < 0:
+            self.first_at, self.base_ts, self.base_offset = now, ts, 0
+        elif ssrc != self.ssrc:
+            # A new source's timestamps start anywhere: place it at the tick it arrived in.
+            ticks = round((now - self.first_at) / 0.02)
+            self.base_ts, self.base_offset = ts, ticks * TICK_UNITS
+        offset = self.base_offset + ((ts - self.base_ts) & 0xFFFFFFFF)
+        self.offsets.append(offset)
+        self.newest = max(self.newest, offset)
+        self.own_ssrc += ssrc & 0xFFF00000 == SSRC_BASE
         if ssrc != self.ssrc:
             if self.ssrc >= 0:  # a new source (RFC 3550 §8.2): its numbers start afresh
                 self.ssrc_changes += 1
@@ -157,8 +200,15 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
             sends[i](header + _FILL, dests[i])
             sent += 1
         await asyncio.sleep(TICK_S)
-    send_s = time.monotonic() - started
+    ended = time.monotonic()
+    send_s = ended - started
     await asyncio.sleep(DRAIN_S)
+    if mixed:  # a mix never stops: read until every stream is past its last tick due
+        while time.monotonic() - ended < MAX_DRAIN_S:
+            if all(p.caught_up(ended) for p in protocols):
+                break
+            await asyncio.sleep(CATCH_UP_POLL_S)
+    due = [p.missing_by(ended) for p in protocols]
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     for t in transports:
         if t is not None:
@@ -170,6 +220,9 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
         "silent_streams": sum(p.received == 0 for p in protocols),
         "ssrc_changes": sum(p.ssrc_changes for p in protocols),
         "seq_jumps": sum(p.seq_jumps for p in protocols),
+        "own_ssrc_packets": sum(p.own_ssrc for p in protocols),
+        "due": sum(d for d, _ in due),
+        "missing": sum(m for _, m in due),
         "send_s": round(send_s, 4),
         "jitter_ms": sorted(round(p.jitter_s * 1000, 4) for p in protocols if p.received > 1),
         "cpu_s": round(

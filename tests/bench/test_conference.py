@@ -47,7 +47,7 @@ def test_the_capacity_is_the_most_rooms_under_0_1_pct_loss_where_everyone_heard_
 
     def step(rooms: int, loss: float, silent: int = 0) -> ConferenceStep:
         return ConferenceStep(
-            rooms, rooms * 3, 5, 1, 1, 0, 0, 0, silent, 0, 0, loss, None, 1, 1, 1.0, 1.0
+            rooms, rooms * 3, 5, 1, 1, 0, 0, 0, silent, 1, 0, 0, 0, 0, loss, None, 1, 1, 1.0, 1.0
         )
 
     assert max_clean_rooms([step(100, 0.0), step(200, 0.05), step(300, 0.5)]) == 200
