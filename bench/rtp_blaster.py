@@ -208,7 +208,7 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
             if all(p.caught_up(ended) for p in protocols):
                 break
             await asyncio.sleep(CATCH_UP_POLL_S)
-    due = [p.missing_by(ended) for p in protocols]
+    owed = [p.missing_by(ended) for p in protocols]
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     for t in transports:
         if t is not None:
@@ -221,8 +221,8 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
         "ssrc_changes": sum(p.ssrc_changes for p in protocols),
         "seq_jumps": sum(p.seq_jumps for p in protocols),
         "own_ssrc_packets": sum(p.own_ssrc for p in protocols),
-        "due": sum(d for d, _ in due),
-        "missing": sum(m for _, m in due),
+        "due": sum(d for d, _ in owed),
+        "missing": sum(m for _, m in owed),
         "send_s": round(send_s, 4),
         "jitter_ms": sorted(round(p.jitter_s * 1000, 4) for p in protocols if p.received > 1),
         "cpu_s": round(
