@@ -9,9 +9,12 @@ Loss, in % of the packets of the step, is what the switch dropped at its sockets
 (/proc/net/udp `drops` of its media ports) plus the mix packets it owed and that never came back:
 each participant is owed one per 20 ms tick from its first mix packet of the blast to the end of
 the blast (less 200 ms for buffering), and a tick counts as received when a packet with its RTP
-timestamp arrives, whenever the blaster reads it. So a tick the switch skipped or never sent
-counts, and so does one lost on the way; the gaps in sequence numbers (RFC 3550 §A.3) are
-reported beside it. Packets the switch read but played out too late are concealed by its jitter
+timestamp arrives, whenever the blaster reads it (it reads until every stream is past its last
+tick due, 10 s at most). A packet lost on the way counts; a tick the switch's clock skipped
+outright does not (its timestamps advance per packet sent, and it goes on mixing after the
+blast), except where that left a stream behind at the cap. The gaps in sequence numbers
+(RFC 3550 §A.3) are reported beside it. A mix whose SSRC changes is placed at the tick its new
+source arrived in. Packets the switch read but played out too late are concealed by its jitter
 buffer and not counted here. Jitter p99 is the RFC 3550 jitter of each mix against
 its own RTP clock. CPU is the switch's over the blast; `rooms_per_core` is rooms divided by the
 share of one core that CPU is.
