@@ -22,7 +22,7 @@ from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.centre_events import CentreEvents
-from softswitch.api.events import CallEvents, RegistrationEvents
+from softswitch.api.events import CallEvents, CallOperationEvents, RegistrationEvents
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.api.supervision import SupervisionEvents
 from softswitch.call_record import Disposition, Side
@@ -627,6 +627,9 @@ class Switch:
         # The API's events follow the same call records as the CDR, in the same order.
         call_events = CallEvents(self.api.hub)
         records.sinks.append(call_events)
+        operations = CallOperationEvents(self.api.hub)  # call_held, call_resumed, transferred
+        self.b2bua.control.hold_listeners.append(operations)
+        self.b2bua.transfers.listeners.append(operations)
         if self.b2bua.signalling.recordings is not None:  # the calls table's recording mark
             self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:

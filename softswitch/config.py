@@ -104,7 +104,7 @@ class RtpConfig:
 class CallsConfig:
     ring_timeout_s: float = 30.0
     max_forwards: int = 70
-    media_timeout_s: float = 120.0  # no RTP or RTCP from either side this long ends the call
+    media_timeout_s: float = 120.0  # a party silent (no RTP, RTCP) this long is gone
 
 
 @dataclass(frozen=True)

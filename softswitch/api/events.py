@@ -23,6 +23,8 @@ from typing import Final
 from softswitch.api.auth import Principal
 from softswitch.api.permissions import Scope, granted
 from softswitch.calls.call import Call
+from softswitch.calls.control import party_of
+from softswitch.calls.leg import Leg
 from softswitch.calls.registrar import Binding
 
 CLOSE_TOO_SLOW: Final = 4008  # WebSocket close code (private range, RFC 6455 §7.4.2)
@@ -33,6 +35,9 @@ EVENT_ACLS: Final[Mapping[str, str]] = {
     "call_created": "events.calls.created",
     "call_answered": "events.calls.answered",
     "call_ended": "events.calls.ended",
+    "call_held": "events.calls.held",  # a party put on hold, by its phone or by control
+    "call_resumed": "events.calls.resumed",
+    "call_transferred": "events.calls.transferred",  # REFER, #1 / *2, or control
     "call_recording": "events.calls.recording",  # started, paused, resumed
     "registration_saved": "events.registrations.saved",
     "registration_removed": "events.registrations.removed",
@@ -216,6 +221,44 @@ class CallEvents:
                 "side": call.hangup_side.value if call.hangup_side else "",
             },
             (call.caller, call.callee),
+        )
+
+
+class CallOperationEvents:
+    """Holds and transfers as events, whichever path made them: a `HoldListener` of the
+    control layer (the phone's re-INVITE and the API's hold) and a `TransferListener` of the
+    transfers (REFER, the in-call codes and the API all hand the party on there)."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+
+    def hold_changed(self, call: Call, leg: Leg, held: bool, by: str) -> None:
+        party = party_of(call, leg)
+        self._hub.publish(
+            "call_held" if held else "call_resumed",
+            {
+                "call_id": call.id,
+                "leg_id": leg.id,
+                "party": party,
+                "by": by,
+                "caller": call.caller,
+                "callee": call.callee,
+            },
+            (call.caller, call.callee, party),
+        )
+
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
+        by = call.variables.get("transferred_by", party_of(call, transferor))
+        self._hub.publish(
+            "call_transferred",
+            {
+                "call_id": call.id,
+                "caller": call.caller,
+                "transferred_by": by,
+                "target": target,
+                "kind": kind,
+            },
+            (call.caller, target, by),
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from softswitch.api.events import EVENT_ACLS
+
 Schema = dict[str, Any]
 
 
@@ -118,7 +120,34 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "LogRecordList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}
     ),
-    "Event": _object({"name": _STRING, "timestamp": _TIME, "data": {"type": "object"}}),
+    "Event": _object(
+        {
+            "name": {"type": "string", "enum": sorted(EVENT_ACLS)},
+            "timestamp": _TIME,
+            "data": {"type": "object"},
+        }
+    ),
+    # the data of call_held and call_resumed (by: "phone" re-INVITE, or "control" the API)
+    "CallHeldData": _object(
+        {
+            "call_id": _INT,
+            "leg_id": _INT,
+            "party": _STRING,
+            "by": {"type": "string", "enum": ["phone", "control"]},
+            "caller": _STRING,
+            "callee": _STRING,
+        }
+    ),
+    # the data of call_transferred (REFER, the in-call codes #1 / *2, or the API)
+    "CallTransferredData": _object(
+        {
+            "call_id": _INT,
+            "caller": _STRING,
+            "transferred_by": _STRING,
+            "target": _STRING,
+            "kind": {"type": "string", "enum": ["blind", "attended"]},
+        }
+    ),
     # ---- the call centre (api/centre.py)
     "PauseRequest": _object({"reason": _STRING}, required=()),
     "MoveRequest": _object({"queue": _STRING}),

@@ -16,7 +16,9 @@ the consultation's ringing stops and the held party is handed on to a new bridge
 target. The three-way code (`*3`) while consulting, or `*3` + number from the start (merging as
 soon as the target answers), puts all three in a room instead (calls/three_way.py). A target
 that is no phone to consult (a queue, an IVR flow, a room) is handed the held
-party at once, as a blind transfer would. The held party hanging up ends the whole call.
+party at once, as a blind transfer would. The held party hanging up leaves the transferor
+with the target, ringing or talking (Asterisk does the same): from then on the consultation is
+an ordinary call between those two, which ends when either hangs up or the target refuses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 from collections.abc import Callable
 from enum import Enum, auto
 
+from softswitch.call_record import Side
 from softswitch.calls.application import Application, CallServices
 from softswitch.calls.bridge import BridgeApplication, BridgeState
 from softswitch.calls.call import Call
@@ -56,16 +59,30 @@ class ConsultBridge(BridgeApplication):
     ) -> None:
         super().__init__(target, services, call)
         self.owner = owner
+        self.standalone = False  # the held party left: the call is the consultation now
 
     def _record(self) -> None:
         return None  # the consultation is not part of the call's recording
 
+    def _over(self, side: Side, cause: str) -> None:
+        """With no held party to go back to, an ending of the consultation ends the call."""
+        self.state = BridgeState.OVER
+        self._stop_ringing()
+        if not self.call.ended:
+            self.services.hang_up(self.call, side, cause)
+
     def _callee_failed(self, status: int, reason: str) -> None:
+        if self.standalone:
+            self._over(Side.CALLEE, f"{status} {reason}".strip())
+            return
         self.state = BridgeState.OVER
         self._stop_ringing()
         self.owner.target_gone(f"{status} {reason}".strip())
 
     def _fail(self, status: int, reason: str) -> None:
+        if self.standalone:
+            self._over(Side.SWITCH, f"{status} {reason}")
+            return
         self.state = BridgeState.OVER
         self.owner.target_gone(f"{status} {reason}")
 
@@ -73,11 +90,17 @@ class ConsultBridge(BridgeApplication):
         self._ring_timer = None
         if self.state is not BridgeState.RINGING:
             return
+        if self.standalone:
+            self._over(Side.CALLEE, "ring timeout")
+            return
         self.state = BridgeState.OVER
         self.owner.target_gone("ring timeout")
 
     def _fork_ended(self, event: LegEnded) -> None:
         if event.leg is self.answered_by:
+            if self.standalone:
+                self._over(Side.CALLEE, event.cause)
+                return
             self.state = BridgeState.OVER
             self.owner.target_gone("target hung up")
             return
@@ -89,6 +112,9 @@ class ConsultBridge(BridgeApplication):
             self.owner.answered()
 
     def _party_ended(self, event: LegEnded) -> None:
+        if self.standalone:
+            self._over(Side.CALLER, event.cause)  # the transferor is the party that stayed
+            return
         self.owner.transferor_left()
 
     def end_forks(self) -> None:
@@ -223,6 +249,23 @@ class Consultation:
 
     def transferor_left(self) -> None:
         self.complete()
+
+    def held_left(self) -> None:
+        """The held party hung up while the transferor consults: the transferor stays with
+        the target. Called before the call's bridge hears of it (observers hear a leg's events
+        first), so the bridge lets the held party go without ending the call."""
+        if self.state is not ConsultState.CONSULTING:
+            return
+        self._finish()
+        self.bridge.hand_over(self.held)
+        self.call.attachments.pop(self.held, None)
+        self.consult.standalone = True
+        log.info(
+            "call %d: the held party left; leg %d stays with %s",
+            self.call.id,
+            self.transferor.id,
+            self.target.number,
+        )
 
     def _finish(self) -> None:
         self.state = ConsultState.DONE

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from softswitch.call_record import Side
 from softswitch.calls.application import Application, UnknownDestinationKind
@@ -58,6 +59,7 @@ from softswitch.calls.supervision import (
 )
 from softswitch.calls.transfer import TransferRefused, Transfers
 from softswitch.media.endpoint import Direction
+from softswitch.sip.uri import parse_uri, uri_user
 
 DEFAULT_QUEUE_SIZE = 1000
 
@@ -129,13 +131,20 @@ class LegAttached:
 
 @dataclass(frozen=True, slots=True)
 class LegChanged:
-    """A leg rang, answered, was held or resumed (by its party), answered our re-INVITE,
-    ended, or sent a digit (`detail`)."""
+    """A leg rang, answered, was held or resumed (by its party, or by control: `detail`
+    "control"), answered our re-INVITE, ended, or sent a digit (`detail`)."""
 
     call_id: int
     leg_id: int
     change: str  # ringing, answered, held, resumed, renegotiated, ended, digit
     detail: str = ""
+
+
+class HoldListener(Protocol):
+    """Told when a party goes on or off hold: `by` is "phone" (its own re-INVITE) or
+    "control" (the API's or the console's `hold`/`resume`)."""
+
+    def hold_changed(self, call: Call, leg: Leg, held: bool, by: str) -> None: ...
 
 
 ControlEvent = CallStarted | CallAnswered | CallEnded | LegAttached | LegChanged
@@ -183,6 +192,7 @@ class CallControl:
         self._supervisions = supervisions
         self._subscribers: set[Subscription] = set()
         self.transfers: Transfers | None = None  # wired by b2bua.py, which makes both
+        self.hold_listeners: list[HoldListener] = []  # the API's call_held / call_resumed
         signalling.observers.append(self)
 
     # ---- reading -----------------------------------------------------------------------
@@ -434,6 +444,10 @@ class CallControl:
         offered = Direction.SENDONLY if hold else Direction.SENDRECV
         leg.reoffer(leg.local_sdp(leg.remote_sdp, codecs, offered.value, call.id, bump=True))
         self._signalling.flush()
+        for listener in self.hold_listeners:
+            listener.hold_changed(call, leg, hold, "control")
+        if self._subscribers:
+            self._publish(LegChanged(call.id, leg.id, "held" if hold else "resumed", "control"))
 
     def _call(self, call_id: int) -> Call:
         call = self._signalling.calls.get(call_id)
@@ -472,6 +486,9 @@ class CallControl:
             self._publish(LegAttached(call.id, leg.id, application.kind))
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
+        if isinstance(event, LegHeld | LegResumed):
+            for listener in self.hold_listeners:
+                listener.hold_changed(call, event.leg, isinstance(event, LegHeld), "phone")
         if not self._subscribers:
             return
         change = _CHANGES.get(type(event))
@@ -510,6 +527,14 @@ _PARTY_STATES: dict[LegState, str] = {
     LegState.ENDING: "ending",
     LegState.ENDED: "ended",
 }
+
+
+def party_of(call: Call, leg: Leg) -> str:
+    """The number of a leg's party, as a screen names it: the caller's number, or the user
+    the switch called (an agent's extension for a queue call, whose callee is the queue)."""
+    if leg is call.caller_leg:
+        return call.caller
+    return uri_user(parse_uri(leg.invite.uri)) or call.callee
 
 
 def _view(call: Call, recording: str) -> CallView:

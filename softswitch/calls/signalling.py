@@ -17,8 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import replace
 
 from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.admission import Admission
@@ -27,6 +26,7 @@ from softswitch.calls.audio import detection_for, dtmf_mode, negotiated_codec
 from softswitch.calls.authentication import RequestAuthenticator, Verdict
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.identity import Caller, CallerIdentity
+from softswitch.calls.invite_checks import invite_refusal
 from softswitch.calls.leg import (
     ALLOWED_METHODS,
     KNOWN_UNSUPPORTED,
@@ -35,12 +35,16 @@ from softswitch.calls.leg import (
     LegEvent,
     LegSettings,
     Outbox,
-    Purpose,
     SendAck,
     SendCancel,
     SendRequest,
     SendResponse,
 )
+from softswitch.calls.leg_index import CallCounters as CallCounters
+from softswitch.calls.leg_index import CallObserver as CallObserver
+from softswitch.calls.leg_index import CallRecords as CallRecords
+from softswitch.calls.leg_index import LegIndex, LegRoute
+from softswitch.calls.leg_index import SetupLatency as SetupLatency
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
@@ -76,7 +80,7 @@ from softswitch.sip.transaction import (
     TransactionKey,
     TransactionTimedOut,
 )
-from softswitch.sip.transport import OUR_BRANCH_PREFIX, SipTransport
+from softswitch.sip.transport import SipTransport
 from softswitch.sip.uri import SipUri, parse_uri, uri_user
 
 log = logging.getLogger("softswitch.calls")
@@ -90,80 +94,6 @@ _ORIGINATE_SDP = (
 )
 _ORIGINATE_CODECS = (*SWITCH_VOICE_CODECS[:2], Codec(101, "telephone-event", 8000, "0-16"))
 _ALLOW = ", ".join(ALLOWED_METHODS)
-
-
-class CallRecords(Protocol):
-    """Where call detail records go; implemented by the application over the store."""
-
-    def started(self, call: Call) -> None: ...
-
-    def answered(self, call: Call) -> None: ...
-
-    def ended(self, call: Call) -> None: ...
-
-
-class CallObserver(Protocol):
-    """Told what happens to calls (the control layer's event stream listens here)."""
-
-    def call_started(self, call: Call) -> None: ...
-
-    def call_answered(self, call: Call) -> None: ...
-
-    def call_ended(self, call: Call) -> None: ...
-
-    def leg_attached(self, call: Call, leg: Leg, application: Application) -> None: ...
-
-    def leg_event(self, call: Call, event: LegEvent) -> None: ...
-
-
-class SetupLatency(Protocol):
-    def observe(self, seconds: float) -> None: ...
-
-
-@dataclass(slots=True)
-class CallCounters:
-    by_disposition: dict[str, int] = field(default_factory=dict)
-    dtmf_digits: dict[str, int] = field(default_factory=dict)  # by method: info, rfc4733, inband
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    call: Call
-    leg: Leg
-    purpose: Purpose | None = None
-
-
-class _LegIndex:
-    """Finds the leg a message belongs to by dialog id, transaction key or Call-ID; every key
-    is filed under its leg, so forgetting a leg forgets all of them."""
-
-    def __init__(self) -> None:
-        self._routes: dict[Hashable, _Route] = {}
-        self._keys: dict[Leg, list[Hashable]] = {}
-
-    def add(self, key: Hashable, route: _Route) -> None:
-        self._routes[key] = route
-        self._keys.setdefault(route.leg, []).append(key)
-
-    def get(self, key: Hashable) -> _Route | None:
-        return self._routes.get(key)
-
-    def pop(self, key: Hashable) -> _Route | None:
-        return self._routes.pop(key, None)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._routes
-
-    def forget(self, leg: Leg) -> None:
-        for key in self._keys.pop(leg, ()):
-            self._routes.pop(key, None)
-
-    def rehome(self, leg: Leg, call: Call) -> None:
-        """File every key of `leg` under `call` (a leg that changed calls)."""
-        for key in self._keys.get(leg, ()):
-            route = self._routes.get(key)
-            if route is not None:
-                self._routes[key] = _Route(call, leg, route.purpose)
 
 
 class Signalling:
@@ -216,7 +146,7 @@ class Signalling:
         )
         self._ids = itertools.count(1)
         self._leg_ids = itertools.count(1)
-        self._index = _LegIndex()
+        self._index = LegIndex()
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
         self._all_ended = asyncio.Event()
@@ -537,7 +467,7 @@ class Signalling:
                 elif type(out) is SendRequest:
                     key = sip.send_request(out.request, leg.peer)
                     if key is not None and call is not None:
-                        self._index.add(key, _Route(call, leg, out.purpose))
+                        self._index.add(key, LegRoute(call, leg, out.purpose))
                     events = leg.request_sent(out.purpose, key, self.loop.time())
                     if events and call is not None:
                         self._deliver(call, events)
@@ -551,7 +481,7 @@ class Signalling:
     def _index_dialog(self, call: Call, leg: Leg) -> None:
         dialog = leg.dialog
         if dialog is not None and dialog.id not in self._index:
-            self._index.add(dialog.id, _Route(call, leg))
+            self._index.add(dialog.id, LegRoute(call, leg))
 
     def _deliver(self, call: Call, events: list[LegEvent]) -> None:
         for event in events:
@@ -656,7 +586,7 @@ class Signalling:
         else:
             self._reply(request, 501, extra=[("Allow", _ALLOW)])
 
-    def _find_dialog(self, request: Request) -> _Route | None:
+    def _find_dialog(self, request: Request) -> LegRoute | None:
         return self._index.get((request.call_id, request.to.tag or "", request.from_.tag or ""))
 
     def _capabilities(self) -> list[tuple[str, str]]:
@@ -683,22 +613,9 @@ class Signalling:
         if not self.accepting:
             self._reply(request, 503, extra=[("Retry-After", "30")])
             return
-        max_forwards = request.header("Max-Forwards")
-        if max_forwards is not None and int(max_forwards) == 0:
-            self._reply(request, 483)
-            return
-        if self._is_loop(request):
-            self._reply(request, 482)
-            return
-        if request.body and request.content_type != "application/sdp":
-            self._reply(request, 415, extra=[("Accept", "application/sdp")])
-            return
-        accept = request.values("Accept")
-        if accept and not any(
-            a.split(";")[0].strip().lower() in ("application/sdp", "application/*", "*/*")
-            for a in accept
-        ):
-            self._reply(request, 406, extra=[("Accept", "application/sdp")])
+        check = invite_refusal(request, f"{self._advertise}:{self.sip.port}")
+        if check is not None:
+            self._reply(request, check.status, extra=list(check.headers))
             return
         identity = self.identity.identify(request, source)
         if isinstance(identity, Response):
@@ -748,14 +665,6 @@ class Signalling:
             mode = extension.srtp if extension is not None else SrtpMode.OFF
         return answer_offer(mode, source[0], sdp.audio)
 
-    def _is_loop(self, request: Request) -> bool:
-        """RFC 3261 §16.3 step 4: a request carrying a Via we sent has come back to us."""
-        ours = f"{self._advertise}:{self.sip.port}"
-        for via in request.vias:
-            if via.sent_by == ours and (via.branch or "").startswith(OUR_BRANCH_PREFIX):
-                return True
-        return False
-
     def _new_call(
         self,
         request: Request,
@@ -795,8 +704,8 @@ class Signalling:
         self.calls[call.id] = call
         self._all_ended.clear()
         if key is not None:
-            self._index.add(key, _Route(call, leg))
-        self._index.add(request.call_id, _Route(call, leg))
+            self._index.add(key, LegRoute(call, leg))
+        self._index.add(request.call_id, LegRoute(call, leg))
         self.records.started(call)
         for observer in self.observers:
             observer.call_started(call)
@@ -884,18 +793,16 @@ class Signalling:
             self._all_ended.set()
 
     def reap_silent_calls(self, now: float) -> int:
-        """End answered calls whose media stopped both ways: a peer that vanished without BYE."""
+        """End answered calls a party vanished from without BYE: no RTP or RTCP from one leg
+        for the limit (as Asterisk's rtptimeout). While a leg is on hold a phone may send
+        nothing, so a held call ends only when every leg is silent."""
         limit = self._config.calls.media_timeout_s
         if limit <= 0:
             return 0
         silent = [
             call
             for call in self.calls.values()
-            if call.state is CallState.ANSWERED
-            and all(
-                leg.media is not None and leg.media.idle_seconds(now) > limit
-                for leg in call.live_legs()
-            )
+            if call.state is CallState.ANSWERED and _vanished(call, now, limit)
         ]
         for call in silent:
             log.info("call %d: no media for %.0f s, hanging up", call.id, limit)
@@ -921,6 +828,15 @@ class Signalling:
             log.warning("%d calls still had requests outstanding at shutdown", len(self.calls))
         for task in list(self._tasks):
             task.cancel()
+
+
+def _vanished(call: Call, now: float, limit: float) -> bool:
+    # A leg still ringing sends nothing yet: only answered parties count.
+    legs = [leg for leg in call.live_legs() if leg.media is not None and leg.up]
+    idle = [leg.media.idle_seconds(now) > limit for leg in legs if leg.media is not None]
+    if not legs or any(leg.held for leg in legs):
+        return bool(idle) and all(idle)
+    return any(idle)
 
 
 def _host_of(uri: str) -> str | None:

@@ -35,7 +35,14 @@ from softswitch.calls.call import Call
 from softswitch.calls.conference import Conferences
 from softswitch.calls.consult import CONSULTED_KINDS, Consultation
 from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
-from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEvent, TransferRequested
+from softswitch.calls.leg import (
+    DigitReceived,
+    Leg,
+    LegAnswered,
+    LegEnded,
+    LegEvent,
+    TransferRequested,
+)
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
 from softswitch.config import INTERNAL_CONTEXT
@@ -55,9 +62,11 @@ class TransferRefused(Exception):
 
 class TransferListener(Protocol):
     """Told just before a call's party is handed on (the call centre ends the agent's part
-    there, before the party may enter another queue)."""
+    there, before the party may enter another queue); `kind` is "blind" or "attended" (by
+    REFER, the in-call codes or control alike), the call's variables say by whom
+    (`transferred_by`)."""
 
-    def transferring(self, call: Call, transferor: Leg, target: str) -> None: ...
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None: ...
 
 
 class Transfers:
@@ -97,6 +106,10 @@ class Transfers:
             assert isinstance(event, DigitReceived)
             if event.method == "info":  # RFC 4733 digits of a bridged leg come by the tap
                 self.codes.digit(call, event.leg, event.digit)
+        elif kind is LegEnded:
+            consultation = self._consultations.get(call)
+            if consultation is not None and event.leg is consultation.held:
+                consultation.held_left()
 
     # ---- the transfer ------------------------------------------------------------------
     def _feature(self, call: Call, leg: Leg, pressed: FeaturePressed) -> None:
@@ -156,7 +169,7 @@ class Transfers:
 
         def hand_on(application: Application) -> None:
             self._note(call, bridge, transferor, target.number)
-            self._hand_on(call, bridge, transferor, held, application, refer=False)
+            self._hand_on(call, bridge, transferor, held, application, "attended", refer=False)
 
         consultation = Consultation(
             signalling,
@@ -210,7 +223,7 @@ class Transfers:
         except UnknownDestinationKind as exc:
             raise TransferRefused(404, "Not Found") from exc
         self._note(call, bridge, transferor, target.number)
-        self._hand_on(call, bridge, transferor, transferred, application, refer=refer)
+        self._hand_on(call, bridge, transferor, transferred, application, "blind", refer=refer)
         log.info("call %d: transferred to %s (%s)", call.id, target.number, target.kind)
 
     def attended(self, call: Call, transferor: Leg, replaces: Replaces) -> None:
@@ -239,7 +252,7 @@ class Transfers:
         )
         self._note(call, bridge, transferor, number)
         call.variables["transfer"] = "attended"
-        self._hand_on(call, bridge, transferor, transferred, joined)
+        self._hand_on(call, bridge, transferor, transferred, joined, "attended")
         signalling.hang_up(consult_call, Side.CALLER, "attended transfer")
         signalling.flush()
         log.info("call %d: joined with %s of call %d", call.id, number, consult_call.id)
@@ -270,13 +283,14 @@ class Transfers:
         transferor: Leg,
         transferred: Leg,
         application: Application,
+        kind: str,
         *,
         refer: bool = True,
     ) -> None:
         """Tell the transferor it worked, move its peer on, and hang the transferor up."""
         signalling = self._signalling
         for listener in self.listeners:
-            listener.transferring(call, transferor, call.callee)
+            listener.transferring(call, transferor, call.callee, kind)
         if refer:  # the 200 goes before the BYE: in-dialog requests leave in CSeq order
             transferor.notify_refer(200, "OK", final=True)
         if transferred is bridge.party:

@@ -151,6 +151,7 @@ class CallCentre:
         self.resolve: Resolver = lambda number: None
         self._runs: dict[int, CallbackRun] = {}
         self._runs_by_key: dict[str, CallbackRun] = {}
+        self._callback_variables: dict[str, dict[str, str]] = {}  # by the engine's entry
         self._originating = False
         self.offer_latency: OfferLatency | None = None  # /metrics, wired by app.py
         self.state_sink: StateSink | None = None
@@ -158,9 +159,16 @@ class CallCentre:
         self._agents_changed = False
 
     def variables(self, call: str) -> dict[str, str]:
-        """The IVR variables of a queue call (empty once it is gone)."""
+        """The IVR variables of a queue call, or of a callback waiting for its caller who hung
+        up (its offer's screen pop shows what the caller keyed); empty once it is gone."""
         qc = self.calls.get(call)
-        return dict(qc.call.variables) if qc is not None else {}
+        if qc is not None:
+            return dict(qc.call.variables)
+        return dict(self._callback_variables.get(call, {}))
+
+    def keep_variables(self, key: str, variables: dict[str, str]) -> None:
+        """A booked callback outlives its call: keep the caller's variables for its offers."""
+        self._callback_variables[key] = dict(variables)
 
     # ---- factories for the registry ----------------------------------------------------
     def queue_call(self, target: RouteTarget, services: CallServices, call: Call) -> QueueCall:
@@ -328,6 +336,8 @@ class CallCentre:
         self._runs.pop(run.call.id, None)
         if self._runs_by_key.get(run.key) is run:
             del self._runs_by_key[run.key]
+        if self.engine.caller(run.key) is None:  # done or given up: nothing more to offer
+            self._callback_variables.pop(run.key, None)
 
     def _with_call(self, call: str, action: Callable[[QueueCall], None]) -> None:
         qc = self.calls.get(call)
@@ -411,7 +421,7 @@ class CallCentre:
     def leg_attached(self, call: Call, leg: Leg, application: object) -> None:
         return
 
-    def transferring(self, call: Call, transferor: Leg, target: str) -> None:
+    def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
         """A transfer hands the caller on: the agent's part ends (TRANSFER in the queue log)
         before the caller may join another queue under the same call id."""
         key = str(call.id)
@@ -538,6 +548,7 @@ class QueueCall(PlayerApplication):
         entry = engine.caller(self.key)
         if entry is not None and entry.state is CallerState.CALLBACK_WAITING:
             # The entry waits at this place without a leg: the caller may hang up.
+            self.centre.keep_variables(self.key, self.call.variables)
             self._say_and_hang_up(["callback_booked", "goodbye"], "callback requested")
         else:
             self._announce_now()

@@ -92,3 +92,22 @@ def test_an_unreadable_state_is_ignored_and_the_heartbeat_tells_the_last_beat(
     heartbeat.beat(1300.25)
     assert heartbeat.last_beat() == 1300.25
     assert os.stat(heartbeat.path).st_size == 0
+
+
+def test_a_booked_callback_keeps_the_callers_variables_for_its_offers(tmp_path: Path) -> None:
+    """The caller hung up after booking: the agent's offer (call_offered's screen pop) still
+    shows what the caller keyed in the IVR, until the callback is done."""
+    from types import SimpleNamespace
+
+    clock = [1000.0]
+    c, _ = centre(clock, AcdStateFile(tmp_path))
+    c.step(c.engine.enqueue, "c7", "600")
+    c.keep_variables("c7", {"customer": "4242", "ivr_digits": "2"})
+    assert c.variables("c7") == {"customer": "4242", "ivr_digits": "2"}
+    assert c.variables("c8") == {}
+    run = SimpleNamespace(key="c7", call=SimpleNamespace(id=99))
+    c.forget_run(run)  # type: ignore[arg-type]  # an attempt ended; the entry still waits
+    assert c.variables("c7") == {"customer": "4242", "ivr_digits": "2"}
+    c.step(c.engine.caller_hung_up, "c7")  # given up or served: the entry is gone
+    c.forget_run(run)  # type: ignore[arg-type]
+    assert c.variables("c7") == {}

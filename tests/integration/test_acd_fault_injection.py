@@ -123,6 +123,26 @@ def test_both_phones_killed_mid_call_end_by_media_timeout_and_free_the_agent(
     assert cdr["hangup_cause"] == "media timeout"
 
 
+def test_an_agent_phone_killed_mid_call_while_the_caller_talks_on_frees_both(
+    faulty: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """Only the agent's phone dies: the caller's RTP keeps coming, yet the agent's silence is
+    enough (per party, as Asterisk's rtptimeout): the caller gets a BYE, the agent is free."""
+    agent, caller = pjsua("agent-1001"), pjsua("caller-1004")
+    log_in(faulty, agent, "1001")
+    call = dial_queue(faulty, caller, tmp_path)
+    incoming = agent.wait_incoming(10.0)
+    agent.send("answer", call=incoming["call"])
+    agent.wait_call_state(incoming["call"], "CONFIRMED", 5.0)
+    wait_queue_log(faulty, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
+    kill(agent)
+    caller.wait_bye(call, 15.0)  # the sweep runs every 5 s; the limit is 2 s
+    _agents, waiting = wait_state(faulty, lambda a, w: a["1001"] == "ready", 5.0)
+    assert waiting == []
+    cdr = faulty.closed_cdrs(1, 5.0, "caller = ?", ("1004",))[0]
+    assert cdr["hangup_cause"] == "media timeout"
+
+
 def test_a_waiting_caller_killed_is_removed_and_a_dead_agent_phone_is_not_offered_again(
     faulty: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
