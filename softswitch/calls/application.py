@@ -153,9 +153,17 @@ class CallServices(Protocol):
         ...
 
     def originate(
-        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+        self,
+        caller: str,
+        peer: Address,
+        request_uri: str,
+        to_number: str,
+        media: MediaEndpoint,
+        *,
+        srtp: SrtpMode = SrtpMode.OFF,
     ) -> Call:
-        """A call the switch places itself, its first leg outbound to `peer` with our offer."""
+        """A call the switch places itself, its first leg outbound to `peer` with our offer
+        (SDES per `srtp`, the callee's setting)."""
         ...
 
     def application_for(self, target: RouteTarget, call: Call) -> Application | None:

@@ -48,7 +48,7 @@ from softswitch.calls.leg_index import SetupLatency as SetupLatency
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
-from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for
+from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for, reinvite_refusal
 from softswitch.calls.srtp import apply as apply_srtp
 from softswitch.config import Config, SrtpMode, Trunk
 from softswitch.media.dtmf import DigitEnded, DigitEvent
@@ -318,7 +318,7 @@ class Signalling:
             ("To", f"<sip:{to_number}@{callee_host}>"),
             ("Call-ID", secrets.token_hex(12) + "@" + self._advertise),
             ("CSeq", "1 INVITE"),
-            ("Contact", self.contact(peer[0])),
+            ("Contact", self.contact(peer[0], sips=request_uri[:5].lower() == "sips:")),
             ("Allow", _ALLOW),
             ("User-Agent", self._config.sip.user_agent),
             ("Content-Type", "application/sdp"),
@@ -338,7 +338,14 @@ class Signalling:
         return leg
 
     def originate(
-        self, caller: str, peer: Address, request_uri: str, to_number: str, media: MediaEndpoint
+        self,
+        caller: str,
+        peer: Address,
+        request_uri: str,
+        to_number: str,
+        media: MediaEndpoint,
+        *,
+        srtp: SrtpMode = SrtpMode.OFF,
     ) -> Call:
         """A call the switch places itself (a queue's callback rings its agent first): its
         first leg is outbound, offering the switch's voice codecs; attach it with `attach`."""
@@ -346,7 +353,7 @@ class Signalling:
         call_id = self.next_call_id()
         leg = self.outbound_leg(
             call_id, peer, request_uri, to_number, media, sdp, _ORIGINATE_CODECS, "sendrecv",
-            trunk=None, caller=caller,
+            trunk=None, caller=caller, srtp=srtp,
         )  # fmt: skip
         call = Call(call_id, caller, to_number, CallDirection.INTERNAL, None, self.wall_clock(),
                     self.loop.time(), leg)  # fmt: skip
@@ -441,9 +448,11 @@ class Signalling:
         self._index.rehome(leg, call)
 
     # ---- sending -----------------------------------------------------------------------
-    def contact(self, transport: str = "udp") -> str:
+    def contact(self, transport: str = "udp", *, sips: bool = False) -> str:
+        """Our Contact; a sips: one toward a sips: Request-URI (RFC 3261 §8.1.1.8)."""
         suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
-        return f"<sip:softswitch@{self._advertise}:{self.sip.port_of(transport)}{suffix}>"
+        scheme = "sips" if sips else "sip"
+        return f"<{scheme}:softswitch@{self._advertise}:{self.sip.port_of(transport)}{suffix}>"
 
     def _via(self, transport: str) -> str:
         return self.sip.via_for(transport, self._advertise)
@@ -570,6 +579,8 @@ class Signalling:
             route = self._find_dialog(request)
             if route is None:
                 self._reply(request, 481)
+            elif (refused := reinvite_refusal(route.leg, request)) is not None:
+                self._reply(request, 488, warning=refused)  # RFC 3261 §14.2: keys kept
             else:
                 self._deliver(route.call, route.leg.receive_request(request, self.now()))
             return

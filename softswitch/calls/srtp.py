@@ -5,7 +5,8 @@ party, and its media endpoint unprotects what that party sends and protects what
 (media/srtp.py), so an SRTP leg bridges to a plain one, or to another SRTP leg with other keys.
 Keys travel in the SDP, so SDES is only used on a leg that signals over TLS.
 
-The decisions are pure (`answer_offer`, `offer_for`, `LegSrtp.answered`, `LegSrtp.reoffered`);
+The decisions are pure (`answer_offer`, `offer_for`, `LegSrtp.answered`, `LegSrtp.reoffered`,
+`refuses_reoffer`: a mandatory party's re-INVITE without usable crypto is answered 488);
 `apply` is the one place that hands keys to the endpoint, called by the signalling after every
 step of a leg, so a re-key in a re-INVITE reaches the endpoint as an answer does.
 
@@ -22,8 +23,10 @@ from typing import TYPE_CHECKING
 
 from softswitch.config import SrtpMode
 from softswitch.media.srtp import SrtpContext
+from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.message import Request
 from softswitch.sip.sdes import CryptoAttribute, accepted, choose, offer_lines
-from softswitch.sip.sdp import AudioStream
+from softswitch.sip.sdp import AudioStream, SessionDescription
 
 if TYPE_CHECKING:
     from softswitch.calls.leg import Leg
@@ -129,6 +132,32 @@ def offer_for(mode: SrtpMode, transport: str) -> LegSrtp | None:
         return None
     mandatory = mode is SrtpMode.MANDATORY
     return LegSrtp("RTP/SAVP" if mandatory else "RTP/AVP", mandatory, offered=offer_lines())
+
+
+def refuses_reoffer(srtp: LegSrtp | None, offer: AudioStream) -> str | None:
+    """Why a party's new offer (re-INVITE) must get 488, or None: a mandatory leg may not drop
+    to plain RTP, so an offer with no a=crypto line we can use is refused, the keys kept."""
+    if srtp is None or not srtp.mandatory:
+        return None
+    if srtp.remote is not None and srtp.remote in offer.crypto:
+        return None
+    if choose(offer.crypto) is not None:
+        return None
+    return "SRTP is mandatory for this party: re-offer RTP/SAVP with a=crypto"
+
+
+def reinvite_refusal(leg: Leg, request: Request) -> str | None:
+    """`refuses_reoffer` for an in-dialog request, checked by the signalling before the leg sees
+    it, so a refused offer changes nothing on the leg; None for anything else (the leg's job)."""
+    if request.method != "INVITE" or not request.body or leg.srtp is None:
+        return None
+    try:
+        offer = SessionDescription.parse(request.body)
+    except RemoteProtocolError:
+        return None  # the leg answers a malformed body
+    if offer.audio is None:
+        return None
+    return refuses_reoffer(leg.srtp, offer.audio)
 
 
 def reachable(mode: SrtpMode, transport: str) -> bool:

@@ -56,7 +56,8 @@ from softswitch.calls.leg import (
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
-from softswitch.config import Config
+from softswitch.calls.srtp import reachable as srtp_reachable
+from softswitch.config import Config, SrtpMode
 from softswitch.config_api import Role
 from softswitch.config_supervision import SupervisorCodes
 from softswitch.media.endpoint import Direction, RemoteAddressError
@@ -327,15 +328,23 @@ class Supervisions:
         if phone is None:
             raise SupervisionError(f"no extension {supervisor}")
         destinations = reachable(bindings, phone.nat) if bindings else []
-        destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
+        destinations = [
+            (peer, uri)
+            for peer, uri in destinations
+            if services.allowed(peer[1]) and srtp_reachable(phone.srtp, peer[0])
+        ]
         if not destinations:
             raise SupervisionError(f"extension {supervisor} has no reachable phone", 409)
         supervision = self.begin(services, extension, supervisor, mode, None, only)
-        services.spawn(self._dial(services, supervision, destinations[0]))
+        services.spawn(self._dial(services, supervision, destinations[0], phone.srtp))
         return supervision
 
     async def _dial(
-        self, services: CallServices, supervision: Supervision, destination: tuple[Address, str]
+        self,
+        services: CallServices,
+        supervision: Supervision,
+        destination: tuple[Address, str],
+        srtp: SrtpMode,
     ) -> None:
         call = supervision.call
         try:
@@ -359,6 +368,7 @@ class Supervisions:
             template,
             widened_offer(supported_codecs(offer)),
             "sendrecv",
+            srtp=srtp,  # the supervisor's phone's own setting: SDES toward it over TLS
         )
         supervision.supervisor_leg = leg
         call.attachments[leg] = SupervisionApplication(self, services, call, supervision)

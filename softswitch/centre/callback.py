@@ -26,6 +26,8 @@ from softswitch.calls.leg import LegAnswered, LegEnded, LegEvent
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
+from softswitch.calls.srtp import reachable as srtp_reachable
+from softswitch.config import SrtpMode
 from softswitch.ivr.say import SayKind, say
 from softswitch.media.endpoint import RemoteAddressError
 from softswitch.media.player import Pause, PlaybackFinished
@@ -171,7 +173,12 @@ async def ring_agent(
     bindings = services.registrar.lookup(agent)
     extension = next((e for e in services.config.extensions if e.number == agent), None)
     destinations = reachable(bindings, extension.nat) if bindings and extension else []
-    destinations = [(peer, uri) for peer, uri in destinations if services.allowed(peer[1])]
+    srtp = extension.srtp if extension is not None else SrtpMode.OFF
+    destinations = [
+        (peer, uri)
+        for peer, uri in destinations
+        if services.allowed(peer[1]) and srtp_reachable(srtp, peer[0])
+    ]
     engine = centre.engine
     if not destinations:
         log.info("callback %s: agent %s has no reachable phone", key, agent)
@@ -187,7 +194,7 @@ async def ring_agent(
         return
     peer, uri = destinations[0]
     with centre.originating():
-        call = services.originate(caller_id, peer, uri, agent, media)
+        call = services.originate(caller_id, peer, uri, agent, media, srtp=srtp)
     run = CallbackRun(centre, key, agent, number, services, call, shared)
     call.attachments[call.caller_leg] = run
     centre.track_run(run)

@@ -18,6 +18,7 @@ from softswitch.calls.srtp import (
     apply,
     offer_for,
     reachable,
+    refuses_reoffer,
 )
 from softswitch.config import SrtpMode
 from softswitch.media.ports import PortAllocator
@@ -125,6 +126,19 @@ def test_a_reoffer_rekeys_and_keeps_our_key() -> None:
     assert not srtp.reoffered(stream())  # no line we can use: the keys stay
     assert srtp.remote == other_suite
     assert not LegSrtp("RTP/SAVP", True).reoffered(stream("RTP/SAVP", LINE_80))
+
+
+def test_a_mandatory_party_may_not_reoffer_without_a_usable_crypto_line() -> None:
+    mandatory = answer_offer(SrtpMode.MANDATORY, "tls", stream("RTP/SAVP", LINE_80))
+    optional = answer_offer(SrtpMode.OPTIONAL, "tls", stream("RTP/SAVP", LINE_80))
+    assert mandatory is not None and optional is not None
+    for plain in (stream(), stream("RTP/SAVP"), stream("RTP/SAVP", GCM)):
+        reason = refuses_reoffer(mandatory, plain)
+        assert reason is not None and "mandatory" in reason
+        assert refuses_reoffer(optional, plain) is None  # best effort: the leg's own choice
+    assert refuses_reoffer(None, stream()) is None  # a plain leg
+    assert refuses_reoffer(mandatory, stream("RTP/SAVP", LINE_80)) is None
+    assert refuses_reoffer(mandatory, stream("RTP/AVP", LINE_32)) is None  # a re-key
 
 
 def test_apply_holds_a_shared_fork_endpoint_for_keys_and_frees_it_for_a_plain_fork() -> None:

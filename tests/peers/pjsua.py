@@ -36,11 +36,15 @@ class PjsuaPeer:
         workdir: Path,
         start_timeout_s: float = 10.0,
         tls_ca: Path | None = None,
+        tls_server: tuple[Path, Path, int] | None = None,
     ) -> None:
         self.name = name
         self.log_path = workdir / f"pjsua-{name}.log"
         self._stderr = open(workdir / f"pjsua-{name}.stderr", "wb")  # noqa: SIM115 - closed in close()
         extra = ["--tls-ca", str(tls_ca)] if tls_ca is not None else []
+        if tls_server is not None:  # (certificate, key, port): a carrier's TLS port
+            cert, key, port = tls_server
+            extra += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-port", str(port)]
         self.proc = subprocess.Popen(
             [sys.executable, str(PEER_SCRIPT), "--log", str(self.log_path), *extra],
             stdin=subprocess.PIPE,
@@ -56,6 +60,7 @@ class PjsuaPeer:
         ready = self.wait_for(lambda e: e["event"] == "ready", start_timeout_s)
         self.udp_port: int = ready["udp_port"]
         self.tcp_port: int = ready["tcp_port"]
+        self.tls_port: int = ready["tls_port"]
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -153,6 +158,11 @@ class PjsuaPeer:
         return self.wait_for(
             lambda e: e["event"] in ("registered", "reg_failed"), timeout_s, what="registration"
         )
+
+    def listen(self, user: str, srtp: str = "off", timeout_s: float = 5.0) -> Event:
+        """Take incoming calls on the TLS port without registering (a carrier's side)."""
+        self.send("listen", user=user, srtp=srtp)
+        return self.wait_event("listening", timeout_s)
 
     def register(
         self,

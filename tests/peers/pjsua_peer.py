@@ -7,6 +7,9 @@ address. pjsua2 logs to a file (--log) or stderr; stdout carries only events.
 Commands (one JSON object per line, key "cmd"):
   register   server, port, user, password, transport (udp|tcp|tls), expires, srtp (off|optional|
              mandatory; SDES keys, and SRTP only over a TLS hop) -> registered|reg_failed
+  listen     user, srtp: an account on the TLS transport that registers nowhere and takes the
+             incoming calls (a carrier's side of a TLS trunk; start with --tls-cert/--tls-key
+             and --tls-port) -> listening
   unregister account -> unregistered
   call       uri, account (default: the last registered, else a local one) -> call_created
   answer     call, code (default 200)
@@ -22,7 +25,8 @@ Commands (one JSON object per line, key "cmd"):
   hold       call: a re-INVITE with a=sendonly (pjsua2's setHold) -> media_state local_hold
   unhold     call: a re-INVITE that resumes the call -> media_state active
   quit
-Events (key "event"; "at" is the wall clock when it happened): ready, registered, reg_failed,
+Events (key "event"; "at" is the wall clock when it happened): ready (with udp_port, tcp_port,
+tls_port), listening, registered, reg_failed,
 unregistered, call_created, incoming_call, call_state, media_active (with the codec the
 stream uses and the local RTP address, "127.0.0.1:4000"), media_state (every change of
 the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
@@ -104,7 +108,13 @@ class Peer:
         self.tls_tid = -1
         self.quitting = False
 
-    def start(self, log_path: str | None, log_level: int, tls_ca: str | None = None) -> None:
+    def start(
+        self,
+        log_path: str | None,
+        log_level: int,
+        tls_ca: str | None = None,
+        tls_server: tuple[str, str, int] | None = None,
+    ) -> None:
         self.ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
@@ -131,6 +141,9 @@ class Peer:
             # A phone that checks the switch's certificate against the lab CA (and its name).
             tls_cfg.tlsConfig.CaListFile = tls_ca
             tls_cfg.tlsConfig.verifyServer = True
+        if tls_server is not None:
+            # A carrier's TLS port: its certificate for the switch's connections to it.
+            tls_cfg.tlsConfig.certFile, tls_cfg.tlsConfig.privKeyFile, tls_cfg.port = tls_server
         self.tls_tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls_cfg)
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
@@ -143,7 +156,14 @@ class Peer:
         self.local_account = PeerAccount(self, 0)
         self.local_account.create(acc_cfg, True)
         self.accounts[0] = self.local_account
-        emit("ready", udp_port=int(udp_port), tcp_port=int(tcp_port), pid=os.getpid())
+        tls_port = self.ep.transportGetInfo(self.tls_tid).localName.split(":")[-1]
+        emit(
+            "ready",
+            udp_port=int(udp_port),
+            tcp_port=int(tcp_port),
+            tls_port=int(tls_port),
+            pid=os.getpid(),
+        )
 
     def _account_config(self, id_uri: str, transport_id: int) -> pj.AccountConfig:
         acc_cfg = pj.AccountConfig()
@@ -179,15 +199,7 @@ class Peer:
         acc_cfg = self._account_config(f"sip:{cmd['user']}@{server}", tid)
         acc_cfg.regConfig.registrarUri = f"sip:{server}{suffix}"
         acc_cfg.regConfig.timeoutSec = int(cmd.get("expires", 300))
-        srtp = cmd.get("srtp", "off")
-        if srtp != "off":
-            acc_cfg.mediaConfig.srtpUse = {
-                "optional": pj.PJMEDIA_SRTP_OPTIONAL,
-                "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
-            }[srtp]
-            acc_cfg.mediaConfig.srtpSecureSignaling = 1  # SDES keys only over a TLS hop
-            acc_cfg.mediaConfig.srtpOpt.keyings.clear()
-            acc_cfg.mediaConfig.srtpOpt.keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+        _use_srtp(acc_cfg, cmd.get("srtp", "off"))
         acc_cfg.regConfig.retryIntervalSec = 0
         acc_cfg.sipConfig.authCreds.append(
             pj.AuthCredInfo("digest", "*", cmd["user"], 0, cmd["password"])
@@ -198,6 +210,17 @@ class Peer:
         account.create(acc_cfg, True)
         self.accounts[acc_id] = account
         self.default_account = account
+
+    def cmd_listen(self, cmd: dict[str, Any]) -> None:
+        port = self.ep.transportGetInfo(self.tls_tid).localName.split(":")[-1]
+        acc_cfg = self._account_config(f"sip:{cmd['user']}@{LOCAL}", pj.PJSUA_INVALID_ID)
+        _use_srtp(acc_cfg, cmd.get("srtp", "off"))
+        acc_id = self.next_account
+        self.next_account += 1
+        account = PeerAccount(self, acc_id)
+        account.create(acc_cfg, True)  # the default account: it takes the incoming calls
+        self.accounts[acc_id] = account
+        emit("listening", account=acc_id, port=int(port))
 
     def cmd_unregister(self, cmd: dict[str, Any]) -> None:
         self.accounts[int(cmd["account"])].setRegistration(False)
@@ -472,6 +495,18 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         )
 
 
+def _use_srtp(acc_cfg: pj.AccountConfig, srtp: str) -> None:
+    if srtp == "off":
+        return
+    acc_cfg.mediaConfig.srtpUse = {
+        "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+        "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+    }[srtp]
+    acc_cfg.mediaConfig.srtpSecureSignaling = 1  # SDES keys only over a TLS hop
+    acc_cfg.mediaConfig.srtpOpt.keyings.clear()
+    acc_cfg.mediaConfig.srtpOpt.keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+
+
 def wav_complete(path: str) -> bool:
     """True once the writer has patched the RIFF size (its placeholder stays until it closes)."""
     try:
@@ -510,12 +545,16 @@ def main() -> None:
     parser.add_argument("--log", help="pjsua2 log file")
     parser.add_argument("--log-level", type=int, default=4)
     parser.add_argument("--tls-ca", help="verify the server's TLS certificate against this CA")
+    parser.add_argument("--tls-cert", help="certificate of the TLS transport (a carrier's side)")
+    parser.add_argument("--tls-key", help="private key of --tls-cert")
+    parser.add_argument("--tls-port", type=int, default=0, help="port of the TLS transport")
     args = parser.parse_args()
     # pjlib prints to stdout before its log config applies: keep stdout for events only.
     _event_fd = os.dup(1)
     os.dup2(2, 1)
     peer = Peer()
-    peer.start(args.log, args.log_level, args.tls_ca)
+    server = (args.tls_cert, args.tls_key, args.tls_port) if args.tls_cert else None
+    peer.start(args.log, args.log_level, args.tls_ca, server)
     buffer = bytearray()
     while not peer.quitting:
         peer.ep.libHandleEvents(PUMP_MS)
