@@ -20,6 +20,7 @@ from bench import (
     acd,
     acd_calls,
     api_bench,
+    conference,
     machine,
     media_calls,
     relay,
@@ -36,9 +37,7 @@ from bench.programs import SCENARIO_PROGRAMS, Program, missing
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 SCENARIOS = ("setup", "media", "relay", "security", "conference", "acd", "api", "acd-calls")
-NOT_YET = {
-    "conference": "Conference mixing is not available yet: the switch has no conference feature.",
-}
+NOT_YET: dict[str, str] = {}
 NOTES = [
     "CPU is user+system time from /proc/PID/stat of each peer's whole process tree (all "
     "Kamailio processes; Kamailio and rtpengine together), read before and after each step.",
@@ -69,6 +68,7 @@ class Suite:
     relay_pps: tuple[float, ...]
     scenarios: tuple[str, ...]
     peers: tuple[str, ...]
+    conference_rooms: tuple[int, ...] = (100, 200, 300, 400)
 
 
 ALL_PEERS = (
@@ -82,7 +82,7 @@ SUITES = {
         duration_s=6,
         concurrent=(250, 500, 1000),
         relay_pps=(20000, 60000),
-        scenarios=("setup", "media", "relay", "acd"),
+        scenarios=("setup", "media", "relay", "conference", "acd"),
         peers=ALL_PEERS,
     ),
     "quick": Suite(
@@ -103,6 +103,7 @@ SCENARIO_PEERS = {
     "acd-calls": (),  # the switch with SIPp callers and SIPp-answered agents: no reference peer
     "security": (),  # the switch's parser alone, under hypothesis
     "api": (),  # the switch alone, driven through its CTI API
+    "conference": (),  # the switch alone: no reference peer mixes rooms here
 }
 MAX_CALLS_PER_STEP = 20000
 MAX_DURATION_S = 60.0
@@ -250,6 +251,9 @@ def run_scenario(
     "--streams", type=int, help="Relay: two-way sessions (default: 50 packets/s each way)."
 )
 @click.option(
+    "--rooms", "rooms", multiple=True, type=int, help="Conference step: rooms of 3 participants."
+)
+@click.option(
     "--fuzz-inputs",
     type=int,
     default=security.DEFAULT_INPUTS,
@@ -302,6 +306,7 @@ def main(
     concurrent: tuple[int, ...],
     pps: tuple[float, ...],
     streams: int | None,
+    rooms: tuple[int, ...],
     fuzz_inputs: int,
     subscribers: int,
     api_calls: int,
@@ -357,6 +362,12 @@ def main(
             if scenario == "api":
                 load = api_bench.ApiLoad(subscribers, api_calls, api_requests)
                 results["scenarios"]["api"] = api_bench.run_scenario(load, out_dir, display)
+                continue
+            if scenario == "conference":
+                results["scenarios"][scenario] = conference.run_scenario(
+                    list(rooms or chosen.conference_rooms),
+                    min(duration or RELAY_SECONDS, MAX_DURATION_S), out_dir, display,
+                )  # fmt: skip
                 continue
             if scenario == "acd-calls":
                 results["scenarios"][scenario] = acd_calls.run_scenario(display, out_dir / scenario)

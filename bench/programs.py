@@ -63,7 +63,7 @@ PY_SPY = Program("py-spy", "py-spy", Installer.PIP)
 # What the load scenarios themselves drive, whatever the peer.
 SCENARIO_PROGRAMS = {
     "setup": (SIPP,), "media": (SIPP,), "relay": (), "acd": (), "security": (), "api": (SIPP,),
-    "acd-calls": (SIPP,),
+    "acd-calls": (SIPP,), "conference": (),
 }  # fmt: skip
 
 

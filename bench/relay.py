@@ -242,11 +242,13 @@ def _read_line(stream: IO[str], process: subprocess.Popen[str], deadline_s: floa
     return line
 
 
-def start_blaster(streams: int, pps: float, seconds: float) -> subprocess.Popen[str]:
+def start_blaster(
+    streams: int, pps: float, seconds: float, *, mixed: bool = False
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable, "-m", "bench.rtp_blaster", "--streams", str(streams),
-            "--pps", f"{pps:g}", "--seconds", f"{seconds:g}",
+            "--pps", f"{pps:g}", "--seconds", f"{seconds:g}", *(["--mixed"] if mixed else []),
         ],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

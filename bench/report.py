@@ -308,6 +308,30 @@ def _relay_section(results: Results) -> list[str]:
     return out
 
 
+def _conference_section(results: Results) -> list[str]:
+    scenario = results["scenarios"].get("conference")
+    if scenario is None or "peers" not in scenario:
+        return []
+    out = ["", "## Conferences (rooms of 3 real calls, G.711 in, each hears the N−1 mix)", ""]
+    for name, entry in scenario["peers"].items():
+        if entry.get("error"):
+            out.append(f"- **{name}** failed: {entry['error']}")
+        out += [
+            "| rooms | legs | loss | dropped in / lost out | jitter p99 | CPU ms per room-second "
+            "| rooms per core |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for s in entry["steps"]:
+            out.append(
+                f"| {s['rooms']} | {s['legs']} | {_fmt(s['loss_pct'])} % | {s['dropped_in']} / "
+                f"{s['lost_out']} | {_fmt(s['jitter_p99_ms'])} ms | {_fmt(s['cpu_ms_per_room_s'])} "
+                f"| {_fmt(s['rooms_per_core'])} |"
+            )
+        best = entry.get("max_rooms_under_0_1_pct_loss")
+        out += ["", f"Most rooms under 0.1 % loss in this run: {_fmt(best)}."]
+    return out
+
+
 def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Path:
     """Regenerate RESULTS.md from this run; its plots are copied next to it under plots/."""
     plot_dir = md_path.parent / "plots"
@@ -367,6 +391,7 @@ def write_markdown(results: Results, md_path: Path, plots: Sequence[Path]) -> Pa
             out += ["", f"### {title}", ""]
             out += _table(media, key, "concurrent", "calls", unit)
     out += _relay_section(results)
+    out += _conference_section(results)
     out += _acd_section(results)
     out += _acd_calls_section(results)
     out += _api_section(results)

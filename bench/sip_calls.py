@@ -17,6 +17,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from bench.sipp import DIALLED_NUMBER as DIALLED
+
 HOST = "127.0.0.1"
 T1_S = 0.5  # RFC 3261 §17.1.1.1
 MAX_INVITE_SENDS = 5
@@ -105,8 +107,18 @@ class _Call:
 class CallPair:
     """Sets up and tears down `len(a_ports)` calls from our UAC through the switch to our UAS."""
 
-    def __init__(self, switch_port: int, uas_port: int, a_ports: list[int], b_ports: list[int]):
+    def __init__(
+        self,
+        switch_port: int,
+        uas_port: int,
+        a_ports: list[int],
+        b_ports: list[int],
+        numbers: list[str] | None = None,
+    ):
+        """`numbers[i]` is what call i dials (default 7000, the uas trunk's number); a call to
+        a conference room has no B leg, so `b_ports` may be empty."""
         self.switch = (HOST, switch_port)
+        self.numbers = numbers or [DIALLED] * len(a_ports)
         self.uac = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.uac.bind((HOST, 0))
         self.uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -177,13 +189,14 @@ class CallPair:
         return sum(not c.ended for c in live)
 
     def _send_invite(self, call: _Call) -> None:
+        uri = f"sip:{self.numbers[call.index]}@{HOST}:{self.switch[1]}"
         headers = [
-            *self._dialog_headers(call, call.branch, f"<sip:7000@{HOST}:{self.switch[1]}>"),
+            *self._dialog_headers(call, call.branch, f"<{uri}>"),
             ("CSeq", "1 INVITE"),
             ("Contact", f"<sip:bench@{HOST}:{self.uac_port}>"),
             ("Max-Forwards", "70"),
         ]
-        start = f"INVITE sip:7000@{HOST}:{self.switch[1]} SIP/2.0"
+        start = f"INVITE {uri} SIP/2.0"
         self.uac.sendto(_serialize(start, headers, sdp(self.a_ports[call.index])), self.switch)
 
     def _dialog_headers(self, call: _Call, branch: str, to: str) -> list[tuple[str, str]]:
@@ -238,7 +251,7 @@ class CallPair:
             call.failed = True  # the INVITE transaction ACKs non-2xx hop by hop (§17.1.1.3)
             to = message.header("to")
             headers = [*self._dialog_headers(call, call.branch, to), ("CSeq", "1 ACK")]
-            start = f"ACK sip:7000@{HOST}:{self.switch[1]} SIP/2.0"
+            start = f"ACK sip:{self.numbers[call.index]}@{HOST}:{self.switch[1]} SIP/2.0"
             self.uac.sendto(_serialize(start, headers), self.switch)
             return
         if not call.answered:

@@ -57,6 +57,9 @@ class Transcoder(Generic[LegKey]):
         self.engine_rate_hz = engine_rate_hz
         self.samples_per_frame = engine_rate_hz * FRAME_MS // 1000
         self._legs: dict[LegKey, _LegCodec] = {}
+        # The last batch's grouping: the engine passes the same legs tick after tick, so the
+        # per-leg Python of `_groups` runs only when the batch or a leg's codec changed.
+        self._grouped: tuple[tuple[LegKey, ...], list[_Group]] | None = None
         self._codecs: dict[str, Codec] = {}  # one codec object per name; streams hold the state
 
     def attach(self, leg: LegKey, codec_name: str) -> CodecInfo:
@@ -67,6 +70,7 @@ class Transcoder(Generic[LegKey]):
             codec = self._codecs[key] = self._registry.create(codec_name, self.engine_rate_hz)
         rate = codec.info.pcm_rate_hz
         same = rate == self.engine_rate_hz
+        self._grouped = None
         self._legs[leg] = _LegCodec(
             codec=codec,
             stream=codec.new_stream(),
@@ -77,6 +81,7 @@ class Transcoder(Generic[LegKey]):
 
     def detach(self, leg: LegKey) -> None:
         self._legs.pop(leg, None)
+        self._grouped = None
 
     def __contains__(self, leg: object) -> bool:
         return leg in self._legs
@@ -140,6 +145,15 @@ class Transcoder(Generic[LegKey]):
             raise CodecUsageError(f"leg {leg!r} has no codec attached") from None
 
     def _groups(self, legs: Sequence[LegKey]) -> list[_Group]:
+        batch = tuple(legs)
+        grouped = self._grouped
+        if grouped is not None and grouped[0] == batch:
+            return grouped[1]
+        found = self._group(batch)
+        self._grouped = (batch, found)
+        return found
+
+    def _group(self, legs: Sequence[LegKey]) -> list[_Group]:
         groups: dict[int, _Group] = {}  # by id() of the codec object the legs share
         seen: set[LegKey] = set()
         for row, key in enumerate(legs):

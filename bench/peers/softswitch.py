@@ -12,9 +12,12 @@ from bench.programs import NOT_INSTALLED
 from bench.sipp import DIALLED_NUMBER
 
 RTP_PORTS = 8000
+# The conference scenario's rooms: far more than the example's 8000-8099, reached from the
+# loadgen trunk by a prefix route into the internal plan.
+CONFERENCE_NUMBERS = (8000, 8999)
 
 
-def bench_config(uas_port: int, *, record: bool = False) -> str:
+def bench_config(uas_port: int, *, record: bool = False, conferences: bool = False) -> str:
     """Calls from the load generator (trunk loadgen) to DIALLED_NUMBER go out to the SIPp uas;
     with `record`, every call is recorded (stereo WAV, 8 kHz), as `record = true` on a trunk."""
     return f"""\
@@ -44,6 +47,23 @@ context = "from-uas"
 context = "from-loadgen"
 number = "{DIALLED_NUMBER}"
 destination = "trunk:uas"
+""" + (CONFERENCE_SECTION if conferences else "")
+
+
+CONFERENCE_SECTION = f"""
+# The conference scenario: open rooms of 3, no beeps (the mix alone is measured), not recorded.
+[conference]
+numbers = "{CONFERENCE_NUMBERS[0]}-{CONFERENCE_NUMBERS[1]}"
+max_participants = 3
+join_tones = false
+
+[recording]
+conferences = false
+
+[[routes]]
+context = "from-loadgen"
+prefix = "8"
+destination = "number"
 """
 
 
@@ -55,11 +75,14 @@ class Softswitch(Peer):
     name = "softswitch"
     anchors_media = True
     record = False
+    conferences = False
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "softswitch.toml"
-        config.write_text(bench_config(self.uas_port, record=self.record))
+        config.write_text(
+            bench_config(self.uas_port, record=self.record, conferences=self.conferences)
+        )
         (self.workdir / "data").mkdir(exist_ok=True)
         low, high = free_port_range(RTP_PORTS)
         command = [
@@ -94,3 +117,10 @@ class RecordingSoftswitch(Softswitch):
 
     name = "softswitch-recording"
     record = True
+
+
+class ConferenceSoftswitch(Softswitch):
+    """The switch with rooms 8000-8999 open to the loadgen trunk: the conference scenario."""
+
+    name = "softswitch-conference"
+    conferences = True

@@ -26,7 +26,7 @@ def test_tiny_run_measures_the_switch_and_reports_missing_peers(
     run = fresh_bench(
         [
             "--suite", "quick", "--scenario", "setup", "--scenario", "media",
-            "--scenario", "conference", "--rate", "20", "--calls", str(CALLS),
+            "--scenario", "conference", "--rooms", "2", "--rate", "20", "--calls", str(CALLS),
             "--concurrent", str(CONCURRENT), "--out", str(out), "--results-md", str(md),
         ],
         240,
@@ -72,7 +72,17 @@ def test_tiny_run_measures_the_switch_and_reports_missing_peers(
     assert "| 20 | " in text  # the switch's own row in the setup tables
     assert (tmp_path / "plots" / "setup-cpu-per-call.png").stat().st_size > 0
 
-    assert "not available yet" in results["scenarios"]["conference"]["unavailable"]
+    rooms = results["scenarios"]["conference"]["peers"]["softswitch-conference"]
+    assert "error" not in rooms, rooms.get("error")
+    (cstep,) = rooms["steps"]
+    assert cstep["legs"] == 6 and cstep["sent"] > 0
+    assert cstep["silent_legs"] == 0  # every participant got the mix back
+    # The mix keeps its 50 packets/s per participant over the blast (5 s) and the drain.
+    assert cstep["received"] >= 0.9 * cstep["sent"]
+    assert cstep["loss_pct"] < 1.0
+    assert cstep["rooms_per_core"] > 0
+    assert rooms["max_rooms_under_0_1_pct_loss"] in (None, 2)
+    assert "## Conferences (rooms of 3" in text
     assert results["machine"]["cores"] >= 1
     assert (out / "setup-cpu-per-call.png").stat().st_size > 0
 

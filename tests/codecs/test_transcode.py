@@ -191,3 +191,30 @@ def test_whatever_the_network_sends_a_tick_decodes(
         if payload is not None and len(payload) != 160:
             assert transcoder.malformed_frames(leg) == 1
             assert not pcm[leg].any()
+
+
+def test_the_batch_grouping_kept_between_ticks_follows_a_change_of_codec() -> None:
+    """The grouping of a batch is reused while the legs stay the same; a re-attach or detach
+    drops it, so a leg that moved from PCMU to PCMA is decoded as PCMA from that tick on."""
+    cached: Transcoder[str] = Transcoder(default_registry())
+    tone = sine(440, 8000, 0.02)
+    (pcmu,) = _payload_frames("PCMU", tone, 8000)
+    (pcma,) = _payload_frames("PCMA", tone, 8000)
+    for leg in ("a", "b"):
+        cached.attach(leg, "PCMU")
+    batch = ["a", "b"]
+    first = cached.decode(batch, [pcmu, pcmu])
+    assert np.array_equal(cached.decode(batch, [pcmu, pcmu]), first)  # the kept grouping
+    cached.attach("b", "PCMA")
+    fresh: Transcoder[str] = Transcoder(default_registry())
+    fresh.attach("a", "PCMU")
+    fresh.attach("b", "PCMA")
+    wanted = fresh.decode(batch, [pcmu, pcma])
+    stale: Transcoder[str] = Transcoder(default_registry())
+    for leg in batch:
+        stale.attach(leg, "PCMU")
+    assert not np.array_equal(stale.decode(batch, [pcmu, pcma]), wanted)  # PCMA read as PCMU
+    assert np.array_equal(cached.decode(batch, [pcmu, pcma]), wanted)
+    cached.detach("a")
+    with pytest.raises(CodecUsageError):
+        cached.decode(batch, [pcmu, pcma])  # a leg detached since: refused, not decoded stale
