@@ -5,7 +5,9 @@ given is presented in From and P-Asserted-Identity."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,6 +80,19 @@ def test_originate_rings_the_agent_then_the_number(
     )
 
 
+def wait_carrier_answered(switch: Switch, timeout_s: float = 10.0) -> None:
+    async def both_legs_up(api: ApiClient) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            legs = [leg for call in await api.calls() for leg in call.legs]
+            if sum(leg.state.lower() in ("answered", "confirmed") for leg in legs) >= 2:
+                return
+            assert time.monotonic() < deadline, f"the carrier did not answer: {legs}"
+            await asyncio.sleep(0.05)
+
+    api_call(switch.ports.api_url, "supervisor", "demo-supervisor", both_legs_up)
+
+
 def test_originate_out_through_a_trunk_presents_the_caller_id_given(
     switch: Switch, pjsua: Callable[[str], PjsuaPeer], sipp: Callable[..., Sipp], carrier_port: int
 ) -> None:
@@ -95,6 +110,9 @@ def test_originate_out_through_a_trunk_presents_the_caller_id_given(
     bob_call = bob.wait_incoming(5.0)["call"]
     bob.send("answer", call=bob_call)
     bob.wait_call_state(bob_call, "CONFIRMED", 10.0)
+    # The number is dialled once 1002 answers: hang up only when the carrier has answered too
+    # (under load, a hang-up at once could beat the INVITE out).
+    wait_carrier_answered(switch)
     bob.send("hangup", call=bob_call)
     bob.wait_call_state(bob_call, "DISCONNECTED", 5.0)
     result = carrier.result()
