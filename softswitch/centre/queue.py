@@ -63,9 +63,10 @@ from softswitch.media.endpoint import MediaEndpoint, RemoteAddressError
 from softswitch.media.player import Clip, Pause, PlaybackFinished, PlayItem
 from softswitch.media.ports import PortsExhausted
 from softswitch.media.prompts import PromptLibrary, read_audio
-from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.acd")
+# (transport, host, port) of a phone to ring, as sip.transaction.Address (centre/ reads no sip/)
+Address = tuple[str, str, int]
 
 PRUNE_EVERY = 1000  # statistics events between two prunes of records no interval reaches
 
