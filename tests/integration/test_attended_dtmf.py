@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def _unrecorded(cfg: dict[str, Any]) -> None:
-    """In-call codes watch RFC 4733 on the relay; a recorded call's legs are in the tick engine,
-    which does not feed them yet (README, Call recording): these calls are not recorded."""
+    """These calls are relayed, not recorded: the codes' relay path is what this file covers
+    (recorded calls, whose legs are in the tick engine, have their #1/*0 run in test_transfer)."""
     for entry in (*cfg["extensions"], *cfg["trunks"]):
         entry["record"] = False
 
