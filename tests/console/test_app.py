@@ -9,32 +9,14 @@ import time
 from collections.abc import Callable
 
 from api_harness import ScriptedControl, demo_api_config
-from textual.css.query import NoMatches
-from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, Static
+from console_pilot import cells, until
+from textual.widgets import RichLog, Static
 
 from softswitch.api.events import RegistrationEvents
 from softswitch.api.server import ApiServer
 from softswitch.calls.registrar import Binding
 from softswitch.console.app import ConsoleApp
 from softswitch.console.session import Link, PasswordLogin
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5.0
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await pilot.pause(0.02)
-
-
-def cells(app: ConsoleApp, table: str) -> list[list[str]]:
-    """The table's rows as text; none while its view is still being mounted (the state can
-    hold the snapshot a moment before the view that shows it exists)."""
-    try:
-        t = app.query_one(table, DataTable)
-    except NoMatches:
-        return []
-    return [[c.plain for c in t.get_row_at(i)] for i in range(t.row_count)]
 
 
 def run(scenario: Callable[[ApiServer, ScriptedControl], object]) -> None:

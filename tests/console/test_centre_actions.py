@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 from api_harness import DemoCentre, ScriptedControl, SteppedClock, demo_acd, demo_api_config
-from textual.css.query import NoMatches
-from textual.pilot import Pilot
+from console_pilot import cells, until
 from textual.widgets import DataTable, Label, Static
 
 from softswitch.acd.agent import AgentState
@@ -23,21 +22,6 @@ from softswitch.console.app import ConsoleApp
 from softswitch.console.session import Link, PasswordLogin
 
 POP = "https://crm.example.com/search?number={caller}&customer={var.customer_number}"
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5.0
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await pilot.pause(0.02)
-
-
-def cells(app: ConsoleApp, table: str) -> list[list[str]]:
-    try:
-        t = app.query_one(table, DataTable)
-    except NoMatches:
-        return []
-    return [[c.plain for c in t.get_row_at(i)] for i in range(t.row_count)]
 
 
 def fits_80(app: ConsoleApp, table: str) -> bool:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from api_events import wait_api
+from console_pilot import until
 from peers.pjsua import PjsuaPeer
 from running_switch import HANGUP_SWITCH, START_TIMEOUT_S, Switch, options_status
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from two_phones import connect
 
@@ -26,14 +26,6 @@ from softswitch.console.state import Pane
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 SCREENSHOTS = os.environ.get("SOFTSWITCH_SCREENSHOT_DIR")  # scripts/console_screenshot.py
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await pilot.pause(0.05)
 
 
 def rows(app: ConsoleApp, table_id: str) -> list[list[str]]:
@@ -63,20 +55,29 @@ def test_a_call_shows_on_its_event_and_a_hang_up_from_the_console_ends_it(
 
     async def scenario() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.session.status.link is Link.CONNECTED, 10, "login")
+            await until(
+                pilot, lambda: app.session.status.link is Link.CONNECTED, "login", timeout_s=10
+            )
             assert "admin" in status_line(app) and "connected" in status_line(app)
             call = await asyncio.to_thread(connect, switch, pjsua, tmp_path)
-            await until(pilot, lambda: len(rows(app, "#calls-table")) == 1, 5, "the call row")
+            await until(
+                pilot, lambda: len(rows(app, "#calls-table")) == 1, "the call row", timeout_s=5
+            )
             call_id = next(iter(app.state.calls))
             first = next(keys for calls, keys in after_change if call_id in calls)
             assert first == [str(call_id)], "the row was not there right after call_created"
-            await until(pilot, lambda: rows(app, "#calls-table")[0][4] == "answered", 5, "answered")
+            await until(
+                pilot,
+                lambda: rows(app, "#calls-table")[0][4] == "answered",
+                "answered",
+                timeout_s=5,
+            )
             # caller, callee, trunk (none: a call between phones), state
             assert rows(app, "#calls-table")[0][1:5] == ["1001", "1002", "", "answered"]
             if SCREENSHOTS:
                 app.save_screenshot("console-calls.svg", SCREENSHOTS)
             await pilot.press("f3")
-            await until(pilot, lambda: len(rows(app, "#phones")) == 2, 5, "both phones")
+            await until(pilot, lambda: len(rows(app, "#phones")) == 2, "both phones", timeout_s=5)
             assert [r[0] for r in rows(app, "#phones")] == ["1001", "1002"]
             assert {r[0] for r in rows(app, "#trunks")} == {"gateway", "carrier"}
             if SCREENSHOTS:
@@ -84,12 +85,16 @@ def test_a_call_shows_on_its_event_and_a_hang_up_from_the_console_ends_it(
             await pilot.press("f2", "ctrl+k")
             assert app.query_one("#line").has_class("open")
             await pilot.press("enter")
-            await until(pilot, lambda: app.message == f"call {call_id} hung up", 5, "hung up")
+            await until(
+                pilot, lambda: app.message == f"call {call_id} hung up", "hung up", timeout_s=5
+            )
             await asyncio.to_thread(call.caller.wait_bye, call.caller_call, 5.0)
             await asyncio.to_thread(call.callee.wait_bye, call.callee_call, 5.0)
-            await until(pilot, lambda: rows(app, "#calls-table") == [], 5, "the row to go")
+            await until(
+                pilot, lambda: rows(app, "#calls-table") == [], "the row to go", timeout_s=5
+            )
             await pilot.press("colon", *"hangup 999", "enter")
-            await until(pilot, lambda: "refused" in app.message, 5, "a refusal")
+            await until(pilot, lambda: "refused" in app.message, "a refusal", timeout_s=5)
             assert "999" in app.message
 
     asyncio.run(scenario())
@@ -127,21 +132,31 @@ def test_the_console_reconnects_after_the_switch_restarts(
 
     async def scenario() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.session.status.link is Link.CONNECTED, 10, "login")
+            await until(
+                pilot, lambda: app.session.status.link is Link.CONNECTED, "login", timeout_s=10
+            )
             assert "log" in app.views and "registrations" in app.views
             await asyncio.to_thread(phone.register, switch.sip_port, "1002", "demo-1002")
             await pilot.press("f3")
-            await until(pilot, lambda: len(rows(app, "#phones")) == 1, 5, "the registration")
+            await until(
+                pilot, lambda: len(rows(app, "#phones")) == 1, "the registration", timeout_s=5
+            )
 
             assert switch.stop() == 0
-            await until(pilot, lambda: app.session.status.link is Link.RETRYING, 10, "retrying")
+            await until(
+                pilot, lambda: app.session.status.link is Link.RETRYING, "retrying", timeout_s=10
+            )
             assert "retrying in" in status_line(app)
 
             restarted.append(await asyncio.to_thread(_restart, switch))
-            await until(pilot, lambda: app.session.connections == 2, 20, "a second connection")
+            await until(
+                pilot, lambda: app.session.connections == 2, "a second connection", timeout_s=20
+            )
             assert "connected" in status_line(app) and "retrying" not in status_line(app)
             # The registration came back from the database and the new snapshot shows it.
-            await until(pilot, lambda: len(rows(app, "#phones")) == 1, 5, "the registration")
+            await until(
+                pilot, lambda: len(rows(app, "#phones")) == 1, "the registration", timeout_s=5
+            )
             assert rows(app, "#phones")[0][0] == "1002"
             await pilot.press("f4")
             assert "log" in app.views

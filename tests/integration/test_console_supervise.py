@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from api_events import wait_api
+from console_pilot import until
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
 from supervised_call import AGENT, SUPERVISOR, agent_call, check, phone, play, record
-from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from softswitch.api.client import ApiClient, CallDetails, SupervisionDetails
@@ -23,14 +23,6 @@ from softswitch.console.app import ConsoleApp
 from softswitch.console.session import Link, PasswordLogin
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await pilot.pause(0.05)
 
 
 async def switch_view(url: str) -> tuple[list[SupervisionDetails], list[CallDetails]]:
@@ -51,19 +43,22 @@ def test_listen_from_the_agents_view_rings_the_supervisor_and_attaches_it(
 
     async def scenario() -> None:
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: app.session.status.link is Link.CONNECTED, 10, "login")
+            await until(
+                pilot, lambda: app.session.status.link is Link.CONNECTED, "login", timeout_s=10
+            )
             await pilot.press("f6")
             await until(
                 pilot,
                 lambda: app.current == "agents" and app.views["agents"].drawable,
-                5,
                 "the agents view",
             )
             table = app.query_one("#agents", DataTable)
-            await until(pilot, lambda: table.row_count > 0, 5, "agent rows")
+            await until(pilot, lambda: table.row_count > 0, "agent rows", timeout_s=5)
             table.move_cursor(row=table.get_row_index(AGENT))
             await pilot.press("l")
-            await until(pilot, lambda: "listen on agent 1001" in app.message, 5, app.message)
+            await until(
+                pilot, lambda: "listen on agent 1001" in app.message, app.message, timeout_s=5
+            )
             incoming = await asyncio.to_thread(supervisor.wait_incoming, 5.0)
             supervisor.send("answer", call=incoming["call"])
             deadline = time.monotonic() + 5.0
@@ -87,7 +82,7 @@ def test_listen_from_the_agents_view_rings_the_supervisor_and_attaches_it(
             parties[SUPERVISOR] = (supervisor, sup_call)
             check(await asyncio.to_thread(record, parties, tmp_path, "console"), "listen")
             await pilot.press("colon", *f"release {call.call_id}", "enter")
-            await until(pilot, lambda: "released" in app.message, 5, app.message)
+            await until(pilot, lambda: "released" in app.message, app.message, timeout_s=5)
             for peer, peer_call in parties.values():
                 await asyncio.to_thread(peer.wait_bye, peer_call, 5.0)
 
