@@ -25,6 +25,26 @@ from softswitch.media.recorder import RECORDINGS_DIR
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
+def _answer_and_hear_each_other(
+    carol: PjsuaPeer, carol_call: int, alice: PjsuaPeer, alice_call: int, tmp_path: Path
+) -> None:
+    """1003 answers the transferred caller with a 1500 Hz tone: each hears the other's (the
+    caller plays 440 Hz)."""
+    carol.play_and_record(
+        carol_call,
+        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
+        tmp_path / "carol.wav",
+        RECORD_S,
+    )
+    carol.send("answer", call=carol_call)
+    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
+    alice.send("record", call=alice_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
+    alice.wait_event("recorded", 10.0, call=alice_call)
+    carol.wait_event("recorded", 10.0, call=carol_call)
+    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
+    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+
+
 def test_blind_transfer_by_refer_moves_the_caller_to_the_third_phone(
     switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
@@ -46,19 +66,7 @@ def test_blind_transfer_by_refer_moves_the_caller_to_the_third_phone(
     incoming = carol.wait_incoming(5.0)
     carol_call = incoming["call"]
     assert "1001" in incoming["remote"]  # the transferred caller, as the caller
-    carol.play_and_record(
-        carol_call,
-        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
-        tmp_path / "carol.wav",
-        RECORD_S,
-    )
-    carol.send("answer", call=carol_call)
-    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
-    alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
-    alice.wait_event("recorded", 10.0, call=c.caller_call)
-    carol.wait_event("recorded", 10.0, call=carol_call)
-    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
-    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+    _answer_and_hear_each_other(carol, carol_call, alice, c.caller_call, tmp_path)
     # The caller kept its one dialog: nothing new reached it, and it never left CONFIRMED.
     assert not [e for e in alice.events if e["event"] == "incoming_call"]
     states = [e["state"] for e in alice.events if e["event"] == "call_state"]
@@ -205,19 +213,7 @@ def test_hash_1_blind_transfers_and_star_0_disconnects_without_the_digits_reachi
     bob.wait_bye(c.callee_call, 10.0)
     incoming = carol.wait_incoming(5.0)
     carol_call = incoming["call"]
-    carol.play_and_record(
-        carol_call,
-        write_tone(tmp_path / "1500.wav", 1500.0, 30.0),
-        tmp_path / "carol.wav",
-        RECORD_S,
-    )
-    carol.send("answer", call=carol_call)
-    carol.wait_call_state(carol_call, "CONFIRMED", 5.0)
-    alice.send("record", call=c.caller_call, path=str(tmp_path / "alice.wav"), seconds=RECORD_S)
-    alice.wait_event("recorded", 10.0, call=c.caller_call)
-    carol.wait_event("recorded", 10.0, call=carol_call)
-    assert dominant_frequency(tmp_path / "alice.wav") == pytest.approx(1500.0, abs=20.0)
-    assert dominant_frequency(tmp_path / "carol.wav") == pytest.approx(440.0, abs=20.0)
+    _answer_and_hear_each_other(carol, carol_call, alice, c.caller_call, tmp_path)
     heard = [e["digit"] for e in alice.events if e["event"] == "dtmf_received"]
     assert heard == ["5"]  # none of "#11003#"
 
