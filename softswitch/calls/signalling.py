@@ -846,10 +846,10 @@ class Signalling:
 
 def _vanished(call: Call, now: float, limit: float) -> bool:
     # A leg still ringing sends nothing yet: only answered parties count.
-    legs = [leg for leg in call.live_legs() if leg.media is not None and leg.up]
-    idle = [leg.media.idle_seconds(now) > limit for leg in legs if leg.media is not None]
-    if not legs or any(leg.held for leg in legs):
-        return bool(idle) and all(idle)
+    legs = [(leg, leg.media) for leg in call.live_legs() if leg.up and leg.media is not None]
+    idle = [media.idle_seconds(now) > limit for _, media in legs]
+    if any(leg.held for leg, _ in legs):
+        return all(idle)
     return any(idle)
 
 

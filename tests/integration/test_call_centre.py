@@ -30,6 +30,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FLOWS = Path(__file__).parents[1] / "data" / "ivr_centre"  # the demo menu, at any hour
 
 
+def caller_and_agent_hear_each_other(
+    caller: PjsuaPeer, caller_call: int, agent: PjsuaPeer, agent_call: int, tmp_path: Path
+) -> None:
+    """Two seconds recorded on each phone: the caller hears the agent's 1000 Hz, the agent the
+    caller's 440 Hz."""
+    caller_heard, agent_heard = tmp_path / "caller-heard.wav", tmp_path / "agent-heard.wav"
+    caller.send("record", call=caller_call, path=str(caller_heard), seconds=2.0)
+    agent.send("record", call=agent_call, path=str(agent_heard), seconds=2.0)
+    caller.wait_event("recorded", 10.0, call=caller_call)
+    agent.wait_event("recorded", 10.0, call=agent_call)
+    assert abs(dominant_frequency(caller_heard, skip_s=0.3) - 1000.0) < 20
+    assert abs(dominant_frequency(agent_heard, skip_s=0.3) - 440.0) < 20
+
+
 def centre_config(
     ring_timeout_s: float = 15, max_wait_s: float = 120, service_level_s: float = 20
 ) -> Callable[..., None]:
@@ -122,13 +136,7 @@ def test_a_caller_reaches_an_agent_through_the_ivr_and_each_hears_the_other(
     agent.send("answer", call=agent_call)  # the agent's phone answers at once
     agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
     wait_queue_log(centre, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
-    caller_heard, agent_heard = tmp_path / "caller-heard.wav", tmp_path / "agent-heard.wav"
-    caller.send("record", call=call, path=str(caller_heard), seconds=2.0)
-    agent.send("record", call=agent_call, path=str(agent_heard), seconds=2.0)
-    caller.wait_event("recorded", 10.0, call=call)
-    agent.wait_event("recorded", 10.0, call=agent_call)
-    assert abs(dominant_frequency(caller_heard, skip_s=0.3) - 1000.0) < 20
-    assert abs(dominant_frequency(agent_heard, skip_s=0.3) - 440.0) < 20
+    caller_and_agent_hear_each_other(caller, call, agent, agent_call, tmp_path)
     caller.send("hangup", call=call)
     agent.wait_bye(agent_call, 5.0)
     rows = wait_queue_log(centre, lambda r: "COMPLETECALLER" in [e for e, *_ in events(r)], 5.0)
