@@ -504,6 +504,7 @@ class Switch:
             Recorder(recordings_root, config.recording.sample_rate),
             _RecordingWriter(self.db, self._writes),
             defer=loop.call_soon,
+            loop=loop,
         )
         recorded = CallRecordings(self.recording_taps, config.recording)
         self.b2bua.signalling.recordings = recorded

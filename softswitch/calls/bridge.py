@@ -14,8 +14,10 @@ engine until the holder resumes; a hold from the control layer plays it to the h
 A party moved here mid-call (already answered) is bridged the same way, without a new answer
 toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
 
-A call whose codecs differ, or that is recorded, is connected in the tick engine instead of the
-relay (`_Crossing`: each leg decoded and encoded in its own codec). There the bridge passes RFC
+A recorded call whose legs share a G.711 codec stays on the relay, its packets tapped for the
+recording (media/call_recording.py). A call whose codecs differ, or that is recorded in another
+codec, is connected in the tick engine instead of the relay (`_Crossing`: each leg decoded and
+encoded in its own codec). There the bridge passes RFC
 4733 digits across itself (the relay forwards them as packets): a digit that ended on one leg is
 sent to the other as a new event of the same length; the in-call codes' tap keeps a code's
 digits from ever reaching the engine, so they are not passed.
@@ -69,6 +71,8 @@ log = logging.getLogger("softswitch.calls")
 _FAILURE_PREFERENCE = (486, 600, 603, 480, 408)
 
 _HOLDING = frozenset({"sendonly", "inactive"})  # RFC 3264 §8.4: an offer that puts us on hold
+# Codecs whose recording is tapped off the relay (media/packet_tap.py decodes these).
+_TAPPED_CODECS = frozenset({"PCMU", "PCMA"})
 
 _DISPOSITION_OF_REFUSAL = {
     486: Disposition.BUSY,
@@ -410,10 +414,13 @@ class BridgeApplication:
         party, callee = self.party, self.answered_by
         if not self._recorded or recordings is None or party is None or callee is None:
             return
-        if self._crossing is None:
+        relayed = self._crossing is None
+        if relayed and not self._tapped():
             log.warning("call %d not recorded: its legs could not enter the engine", self.call.id)
             return
-        recordings.bridge_connected(self.call, party, callee, self.target, self.agent)
+        recordings.bridge_connected(
+            self.call, party, callee, self.target, self.agent, relayed=relayed
+        )
 
     def _stop_recording(self) -> None:
         recordings = self.services.recordings
@@ -579,17 +586,29 @@ class BridgeApplication:
             return False
         return mine.name != theirs.name
 
+    def _tapped(self) -> bool:
+        """Both legs agreed one codec whose recording is tapped off the relay."""
+        party, callee = self.party, self.answered_by
+        if party is None or callee is None:
+            return False
+        try:
+            mine, theirs = negotiated_codec(party), negotiated_codec(callee)
+        except NoAgreedCodec:
+            return False
+        return mine.name == theirs.name and mine.name in _TAPPED_CODECS
+
     def _connect(self) -> None:
-        """Both sides together: the relay's pass-through, or the tick path when the codecs
-        differ or the call is recorded (each leg decoded and encoded in its own codec,
-        `_Crossing` between them)."""
+        """Both sides together: the relay's pass-through (a recorded call of one G.711 codec
+        too: its packets are tapped), or the tick path when the codecs differ or a recorded
+        call has another codec (each leg decoded and encoded in its own, `_Crossing` between
+        them)."""
         party, callee = self.party, self.answered_by
         if party is None or party.media is None or self.media is None or callee is None:
             return
         if party.media.closed or self.media.closed:
             return
         self._disconnect()  # early media may have been crossed with another fork's codec
-        if not self._recorded and not self._transcodes():
+        if not self._transcodes() and (not self._recorded or self._tapped()):
             party.media.bridge(self.media)
             return
         try:

@@ -2,10 +2,11 @@
 `record = true` is recorded from the moment its two legs are connected until it ends.
 
 `BridgeApplication` asks `wants` before it connects its legs (a callee answered, a queue's agent
-bridge joined): a recorded bridge connects its legs in the tick engine, each in its own codec
-(one path for recorded and transcoded calls, RFC 4733 digits passed across), and then
-`bridge_connected` starts the file, which media/call_recording.py's `RecordingTaps` feeds from
-the two media endpoints until the call ends, across hold and resume. As a call observer it stops
+bridge joined): a recorded bridge of one G.711 codec stays on the relay, its packets tapped; in
+other codecs it connects its legs in the tick engine, each in its own codec (one path for
+recorded and transcoded calls, RFC 4733 digits passed across). Then `bridge_connected` starts
+the file, which media/call_recording.py's `RecordingTaps` feeds from the two media endpoints
+until the call ends, across hold and resume. As a call observer it stops
 the recording when the call ends; the control layer pauses and resumes it by call.
 """
 
@@ -59,9 +60,17 @@ class CallRecordings:
         )
 
     def bridge_connected(
-        self, call: Call, party: Leg, callee: Leg, target: RouteTarget, agent: str | None = None
+        self,
+        call: Call,
+        party: Leg,
+        callee: Leg,
+        target: RouteTarget,
+        agent: str | None = None,
+        *,
+        relayed: bool = False,
     ) -> Recording | None:
-        """A recorded bridge's two legs are connected in the engine: start its file."""
+        """A recorded bridge's two legs are connected (relayed, or in the engine): start its
+        file."""
         if party.media is None or callee.media is None:
             return None
         recording = self.taps.start_pair(
@@ -72,6 +81,7 @@ class CallRecordings:
             caller_name=call.caller,
             callee_name=target.number,
             agent=agent,
+            relayed=relayed,
         )
         self._told(call)
         return recording

@@ -1,11 +1,18 @@
-"""Recorded calls in the tick: the two sides of a call fed to the recorder (caller left, other
-party right), and conference mixes fed to it mono.
+"""Recorded calls: the two sides of a call fed to the recorder (caller left, other party right),
+and conference mixes fed to it mono.
 
-Why through the engine rather than beside the pass-through relay: the recording must hold each
-side's audio on one timeline, with lost and late packets concealed the same way the engine does
-for everything else; a packet copy tapped off the relay would need its own jitter buffer and
-decoder per side, which is the engine leg again. The cost is a decode and an encode per leg per
-tick (batched in numpy), measured in the README.
+Two ways in. A call the bridge relays (both legs in one G.711 codec) is recorded off the relay:
+`start_pair(..., relayed=True)` taps each endpoint's packets (media/packet_tap.py) and every
+`DRAIN_TICKS` ticks all tapped sides are decoded at once and placed by RTP timestamp, then fed
+to the recorder `HOLDBACK_TICKS` behind the clock so that late packets still find their place.
+The tap holds whatever route the endpoints take meanwhile (hold and music on hold, a
+supervisor's mix in the engine), so none of those changes the recording. It costs one list
+append per packet instead of the tick path's jitter buffer, decode, encode and `send_frame`
+(bench/RESULTS.md). Pause, resume and stop first place everything tapped up to that moment, so
+their marks fall where they were asked.
+
+A call the engine carries (transcoded, or a codec the tap does not decode) is recorded from the
+tick: each side is what its engine leg heard, with lost frames concealed as for everything else.
 
 `RecordingTaps` is a tap after the processors: it only listens. Whoever connects the two sides
 (calls/bridge.py's crossing, in one codec or two) relays them; music on hold takes one side
@@ -21,6 +28,7 @@ pairs by call id; rows go to a `RecordingStore` (app.py, over store/).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,10 +38,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softswitch.call_record import ChannelLayout
+from softswitch.media.packet_tap import TICK_SAMPLES, PacketTimeline, TapSide
 from softswitch.media.recorder import Recorder, RecorderError, Recording, RecordingSummary
+from softswitch.media.tick import TICK_S, TickClock, TicksDue
+from softswitch.media.tick_timer import TickTimer
 from softswitch_codecs.resample import ResampleStream, resample_many
 
 if TYPE_CHECKING:
+    import asyncio
+
     from softswitch.media.endpoint import MediaEndpoint
     from softswitch.media.engine import MediaEngine, TickFrames
 
@@ -41,6 +54,8 @@ log = logging.getLogger(__name__)
 
 Pcm = NDArray[np.int16]
 ENGINE_RATE_HZ = 8000
+DRAIN_TICKS = 5  # relayed calls' tapped packets are placed every 100 ms
+HOLDBACK_TICKS = 4  # and fed 80 ms behind the clock: a packet up to 100 ms late keeps its place
 
 
 class RecordingStore(Protocol):
@@ -63,6 +78,17 @@ class _Pair:
 
 
 @dataclass(eq=False)
+class _TapPair:
+    key: int  # the call's id
+    caller: MediaEndpoint
+    callee: MediaEndpoint
+    recording: Recording
+    sides: tuple[TapSide, TapSide]
+    resamplers: tuple[ResampleStream, ResampleStream] | None
+    fed: int  # the next tick of the process clock (seconds x 50) to feed
+
+
+@dataclass(eq=False)
 class _Mix:
     recording: Recording
     resampler: ResampleStream | None
@@ -80,13 +106,21 @@ class RecordingTaps:
         *,
         defer: Callable[[Callable[[], None]], object] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
         self.store = store
         self._defer = defer
         self._wall_clock = wall_clock
+        # The relay's arrival clock (media/endpoint.py stamps packets with time.monotonic).
+        self._clock = clock
+        self._loop = loop  # None: whoever owns the taps calls drain() (tests)
+        self._timer: TickTimer | None = None
         self._pairs: dict[int, _Pair] = {}  # by call id
+        self._tapped: dict[int, _TapPair] = {}  # relayed calls, by call id
+        self.timeline = PacketTimeline()
         self._mixes: list[_Mix] = []
         self._flush_scheduled = False
         engine.add_tap(self.tap)
@@ -102,9 +136,11 @@ class RecordingTaps:
         caller_name: str,
         callee_name: str,
         agent: str | None = None,
+        relayed: bool = False,
     ) -> Recording | None:
         """Start recording the two endpoints under `key` (`call_id` is the CDR's); None when the
-        file cannot be created (the call goes on, unrecorded)."""
+        file cannot be created (the call goes on, unrecorded). `relayed`: the bridge relays
+        them (one G.711 codec), so their packets are tapped instead of the engine's frames."""
         self.stop(key)
         try:
             recording = self.recorder.start(
@@ -113,6 +149,7 @@ class RecordingTaps:
                 callee=callee_name,
                 layout=ChannelLayout.STEREO,
                 start_ts=self._wall_clock(),
+                lag_ticks=DRAIN_TICKS + HOLDBACK_TICKS + 1 if relayed else 0,
             )
         except RecorderError as exc:
             log.error("call %d not recorded: %s", key, exc)
@@ -124,42 +161,131 @@ class RecordingTaps:
                 ResampleStream(ENGINE_RATE_HZ, rate),
                 ResampleStream(ENGINE_RATE_HZ, rate),
             )
-        self._pairs[key] = _Pair(key, caller, callee, recording, resamplers)
+        if relayed:
+            self._tap(key, caller, callee, recording, resamplers)
+        else:
+            self._pairs[key] = _Pair(key, caller, callee, recording, resamplers)
         self.store.opened(recording, self.recorder.sample_rate, agent)
         log.info("call %d recorded to %s", key, recording.path)
         return recording
 
     def recording_of(self, key: int) -> Recording | None:
-        pair = self._pairs.get(key)
+        pair = self._pairs.get(key) or self._tapped.get(key)
         return None if pair is None else pair.recording
 
     def pause(self, key: int) -> bool:
-        """Silence in the file from the next tick (a card number); False if not recorded."""
-        pair = self._pairs.get(key)
-        if pair is None:
+        """Silence in the file from now on (a card number); False if not recorded."""
+        recording = self._up_to_now(key)
+        if recording is None:
             return False
-        self.recorder.pause(pair.recording)
-        self.store.paused(pair.recording, self._marks(pair.recording))
+        self.recorder.pause(recording)
+        self.store.paused(recording, self._marks(recording))
         return True
 
     def resume(self, key: int) -> bool:
-        pair = self._pairs.get(key)
-        if pair is None:
+        recording = self._up_to_now(key)
+        if recording is None:
             return False
-        self.recorder.resume(pair.recording)
-        self.store.paused(pair.recording, self._marks(pair.recording))
+        self.recorder.resume(recording)
+        self.store.paused(recording, self._marks(recording))
         return True
 
+    def _up_to_now(self, key: int) -> Recording | None:
+        """The recording of `key`, a relayed one fed with everything tapped until now first."""
+        tapped = self._tapped.get(key)
+        if tapped is not None:
+            self._drain([tapped], self._clock(), 0)
+            return tapped.recording
+        pair = self._pairs.get(key)
+        return None if pair is None else pair.recording
+
     def stop(self, key: int) -> None:
+        tapped = self._tapped.get(key)
+        if tapped is not None:
+            self._drain([tapped], self._clock(), 0)
+            self._untap(tapped)
+            self._close(tapped.recording)
         pair = self._pairs.pop(key, None)
         if pair is not None:
             self._close(pair.recording)
 
     def stop_all(self) -> None:
+        for key in list(self._tapped):
+            self.stop(key)
         for key in list(self._pairs):
             self._close(self._pairs.pop(key).recording)
         for mix in list(self._mixes):
             self._close_mix(mix)
+
+    # ---- relayed calls: packets tapped off the relay ------------------------------------
+    def _tap(
+        self,
+        key: int,
+        caller: MediaEndpoint,
+        callee: MediaEndpoint,
+        recording: Recording,
+        resamplers: tuple[ResampleStream, ResampleStream] | None,
+    ) -> None:
+        sides = (self.timeline.add_side(), self.timeline.add_side())
+        start = math.floor(self._clock() / TICK_S)
+        self._tapped[key] = _TapPair(key, caller, callee, recording, sides, resamplers, start)
+        caller.tap_packets(sides[0].packets)
+        callee.tap_packets(sides[1].packets)
+        if self._loop is not None and self._timer is None:
+            loop = self._loop
+            clock = TickClock(origin=loop.time(), period_s=DRAIN_TICKS * TICK_S)
+            self._timer = TickTimer(loop, self._drain_due, clock)
+            self._timer.start()
+
+    def _untap(self, pair: _TapPair) -> None:
+        del self._tapped[pair.key]
+        for endpoint, side in zip((pair.caller, pair.callee), pair.sides, strict=True):
+            endpoint.tap_packets(None)
+            self.timeline.remove_side(side)
+        if not self._tapped and self._timer is not None:
+            self._timer.close()  # an idle switch does not wake up for nothing
+            self._timer = None
+
+    def _drain_due(self, due: TicksDue) -> None:
+        self.drain()
+
+    def drain(self, now: float | None = None) -> None:
+        """Place every relayed call's tapped packets and feed the recorder up to
+        `HOLDBACK_TICKS` before `now` (the process clock); the timer calls it."""
+        pairs = []
+        for pair in list(self._tapped.values()):
+            if pair.caller.closed or pair.callee.closed:
+                self.stop(pair.key)  # the call's media went: the recording ends
+            else:
+                pairs.append(pair)
+        if pairs:
+            self._drain(pairs, self._clock() if now is None else now, HOLDBACK_TICKS)
+
+    def _drain(self, pairs: list[_TapPair], now: float, holdback: int) -> None:
+        self.timeline.place(
+            [side for pair in pairs for side in pair.sides],
+            [pair.fed * TICK_SAMPLES for pair in pairs for _ in pair.sides],
+        )
+        upto = math.floor(now / TICK_S) - holdback  # ticks before it are final
+        due = [pair for pair in pairs if pair.fed < upto]
+        if not due:
+            return
+        recorder, timeline = self.recorder, self.timeline
+        resample = recorder.sample_rate != ENGINE_RATE_HZ
+        for tick in range(min(pair.fed for pair in due), upto):
+            fed = [pair for pair in due if pair.fed <= tick]
+            frames = timeline.take(
+                [pair.sides[0].row for pair in fed], [pair.sides[1].row for pair in fed], tick
+            )
+            if resample:
+                streams = [s for pair in fed for s in pair.resamplers or ()]
+                sides = frames.transpose(0, 2, 1).reshape(2 * len(fed), -1)
+                sides = resample_many(streams, np.ascontiguousarray(sides))
+                frames = np.ascontiguousarray(sides.reshape(len(fed), 2, -1).transpose(0, 2, 1))
+            recorder.feed(np.array([pair.recording.slot for pair in fed], dtype=np.intp), frames)
+            recorder.flush_due()
+        for pair in due:
+            pair.fed = upto
 
     # ---- the engine tap ---------------------------------------------------------------
     def tap(self, frames: TickFrames) -> None:

@@ -344,6 +344,7 @@ class _RtpSocket(_Socket):
         "out_ssrc",
         "packets",
         "pending",
+        "recorded",
         "remapping",
         "rewrite_ssrc",
         "seq_offset",
@@ -384,6 +385,8 @@ class _RtpSocket(_Socket):
         # RFC 4733 packets of this payload type go to `event_tap` first; True swallows one.
         self.event_pt = -1
         self.event_tap: Callable[[bytes], bool] | None = None
+        # A recorded relayed call's side (media/packet_tap.py): (packet, transit) per packet.
+        self.recorded: list[tuple[bytes, float]] | None = None
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.received += 1
@@ -402,6 +405,9 @@ class _RtpSocket(_Socket):
         self.transit = transit
         if step < JITTER_MAX_STEP:  # not the first packet, a wrap or a restart of the sender
             self.jitter += (step - self.jitter) * 0.0625  # RFC 3550 A.8: gain 1/16
+        recorded = self.recorded
+        if recorded is not None:
+            recorded.append((data, transit))
         if seq == self.expected_seq:
             self.expected_seq = (seq + 1) & 0xFFFF
         else:
@@ -682,6 +688,11 @@ class MediaEndpoint:
         per-packet cost without a tap is one attribute test."""
         self._rtp.event_pt = payload_type
         self._rtp.event_tap = tap
+
+    def tap_packets(self, packets: list[tuple[bytes, float]] | None) -> None:
+        """Append every RTP packet received from the latched source, whatever its route, to
+        `packets` as (datagram, transit: arrival x 8000 - its timestamp); None stops."""
+        self._rtp.recorded = packets
 
     def unroute(self) -> None:
         """UNROUTED: stop relaying to and from this endpoint (a bridge partner is left

@@ -145,8 +145,9 @@ class Recorder:
         self._paused_ticks: NDArray[np.bool_] = np.zeros((capacity, chunk_ticks), dtype=np.bool_)
         self._fill: NDArray[np.intp] = np.zeros(capacity, dtype=np.intp)  # ticks buffered
         self._ticks: NDArray[np.int64] = np.zeros(capacity, dtype=np.int64)  # fed since start
-        # The fill at which a slot is written next.
+        # The fill at which a slot is written next, and at which it is written after that.
         self._due_at: NDArray[np.intp] = np.full(capacity, chunk_ticks, dtype=np.intp)
+        self._write_at: NDArray[np.intp] = np.full(capacity, chunk_ticks, dtype=np.intp)
         self._paused: NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)
         self._active: NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)
         self._free = list(range(capacity - 1, -1, -1))
@@ -166,8 +167,14 @@ class Recorder:
         callee: str,
         layout: ChannelLayout,
         start_ts: float,
+        lag_ticks: int = 0,
     ) -> Recording:
-        """Create the file and take a slot; the engine feeds `recording.slot` from now on."""
+        """Create the file and take a slot; the engine feeds `recording.slot` from now on.
+
+        `lag_ticks`: how far behind the clock it is fed at most (a packet tap's hold-back); it
+        is written that much sooner, so a kill still loses at most a second."""
+        if not 0 <= lag_ticks < self.chunk_ticks:
+            raise ValueError(f"lag_ticks must be 0 .. {self.chunk_ticks - 1}")
         raw = self._create(recording_path(start_ts, caller, callee, call_id))
         relative = Path(str(raw.name)).relative_to(self.root).as_posix()
         channels = 2 if layout is ChannelLayout.STEREO else 1
@@ -184,7 +191,9 @@ class Recorder:
         slot = self._free.pop()
         # Stagger the first write over the chunk, so that recordings started together (a bench,
         # a restart) do not all write in the same tick afterwards.
-        self._due_at[slot] = 1 + self._started % self.chunk_ticks
+        write_at = self.chunk_ticks - lag_ticks
+        self._write_at[slot] = write_at
+        self._due_at[slot] = 1 + self._started % write_at
         self._started += 1
         # Touch the slot's second of buffer now: the page faults of fresh memory (up to 60 us
         # each here) belong to call setup, not to a tick where many recordings begin.
@@ -266,7 +275,7 @@ class Recorder:
             recording = self._recordings.get(slot)
             if recording is not None:
                 self._flush(recording)
-                self._due_at[slot] = self.chunk_ticks
+                self._due_at[slot] = self._write_at[slot]
         return len(due)
 
     def stop(self, recording: Recording) -> RecordingSummary:
@@ -365,6 +374,7 @@ class Recorder:
         self._fill = _grown(self._fill, new, 0)
         self._ticks = _grown(self._ticks, new, 0)
         self._due_at = _grown(self._due_at, new, self.chunk_ticks)
+        self._write_at = _grown(self._write_at, new, self.chunk_ticks)
         self._paused = _grown(self._paused, new, False)
         self._active = _grown(self._active, new, False)
         self._free.extend(range(new - 1, old - 1, -1))
