@@ -145,9 +145,7 @@ def _oracle(arrivals: list[tuple[float, bytes]], ticks: int) -> list[np.ndarray 
     return out
 
 
-def test_tapped_recording_matches_the_engine_path_sample_for_sample_with_reorder_loss_and_wrap() -> (
-    None
-):
+def test_tapped_file_matches_the_engine_path_sample_for_sample_with_reorder_loss_and_wrap() -> None:
     root = Path(tempfile.mkdtemp())
     taps, store, clock = _taps(root)
     caller, callee = Endpoint(), Endpoint()
