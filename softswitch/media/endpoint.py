@@ -405,9 +405,6 @@ class _RtpSocket(_Socket):
         self.transit = transit
         if step < JITTER_MAX_STEP:  # not the first packet, a wrap or a restart of the sender
             self.jitter += (step - self.jitter) * 0.0625  # RFC 3550 A.8: gain 1/16
-        recorded = self.recorded
-        if recorded is not None:
-            recorded.append((data, transit))
         if seq == self.expected_seq:
             self.expected_seq = (seq + 1) & 0xFFFF
         else:
@@ -418,7 +415,11 @@ class _RtpSocket(_Socket):
         send = self.send
         if send is None:
             self._drop()
-        elif self.remapping:
+            return
+        recorded = self.recorded
+        if recorded is not None:
+            recorded.append((data, transit))
+        if self.remapping:
             self._send_remapped(send, data, seq)
         else:
             send(data, self.dest)
@@ -690,8 +691,9 @@ class MediaEndpoint:
         self._rtp.event_tap = tap
 
     def tap_packets(self, packets: list[tuple[bytes, float]] | None) -> None:
-        """Append every RTP packet received from the latched source, whatever its route, to
-        `packets` as (datagram, transit: arrival x 8000 - its timestamp); None stops."""
+        """Append every RTP audio packet this endpoint passes on (relayed, or handed to its
+        consumer) to `packets` as (datagram, transit: arrival x 8000 - its timestamp), so a
+        recording holds what the other party or the engine got; None stops."""
         self._rtp.recorded = packets
 
     def unroute(self) -> None:

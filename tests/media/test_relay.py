@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 
 import pytest
 from phones import (
@@ -469,5 +470,36 @@ def test_pairs_bound_ahead_serve_open_endpoint_when_the_range_is_used_up(run: Ru
         finally:
             await relay.aclose()
         assert ports.in_use == 0
+
+    run(main())
+
+
+def test_a_tapped_endpoint_lists_what_it_passes_on_with_its_arrival(run: Runner) -> None:
+    """The recording tap of a relayed call (media/packet_tap.py): what was relayed, in arrival
+    order, each with its arrival on the monotonic clock; what a direction drops is not listed."""
+
+    async def main() -> None:
+        relay = make_relay()
+        a, b, pa, pb = await bridged_call(relay)
+        tapped: list[tuple[bytes, float]] = []
+        a.tap_packets(tapped)
+        before = time.monotonic()
+        sent = [rtp(10 + i, 160 * i, 0xA, bytes([i]) * 160) for i in range(5)]
+        for packet in sent:
+            pa.send_to(a, packet)
+        got = [(await pb.recv())[0] for _ in range(5)]
+        after = time.monotonic()
+        assert got == sent and [data for data, _ in tapped] == sent
+        for i, (_, transit) in enumerate(tapped):
+            assert before * 8000 <= transit + 160 * i <= after * 8000
+        relay.set_direction(a, Direction.SENDONLY)  # what A sends is dropped: not recorded
+        pa.send_to(a, rtp(15, 800, 0xA))
+        await wait_until(lambda: a.stats().dropped_direction == 1)
+        a.tap_packets(None)
+        relay.set_direction(a, Direction.SENDRECV)
+        pa.send_to(a, rtp(16, 960, 0xA))
+        assert (await pb.recv())[0] == rtp(16, 960, 0xA)
+        assert len(tapped) == 5
+        await relay.aclose()
 
     run(main())
