@@ -480,7 +480,7 @@ def test_a_tapped_endpoint_lists_what_it_passes_on_with_its_arrival(run: Runner)
 
     async def main() -> None:
         relay = make_relay()
-        a, b, pa, pb = await bridged_call(relay)
+        a, _, pa, pb = await bridged_call(relay)
         tapped: list[tuple[bytes, float]] = []
         a.tap_packets(tapped)
         before = time.monotonic()
