@@ -213,7 +213,7 @@ class SoftswitchRelay(RelayPeer):
 
 
 class RecordingSoftswitchRelay(SoftswitchRelay):
-    """The switch recording every call: both legs in the tick engine (decode, record, encode)."""
+    """The switch recording every call: relayed, each packet tapped and placed in the file."""
 
     name = "softswitch-recording"
     switch_class = RecordingSoftswitch
