@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import chain
 from typing import Final
 
 import numpy as np
@@ -40,10 +41,13 @@ RING_TICKS: Final = 128  # 2.56 s of samples per side: hold-back and early packe
 RING_SAMPLES: Final = RING_TICKS * TICK_SAMPLES
 REANCHOR_SAMPLES: Final = 2400  # 300 ms between timestamp and arrival: the sender restarted
 DEFAULT_CAPACITY: Final = 64  # sides to start with; the ring doubles when all are taken
-# Payload type -> offset in _DECODE (RFC 3551 §6: static types of PCMU and PCMA).
-_LAW_OF_PT: Final = {0: 0, 8: 256}
+# µ-law codes at 0-255, A-law at 256-511 (RFC 3551 §6: static payload types 0 and 8).
 _DECODE: Final = np.concatenate([ULAW_DECODE, ALAW_DECODE]).astype(np.int16)
-_TIMESTAMP_SSRC = struct.Struct("!II")
+_HEADER_BYTES: Final = np.arange(12)
+_BIG_ENDIAN: Final = np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+# Rounds of re-anchoring, one stray per stream per round; past them (a stream whose every
+# packet strays) the batch is placed one packet at a time.
+_MAX_REANCHOR_ROUNDS: Final = 4
 _EXTENSION_WORDS = struct.Struct("!H")
 
 Tapped = list[tuple[bytes, float]]
@@ -78,6 +82,34 @@ def _payload_bounds(data: bytes, first: int) -> tuple[int, int] | None:
     return (start, end) if start < end else None
 
 
+def _one_by_one(
+    sides: Sequence[TapSide],
+    side_of: NDArray[np.int64],
+    timestamps: NDArray[np.int64],
+    ssrcs: NDArray[np.int64],
+    arrivals: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """`PacketTimeline._positions`' rule, one packet after the other (the sides' state is
+    read, not changed)."""
+    state: dict[int, tuple[int, int, int]] = {}
+    positions = []
+    for index, timestamp, ssrc, arrival in zip(
+        side_of.tolist(), timestamps.tolist(), ssrcs.tolist(), arrivals.tolist(), strict=True
+    ):
+        side = sides[index]
+        last_ssrc, last_ts, last_position = state.get(
+            index, (side.ssrc, side.last_timestamp, side.position)
+        )
+        position = arrival
+        if ssrc == last_ssrc:
+            step = ((timestamp - last_ts + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
+            if abs(last_position + step - arrival) <= REANCHOR_SAMPLES:
+                position = last_position + step
+        state[index] = (ssrc, timestamp, position)
+        positions.append(position)
+    return np.array(positions, dtype=np.int64)
+
+
 class PacketTimeline:
     """The ring of samples of every tapped side: `place` writes packets in, `take` reads ticks
     out and clears them. `int16[sides, RING_TICKS, TICK_SAMPLES]`, tick t in column t % RING."""
@@ -106,72 +138,114 @@ class PacketTimeline:
 
     def place(self, sides: Sequence[TapSide], floors: Sequence[int]) -> None:
         """Decode the packets tapped on `sides` into the ring; `floors[i]` is the first sample
-        of side i not yet final. The sides' lists are emptied."""
-        payloads: list[bytes] = []
-        starts: list[int] = []
-        rows: list[int] = []
-        laws: list[int] = []
-        dropped = 0
-        for side, floor in zip(sides, floors, strict=True):
-            packets = side.packets
-            if not packets:
-                continue
-            ceiling = floor + RING_SAMPLES
-            row = side.row
-            for data, transit in packets:
-                if len(data) < 12:  # no RTP header (the relay taps none such)
-                    dropped += 1
-                    continue
-                first = data[0]
-                law = _LAW_OF_PT.get(data[1] & 0x7F)
-                if law is None or first >> 6 != 2:
-                    dropped += 1
-                    continue
-                timestamp, ssrc = _TIMESTAMP_SSRC.unpack_from(data, 4)
-                if first == 0x80:
-                    start, end = 12, len(data)
-                else:
-                    bounds = _payload_bounds(data, first)
-                    if bounds is None:
-                        dropped += 1
-                        continue
-                    start, end = bounds
-                arrival = int(transit + timestamp)
-                if ssrc != side.ssrc:
-                    side.ssrc = ssrc
-                    position = arrival
-                else:
-                    step = ((timestamp - side.last_timestamp + 0x8000_0000) & 0xFFFF_FFFF) - (
-                        0x8000_0000
-                    )
-                    position = side.position + step
-                    if abs(position - arrival) > REANCHOR_SAMPLES:
-                        position = arrival
-                side.last_timestamp = timestamp
-                side.position = position
-                if position < floor or position + end - start > ceiling:
-                    dropped += 1
-                    continue
-                payloads.append(data[start:end] if start or end != len(data) else data)
-                starts.append(position)
-                rows.append(row)
-                laws.append(law)
-            packets.clear()
-        self.dropped += dropped
-        if not payloads:
+        of side i not yet final. The sides' lists are emptied.
+
+        Every packet of every side in one set of array operations: the per-packet Python work
+        is gathering the lists (the relay path's budget is a few microseconds a packet)."""
+        counts = [len(side.packets) for side in sides]
+        total = sum(counts)
+        if not total:
             return
-        self.placed += len(payloads)
-        lengths = np.fromiter(map(len, payloads), dtype=np.intp, count=len(payloads))
-        codes = np.frombuffer(b"".join(payloads), dtype=np.uint8).astype(np.intp)
-        if any(laws):
-            codes += np.repeat(np.array(laws, dtype=np.intp), lengths)
-        # Each byte's sample: its packet's position plus its index in the packet.
-        firsts = np.cumsum(lengths) - lengths
-        positions = np.repeat(np.array(starts, dtype=np.int64) - firsts, lengths)
-        positions += np.arange(codes.size, dtype=np.int64)
-        flat = np.repeat(np.array(rows, dtype=np.int64) * RING_SAMPLES, lengths)
-        flat += positions % RING_SAMPLES
+        tapped = list(chain.from_iterable(side.packets for side in sides))
+        for side in sides:
+            side.packets.clear()
+        datas, transits = zip(*tapped, strict=True)
+        lengths = np.fromiter(map(len, datas), dtype=np.int64, count=total)
+        blob = np.frombuffer(b"".join(datas), dtype=np.uint8)
+        offsets = np.cumsum(lengths) - lengths
+        ok = lengths >= 12
+        if not ok.any():
+            self.dropped += total
+            return
+        header = blob[np.minimum(offsets[:, None] + _HEADER_BYTES, blob.size - 1)].astype(np.int64)
+        first, payload_type = header[:, 0], header[:, 1] & 0x7F
+        ok &= (first >> 6 == 2) & ((payload_type == 0) | (payload_type == 8))
+        starts = np.full(total, 12, dtype=np.int64)
+        ends = lengths.copy()
+        for index in np.flatnonzero(ok & (first != 0x80)).tolist():  # CSRC, extension, padding
+            bounds = _payload_bounds(datas[index], int(first[index]))
+            if bounds is None:
+                ok[index] = False
+            else:
+                starts[index], ends[index] = bounds
+        valid = np.flatnonzero(ok)
+        self.dropped += total - valid.size
+        if not valid.size:
+            return
+        header = header[valid]
+        timestamp = header[:, 4:8] @ _BIG_ENDIAN
+        ssrc = header[:, 8:12] @ _BIG_ENDIAN
+        side_of = np.repeat(np.arange(len(sides)), counts)[valid]
+        arrival = (np.array(transits, dtype=np.float64)[valid] + timestamp).astype(np.int64)
+        position = self._positions(sides, side_of, timestamp, ssrc, arrival)
+        floor = np.asarray(floors, dtype=np.int64)[side_of]
+        starts, ends = starts[valid], ends[valid]
+        sizes = ends - starts
+        keep = (position >= floor) & (position + sizes <= floor + RING_SAMPLES)
+        self.dropped += valid.size - int(keep.sum())
+        if not keep.any():
+            return
+        self.placed += int(keep.sum())
+        sizes = sizes[keep]
+        # Each payload byte: where it is in the blob, its law, and its sample in the ring.
+        before = np.cumsum(sizes) - sizes
+        byte = np.arange(int(sizes.sum()), dtype=np.int64)
+        source = np.repeat((offsets[valid] + starts)[keep] - before, sizes) + byte
+        law = np.where(payload_type[valid][keep] == 8, 256, 0)
+        codes = blob[source].astype(np.intp) + np.repeat(law, sizes)
+        sample = np.repeat(position[keep] - before, sizes) + byte
+        rows = np.array([side.row for side in sides], dtype=np.int64)[side_of[keep]]
+        flat = np.repeat(rows * RING_SAMPLES, sizes) + sample % RING_SAMPLES
         self._ring.reshape(-1)[flat] = _DECODE[codes]
+
+    @staticmethod
+    def _positions(
+        sides: Sequence[TapSide],
+        side_of: NDArray[np.int64],
+        timestamp: NDArray[np.int64],
+        ssrc: NDArray[np.int64],
+        arrival: NDArray[np.int64],
+    ) -> NDArray[np.int64]:
+        """Each packet's sample: its stream's anchor plus the unwrapped timestamp steps since,
+        the anchor being a new SSRC's first packet (or one whose timestamp strayed from its
+        arrival) placed where it arrived. Leaves each side's stream state at its last packet."""
+        count = side_of.size
+        opens = np.ones(count, dtype=np.bool_)  # a side's first packet in this batch
+        opens[1:] = side_of[1:] != side_of[:-1]
+        previous_ts = np.empty(count, dtype=np.int64)
+        previous_ts[1:] = timestamp[:-1]
+        previous_ssrc = np.empty(count, dtype=np.int64)
+        previous_ssrc[1:] = ssrc[:-1]
+        carried = np.zeros(count, dtype=np.int64)  # the side's last position, at its opens
+        for index in np.flatnonzero(opens).tolist():
+            side = sides[int(side_of[index])]
+            previous_ts[index] = side.last_timestamp
+            previous_ssrc[index] = side.ssrc
+            carried[index] = side.position
+        step = ((timestamp - previous_ts + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
+        steps = np.cumsum(step)
+        anchor = ssrc != previous_ssrc
+        for _ in range(_MAX_REANCHOR_ROUNDS):
+            segment = anchor | opens
+            head = np.flatnonzero(segment)[np.cumsum(segment) - 1]  # each packet's segment start
+            start = np.where(anchor, arrival, carried + step)[head]
+            position: NDArray[np.int64] = start + steps - steps[head]
+            strayed = np.flatnonzero(np.abs(position - arrival) > REANCHOR_SAMPLES)
+            if not strayed.size:
+                break
+            # The first stray of each segment becomes an anchor; the rest follow from it.
+            _, first = np.unique(head[strayed], return_index=True)
+            anchor[strayed[first]] = True
+        else:  # strays in every round: garbage, or a sender restarting its clock each packet
+            position = _one_by_one(sides, side_of, timestamp, ssrc, arrival)
+        closes = np.ones(count, dtype=np.bool_)
+        closes[:-1] = side_of[1:] != side_of[:-1]
+        for index in np.flatnonzero(closes).tolist():
+            side = sides[int(side_of[index])]
+            side.ssrc = int(ssrc[index])
+            side.last_timestamp = int(timestamp[index])
+            side.position = int(position[index])
+        return position
 
     def take(self, left: Sequence[int], right: Sequence[int], tick: int) -> NDArray[np.int16]:
         """Tick `tick` of the rows `left[i]` and `right[i]` as `int16[len, TICK_SAMPLES, 2]`

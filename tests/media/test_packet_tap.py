@@ -25,7 +25,14 @@ from spectrum import peaks_hz, sine
 
 from softswitch.media.call_recording import DRAIN_TICKS, RecordingTaps
 from softswitch.media.jitter import Frame, JitterBuffer, Lost
-from softswitch.media.packet_tap import PacketTimeline
+from softswitch.media.packet_tap import (
+    _DECODE,
+    REANCHOR_SAMPLES,
+    RING_SAMPLES,
+    PacketTimeline,
+    TapSide,
+    _payload_bounds,
+)
 from softswitch.media.recorder import Recorder
 from softswitch_codecs.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
@@ -75,6 +82,33 @@ class Endpoint:
 
 def packet(seq: int, timestamp: int, ssrc: int, payload: bytes, pt: int = 0) -> bytes:
     return struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
+
+
+def place_one_by_one(ring: np.ndarray, side: TapSide, floor: int) -> None:
+    """The placement rule written out packet by packet: the reference `place` must equal."""
+    for data, transit in side.packets:
+        if len(data) < 12 or data[0] >> 6 != 2 or data[1] & 0x7F not in (0, 8):
+            continue
+        bounds = (12, len(data)) if data[0] == 0x80 else _payload_bounds(data, data[0])
+        if bounds is None:
+            continue
+        timestamp, ssrc = struct.unpack_from("!II", data, 4)
+        arrival = int(transit + timestamp)
+        if ssrc != side.ssrc:
+            position = arrival
+        else:
+            step = ((timestamp - side.last_timestamp + 2**31) % 2**32) - 2**31
+            position = side.position + step
+            if abs(position - arrival) > REANCHOR_SAMPLES:
+                position = arrival
+        side.ssrc, side.last_timestamp, side.position = ssrc, timestamp, position
+        start, end = bounds
+        if position < floor or position + end - start > floor + RING_SAMPLES:
+            continue
+        law = 256 if data[1] & 0x7F == 8 else 0
+        for offset, code in enumerate(data[start:end]):
+            ring[(position + offset) % RING_SAMPLES] = _DECODE[code + law]
+    side.packets.clear()
 
 
 class Clock:
@@ -302,3 +336,69 @@ def test_a_closed_endpoint_ends_the_recording_and_untaps_both_sides() -> None:
     assert caller.packets is None and callee.packets is None
     assert store.events[-1][0] == "closed"
     assert store.events[-1][1].duration_s == pytest.approx(2 * DRAIN_TICKS * 0.02)
+
+
+_streams = st.lists(
+    st.tuples(
+        st.integers(0, 2**32 - 1),  # first timestamp
+        st.sampled_from([0x11, 0x22]),  # SSRC
+        st.lists(
+            st.tuples(
+                st.integers(-3, 3),  # frames the timestamp moves (0: a duplicate, < 0: late)
+                st.floats(0.0, 0.05),  # arrival jitter, s
+                st.sampled_from([0, 8, 101]),  # PCMU, PCMA, an RFC 4733 event
+                st.booleans(),  # a jump of the sender's clock (a restart)
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_streams, st.integers(0, 3))
+def test_placing_every_side_at_once_equals_placing_packet_by_packet(
+    streams: list[tuple[int, int, list[tuple[int, float, int, bool]]]], batches: int
+) -> None:
+    """Streams with reordering, duplicates, wraps, clock jumps, SSRC changes and events, over
+    several batches and two sides: the vectorised `place` and the rule one packet at a time."""
+    timeline = PacketTimeline(capacity=2)
+    sides = [timeline.add_side(), timeline.add_side()]
+    references = [TapSide(0), TapSide(1)]
+    rings = [np.zeros(RING_SAMPLES, np.int16), np.zeros(RING_SAMPLES, np.int16)]
+    floor = 1_000_000 * SAMPLES
+    for number, (first_ts, ssrc, packets) in enumerate(streams):
+        timestamp = first_ts
+        arrival_s = floor / 8000 + 0.02 * number
+        for step, jitter, pt, jump in packets:
+            timestamp = (timestamp + step * SAMPLES + (10**9 if jump else 0)) % 2**32
+            arrival_s += 0.02
+            payload = bytes((timestamp + k) % 256 for k in range(SAMPLES))
+            data = packet(number, timestamp, ssrc, payload, pt)
+            transit = (arrival_s + jitter) * 8000 - timestamp
+            for side, reference, later in zip(sides, references, (0, 4000), strict=True):
+                side.packets.append((data, transit + later))  # the second side 0.5 s later
+                reference.packets.append((data, transit + later))
+        if batches and number % (batches + 1) == batches:
+            timeline.place(sides, [floor, floor])
+            for reference, ring in zip(references, rings, strict=True):
+                place_one_by_one(ring, reference, floor)
+    timeline.place(sides, [floor, floor])
+    for reference, ring in zip(references, rings, strict=True):
+        place_one_by_one(ring, reference, floor)
+    # Column t % RING of side i is ring[i][t*160 : (t+1)*160] of the reference.
+    ticks = np.arange(RING_SAMPLES // SAMPLES) + floor // SAMPLES
+    for side, reference, ring in zip(sides, references, rings, strict=True):
+        got = np.concatenate(
+            [timeline.take([side.row], [side.row], int(t))[0, :, 0] for t in ticks]
+        )
+        start = (floor // SAMPLES) % (RING_SAMPLES // SAMPLES) * SAMPLES
+        assert np.array_equal(got, np.roll(ring, -start))
+        assert (side.ssrc, side.last_timestamp, side.position) == (
+            reference.ssrc,
+            reference.last_timestamp,
+            reference.position,
+        )
