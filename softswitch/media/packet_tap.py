@@ -43,7 +43,7 @@ REANCHOR_SAMPLES: Final = 2400  # 300 ms between timestamp and arrival: the send
 DEFAULT_CAPACITY: Final = 64  # sides to start with; the ring doubles when all are taken
 # µ-law codes at 0-255, A-law at 256-511 (RFC 3551 §6: static payload types 0 and 8).
 _DECODE: Final = np.concatenate([ULAW_DECODE, ALAW_DECODE]).astype(np.int16)
-_HEADER_BYTES: Final = np.arange(12)
+_SSRC, _TIMESTAMP, _POSITION = 0, 1, 2  # columns of PacketTimeline._streams
 _BIG_ENDIAN: Final = np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
 # Rounds of re-anchoring, one stray per stream per round; past them (a stream whose every
 # packet strays) the batch is placed one packet at a time.
@@ -55,16 +55,13 @@ Tapped = list[tuple[bytes, float]]
 
 
 class TapSide:
-    """One side of a recorded call: the list the relay fills, and where its stream is placed."""
+    """One side of a recorded call: the list the relay fills, and its row of the timeline."""
 
-    __slots__ = ("last_timestamp", "packets", "position", "row", "ssrc")
+    __slots__ = ("packets", "row")
 
     def __init__(self, row: int) -> None:
-        self.row = row  # its row of the ring
+        self.row = row
         self.packets: Tapped = []
-        self.ssrc = -1  # never a 32-bit SSRC: the first packet anchors the stream
-        self.last_timestamp = 0
-        self.position = 0  # sample (8 kHz, process clock) of the last packet's timestamp
 
 
 def _payload_bounds(data: bytes, first: int) -> tuple[int, int] | None:
@@ -83,29 +80,26 @@ def _payload_bounds(data: bytes, first: int) -> tuple[int, int] | None:
 
 
 def _one_by_one(
-    sides: Sequence[TapSide],
-    side_of: NDArray[np.int64],
+    streams: NDArray[np.int64],
+    rows: NDArray[np.int64],
     timestamps: NDArray[np.int64],
     ssrcs: NDArray[np.int64],
     arrivals: NDArray[np.int64],
 ) -> NDArray[np.int64]:
-    """`PacketTimeline._positions`' rule, one packet after the other (the sides' state is
-    read, not changed)."""
+    """`PacketTimeline._positions`' rule, one packet after the other, from each row's stream
+    state in `streams` (not changed)."""
     state: dict[int, tuple[int, int, int]] = {}
     positions = []
-    for index, timestamp, ssrc, arrival in zip(
-        side_of.tolist(), timestamps.tolist(), ssrcs.tolist(), arrivals.tolist(), strict=True
+    for row, timestamp, ssrc, arrival in zip(
+        rows.tolist(), timestamps.tolist(), ssrcs.tolist(), arrivals.tolist(), strict=True
     ):
-        side = sides[index]
-        last_ssrc, last_ts, last_position = state.get(
-            index, (side.ssrc, side.last_timestamp, side.position)
-        )
+        last_ssrc, last_ts, last_position = state.get(row) or tuple(streams[row].tolist())
         position = arrival
         if ssrc == last_ssrc:
             step = ((timestamp - last_ts + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
             if abs(last_position + step - arrival) <= REANCHOR_SAMPLES:
                 position = last_position + step
-        state[index] = (ssrc, timestamp, position)
+        state[row] = (ssrc, timestamp, position)
         positions.append(position)
     return np.array(positions, dtype=np.int64)
 
@@ -119,6 +113,10 @@ class PacketTimeline:
             (capacity, RING_TICKS, TICK_SAMPLES), dtype=np.int16
         )
         self._free = list(range(capacity - 1, -1, -1))
+        # Per row, where its stream stands: SSRC (-1 before the first packet, never a 32-bit
+        # SSRC), the last packet's timestamp and its sample (8 kHz, the process clock).
+        self._streams: NDArray[np.int64] = np.zeros((capacity, 3), dtype=np.int64)
+        self._streams[:, _SSRC] = -1
         self.placed = 0  # packets written into the ring
         self.dropped = 0  # tapped packets that were too late, too early or not G.711
 
@@ -128,11 +126,21 @@ class PacketTimeline:
             bigger = np.zeros((old * 2, *self._ring.shape[1:]), dtype=np.int16)
             bigger[:old] = self._ring
             self._ring = bigger
+            streams = np.zeros((old * 2, 3), dtype=np.int64)
+            streams[:, _SSRC] = -1
+            streams[:old] = self._streams
+            self._streams = streams
             self._free.extend(range(old * 2 - 1, old - 1, -1))
         return TapSide(self._free.pop())
 
+    def stream(self, side: TapSide) -> tuple[int, int, int]:
+        """(SSRC or -1, last timestamp, its sample): where the side's stream stands."""
+        ssrc, timestamp, position = self._streams[side.row].tolist()
+        return ssrc, timestamp, position
+
     def remove_side(self, side: TapSide) -> None:
         self._ring[side.row] = 0
+        self._streams[side.row] = (-1, 0, 0)
         side.packets.clear()
         self._free.append(side.row)
 
@@ -140,8 +148,9 @@ class PacketTimeline:
         """Decode the packets tapped on `sides` into the ring; `floors[i]` is the first sample
         of side i not yet final. The sides' lists are emptied.
 
-        Every packet of every side in one set of array operations: the per-packet Python work
-        is gathering the lists (the relay path's budget is a few microseconds a packet)."""
+        Headers, positions and decoding for every packet of every side at once; then one copy
+        into the ring per run of packets that follow each other (a side's batch, when nothing
+        was lost or reordered). Per packet in Python there is only slicing and joining."""
         counts = [len(side.packets) for side in sides]
         total = sum(counts)
         if not total:
@@ -150,16 +159,13 @@ class PacketTimeline:
         for side in sides:
             side.packets.clear()
         datas, transits = zip(*tapped, strict=True)
+        heads = b"".join([data[:12] for data in datas])
+        if len(heads) != 12 * total:  # a datagram shorter than a header (the relay taps none)
+            heads = b"".join([data[:12].ljust(12, b"\0") for data in datas])
+        header = np.frombuffer(heads, dtype=np.uint8).reshape(total, 12).astype(np.int64)
         lengths = np.fromiter(map(len, datas), dtype=np.int64, count=total)
-        blob = np.frombuffer(b"".join(datas), dtype=np.uint8)
-        offsets = np.cumsum(lengths) - lengths
-        ok = lengths >= 12
-        if not ok.any():
-            self.dropped += total
-            return
-        header = blob[np.minimum(offsets[:, None] + _HEADER_BYTES, blob.size - 1)].astype(np.int64)
         first, payload_type = header[:, 0], header[:, 1] & 0x7F
-        ok &= (first >> 6 == 2) & ((payload_type == 0) | (payload_type == 8))
+        ok = (lengths >= 12) & (first >> 6 == 2) & ((payload_type == 0) | (payload_type == 8))
         starts = np.full(total, 12, dtype=np.int64)
         ends = lengths.copy()
         for index in np.flatnonzero(ok & (first != 0x80)).tolist():  # CSRC, extension, padding
@@ -176,52 +182,88 @@ class PacketTimeline:
         timestamp = header[:, 4:8] @ _BIG_ENDIAN
         ssrc = header[:, 8:12] @ _BIG_ENDIAN
         side_of = np.repeat(np.arange(len(sides)), counts)[valid]
+        rows = np.array([side.row for side in sides], dtype=np.int64)[side_of]
         arrival = (np.array(transits, dtype=np.float64)[valid] + timestamp).astype(np.int64)
-        position = self._positions(sides, side_of, timestamp, ssrc, arrival)
+        position = self._positions(rows, timestamp, ssrc, arrival)
         floor = np.asarray(floors, dtype=np.int64)[side_of]
         starts, ends = starts[valid], ends[valid]
         sizes = ends - starts
         keep = (position >= floor) & (position + sizes <= floor + RING_SAMPLES)
-        self.dropped += valid.size - int(keep.sum())
-        if not keep.any():
+        kept = int(keep.sum())
+        self.dropped += valid.size - kept
+        if not kept:
             return
-        self.placed += int(keep.sum())
-        sizes = sizes[keep]
-        # Each payload byte: where it is in the blob, its law, and its sample in the ring.
-        before = np.cumsum(sizes) - sizes
-        byte = np.arange(int(sizes.sum()), dtype=np.int64)
-        source = np.repeat((offsets[valid] + starts)[keep] - before, sizes) + byte
-        law = np.where(payload_type[valid][keep] == 8, 256, 0)
-        codes = blob[source].astype(np.intp) + np.repeat(law, sizes)
-        sample = np.repeat(position[keep] - before, sizes) + byte
-        rows = np.array([side.row for side in sides], dtype=np.int64)[side_of[keep]]
-        flat = np.repeat(rows * RING_SAMPLES, sizes) + sample % RING_SAMPLES
-        self._ring.reshape(-1)[flat] = _DECODE[codes]
+        self.placed += kept
+        payload = np.frombuffer(
+            b"".join(
+                [
+                    datas[index][start:end]
+                    for index, start, end in zip(
+                        valid[keep].tolist(),
+                        starts[keep].tolist(),
+                        ends[keep].tolist(),
+                        strict=True,
+                    )
+                ]
+            ),
+            dtype=np.uint8,
+        )
+        sizes, position = sizes[keep], position[keep]
+        alaw = payload_type[valid][keep] == 8
+        if not alaw.any():
+            pcm = ULAW_DECODE[payload]
+        elif alaw.all():
+            pcm = ALAW_DECODE[payload]
+        else:
+            pcm = _DECODE[payload.astype(np.intp) + np.repeat(np.where(alaw, 256, 0), sizes)]
+        rows = rows[keep]
+        # Runs: a packet that starts in the ring where the one before it (same side) ended.
+        follows = np.zeros(kept, dtype=np.bool_)
+        follows[1:] = (rows[1:] == rows[:-1]) & (position[1:] == position[:-1] + sizes[:-1])
+        heads_at = np.flatnonzero(~follows)
+        before = np.cumsum(sizes) - sizes  # where each packet's samples start in `pcm`
+        run_ends = np.append(before[heads_at[1:]], pcm.size)
+        ring = self._ring.reshape(self._ring.shape[0], RING_SAMPLES)
+        for row, at, source, source_end in zip(
+            rows[heads_at].tolist(),
+            (position[heads_at] % RING_SAMPLES).tolist(),
+            before[heads_at].tolist(),
+            run_ends.tolist(),
+            strict=True,
+        ):
+            end = at + source_end - source
+            if end <= RING_SAMPLES:
+                ring[row, at:end] = pcm[source:source_end]
+            else:  # the run goes round the ring's end
+                split = source + RING_SAMPLES - at
+                ring[row, at:] = pcm[source:split]
+                ring[row, : end - RING_SAMPLES] = pcm[split:source_end]
 
-    @staticmethod
     def _positions(
-        sides: Sequence[TapSide],
-        side_of: NDArray[np.int64],
+        self,
+        rows: NDArray[np.int64],
         timestamp: NDArray[np.int64],
         ssrc: NDArray[np.int64],
         arrival: NDArray[np.int64],
     ) -> NDArray[np.int64]:
         """Each packet's sample: its stream's anchor plus the unwrapped timestamp steps since,
         the anchor being a new SSRC's first packet (or one whose timestamp strayed from its
-        arrival) placed where it arrived. Leaves each side's stream state at its last packet."""
-        count = side_of.size
+        arrival) placed where it arrived. Leaves each row's stream at its last packet."""
+        count = rows.size
         opens = np.ones(count, dtype=np.bool_)  # a side's first packet in this batch
-        opens[1:] = side_of[1:] != side_of[:-1]
+        opens[1:] = rows[1:] != rows[:-1]
+        closes = np.ones(count, dtype=np.bool_)
+        closes[:-1] = opens[1:]
+        streams = self._streams
+        opened = streams[rows[opens]]
         previous_ts = np.empty(count, dtype=np.int64)
         previous_ts[1:] = timestamp[:-1]
+        previous_ts[opens] = opened[:, _TIMESTAMP]
         previous_ssrc = np.empty(count, dtype=np.int64)
         previous_ssrc[1:] = ssrc[:-1]
+        previous_ssrc[opens] = opened[:, _SSRC]
         carried = np.zeros(count, dtype=np.int64)  # the side's last position, at its opens
-        for index in np.flatnonzero(opens).tolist():
-            side = sides[int(side_of[index])]
-            previous_ts[index] = side.last_timestamp
-            previous_ssrc[index] = side.ssrc
-            carried[index] = side.position
+        carried[opens] = opened[:, _POSITION]
         step = ((timestamp - previous_ts + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
         steps = np.cumsum(step)
         anchor = ssrc != previous_ssrc
@@ -237,14 +279,10 @@ class PacketTimeline:
             _, first = np.unique(head[strayed], return_index=True)
             anchor[strayed[first]] = True
         else:  # strays in every round: garbage, or a sender restarting its clock each packet
-            position = _one_by_one(sides, side_of, timestamp, ssrc, arrival)
-        closes = np.ones(count, dtype=np.bool_)
-        closes[:-1] = side_of[1:] != side_of[:-1]
-        for index in np.flatnonzero(closes).tolist():
-            side = sides[int(side_of[index])]
-            side.ssrc = int(ssrc[index])
-            side.last_timestamp = int(timestamp[index])
-            side.position = int(position[index])
+            position = _one_by_one(streams, rows, timestamp, ssrc, arrival)
+        streams[rows[closes]] = np.stack(
+            [ssrc[closes], timestamp[closes], position[closes]], axis=1
+        )
         return position
 
     def take(self, left: Sequence[int], right: Sequence[int], tick: int) -> NDArray[np.int16]:

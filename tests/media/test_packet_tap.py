@@ -30,7 +30,6 @@ from softswitch.media.packet_tap import (
     REANCHOR_SAMPLES,
     RING_SAMPLES,
     PacketTimeline,
-    TapSide,
     _payload_bounds,
 )
 from softswitch.media.recorder import Recorder
@@ -84,7 +83,17 @@ def packet(seq: int, timestamp: int, ssrc: int, payload: bytes, pt: int = 0) -> 
     return struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
 
 
-def place_one_by_one(ring: np.ndarray, side: TapSide, floor: int) -> None:
+@dataclass
+class Reference:
+    """One side for `place_one_by_one`: its packets and where its stream stands."""
+
+    packets: list[tuple[bytes, float]] = field(default_factory=list)
+    ssrc: int = -1
+    last_timestamp: int = 0
+    position: int = 0
+
+
+def place_one_by_one(ring: np.ndarray, side: Reference, floor: int) -> None:
     """The placement rule written out packet by packet: the reference `place` must equal."""
     for data, transit in side.packets:
         if len(data) < 12 or data[0] >> 6 != 2 or data[1] & 0x7F not in (0, 8):
@@ -367,7 +376,7 @@ def test_placing_every_side_at_once_equals_placing_packet_by_packet(
     several batches and two sides: the vectorised `place` and the rule one packet at a time."""
     timeline = PacketTimeline(capacity=2)
     sides = [timeline.add_side(), timeline.add_side()]
-    references = [TapSide(0), TapSide(1)]
+    references = [Reference(), Reference()]
     rings = [np.zeros(RING_SAMPLES, np.int16), np.zeros(RING_SAMPLES, np.int16)]
     floor = 1_000_000 * SAMPLES
     for number, (first_ts, ssrc, packets) in enumerate(streams):
@@ -397,7 +406,7 @@ def test_placing_every_side_at_once_equals_placing_packet_by_packet(
         )
         start = (floor // SAMPLES) % (RING_SAMPLES // SAMPLES) * SAMPLES
         assert np.array_equal(got, np.roll(ring, -start))
-        assert (side.ssrc, side.last_timestamp, side.position) == (
+        assert timeline.stream(side) == (
             reference.ssrc,
             reference.last_timestamp,
             reference.position,
