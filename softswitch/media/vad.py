@@ -77,8 +77,10 @@ class SpeechDetector:
         data = memoryview(loud.tobytes())
         size = self._frame_bytes
         is_speech = self._vad.is_speech
-        for row, index in enumerate(indices.tolist()):
-            decided[index] = is_speech(data[row * size : (row + 1) * size], VAD_RATE_HZ)
+        decided[indices] = [
+            is_speech(data[start : start + size], VAD_RATE_HZ)
+            for start in range(0, len(data), size)
+        ]
         return decided
 
 
