@@ -56,6 +56,11 @@ Pcm = NDArray[np.int16]
 ENGINE_RATE_HZ = 8000
 DRAIN_TICKS = 5  # relayed calls' tapped packets are placed every 100 ms
 HOLDBACK_TICKS = 4  # and fed 80 ms behind the clock: a packet up to 100 ms late keeps its place
+# Relayed recordings are written LAG_TICKS before their second is full (so a kill loses at most
+# a second), and a drain feeds at most _FLUSH_EVERY_TICKS ticks between writes: never more than
+# a second's buffer.
+LAG_TICKS = DRAIN_TICKS + HOLDBACK_TICKS + 1
+_FLUSH_EVERY_TICKS = LAG_TICKS - 2
 
 
 class RecordingStore(Protocol):
@@ -149,7 +154,7 @@ class RecordingTaps:
                 callee=callee_name,
                 layout=ChannelLayout.STEREO,
                 start_ts=self._wall_clock(),
-                lag_ticks=DRAIN_TICKS + HOLDBACK_TICKS + 1 if relayed else 0,
+                lag_ticks=LAG_TICKS if relayed else 0,
             )
         except RecorderError as exc:
             log.error("call %d not recorded: %s", key, exc)
@@ -271,8 +276,13 @@ class RecordingTaps:
         if not due:
             return
         recorder, timeline = self.recorder, self.timeline
+        if self._flush_scheduled:
+            recorder.flush_due()  # what the last drain left due, before feeding more
         resample = recorder.sample_rate != ENGINE_RATE_HZ
-        for tick in range(min(pair.fed for pair in due), upto):
+        first = min(pair.fed for pair in due)
+        for tick in range(first, upto):
+            if tick > first and (tick - first) % _FLUSH_EVERY_TICKS == 0:
+                recorder.flush_due()  # a drain catching up after a stall: keep within a second
             fed = [pair for pair in due if pair.fed <= tick]
             frames = timeline.take(
                 [pair.sides[0].row for pair in fed], [pair.sides[1].row for pair in fed], tick
@@ -283,9 +293,9 @@ class RecordingTaps:
                 sides = resample_many(streams, np.ascontiguousarray(sides))
                 frames = np.ascontiguousarray(sides.reshape(len(fed), 2, -1).transpose(0, 2, 1))
             recorder.feed(np.array([pair.recording.slot for pair in fed], dtype=np.intp), frames)
-            recorder.flush_due()
         for pair in due:
             pair.fed = upto
+        self._flush_soon()
 
     # ---- the engine tap ---------------------------------------------------------------
     def tap(self, frames: TickFrames) -> None:
@@ -294,8 +304,13 @@ class RecordingTaps:
             self._feed_pairs(pairs, frames)
         if self._mixes:
             self._feed_mixes()
-        if (pairs or self._mixes) and not self._flush_scheduled:
-            # The seconds due are written after this tick's packets have gone out.
+        if pairs or self._mixes:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """The seconds due are written in a callback of their own, after the packets that came
+        meanwhile have been relayed (the engine's: after the tick's packets have gone out)."""
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             if self._defer is None:
                 self._flush()

@@ -183,7 +183,7 @@ class PacketTimeline:
         ssrc = header[:, 8:12] @ _BIG_ENDIAN
         side_of = np.repeat(np.arange(len(sides)), counts)[valid]
         rows = np.array([side.row for side in sides], dtype=np.int64)[side_of]
-        arrival = (np.array(transits, dtype=np.float64)[valid] + timestamp).astype(np.int64)
+        arrival = np.rint(np.array(transits, dtype=np.float64)[valid] + timestamp).astype(np.int64)
         position = self._positions(rows, timestamp, ssrc, arrival)
         floor = np.asarray(floors, dtype=np.int64)[side_of]
         starts, ends = starts[valid], ends[valid]

@@ -102,7 +102,7 @@ def place_one_by_one(ring: np.ndarray, side: Reference, floor: int) -> None:
         if bounds is None:
             continue
         timestamp, ssrc = struct.unpack_from("!II", data, 4)
-        arrival = int(transit + timestamp)
+        arrival = round(transit + timestamp)
         if ssrc != side.ssrc:
             position = arrival
         else:
@@ -411,3 +411,36 @@ def test_placing_every_side_at_once_equals_placing_packet_by_packet(
             reference.last_timestamp,
             reference.position,
         )
+
+
+def test_a_drain_after_a_stall_catches_up_without_touching_another_recording() -> None:
+    """The loop stalled 1.6 s (80 ticks without a drain): every tapped packet is still placed,
+    and feeding those ticks at once never overruns one recording's second into the next's."""
+    root = Path(tempfile.mkdtemp())
+    taps, store, clock = _taps(root)
+    ends = [Endpoint() for _ in range(4)]
+    for key in (1, 2):
+        taps.start_pair(
+            key,
+            f"c{key}",
+            *ends[2 * key - 2 : 2 * key],
+            caller_name="a",
+            callee_name="b",
+            relayed=True,
+        )
+    tones = [ulaw_encode(sine(hz, 8000, 3.0)).tobytes() for hz in (300.0, 700.0, 1300.0, 2100.0)]
+    for tick in range(1, 151):
+        clock.now = START_S + tick * 0.02
+        for number, ep in enumerate(ends):
+            chunk = tones[number][(tick - 1) * SAMPLES : tick * SAMPLES]
+            ep.arrive(packet(tick, tick * SAMPLES, number + 1, chunk), clock.now - 0.02)
+        if tick % DRAIN_TICKS == 0 and not 40 <= tick < 120:
+            taps.drain()
+    taps.stop(1)
+    taps.stop(2)
+    for key, summary in enumerate(e[1] for e in store.events if e[0] == "closed"):
+        audio, _ = sf.read(root / summary.path, dtype="int16", always_2d=True)
+        assert audio.shape[0] == 150 * SAMPLES
+        for channel in (0, 1):
+            expected = np.frombuffer(tones[2 * key + channel], np.uint8)[: 150 * SAMPLES]
+            assert np.array_equal(audio[:, channel], ulaw_decode(expected))
