@@ -56,11 +56,10 @@ Pcm = NDArray[np.int16]
 ENGINE_RATE_HZ = 8000
 DRAIN_TICKS = 5  # relayed calls' tapped packets are placed every 100 ms
 HOLDBACK_TICKS = 4  # and fed 80 ms behind the clock: a packet up to 100 ms late keeps its place
-# Relayed recordings are written LAG_TICKS before their second is full (so a kill loses at most
-# a second), and a drain feeds at most _FLUSH_EVERY_TICKS ticks between writes: never more than
-# a second's buffer.
+# Relayed recordings are written this many ticks before their second is full: what a kill
+# loses stays within a second.
 LAG_TICKS = DRAIN_TICKS + HOLDBACK_TICKS + 1
-_FLUSH_EVERY_TICKS = LAG_TICKS - 2
+FLUSH_BATCH = 8  # files written per loop callback (VAD and a write: about 0.3 ms each)
 
 
 class RecordingStore(Protocol):
@@ -276,13 +275,8 @@ class RecordingTaps:
         if not due:
             return
         recorder, timeline = self.recorder, self.timeline
-        if self._flush_scheduled:
-            recorder.flush_due()  # what the last drain left due, before feeding more
         resample = recorder.sample_rate != ENGINE_RATE_HZ
-        first = min(pair.fed for pair in due)
-        for tick in range(first, upto):
-            if tick > first and (tick - first) % _FLUSH_EVERY_TICKS == 0:
-                recorder.flush_due()  # a drain catching up after a stall: keep within a second
+        for tick in range(min(pair.fed for pair in due), upto):
             fed = [pair for pair in due if pair.fed <= tick]
             frames = timeline.take(
                 [pair.sides[0].row for pair in fed], [pair.sides[1].row for pair in fed], tick
@@ -308,8 +302,9 @@ class RecordingTaps:
             self._flush_soon()
 
     def _flush_soon(self) -> None:
-        """The seconds due are written in a callback of their own, after the packets that came
-        meanwhile have been relayed (the engine's: after the tick's packets have gone out)."""
+        """The seconds due are written in callbacks of their own, after the packets that came
+        meanwhile have been relayed (the engine's: after the tick's packets have gone out); a
+        feed that finds a second still unwritten writes it first (Recorder.feed)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             if self._defer is None:
@@ -339,8 +334,17 @@ class RecordingTaps:
         self.recorder.feed(slots, stereo)
 
     def _flush(self) -> None:
+        """Write the seconds due, `FLUSH_BATCH` files per callback when deferred: a drain
+        makes several ticks' worth due at once, and writing them in one go held the loop long
+        enough for bursts of relayed packets to overflow a peer's socket (bench media)."""
         self._flush_scheduled = False
-        self.recorder.flush_due()
+        if self._defer is None:
+            self.recorder.flush_due()
+            return
+        self.recorder.flush_due(FLUSH_BATCH)
+        if self.recorder.due_count:
+            self._flush_scheduled = True
+            self._defer(self._flush)
 
     def _open(self, pair: _Pair) -> bool:
         """Both endpoints still open; a closed one (the call's media went) ends the recording."""

@@ -257,6 +257,12 @@ class Recorder:
         if not self._active[slots].all():
             raise ValueError("feed() given a slot with no recording")
         fill = self._fill[slots]
+        full = fill >= self.chunk_ticks
+        if full.any():  # its write is still to come (deferred): done now, before it overflows
+            for slot in slots[full].tolist():
+                self._flush(self._recordings[slot])
+                self._due_at[slot] = self._write_at[slot]
+            fill = self._fill[slots]
         # One index into (slot, tick) rows: 5x faster than indexing the two axes (measured).
         rows = slots * self.chunk_ticks + fill
         self._pcm.reshape(-1, self.frame_samples, 2)[rows] = frames
@@ -268,15 +274,24 @@ class Recorder:
             self._due.extend(due.tolist())
         self._ticks[slots] += 1
 
-    def flush_due(self) -> int:
-        """Write every recording whose second is full; returns how many were written."""
-        due, self._due = self._due, []
+    def flush_due(self, limit: int | None = None) -> int:
+        """Write every recording whose second is full, or the first `limit` of them (the rest
+        stay due: `due_count`); returns how many were written."""
+        if limit is None or limit >= len(self._due):
+            due, self._due = self._due, []
+        else:
+            due, self._due = self._due[:limit], self._due[limit:]
         for slot in due:
             recording = self._recordings.get(slot)
             if recording is not None:
                 self._flush(recording)
                 self._due_at[slot] = self._write_at[slot]
         return len(due)
+
+    @property
+    def due_count(self) -> int:
+        """Recordings whose second is full and not yet written."""
+        return len(self._due)
 
     def stop(self, recording: Recording) -> RecordingSummary:
         """Write what is buffered, close the file, free the slot; the summary is for the store."""

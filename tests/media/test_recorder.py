@@ -126,6 +126,42 @@ def test_recordings_write_in_staggered_ticks(tmp_path: Path) -> None:
     recorder.stop_all()
 
 
+def test_writes_due_go_in_batches_a_lagging_feed_writes_sooner_and_never_overruns(
+    tmp_path: Path,
+) -> None:
+    """The packet tap's use (media/call_recording.py): recordings fed `lag_ticks` behind are
+    written that much sooner; `flush_due(limit)` leaves the rest due; a feed finding a second
+    still unwritten writes it first instead of running into the next slot's buffer."""
+    recorder = Recorder(tmp_path, 8000, chunk_ticks=50)
+
+    def lagging(name: str, lag_ticks: int) -> Recording:
+        return recorder.start(
+            call_id=f"{name}@x",
+            caller="a",
+            callee=name,
+            layout=ChannelLayout.STEREO,
+            start_ts=START_TS,
+            lag_ticks=lag_ticks,
+        )
+
+    calls = [lagging(f"b{i}", 10) for i in range(40)]
+    with pytest.raises(ValueError, match="lag_ticks"):
+        lagging("c", 50)
+    slots = np.array([c.slot for c in calls], dtype=np.intp)
+    for tick in range(80):  # no writes: every second stays due, fed on past it
+        frames = np.full((40, 160, 2), tick % 100, dtype=np.int16)
+        recorder.feed(slots, frames)
+    assert recorder.due_count > 0
+    assert recorder.flush_due(3) == 3 and recorder.flush_due() > 0 and recorder.due_count == 0
+    # Due at its staggered tick (at most 40 = 50 - 10), each second was written by the feed
+    # that found it full: every tick is in its file once, none in another's.
+    for index, call in enumerate(calls):
+        summary = recorder.stop(call)
+        audio, _ = sf.read(tmp_path / summary.path, dtype="int16", always_2d=True)
+        assert audio.shape[0] == 80 * 160, index
+        assert np.array_equal(audio[::160, 0], np.arange(80) % 100), index
+
+
 def test_pause_writes_silence_and_marks_the_intervals(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, 8000)
     call = start(recorder, "1002")
