@@ -35,6 +35,7 @@ the audio's status: active, local_hold, remote_hold, none, error), recorded, dtm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -49,6 +50,9 @@ import pjsua2 as pj
 LOCAL = "127.0.0.1"
 PUMP_MS = 10
 FINALIZE_TIMEOUT_S = 2.0
+# On quit the peer hangs up what is still up, as a phone switched off from its menu does: the
+# switch hears a BYE instead of waiting out its shutdown timeout on a dialog nobody answers.
+HANGUP_ON_QUIT_S = 1.0
 MEDIA_STATUS = {
     pj.PJSUA_CALL_MEDIA_NONE: "none",
     pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
@@ -419,6 +423,19 @@ class Peer:
             if slot.finalizing_until is not None:
                 self._check_finalized(slot, now)
 
+    def hang_up_all(self, timeout_s: float) -> None:
+        """BYE (or a final answer) on every call still up; pump until they end or time runs out."""
+        for slot in self.calls.values():
+            if not slot.disconnected:
+                with contextlib.suppress(pj.Error):
+                    slot.call.hangup(pj.CallOpParam())
+        deadline = time.monotonic() + timeout_s
+        while (
+            any(not slot.disconnected for slot in self.calls.values())
+            and time.monotonic() < deadline
+        ):
+            self.ep.libHandleEvents(PUMP_MS)
+
     def on_disconnected(self, slot: CallSlot) -> None:
         slot.disconnected = True
         self._close_recorder(slot)
@@ -561,6 +578,7 @@ def main() -> None:
         peer.check_timers(time.monotonic())
         for cmd in read_commands(buffer):
             peer.handle(cmd)
+    peer.hang_up_all(HANGUP_ON_QUIT_S)
     for slot in peer.calls.values():
         peer._close_recorder(slot)
     while peer.finalizing:
