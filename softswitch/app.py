@@ -30,6 +30,7 @@ from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
+from softswitch.calls.intercept import intercept_prefix
 from softswitch.calls.player import PlayerShared
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
@@ -90,6 +91,7 @@ def routing_plan(config: Config, acd: AcdConfig, *, with_flows: bool = True) -> 
         numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
     prefixes = feature_prefixes() | voicemail_prefixes()
     prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+    prefixes |= intercept_prefix(config.features.supervisor.intercept)  # *36
     return RoutingPlan(config, numbers, prefixes)
 
 

@@ -217,6 +217,11 @@ class BridgeApplication:
         self.state = BridgeState.OVER
         self.party = None
 
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the phone `old` rang, as a fork."""
+        if old in self.forks:
+            self.forks[self.forks.index(old)] = new
+
     @property
     def holding(self) -> bool:
         """A party is held (the switch answered its hold, or plays it music)."""

@@ -721,6 +721,13 @@ class QueueCall(PlayerApplication):
             self._entered_at = None  # the first offer only: later ones waited for an agent
             latency.observe(time.perf_counter() - entered)
 
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the agent's phone for the same
+        offer, so the engine sees no new offer and its ring timer runs on."""
+        offer = self._offer_of(old)
+        if offer is not None:
+            offer.legs[offer.legs.index(old)] = new
+
     def _offer_of(self, leg: Leg) -> _Offer | None:
         return next((o for o in self.offers.values() if leg in o.legs), None)
 
