@@ -116,7 +116,7 @@ class Intercepts:
 
     # ---- from the phone ------------------------------------------------------------------
     def create(self, target: RouteTarget, services: CallServices, call: Call) -> Application:
-        return InterceptApplication(self, target.number[len(target.target) :], call)
+        return InterceptApplication(self, target.number, target.number[len(target.target) :], call)
 
     # ---- from control --------------------------------------------------------------------
     def ring(self, call_id: int, supervisor: str) -> Interception:
@@ -231,8 +231,9 @@ class InterceptApplication:
 
     kind = "intercept"
 
-    def __init__(self, intercepts: Intercepts, extension: str, call: Call) -> None:
+    def __init__(self, intercepts: Intercepts, dialled: str, extension: str, call: Call) -> None:
         self.intercepts = intercepts
+        self.dialled = dialled
         self.extension = extension
         self.call = call
 
@@ -246,7 +247,7 @@ class InterceptApplication:
                 "refused %s reason=intercept-code %s %s",
                 log_field("src", call.caller_leg.peer[1]),
                 log_field("extension", supervisor),
-                log_field("dialled", self.extension),
+                log_field("dialled", self.dialled),
             )
             self._refuse(leg, 403, "only a supervisor may intercept")
             return

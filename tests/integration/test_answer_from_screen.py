@@ -150,3 +150,33 @@ def _auto_answer_invite(
             with contextlib.suppress(PeerError):
                 return phone, phone.wait_for(_auto_invite, 0.05)
     raise AssertionError(f"no phone got the auto-answer INVITE in {timeout_s} s")
+
+
+def test_a_click_to_call_is_answered_from_the_screen_then_dials_the_number(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """Originate from 1001 to 1002: 1001's phone rings first; the screen answers it, and the
+    switch then dials 1002 from it, as if the phone had picked up."""
+    url = centre.ports.api_url
+    wait_api(centre.ports.api)
+    mine, theirs = pjsua("phone-1001"), pjsua("phone-1002")
+    mine.send("auto_answer", on=True)
+    mine.register(centre.sip_port, "1001", "demo-1001")
+    theirs.register(centre.sip_port, "1002", "demo-1002")
+    me = ("1001", "demo-1001")
+    call_id = api_call(url, *me, lambda api: api.originate("1001", "1002"))
+    first = mine.wait_incoming(10.0)
+    assert "answer-after" not in first["call_info"]
+    api_call(url, *me, lambda api: api.answer(call_id))
+    mine.wait_call_state(first["call"], "DISCONNECTED", 5.0)
+    second = mine.wait_incoming(5.0)
+    assert "answer-after=0" in second["call_info"]
+    mine.send("play", call=second["call"], path=str(write_tone(tmp_path / "440.wav", 440.0, 20.0)))
+    mine.wait_call_state(second["call"], "CONFIRMED", 5.0)
+    far = theirs.wait_incoming(10.0)["call"]  # dialled only once 1001 is up
+    theirs.send("play", call=far, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 20.0)))
+    theirs.send("answer", call=far)
+    theirs.wait_call_state(far, "CONFIRMED", 5.0)
+    caller_and_agent_hear_each_other(mine, second["call"], theirs, far, tmp_path)
+    mine.send("hangup", call=second["call"])
+    theirs.wait_bye(far, 5.0)

@@ -105,11 +105,16 @@ def test_a_supervisor_intercepts_by_dialling_36_and_the_extension(
     centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
     caller, call, agent, agent_call, call_id = _agent_on_a_queue_call(centre, pjsua, tmp_path)
+    # The caller's phone (1004, an agent's, no supervisor) may not: 403, and the call goes on.
+    refused = caller.call(centre.uri("*361001"))
+    assert caller.wait_call_state(refused, "DISCONNECTED", 5.0)["code"] == 403
+    log = (tmp_path / "softswitch.log").read_text()
+    assert 'refused src=127.0.0.1 reason=intercept-code extension=1004 dialled="*361001"' in log
     supervisor = pjsua("supervisor-1006")
     supervisor.register(centre.sip_port, "1006", "demo-1006")
     own = supervisor.call(centre.uri("*361001"))
     supervisor.send("play", call=own, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 20.0)))
     supervisor.wait_call_state(own, "CONFIRMED", 5.0)
     _taken_over(centre, caller, call, agent, agent_call, supervisor, own, tmp_path)
-    (own_cdr,) = centre.closed_cdrs(1, 5.0, "callee = ?", ("*361001",))
+    (own_cdr,) = centre.closed_cdrs(1, 5.0, "caller = ? AND callee = ?", ("1006", "*361001"))
     assert own_cdr["hangup_cause"] == f"intercepted call {call_id}"
