@@ -42,9 +42,12 @@ from softswitch.calls.signalling import Signalling
 from softswitch.calls.srtp import reachable as srtp_reachable
 from softswitch.calls.supervision import SupervisionError, Supervisions
 from softswitch.calls.transfer import TransferListener
-from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.config import SrtpMode
+from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
+from softswitch.media.ports import PortsExhausted
 from softswitch.security.log import field as log_field
 from softswitch.sip.sdp import ANSWER_DIRECTION, supported_codecs, widened_offer
+from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.calls")
 security_log = logging.getLogger("softswitch.security")
@@ -142,22 +145,12 @@ class Intercepts:
         ]
         if not destinations:
             raise InterceptRefused(f"extension {supervisor} has no reachable phone")
+        ringing = _Ringing(self, signalling, target, supervisor, destinations[0], phone.srtp)
         media = signalling.open_media_now()
-        if media is None:
-            raise InterceptRefused("no RTP endpoint ready, try again")
-        offer, template = call.caller_leg.remote_audio, call.caller_leg.remote_sdp
-        assert offer is not None and template is not None
-        peer, uri = destinations[0]
-        leg = signalling.dial(
-            call, peer, uri, supervisor, media, template,
-            widened_offer(supported_codecs(offer)), "sendrecv", srtp=phone.srtp,
-        )  # fmt: skip
-        ringing = _Ringing(self, signalling, target, supervisor)
-        call.attachments[leg] = ringing
-        ringing.timer = signalling.call_later(
-            signalling.config.calls.ring_timeout_s, ringing.timeout
-        )
-        signalling.flush()
+        if media is None:  # no socket pair bound ahead: the INVITE leaves once one is open
+            signalling.spawn(ringing.dial_later())
+            return Interception(call.id, agent, supervisor, 0)
+        leg = ringing.dial(media)
         log.info("call %d: %s rings to intercept %s", call.id, supervisor, agent)
         return Interception(call.id, agent, supervisor, leg.id)
 
@@ -168,13 +161,48 @@ class _Ringing:
     kind = "intercept"
 
     def __init__(
-        self, intercepts: Intercepts, signalling: Signalling, target: _Target, supervisor: str
+        self,
+        intercepts: Intercepts,
+        signalling: Signalling,
+        target: _Target,
+        supervisor: str,
+        destination: tuple[Address, str],
+        srtp: SrtpMode,
     ) -> None:
         self.intercepts = intercepts
         self.signalling = signalling
         self.target = target
         self.supervisor = supervisor
+        self.destination = destination
+        self.srtp = srtp
         self.timer: Timer | None = None
+
+    def dial(self, media: MediaEndpoint) -> Leg:
+        """The supervisor's phone as a new leg of the agent's call, on the caller's codecs."""
+        signalling, call = self.signalling, self.target.call
+        offer, template = call.caller_leg.remote_audio, call.caller_leg.remote_sdp
+        assert offer is not None and template is not None
+        peer, uri = self.destination
+        leg = signalling.dial(
+            call, peer, uri, self.supervisor, media, template,
+            widened_offer(supported_codecs(offer)), "sendrecv", srtp=self.srtp,
+        )  # fmt: skip
+        call.attachments[leg] = self
+        self.timer = signalling.call_later(signalling.config.calls.ring_timeout_s, self.timeout)
+        signalling.flush()
+        return leg
+
+    async def dial_later(self) -> None:
+        signalling = self.signalling
+        try:
+            media = await signalling.open_media()
+        except PortsExhausted:
+            log.warning("call %d: no RTP ports left to intercept", self.target.call.id)
+            return
+        if self.target.call.ended:
+            signalling.close_media(media)
+            return
+        self.dial(media)
 
     def attach(self, leg: Leg) -> None:
         return None
