@@ -12,7 +12,7 @@ any); answered, it takes the call over from the agent, who is hung up and goes t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -38,7 +38,12 @@ async def _extension(ctx: Context) -> str:
     """The body's `extension` (optional, no body at all is fine), else the user's own."""
     request = ctx.request
     body = await read_json_object(request) if request.can_read_body else {}
-    extension = body.get("extension", ctx.principal.extension)
+    return extension_in(body, ctx.principal.extension)
+
+
+def extension_in(body: Mapping[str, object], default: str | None) -> str:
+    """A JSON body's `extension`, else `default`: 1 to 64 characters; ApiError 400 if not."""
+    extension = body.get("extension", default)
     if not isinstance(extension, str) or not 0 < len(extension) <= MAX_EXTENSION_CHARS:
         raise ApiError(400, "no extension: give one, or give your user an extension")
     return extension

@@ -7,8 +7,12 @@ Demo users: agents 1001-1003 and 1004 in team sales, 1005 in support; the superv
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from softswitch.api.answer import MAX_EXTENSION_CHARS, extension_in
 from softswitch.api.client import ApiClientError
+from softswitch.api.routes import ApiError
 from tests.api.api_harness import ApiHarness, with_api
 
 
@@ -84,3 +88,26 @@ def test_intercept_is_for_supervisors_to_their_own_phone() -> None:
         assert (await admin.intercept(2, "1003"))["supervisor"] == "1003"
 
     with_api(scenario)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=8,
+)
+
+
+@given(
+    body=st.dictionaries(st.sampled_from(["extension", "x", ""]) | st.text(), _JSON),
+    default=st.none() | st.text(max_size=70),
+)
+def test_any_json_body_gives_an_extension_or_a_400(
+    body: dict[str, object], default: str | None
+) -> None:
+    try:
+        extension = extension_in(body, default)
+    except ApiError as refused:
+        assert refused.status == 400
+        return
+    assert isinstance(extension, str) and 0 < len(extension) <= MAX_EXTENSION_CHARS
+    assert extension == body.get("extension", default)
