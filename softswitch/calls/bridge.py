@@ -235,9 +235,11 @@ class BridgeApplication:
 
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
-        if isinstance(event, LegEnded) and leg in (self.party, self.answered_by):
-            # Only the two connected legs: a cancelled fork's 487 after the answer must not
-            # take a recorded (engine-crossed) call's audio away.
+        if isinstance(event, LegEnded) and (
+            self.answered_by is None or leg in (self.party, self.answered_by)
+        ):
+            # Once answered, only the two connected legs: a cancelled fork's 487 after the
+            # answer must not take a recorded (engine-crossed) call's audio away.
             self._stop_music()
             self._disconnect()
         if isinstance(event, LegReoffered):
