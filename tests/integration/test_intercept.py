@@ -118,3 +118,33 @@ def test_a_supervisor_intercepts_by_dialling_36_and_the_extension(
     _taken_over(centre, caller, call, agent, agent_call, supervisor, own, tmp_path)
     (own_cdr,) = centre.closed_cdrs(1, 5.0, "caller = ? AND callee = ?", ("1006", "*361001"))
     assert own_cdr["hangup_cause"] == f"intercepted call {call_id}"
+
+
+def test_an_intercepted_direct_call_frees_the_agent_for_the_queue(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """1004 calls agent 1001 directly (no queue); 1006 takes it over with *36. The caller talks
+    to 1006, and 1001, off its direct call, is offered the next queue call at once."""
+    agent, caller = pjsua("agent-1001"), pjsua("caller-1004")
+    log_in(centre, agent, "1001")
+    caller.register(centre.sip_port, "1004", "demo-1004")
+    call = caller.call(centre.uri("1001"))
+    caller.send("play", call=call, path=str(write_tone(tmp_path / "440.wav", 440.0, 20.0)))
+    agent_call = agent.wait_incoming(10.0)["call"]
+    agent.send("answer", call=agent_call)
+    agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
+    supervisor = pjsua("supervisor-1006")
+    supervisor.register(centre.sip_port, "1006", "demo-1006")
+    own = supervisor.call(centre.uri("*361001"))
+    supervisor.send("play", call=own, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 20.0)))
+    supervisor.wait_call_state(own, "CONFIRMED", 5.0)
+    agent.wait_bye(agent_call, 5.0)
+    caller_and_agent_hear_each_other(caller, call, supervisor, own, tmp_path)
+    queued = pjsua("caller-1003")
+    queued.register(centre.sip_port, "1003", "demo-1003")
+    queued.call(centre.uri("600"))
+    agent.wait_incoming(10.0)  # 1001 is free for the queue again
+    caller.send("hangup", call=call)
+    supervisor.wait_bye(own, 5.0)
+    (cdr,) = centre.closed_cdrs(1, 5.0, "caller = ? AND callee = ?", ("1004", "1006"))
+    assert json.loads(cdr["variables"])["intercepted_from"] == "1001"
