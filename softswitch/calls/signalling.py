@@ -295,9 +295,11 @@ class Signalling:
         display: str = "",
         max_forwards: int = 70,
         srtp: SrtpMode = SrtpMode.OFF,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> Leg:
         """A new outbound leg for call `call_id` (not added to it), its INVITE queued: `dial`'s
-        work, and the first leg of a call the switch starts itself (calls/originate.py)."""
+        work, and the first leg of a call the switch starts itself (calls/originate.py); `extra`
+        headers go in the INVITE (calls/answer.py's auto-answer ones)."""
         local_tag = secrets.token_hex(6)
         sdp = rewrite(
             template,
@@ -323,6 +325,7 @@ class Signalling:
             ("Contact", self.contact(peer[0], sips=request_uri[:5].lower() == "sips:")),
             ("Allow", _ALLOW),
             ("User-Agent", self._config.sip.user_agent),
+            *extra,
             ("Content-Type", "application/sdp"),
         ]
         if trunk is not None:  # RFC 3325: the identity the carrier is asked to present

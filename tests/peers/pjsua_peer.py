@@ -13,6 +13,9 @@ Commands (one JSON object per line, key "cmd"):
   unregister account -> unregistered
   call       uri, account (default: the last registered, else a local one) -> call_created
   answer     call, code (default 200)
+  auto_answer on (bool): from now on an incoming INVITE whose Call-Info carries answer-after=0
+             is answered 200 at once, as desk phones do (pjsua2 itself reads no such header:
+             this peer reads it from the INVITE) -> auto_answer
   hangup     call, code (optional)
   play       call, path, loop (default true): into the call once its media is active
   record     call, path, seconds (optional): what the peer hears, from media active until that
@@ -27,7 +30,8 @@ Commands (one JSON object per line, key "cmd"):
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready (with udp_port, tcp_port,
 tls_port), listening, registered, reg_failed,
-unregistered, call_created, incoming_call, call_state, media_active (with the codec the
+unregistered, call_created, incoming_call (with the INVITE's Call-Info and Alert-Info, "" when
+absent), call_state, media_active (with the codec the
 stream uses and the local RTP address, "127.0.0.1:4000"), media_state (every change of
 the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
 """
@@ -107,6 +111,7 @@ class Peer:
         self.calls: dict[int, CallSlot] = {}
         self.next_call = 1
         self.next_account = 1
+        self.auto_answer = False  # answer INVITEs with Call-Info answer-after=0 (cmd auto_answer)
         self.udp_tid = -1
         self.tcp_tid = -1
         self.tls_tid = -1
@@ -242,6 +247,10 @@ class Peer:
         prm = pj.CallOpParam()
         prm.statusCode = int(cmd.get("code", 200))
         self.calls[int(cmd["call"])].call.answer(prm)
+
+    def cmd_auto_answer(self, cmd: dict[str, Any]) -> None:
+        self.auto_answer = bool(cmd.get("on", True))
+        emit("auto_answer", on=self.auto_answer)
 
     def cmd_hangup(self, cmd: dict[str, Any]) -> None:
         prm = pj.CallOpParam()
@@ -461,6 +470,8 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         slot = self.peer._new_call(self, prm.callId)
         info = slot.call.getInfo()
+        message = prm.rdata.wholeMsg
+        call_info = _header(message, "Call-Info")
         emit(
             "incoming_call",
             call=slot.call.slot_id,
@@ -468,10 +479,24 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
             remote=info.remoteUri,
             local=info.localUri,
             call_id=info.callIdString,
+            call_info=call_info,
+            alert_info=_header(message, "Alert-Info"),
         )
-        ringing = pj.CallOpParam()
-        ringing.statusCode = 180
-        slot.call.answer(ringing)
+        reply = pj.CallOpParam()
+        # What Polycom, Yealink and Snom do with an intercom INVITE: off-hook at once.
+        auto = self.peer.auto_answer and "answer-after=0" in call_info.replace(" ", "").lower()
+        reply.statusCode = 200 if auto else 180
+        slot.call.answer(reply)
+
+
+def _header(message: str, name: str) -> str:
+    """A header's value in a raw SIP message ("" when absent); names are case-insensitive."""
+    head = message.split("\r\n\r\n", 1)[0]
+    for line in head.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return ""
 
 
 class PeerCall(pj.Call):  # type: ignore[misc]
