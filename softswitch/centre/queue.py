@@ -497,6 +497,7 @@ class QueueCall(PlayerApplication):
         self._answered_by: Leg | None = None
         self._callback_number: str | None = None  # offered to the caller, not yet confirmed
         self._entered_at: float | None = None  # perf_counter at queue entry, until first offer
+        self._picked: tuple[str, Leg] | None = None  # (extension, leg) picking the call up
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -765,16 +766,42 @@ class QueueCall(PlayerApplication):
         for leg in offer.legs:
             leg.hang_up(now)
 
+    # ---- pickup (calls/pickup.py's PickableCall) ------------------------------------------
+    def ringing_extensions(self) -> list[str]:
+        """The agents whose phones ring for this caller now: what `*8`/`**` can take."""
+        entry = self.centre.engine.caller(self.key)
+        if entry is None or entry.state is not CallerState.OFFERED or self.leg is None:
+            return []
+        return [
+            agent
+            for agent, offer in self.offers.items()
+            if not offer.cancelled and any(not leg.ended and not leg.up for leg in offer.legs)
+        ]
+
+    def pick_up(self, picker: str, leg: Leg) -> None:
+        """`leg` (the picker's, answered and in this call) takes the caller: the engine withdraws
+        the offers and connects the picker, as agent or as the phone that answered."""
+        self._picked = (picker, leg)
+        self.centre.step(self.centre.engine.picked_up, self.key, picker)
+        self._picked = None
+
     def connect(self, agent: str) -> None:
-        offer = self.offers.pop(agent, None)
-        answered, party = self._answered_by, self.leg
-        if offer is None or answered is None or offer.media is None or party is None:
+        party = self.leg
+        if self._picked is not None and self._picked[0] == agent:
+            answered: Leg | None = self._picked[1]
+            media = answered.media if answered is not None else None
+        else:
+            offer = self.offers.pop(agent, None)
+            answered = self._answered_by
+            media = offer.media if offer is not None else None
+            if offer is not None:
+                now = self.services.now()
+                for leg in offer.legs:
+                    if leg is not answered:
+                        leg.hang_up(now)
+        if answered is None or media is None or party is None:
             log.warning("call %d: connect to %s without an answered leg", self.call.id, agent)
             return
-        now = self.services.now()
-        for leg in offer.legs:
-            if leg is not answered:
-                leg.hang_up(now)
         self.connected_agent = agent
         # Context for what follows: a flow the agent sends the caller into can return the
         # caller to this agent (`return_to_agent`, or a queue node with `agent = "last"`).
@@ -782,7 +809,7 @@ class QueueCall(PlayerApplication):
         self.call.variables["agent_queue"] = self.queue
         self._leaving = False
         target = RouteTarget("extension", agent, agent)
-        bridge = BridgeApplication.joining(target, self.services, self.call, answered, offer.media)
+        bridge = BridgeApplication.joining(target, self.services, self.call, answered, media)
         # detach() stops the music in this tick; the bridge relays the two endpoints from the
         # very next packet.
         self.services.move(self.call, party, bridge)
