@@ -499,6 +499,7 @@ class Switch:
         )
         self.b2bua.signalling.observers.append(centre)
         self.b2bua.transfers.listeners.append(centre)
+        self.b2bua.transfers.queue_listeners.append(centre)  # `*2` to a queue
         self.recording_taps = RecordingTaps(
             self.engine,
             Recorder(recordings_root, config.recording.sample_rate),

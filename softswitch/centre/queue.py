@@ -45,9 +45,10 @@ from softswitch.acd.events import (
 from softswitch.acd.model import AcdConfig, Requirement, TargetKind
 from softswitch.acd.statistics import QueueStatistics
 from softswitch.call_record import CallDirection, Side
-from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
+from softswitch.calls.application import Application, ApplicationRegistry, CallServices, Timer
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
+from softswitch.calls.consult_queue import QueueConsultOwner
 from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegEvent
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
@@ -137,6 +138,7 @@ class CallCentre:
         self.counters: dict[str, QueueCounters] = {q.number: QueueCounters() for q in acd.queues}
         self.agent_numbers = {a.number for a in acd.agents}
         self._direct: dict[int, list[str]] = {}  # call id -> agents on that direct call
+        self._consulting: dict[Leg, str] = {}  # a `*2` to a queue: the transferor's leg, agent
         self._timer: Timer | None = None
         self._pending: list[AcdEvent] = []
         self._applying = False
@@ -438,22 +440,45 @@ class CallCentre:
                 self.step(self.engine.call_vanished, key)
         for agent in self._direct.pop(call.id, []):
             self.step(self.engine.direct_call_ended, agent)
+        for leg in call.legs:
+            if leg in self._consulting:
+                self.step(self.engine.direct_call_ended, self._consulting.pop(leg))
 
     def leg_attached(self, call: Call, leg: Leg, application: object) -> None:
         return
 
     def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
         """A transfer hands the caller on: the agent's part ends (TRANSFER in the queue log)
-        before the caller may join another queue under the same call id."""
+        before the caller may join another queue under the same call id. The end of a `*2` to
+        a queue changes nothing: the agent who answered it goes on with the caller."""
         key = str(call.id)
         qc = self.calls.get(key)
+        if qc is not None and qc.consulting is transferor:
+            qc.consulting = None
+            return
         if qc is not None and qc.connected_agent is not None:
             del self.calls[key]
             qc.gone()
             self.step(self.engine.transferred, key, target)
 
+    def consulting_queue(self, call: Call, transferor: Leg, queue: str) -> None:
+        """`*2` to a queue from a queue call (calls/consult_queue.py): the consulting agent's
+        part ends now (TRANSFER), as the caller's entry joins `queue` under the same call id;
+        until its leg ends the agent is busy on the phone, so nothing is offered to it."""
+        key = str(call.id)
+        qc = self.calls.get(key)
+        if qc is None or qc.connected_agent is None:
+            return
+        agent = qc.connected_agent
+        del self.calls[key]
+        qc.gone()
+        self.step(self.engine.transferred, key, queue)
+        self._consulting[transferor] = agent
+        self.step(self.engine.direct_call_started, agent)
+
     def leg_event(self, call: Call, event: LegEvent) -> None:
-        return
+        if isinstance(event, LegEnded) and event.leg in self._consulting:
+            self.step(self.engine.direct_call_ended, self._consulting.pop(event.leg))
 
     # ---- what /metrics and the live view read ------------------------------------------
     def waiting(self, queue: str) -> int:
@@ -498,6 +523,50 @@ class QueueCall(PlayerApplication):
         self._callback_number: str | None = None  # offered to the caller, not yet confirmed
         self._entered_at: float | None = None  # perf_counter at queue entry, until first offer
         self._picked: tuple[str, Leg] | None = None  # (extension, leg) picking the call up
+        # `*2` to this queue (calls/consult_queue.py): the transferor waits here for the held
+        # party; `consulting` is its leg until the transfer is done or given up.
+        self._owner: QueueConsultOwner | None = None
+        self.consulting: Leg | None = None
+        self._former: Leg | None = None  # the transferor's leg, once the held party took over
+
+    # ---- a transferor consulting (calls/consult_queue.py's ConsultedQueue) ---------------
+    def consult_for(self, owner: QueueConsultOwner | None, transferor: Leg | None) -> None:
+        self._owner = owner
+        self.consulting = transferor
+
+    def attach(self, leg: Leg) -> None:
+        if self._owner is not None and self.leg is not None and leg is not self.leg:
+            self._take_place(leg)
+            return
+        super().attach(leg)
+
+    def _take_place(self, leg: Leg) -> None:
+        """The held party takes the transferor's place: same entry, same offers ringing."""
+        former = self.leg
+        if former is not None:
+            super().detach(former)
+            self.call.attachments.pop(former, None)
+        self._former, self._owner = former, None
+        self.leg = leg
+        self.audio = self.services.take_audio(self.call, leg)
+        self.shared.player_on(self.services).hold(self.audio)
+        self.play(self.centre.moh(self.queue))
+        log.info("call %d: the held party waits in queue %s", self.call.id, self.queue)
+
+    def withdraw(self) -> None:
+        self._owner = None
+        self.consulting = None
+        self._stop_announcing()
+        if self.leg is not None:
+            super().detach(self.leg)
+        if self.centre.calls.get(self.key) is not self:
+            return  # the engine let the entry go already (a timeout, an exit key)
+        del self.centre.calls[self.key]
+        engine = self.centre.engine
+        if self.connected_agent is not None:
+            self.centre.step(engine.agent_hung_up, self.key)
+        else:
+            self.centre.step(engine.caller_hung_up, self.key)
 
     # ---- the caller's side -------------------------------------------------------------
     def started(self) -> None:
@@ -621,6 +690,11 @@ class QueueCall(PlayerApplication):
         self._stop_announcing()
 
     def _say_and_hang_up(self, names: list[str], cause: str) -> None:
+        owner = self._owner
+        if owner is not None:  # the transferor goes back to the held party instead
+            self.centre.calls.pop(self.key, None)
+            self.services.call_later(0.0, lambda: owner.queue_left(cause))
+            return
         self._leaving = True
         self._leave_cause = cause
         self._stop_announcing()
@@ -638,6 +712,9 @@ class QueueCall(PlayerApplication):
         log.info("call %d: leaves queue %s (%s) for %s", self.call.id, event.queue,
                  event.reason.value, target)  # fmt: skip
         self.centre.calls.pop(self.key, None)
+        if self._owner is not None:
+            self._owner.queue_left(f"{event.reason.value} to {target}")
+            return
         leg = self.leg
         if (
             target.kind is not TargetKind.HANGUP
@@ -726,6 +803,12 @@ class QueueCall(PlayerApplication):
         return next((o for o in self.offers.values() if leg in o.legs), None)
 
     def on_event(self, event: LegEvent) -> None:
+        owner = self._owner
+        if owner is not None and event.leg is self.leg and isinstance(event, LegEnded):
+            owner.transferor_left()  # the held party takes its place, in `attach`
+            return
+        if event.leg is self._former:
+            return
         if event.leg is self.leg or event.leg is self.call.caller_leg:
             super().on_event(event)
             return
@@ -809,7 +892,12 @@ class QueueCall(PlayerApplication):
         self.call.variables["agent_queue"] = self.queue
         self._leaving = False
         target = RouteTarget("extension", agent, agent)
-        bridge = BridgeApplication.joining(target, self.services, self.call, answered, media)
+        bridge: Application
+        if self._owner is not None:  # the transferor talks with the agent first
+            bridge = self._owner.agent_joined(agent, answered, media)
+            self._owner = None
+        else:
+            bridge = BridgeApplication.joining(target, self.services, self.call, answered, media)
         # detach() stops the music in this tick; the bridge relays the two endpoints from the
         # very next packet.
         self.services.move(self.call, party, bridge)
