@@ -57,19 +57,27 @@ def _state(switch: Switch, agent: str) -> str:
     return str(seen["state"])
 
 
-def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_on(
-    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
-) -> None:
-    agent, caller, bob = pjsua("agent-1001"), pjsua("caller"), pjsua("agent-1002")
-    log_in(centre, agent, "1001")
-    call = dial_sales(centre, caller, tmp_path)  # plays 440 Hz
+def _agent_on_a_queue_call(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> tuple[PjsuaPeer, int, PjsuaPeer, int, str]:
+    """The caller (440 Hz) through IVR 500 and queue 600 talking to agent 1001 (1000 Hz)."""
+    agent, caller = pjsua("agent-1001"), pjsua("caller")
+    log_in(switch, agent, "1001")
+    call = dial_sales(switch, caller, tmp_path)
     agent_call = agent.wait_incoming(10.0)["call"]
     agent.send("play", call=agent_call, path=str(write_tone(tmp_path / "1000.wav", 1000.0, 60.0)))
     agent.send("answer", call=agent_call)
     agent.wait_call_state(agent_call, "CONFIRMED", 5.0)
-    rows = wait_queue_log(centre, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
-    call_id = next(r["call"] for r in rows if r["event"] == "CONNECT")
+    rows = wait_queue_log(switch, lambda r: ("CONNECT", "600", "1001") in events(r), 5.0)
     agent.wait_event("media_active", 5.0, call=agent_call)
+    return caller, call, agent, agent_call, next(r["call"] for r in rows if r["event"] == "CONNECT")
+
+
+def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_on(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    caller, call, agent, agent_call, call_id = _agent_on_a_queue_call(centre, pjsua, tmp_path)
+    bob = pjsua("agent-1002")
     log_in(centre, bob, "1002")  # ready: the next caller of 600 is its
 
     agent.send("dtmf", call=agent_call, digits="*2600#")
@@ -118,3 +126,46 @@ def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_
     variables = json.loads(cdr["variables"])
     assert variables["ivr_digits"] == "1" and variables["transferred_by"] == "1001"
     assert variables["transfer"] == "attended"
+
+
+def test_star_0_while_waiting_in_the_queue_brings_the_transferor_back_to_the_caller(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    caller, call, agent, agent_call, call_id = _agent_on_a_queue_call(centre, pjsua, tmp_path)
+    agent.send("dtmf", call=agent_call, digits="*2600#")  # nobody ready: 1001 waits
+    wait_queue_log(centre, lambda r: [e for e, *_ in events(r)].count("ENTERQUEUE") == 2, 5.0)
+    agent.send("dtmf", call=agent_call, digits="*0")
+    rows = wait_queue_log(centre, lambda r: ("ABANDON", "600", "") in events(r), 5.0)
+    assert [e for e, *_ in events([r for r in rows if r["call"] == call_id])] == [
+        "ENTERQUEUE", "CONNECT", "TRANSFER", "ENTERQUEUE", "ABANDON",
+    ]  # fmt: skip
+    caller_hears, agent_hears = _hear([(caller, call), (agent, agent_call)], tmp_path, "back")
+    assert (caller_hears, agent_hears) == (
+        pytest.approx(1000.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+
+
+def test_the_transferor_hanging_up_while_waiting_leaves_the_caller_in_its_place(
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    caller, call, agent, agent_call, call_id = _agent_on_a_queue_call(centre, pjsua, tmp_path)
+    agent.send("dtmf", call=agent_call, digits="*2600#")
+    wait_queue_log(centre, lambda r: [e for e, *_ in events(r)].count("ENTERQUEUE") == 2, 5.0)
+    agent.send("hangup", call=agent_call)
+    agent.wait_call_state(agent_call, "DISCONNECTED", 5.0)
+    bob = pjsua("agent-1002")
+    log_in(centre, bob, "1002")  # the waiting entry, now the caller's, is offered to it
+    bob_call = int(bob.wait_incoming(10.0)["call"])
+    bob.send("play", call=bob_call, path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0)))
+    bob.send("answer", call=bob_call)
+    bob.wait_call_state(bob_call, "CONFIRMED", 5.0)
+    caller_hears, bob_hears = _hear([(caller, call), (bob, bob_call)], tmp_path, "taken")
+    assert (caller_hears, bob_hears) == (
+        pytest.approx(1500.0, abs=20.0),
+        pytest.approx(440.0, abs=20.0),
+    )
+    rows = wait_queue_log(centre, lambda r: ("CONNECT", "600", "1002") in events(r), 5.0)
+    assert [e for e, *_ in events([r for r in rows if r["call"] == call_id])] == [
+        "ENTERQUEUE", "CONNECT", "TRANSFER", "ENTERQUEUE", "CONNECT",
+    ]  # fmt: skip
