@@ -86,3 +86,42 @@ def test_a_caller_not_ringing_anyone_cannot_be_picked_up() -> None:
     e.enqueue("c1", "600", 1.0)  # waits: nobody ready
     with pytest.raises(InvalidRequest):
         e.picked_up("c1", "1006", 2.0)
+
+
+def test_an_agent_ringing_for_another_caller_who_picks_up_leaves_that_caller_its_place() -> None:
+    e = _centre(wrap_up_s=0.0)
+    e.login("1002", 0.0)
+    e.enqueue("c1", "600", 1.0)
+    e.enqueue("c2", "600", 1.5)
+    rings = {c.call: next(iter(c.offers)) for c in e.callers() if c.offers}
+    picker = rings["c2"]
+    out = e.picked_up("c1", picker, 2.0)
+    withdrawn = {(c.call, c.agent) for c in out if isinstance(c, CancelOffer)}
+    assert withdrawn == {("c1", rings["c1"]), ("c2", picker)}
+    assert log(out, E.RINGNOANSWER) == []
+    assert e.agent(picker).state is AgentState.ON_CALL
+    # c2 keeps its place and rings the agent c1 had, now free.
+    assert offers(out) == [("c2", rings["c1"])]
+    e.caller_hung_up("c1", 4.0)
+    assert e.agent(picker).state is AgentState.READY  # no wrap-up in this queue
+
+
+def test_an_agent_in_wrap_up_who_picks_up_starts_a_new_wrap_up_after() -> None:
+    e = _centre(wrap_up_s=10.0)
+    e.login("1002", 0.0)
+    e.pause("1002", "x", 0.0)
+    e.enqueue("c1", "600", 1.0)
+    e.agent_answered("c1", "1001", 2.0)
+    e.caller_hung_up("c1", 3.0)  # 1001 in wrap-up until 13
+    e.ready("1002", 3.5)
+    e.pause("1002", "x", 3.5)
+    e.enqueue("c2", "600", 4.0)  # nobody ready: waits
+    e.ready("1002", 4.5)  # rings 1002
+    assert e.agent("1001").state is AgentState.WRAP_UP
+    e.picked_up("c2", "1001", 5.0)
+    assert e.agent("1001").state is AgentState.ON_CALL
+    e.handle_timer(13.0)  # the old wrap-up's end changes nothing on a call
+    assert e.agent("1001").state is AgentState.ON_CALL
+    out = e.caller_hung_up("c2", 20.0)
+    assert [r.agent for r in log(out, E.WRAPUPSTART)] == ["1001"]
+    assert e.agent("1001").wrap_up_until == 30.0
