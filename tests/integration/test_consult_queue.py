@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from api_events import api_call, wait_api
@@ -25,15 +24,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def centre(tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
-    """The call centre, calls relayed rather than recorded (as the other `*2` tests)."""
-    centre = centre_config()
-
-    def edit(cfg: dict[str, Any]) -> None:
-        centre(cfg)
-        for entry in (*cfg["extensions"], *cfg["trunks"]):
-            entry["record"] = False
-
-    sw = start_switch(tmp_path, carrier_port, edit=edit)
+    """The demo call centre, which records every bridged call (the legs are in the tick
+    engine while the consultation moves them)."""
+    sw = start_switch(tmp_path, carrier_port, edit=centre_config())
     try:
         wait_api(sw.ports.api)
         yield sw
@@ -73,8 +66,9 @@ def _agent_on_a_queue_call(
     return caller, call, agent, agent_call, next(r["call"] for r in rows if r["event"] == "CONNECT")
 
 
+@pytest.mark.parametrize("complete", ["hangup", "*2"])
 def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_on(
-    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+    centre: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path, complete: str
 ) -> None:
     caller, call, agent, agent_call, call_id = _agent_on_a_queue_call(centre, pjsua, tmp_path)
     bob = pjsua("agent-1002")
@@ -97,7 +91,11 @@ def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_
     )
     assert all(abs(caller_hears - hz) > 20.0 for hz in (1000.0, 1500.0)), caller_hears  # music
 
-    agent.send("hangup", call=agent_call)
+    if complete == "hangup":
+        agent.send("hangup", call=agent_call)
+    else:  # atxfercomplete: the switch hangs the transferor up
+        agent.send("dtmf", call=agent_call, digits="*2")
+        agent.wait_bye(agent_call, 5.0)
     caller_hears, bob_hears = _hear([(caller, call), (bob, bob_call)], tmp_path, "done")
     assert (caller_hears, bob_hears) == (
         pytest.approx(1500.0, abs=20.0),
