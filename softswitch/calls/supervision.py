@@ -483,6 +483,7 @@ class Supervisions:
         supervision.cause = cause
         self._by_id.pop(supervision.id, None)
         self._give_back(supervision, services)
+        self.mix.stop_waiting(supervision.id)
         if supervision.mine is not None:
             services.engine.release(supervision.mine)
             supervision.mine = None
@@ -504,6 +505,8 @@ class Supervisions:
     # ---- ChanSpy's wait for the agent's next call ----------------------------------------
     def _wait(self, supervision: Supervision, cause: str, services: CallServices) -> None:
         self._give_back(supervision, services)
+        if supervision.mine is not None:
+            self.mix.wait(supervision.id, supervision.mine)
         supervision.step(SupervisionInput.CALL_OVER)
         log.info("supervision %d waits for %s's next call: %s", supervision.id,
                  supervision.agent, cause)  # fmt: skip

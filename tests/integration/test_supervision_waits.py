@@ -66,9 +66,15 @@ def test_a_listening_supervisor_waits_for_the_agents_next_call_and_is_joined_to_
     waiting = _wait_state(switch, "waiting")
     assert (waiting.supervision_id, waiting.call_id) == (first.supervision_id, first.call_id)
     wait_log(switch, f"supervision {first.supervision_id} waits for {AGENT}'s next call", 5.0)
-    # Still on the line, hearing nothing of anyone.
+    # Still on the line, hearing nothing of anyone, but sent silence: RTP keeps coming.
     quiet = record({SUPERVISOR: (supervisor, sup_call)}, tmp_path, "waiting")[SUPERVISOR]
     assert quiet[CALLER] < NOT_HEARD_DB and quiet[AGENT] < NOT_HEARD_DB, quiet
+    received = []
+    for tag in ("rtp-a", "rtp-b"):
+        path = str(tmp_path / f"{tag}.wav")
+        supervisor.send("record", call=sup_call, path=path, seconds=1.0)
+        received.append(supervisor.wait_event("recorded", 10.0, call=sup_call, path=path))
+    assert received[1]["rx_packets"] - received[0]["rx_packets"] >= 40  # 50 a second
 
     again = caller.call(switch.uri(AGENT))  # 1002 calls 1001 again
     answering = agent.wait_incoming(5.0)["call"]
