@@ -2,7 +2,8 @@
 not hung up when 1001's call ends. It stays on the line in silence, the API's supervision
 resource says "waiting", and 1001's next call is joined as soon as it is connected: the
 supervisor hears both parties of the new call (FFT) and neither hears it. The supervisor's hang-up
-ends it."""
+ends it. The event stream says the same: started, changed to waiting, started on the new call,
+ended."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from api_events import api_call, wait_api
+from api_events import EventCollector, api_call, wait_api
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch
 from supervised_call import (
@@ -51,6 +52,17 @@ def test_a_listening_supervisor_waits_for_the_agents_next_call_and_is_joined_to_
     switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
     wait_api(switch.ports.api)
+    names = ["supervision_started", "supervision_changed", "supervision_ended"]
+    seen = EventCollector(switch.ports.api_url, "supervisor", "demo-supervisor", names)
+    try:
+        _waits_and_joins(switch, pjsua, tmp_path, seen)
+    finally:
+        seen.close()
+
+
+def _waits_and_joins(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path, seen: EventCollector
+) -> None:
     parties = agent_call(switch, pjsua, tmp_path)
     supervisor = phone(switch, pjsua, SUPERVISOR)
     sup_call = supervisor.call(switch.uri("*33" + AGENT))
@@ -95,3 +107,10 @@ def test_a_listening_supervisor_waits_for_the_agents_next_call_and_is_joined_to_
     while _supervisions(switch):
         assert time.monotonic() < deadline, "the supervision outlived the supervisor's hang-up"
         time.sleep(0.05)
+    events = seen.wait(lambda evs: bool(evs) and evs[-1].name == "supervision_ended", 5.0)
+    assert [(e.name, e.data["call_id"], e.data.get("state")) for e in events] == [
+        ("supervision_started", first.call_id, None),
+        ("supervision_changed", first.call_id, "waiting"),
+        ("supervision_started", joined.call_id, None),
+        ("supervision_ended", joined.call_id, None),
+    ]
