@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api_events import api_call, wait_api
+from api_events import EventCollector, api_call, wait_api
 from audio import dominant_frequency, write_tone
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
@@ -74,8 +74,16 @@ def test_star_2_to_a_queue_consults_the_agent_who_answers_then_hands_the_caller_
     bob = pjsua("agent-1002")
     log_in(centre, bob, "1002")  # ready: the next caller of 600 is its
 
-    agent.send("dtmf", call=agent_call, digits="*2600#")
-    bob_call = int(bob.wait_incoming(10.0)["call"])
+    offers = EventCollector(centre.ports.api_url, "1002", "demo-1002", ["call_offered"])
+    try:
+        agent.send("dtmf", call=agent_call, digits="*2600#")
+        bob_call = int(bob.wait_incoming(10.0)["call"])
+        (offer,) = offers.wait(lambda evs: bool(evs), 5.0)
+    finally:
+        offers.close()
+    # 1002's screen pop is the caller's: its number and what it keyed in the IVR.
+    assert (offer.data["call_id"], offer.data["caller"]) == (int(call_id), "1004")
+    assert offer.data["variables"]["ivr_digits"] == "1"
     rows = wait_queue_log(centre, lambda r: ("TRANSFER", "600", "1001") in events(r), 5.0)
     assert _state(centre, "1001") != "ready"  # still on the phone: offered nothing
     bob.send("play", call=bob_call, path=str(write_tone(tmp_path / "1500.wav", 1500.0, 60.0)))
