@@ -10,7 +10,9 @@ answer is reported to the engine, whose `ConnectAgent` moves the caller's leg to
 to the agent's leg, cutting the music in the same tick. No answer, busy and reject are reported
 back; a leg that ends (BYE, media timeout, transaction timeout) becomes the matching engine
 event, so no agent is left offered or on a call that is gone. Queue-log rows go to a
-`QueueLogSink` (the store, in app.py).
+`QueueLogSink` (the store, in app.py). Two others may take a caller instead of an offered
+agent: a phone picking it up (`pick_up`, calls/pickup.py) and a transferor who waits here for
+the caller it holds (`consult_for`, calls/consult_queue.py).
 """
 
 from __future__ import annotations
