@@ -502,6 +502,7 @@ class Switch:
         )
         self.b2bua.signalling.observers.append(centre)
         self.b2bua.transfers.listeners.append(centre)
+        self.b2bua.transfers.queue_listeners.append(centre)  # `*2` to a queue
         self.b2bua.intercepts.listeners.append(centre)  # the agent's part ends, wrap-up
         self.recording_taps = RecordingTaps(
             self.engine,

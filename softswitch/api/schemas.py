@@ -223,7 +223,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "agent": _STRING,
             "supervisor": _STRING,
             "mode": _MODE,
-            "state": {"type": "string", "enum": ["ringing", "active", "ended"]},
+            "state": {"type": "string", "enum": ["ringing", "active", "waiting", "ended"]},
         }
     ),
     "SupervisionList": _object(

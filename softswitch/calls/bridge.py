@@ -163,13 +163,17 @@ class BridgeApplication:
         """A bridge to a callee leg that has answered already (a queue's agent): the party
         moved here is relayed to `media`, the callee's endpoint, with nothing dialled."""
         bridge = cls(target, services, call)
-        bridge.state = BridgeState.CONNECTED
-        bridge.forks.append(callee)
-        bridge.answered_by = callee
-        bridge.media = media
-        bridge.agent = target.target
-        call.attachments[callee] = bridge
+        bridge.join(callee, media)
         return bridge
+
+    def join(self, callee: Leg, media: MediaEndpoint) -> None:
+        """Take `callee`, answered already, as this bridge's answered leg (see `joining`)."""
+        self.state = BridgeState.CONNECTED
+        self.forks.append(callee)
+        self.answered_by = callee
+        self.media = media
+        self.agent = self.target.target
+        self.call.attachments[callee] = self
 
     # ---- the application interface ---------------------------------------------------
     def attach(self, leg: Leg) -> Coroutine[object, object, None] | None:
