@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from softswitch.api.auth import Principal
+from softswitch.api.call_scope import CallParties
 from softswitch.api.permissions import Scope, granted
 from softswitch.calls.call import Call
 from softswitch.calls.control import party_of
@@ -61,6 +62,8 @@ class ApiEvent:
     timestamp: float  # wall clock, seconds since the epoch
     data: Mapping[str, object]
     parties: frozenset[str] | None  # extension numbers involved, for scope; None: the switch's
+    # extensions whose supervisors see it too, not they themselves (a queue's agents)
+    watchers: frozenset[str] = frozenset()
 
     def encode(self) -> str:
         stamp = datetime.fromtimestamp(self.timestamp, UTC).isoformat(timespec="microseconds")
@@ -143,19 +146,30 @@ class EventHub:
         return len(self._subscribers)
 
     def publish(
-        self, name: str, data: Mapping[str, object], parties: Collection[str] | None
+        self,
+        name: str,
+        data: Mapping[str, object],
+        parties: Collection[str] | None,
+        watchers: Collection[str] = (),
     ) -> None:
         """Offer an event to each subscriber of `name` whose scope reaches one of `parties`
-        (`None`: an event of the whole switch, which its ACL alone guards)."""
+        (`None`: an event of the whole switch, which its ACL alone guards), or whose teams'
+        agents include one of `watchers` (supervisors only)."""
         if not self._subscribers:
             return
-        event = ApiEvent(name, self._clock(), data, None if parties is None else frozenset(parties))
+        event = ApiEvent(
+            name,
+            self._clock(),
+            data,
+            None if parties is None else frozenset(parties),
+            frozenset(watchers),
+        )
         payload: str | None = None
         for subscriber in list(self._subscribers):
             if name not in subscriber.names:
                 continue
             if event.parties is not None and not self._scope.allows(
-                subscriber.principal, event.parties
+                subscriber.principal, event.parties, event.watchers
             ):
                 continue
             if payload is None:
@@ -173,15 +187,33 @@ class EventHub:
 
 
 class CallEvents:
-    """The B2BUA's call records as events (`CallRecords`): created, answered, ended."""
+    """The B2BUA's call records as events (`CallRecords`): created, answered, ended; and a
+    party answering a call answered already (`AgentAnswers`), such as a queue call's agent.
 
-    def __init__(self, hub: EventHub, ended: Callable[[int], None] | None = None) -> None:
+    Scope (api/call_scope.py): an event reaches the caller, the callee and the parties of the
+    legs on the call, and the supervisors of the agents of the queues the call waited in."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        ended: Callable[[int], None] | None = None,
+        parties: CallParties | None = None,
+    ) -> None:
         self._hub = hub
         self._ended = ended
+        self.parties = parties if parties is not None else CallParties()
+
+    def _publish(
+        self, name: str, call: Call, data: Mapping[str, object], ended: bool = False
+    ) -> None:
+        self._hub.publish(
+            name, data, self.parties.parties(call, ended=ended), self.parties.watchers(call)
+        )
 
     def started(self, call: Call) -> None:
-        self._hub.publish(
+        self._publish(
             "call_created",
+            call,
             {
                 "call_id": call.id,
                 "caller": call.caller,
@@ -189,29 +221,48 @@ class CallEvents:
                 "direction": call.direction.value,
                 "trunk": call.trunk,
             },
-            (call.caller, call.callee),
         )
 
     def answered(self, call: Call) -> None:
-        self._hub.publish(
+        """The call's first answer: by a phone, or by the switch (a queue, an IVR, echo)."""
+        answering = next(
+            (
+                leg
+                for leg in reversed(call.legs)
+                if leg is not call.caller_leg and leg.answered_at is not None
+            ),
+            None,
+        )
+        party = call.callee if answering is None else party_of(call, answering)
+        self._publish(
             "call_answered",
-            {"call_id": call.id, "caller": call.caller, "callee": call.callee},
-            (call.caller, call.callee),
+            call,
+            {"call_id": call.id, "caller": call.caller, "callee": call.callee, "party": party},
+        )
+
+    def party_answered(self, call: Call, leg: Leg) -> None:
+        self._publish(
+            "call_answered",
+            call,
+            {
+                "call_id": call.id,
+                "caller": call.caller,
+                "callee": call.callee,
+                "party": party_of(call, leg),
+                "leg_id": leg.id,
+            },
         )
 
     def recording(self, call: Call, state: str) -> None:
         """A CallRecordings listener: the console's recording mark follows this."""
-        self._hub.publish(
-            "call_recording",
-            {"call_id": call.id, "state": state},
-            (call.caller, call.callee),
-        )
+        self._publish("call_recording", call, {"call_id": call.id, "state": state})
 
     def ended(self, call: Call) -> None:
         if self._ended is not None:
             self._ended(call.id)
-        self._hub.publish(
+        self._publish(
             "call_ended",
+            call,
             {
                 "call_id": call.id,
                 "caller": call.caller,
@@ -220,8 +271,9 @@ class CallEvents:
                 "cause": call.hangup_cause,
                 "side": call.hangup_side.value if call.hangup_side else "",
             },
-            (call.caller, call.callee),
+            ended=True,
         )
+        self.parties.forget(call.id)
 
 
 class CallOperationEvents:
@@ -229,8 +281,9 @@ class CallOperationEvents:
     control layer (the phone's re-INVITE and the API's hold) and a `TransferListener` of the
     transfers (REFER, the in-call codes and the API all hand the party on there)."""
 
-    def __init__(self, hub: EventHub) -> None:
+    def __init__(self, hub: EventHub, parties: CallParties | None = None) -> None:
         self._hub = hub
+        self._parties = parties if parties is not None else CallParties()
 
     def hold_changed(self, call: Call, leg: Leg, held: bool, by: str) -> None:
         party = party_of(call, leg)
@@ -244,7 +297,8 @@ class CallOperationEvents:
                 "caller": call.caller,
                 "callee": call.callee,
             },
-            (call.caller, call.callee, party),
+            self._parties.parties(call) | {party},
+            self._parties.watchers(call),
         )
 
     def transferring(self, call: Call, transferor: Leg, target: str, kind: str) -> None:
@@ -258,7 +312,8 @@ class CallOperationEvents:
                 "target": target,
                 "kind": kind,
             },
-            (call.caller, target, by),
+            self._parties.parties(call) | {target, by},
+            self._parties.watchers(call),
         )
 
 
