@@ -13,7 +13,14 @@ reports, from what a client sees:
 - `GET /api/v1/calls` (each listing every call): `requests` sequential requests while all calls
   are up, p50/p99;
 - hold and resume (`PUT .../legs/{leg}/hold`, then `.../resume`): up to `requests` / 2 calls put
-  on hold one after the other, then taken off it, p50/p99 of each request.
+  on hold one after the other, then taken off it, p50/p99 of each request (each hold and resume
+  is itself an event to every subscriber, so these include the fan-out's cost).
+
+The fan-out figure has two halves, measured apart: the switch's (its own histogram on
+/metrics, from the event's timestamp to the write to each socket, and how long each turn's
+writing took), and this process's, which reads all 200 sockets on the same two cores (its
+event-loop lag: how late a 5 ms timer fires while it reads). With `profile`, py-spy samples
+the switch throughout (bench/profiling.py).
 
 Drives the switch as a user does (the command, HTTP, WebSocket): no module of the switch.
 Everything runs on 127.0.0.1; SIPp's load is bounded by call count and time.
@@ -36,6 +43,7 @@ import aiohttp
 from bench.display import Display
 from bench.peers.base import free_port, free_port_range, sip_options_ping
 from bench.peers.softswitch import softswitch_command
+from bench.profiling import Profiler
 from bench.sipp import percentile
 
 CALL_HOLD_MS = 30_000  # how long a call stays after the switch's last re-INVITE to it
@@ -53,12 +61,16 @@ class ApiLoad:
     rate: int = 50  # new calls per second
 
 
-def bench_config(api_port: int, queue_size: int) -> str:
+def bench_config(api_port: int, queue_size: int, metrics_port: int) -> str:
     return f"""\
 # Written by bench/api_bench.py: SIPp uac -> softswitch echo; the API on loopback.
 [sip]
 host = "127.0.0.1"
 transports = ["udp"]
+
+[metrics]
+host = "127.0.0.1"
+port = {metrics_port}
 
 [security]
 allowed_destinations = ["127.0.0.0/8", "::1/128"]
@@ -112,6 +124,59 @@ async def _timed(
     return time.perf_counter() - started
 
 
+LAG_PERIOD_S = 0.005
+
+
+async def _loop_lag(lags: list[float]) -> None:
+    """How late this process's loop wakes for a timer: the receive side's own delay."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_PERIOD_S
+        await asyncio.sleep(LAG_PERIOD_S)
+        lags.append(loop.time() - due)
+
+
+def bucket_quantile(text: str, name: str, q: float) -> float | None:
+    """The upper bound of the bucket holding quantile `q` of a Prometheus histogram, in ms."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            labels, _, value = line.rpartition(" ")
+            bound = labels.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(value)))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    total = buckets[-1][1]
+    return next(bound * 1000 for bound, count in buckets if count >= q * total)
+
+
+def metric_value(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def _switch_side(text: str) -> dict[str, Any]:
+    delay, flush = "softswitch_api_event_write_delay_seconds", "softswitch_api_event_flush_seconds"
+    count = metric_value(text, f"{delay}_count")
+    total = metric_value(text, f"{delay}_sum")
+    flushes = metric_value(text, f"{flush}_count")
+    flush_sum = metric_value(text, f"{flush}_sum")
+    return {
+        "switch_writes": count,
+        "switch_write_mean_ms": 1000 * total / count if count and total is not None else None,
+        "switch_write_p50_le_ms": bucket_quantile(text, delay, 0.5),
+        "switch_write_p99_le_ms": bucket_quantile(text, delay, 0.99),
+        "switch_flushes": flushes,
+        "switch_flush_mean_ms": 1000 * flush_sum / flushes
+        if flushes and flush_sum is not None
+        else None,
+        "switch_flush_p99_le_ms": bucket_quantile(text, flush, 0.99),
+        "switch_events_dropped": metric_value(text, "softswitch_api_events_dropped_total"),
+    }
+
+
 def _ms_stats(prefix: str, seconds: list[float]) -> dict[str, Any]:
     ms = [s * 1000 for s in seconds]
     return {
@@ -121,7 +186,11 @@ def _ms_stats(prefix: str, seconds: list[float]) -> dict[str, Any]:
     }
 
 
-async def _measure(load: ApiLoad, api_url: str, sip_port: int, workdir: Path) -> dict[str, Any]:
+async def _measure(
+    load: ApiLoad, api_url: str, sip_port: int, workdir: Path, metrics_url: str
+) -> dict[str, Any]:
+    lags: list[float] = []
+    lag_probe = asyncio.ensure_future(_loop_lag(lags))
     # One connection per subscriber: aiohttp's default pool stops at 100.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         async with session.post(
@@ -174,10 +243,13 @@ async def _measure(load: ApiLoad, api_url: str, sip_port: int, workdir: Path) ->
         end = time.monotonic() + 15.0
         while len(delays) < expected and time.monotonic() < end:
             await asyncio.sleep(0.1)
-        for task in tasks:
+        for task in [*tasks, lag_probe]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, lag_probe, return_exceptions=True)
+        async with session.get(metrics_url) as response:
+            switch_side = _switch_side(await response.text())
     ms = [d * 1000 for d in delays]
+    lag_ms = [lag * 1000 for lag in lags]
     return {
         "subscribers": load.subscribers,
         "calls": load.calls,
@@ -188,6 +260,10 @@ async def _measure(load: ApiLoad, api_url: str, sip_port: int, workdir: Path) ->
         "fanout_p50_ms": percentile(ms, 0.5),
         "fanout_p99_ms": percentile(ms, 0.99),
         "fanout_max_ms": max(ms) if ms else None,
+        "receive_lag_p50_ms": percentile(lag_ms, 0.5),
+        "receive_lag_p99_ms": percentile(lag_ms, 0.99),
+        "receive_lag_max_ms": max(lag_ms) if lag_ms else None,
+        **switch_side,
         **_ms_stats("list_calls", listing),
         **_ms_stats("hold", holds),
         **_ms_stats("resume", resumes),
@@ -206,15 +282,19 @@ def _wait_listening(port: int, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def run_scenario(load: ApiLoad, out_dir: Path, display: Display) -> dict[str, Any]:
-    """Start the switch, measure, stop it; the switch's log stays in out_dir/api/."""
+def run_scenario(
+    load: ApiLoad, out_dir: Path, display: Display, *, profile: bool = False
+) -> dict[str, Any]:
+    """Start the switch, measure, stop it; the switch's log (and with `profile` py-spy's
+    summary) stays in out_dir/api/."""
     workdir = out_dir / "api"
     workdir.mkdir(parents=True, exist_ok=True)
     api_port = free_port(kind=socket.SOCK_STREAM)
     sip_port = free_port()
     config = workdir / "softswitch.toml"
     # Room for every event of every call (and each hold and resume) per subscriber: none dropped.
-    config.write_text(bench_config(api_port, load.calls * (EVENTS_PER_CALL + 2) + 16))
+    metrics_port = free_port(kind=socket.SOCK_STREAM)
+    config.write_text(bench_config(api_port, load.calls * (EVENTS_PER_CALL + 2) + 16, metrics_port))
     low, high = free_port_range(2 * load.calls + 64)
     display.note(
         f"api: {load.calls} calls, {load.subscribers} WebSocket subscribers, "
@@ -224,20 +304,28 @@ def run_scenario(load: ApiLoad, out_dir: Path, display: Display) -> dict[str, An
         [
             str(softswitch_command()), "run", "--config", str(config),
             "--headless", "--sip-port", str(sip_port), "--rtp-ports", f"{low}-{high}",
-            "--data-dir", str(workdir / "data"), "--metrics-port", "0", "--log-level", "warning",
+            "--data-dir", str(workdir / "data"), "--log-level", "warning",
         ],
         stdout=subprocess.DEVNULL, stderr=open(workdir / "softswitch.log", "wb"),  # noqa: SIM115
     )  # fmt: skip
+    profiler = Profiler(switch.pid, workdir, "api") if profile else None
     try:
         sip_options_ping(sip_port)
         _wait_listening(api_port, 10.0)
-        result = asyncio.run(_measure(load, f"http://127.0.0.1:{api_port}", sip_port, workdir))
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        result = asyncio.run(
+            _measure(load, f"http://127.0.0.1:{api_port}", sip_port, workdir, metrics_url)
+        )
     except (OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
         display.note(f"[red]api: {exc}")
         result = {"error": str(exc)}
     finally:
+        if profiler is not None:
+            result_profile = profiler.stop()
         switch.terminate()
         switch.wait(10)
+    if profiler is not None and "error" not in result:
+        result["profile"] = str(result_profile.relative_to(out_dir))
     if "error" not in result:
         display.note(
             "api: p99 "
@@ -245,6 +333,8 @@ def run_scenario(load: ApiLoad, out_dir: Path, display: Display) -> dict[str, An
                 f"{name} {_ms(result[key])}"
                 for name, key in (
                     ("fan-out", "fanout_p99_ms"),
+                    ("switch write <=", "switch_write_p99_le_ms"),
+                    ("receive lag", "receive_lag_p99_ms"),
                     ("GET /calls", "list_calls_p99_ms"),
                     ("hold", "hold_p99_ms"),
                     ("resume", "resume_p99_ms"),

@@ -24,6 +24,7 @@ from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.call_scope import AgentAnswers, CallParties
 from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, CallOperationEvents, RegistrationEvents
+from softswitch.api.hub import DELAY_BUCKETS_S
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.api.supervision import SupervisionEvents
 from softswitch.call_record import Disposition, Side
@@ -647,6 +648,7 @@ class Switch:
                 CentreEvents(self.api.hub, control, scope, centre.variables, pops, call_parties)
             )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
+        self.metrics.bind_api_events(self.api.hub, DELAY_BUCKETS_S)
         self.b2bua.supervisions.listeners.append(SupervisionEvents(self.api.hub))
         try:
             await self.api.start()

@@ -1,189 +1,22 @@
-"""The CTI event hub: events of the switch, fanned out to WebSocket subscribers.
-
-An event is ``{"name", "timestamp", "data"}`` on the wire, serialised once for every subscriber.
-Each event kind names the ACL needed to see it (`EVENT_ACLS`), and each event the extensions
-of its parties, so a subscriber gets only what its token's role and scope allow (an event of
-the whole switch, such as a log record, names no parties and is filtered by its ACL alone). A
-subscriber
-has a bounded queue: `publish` never waits, and one that falls `maxsize` events behind is
-marked overflowed and dropped (its WebSocket is closed with `CLOSE_TOO_SLOW`), so a slow
-screen can never hold up calls.
-"""
+"""The switch's own events for the hub (api/hub.py): calls, holds and transfers, phones
+registering. Each names the parties it concerns, for scope (api/call_scope.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections import deque
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Final
 
-from softswitch.api.auth import Principal
 from softswitch.api.call_scope import CallParties
-from softswitch.api.permissions import Scope, granted
+from softswitch.api.hub import CLOSE_TOKEN_EXPIRED as CLOSE_TOKEN_EXPIRED
+from softswitch.api.hub import CLOSE_TOO_SLOW as CLOSE_TOO_SLOW
+from softswitch.api.hub import EVENT_ACLS as EVENT_ACLS
+from softswitch.api.hub import ApiEvent as ApiEvent
+from softswitch.api.hub import EventHub as EventHub
+from softswitch.api.hub import Subscriber as Subscriber
 from softswitch.calls.call import Call
 from softswitch.calls.control import party_of
 from softswitch.calls.leg import Leg
 from softswitch.calls.registrar import Binding
-
-CLOSE_TOO_SLOW: Final = 4008  # WebSocket close code (private range, RFC 6455 §7.4.2)
-CLOSE_TOKEN_EXPIRED: Final = 4001
-
-# Event name -> the ACL a token needs to receive it.
-EVENT_ACLS: Final[Mapping[str, str]] = {
-    "call_created": "events.calls.created",
-    "call_answered": "events.calls.answered",
-    "call_ended": "events.calls.ended",
-    "call_held": "events.calls.held",  # a party put on hold, by its phone or by control
-    "call_resumed": "events.calls.resumed",
-    "call_transferred": "events.calls.transferred",  # REFER, #1 / *2, or control
-    "call_recording": "events.calls.recording",  # started, paused, resumed
-    "registration_saved": "events.registrations.saved",
-    "registration_removed": "events.registrations.removed",
-    "log_record": "events.logs.record",
-    # the call centre (api/centre_events.py)
-    "call_offered": "events.calls.offered",
-    "agent_state_changed": "events.agents.state",
-    "queue_caller_joined": "events.queues.caller_joined",
-    "queue_caller_left": "events.queues.caller_left",
-    "queue_statistics": "events.queues.statistics",
-    # supervision (api/supervision.py)
-    "supervision_started": "events.supervisions.started",
-    "supervision_changed": "events.supervisions.changed",
-    "supervision_ended": "events.supervisions.ended",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ApiEvent:
-    name: str
-    timestamp: float  # wall clock, seconds since the epoch
-    data: Mapping[str, object]
-    parties: frozenset[str] | None  # extension numbers involved, for scope; None: the switch's
-    # extensions whose supervisors see it too, not they themselves (a queue's agents)
-    watchers: frozenset[str] = frozenset()
-
-    def encode(self) -> str:
-        stamp = datetime.fromtimestamp(self.timestamp, UTC).isoformat(timespec="microseconds")
-        return json.dumps({"name": self.name, "timestamp": stamp, "data": self.data})
-
-
-class Subscriber:
-    """One WebSocket's view of the stream: the names it asked for, filtered by its token."""
-
-    def __init__(self, principal: Principal, names: Collection[str], maxsize: int) -> None:
-        self.principal = principal
-        self.maxsize = maxsize
-        self.names: set[str] = set()
-        self.overflowed = False
-        self.delivered = 0
-        self._queue: deque[str] = deque()
-        self._wake = asyncio.Event()
-        self._closed = False
-        self.subscribe(names)
-
-    def subscribe(self, names: Collection[str]) -> set[str]:
-        """Add names the token may see; returns those refused (unknown or not permitted)."""
-        wanted = set(EVENT_ACLS) if "*" in names else set(names)
-        allowed = {
-            name
-            for name in wanted
-            if name in EVENT_ACLS and granted(self.principal.role, EVENT_ACLS[name])
-        }
-        self.names |= allowed
-        return wanted - allowed
-
-    def unsubscribe(self, names: Collection[str]) -> None:
-        self.names -= set(EVENT_ACLS) if "*" in names else set(names)
-
-    def offer(self, payload: str) -> None:
-        if self._closed:
-            return
-        if len(self._queue) >= self.maxsize:
-            self.overflowed = True
-            self.close()
-            return
-        self._queue.append(payload)
-        self._wake.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    async def next(self) -> str | None:
-        """The next payload, or None once closed (overflowed or told to stop)."""
-        while not self._queue:
-            if self._closed:
-                return None
-            self._wake.clear()
-            await self._wake.wait()
-        if self.overflowed:
-            return None
-        return self._queue.popleft()
-
-
-class EventHub:
-    def __init__(self, scope: Scope, clock: Callable[[], float]) -> None:
-        self._scope = scope
-        self._clock = clock
-        self._subscribers: set[Subscriber] = set()
-        self.published = 0
-        self.dropped_subscribers = 0
-
-    def subscribe(self, principal: Principal, names: Collection[str], maxsize: int) -> Subscriber:
-        subscriber = Subscriber(principal, names, maxsize)
-        self._subscribers.add(subscriber)
-        return subscriber
-
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.discard(subscriber)
-        subscriber.close()
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-    def publish(
-        self,
-        name: str,
-        data: Mapping[str, object],
-        parties: Collection[str] | None,
-        watchers: Collection[str] = (),
-    ) -> None:
-        """Offer an event to each subscriber of `name` whose scope reaches one of `parties`
-        (`None`: an event of the whole switch, which its ACL alone guards), or whose teams'
-        agents include one of `watchers` (supervisors only)."""
-        if not self._subscribers:
-            return
-        event = ApiEvent(
-            name,
-            self._clock(),
-            data,
-            None if parties is None else frozenset(parties),
-            frozenset(watchers),
-        )
-        payload: str | None = None
-        for subscriber in list(self._subscribers):
-            if name not in subscriber.names:
-                continue
-            if event.parties is not None and not self._scope.allows(
-                subscriber.principal, event.parties, event.watchers
-            ):
-                continue
-            if payload is None:
-                payload = event.encode()
-            subscriber.offer(payload)
-            if subscriber.overflowed:
-                self._subscribers.discard(subscriber)
-                self.dropped_subscribers += 1
-        self.published += 1
-
-    def close(self) -> None:
-        for subscriber in self._subscribers:
-            subscriber.close()
-        self._subscribers.clear()
 
 
 class CallEvents:
