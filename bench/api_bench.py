@@ -9,7 +9,9 @@ trunk and go to the echo application, so each is answered by the switch itself),
 reports, from what a client sees:
 
 - fan-out: for every event delivered to every subscriber, the time from the event's timestamp
-  (taken by the switch when the B2BUA reported the call event) to its arrival, p50/p99/max;
+  (taken by the switch when the B2BUA reported the call event) to its arrival, p50/p99/max.
+  Arrival is noted as the bytes are read by a bare WebSocket reader (`_EventReader`), JSON is
+  parsed after the run: the receiver costs a few µs per frame, not aiohttp's and json's tens;
 - `GET /api/v1/calls` (each listing every call): `requests` sequential requests while all calls
   are up, p50/p99;
 - hold and resume (`PUT .../legs/{leg}/hold`, then `.../resume`): up to `requests` / 2 calls put
@@ -19,8 +21,9 @@ reports, from what a client sees:
 The fan-out figure has two halves, measured apart: the switch's (its own histogram on
 /metrics, from the event's timestamp to the write to each socket, and how long each turn's
 writing took), and this process's, which reads all 200 sockets on the same two cores (its
-event-loop lag: how late a 5 ms timer fires while it reads). With `profile`, py-spy samples
-the switch throughout (bench/profiling.py).
+event-loop lag: how late a 5 ms timer fires while it reads). The switch's CPU seconds over the
+measurement (/proc) say what the same load cost it. With `profile`, py-spy samples the switch
+throughout (bench/profiling.py).
 
 Drives the switch as a user does (the command, HTTP, WebSocket): no module of the switch.
 Everything runs on 127.0.0.1; SIPp's load is bounded by call count and time.
@@ -29,7 +32,9 @@ Everything runs on 127.0.0.1; SIPp's load is bounded by call count and time.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import socket
 import subprocess
 import time
@@ -43,6 +48,7 @@ import aiohttp
 from bench.display import Display
 from bench.peers.base import free_port, free_port_range, sip_options_ping
 from bench.peers.softswitch import softswitch_command
+from bench.procstat import cpu_seconds
 from bench.profiling import Profiler
 from bench.sipp import percentile
 
@@ -98,19 +104,86 @@ destination = "echo"
 """
 
 
-async def _subscriber(
-    session: aiohttp.ClientSession, url: str, delays: list[float], ready: asyncio.Event
-) -> None:
-    async with session.ws_connect(url) as ws:
-        await ws.receive()  # {"op": "init"}
-        ready.set()
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            now = time.time()
-            event = json.loads(message.data)
-            if "timestamp" in event:
-                delays.append(now - datetime.fromisoformat(event["timestamp"]).timestamp())
+class _EventReader(asyncio.Protocol):
+    """A bare WebSocket client (RFC 6455) that notes each text frame's arrival time as the
+    bytes come in and parses nothing else until the run is over: so that the receiver's own
+    cost (JSON, aiohttp's reader, a task per socket) is not mistaken for the switch's."""
+
+    def __init__(self, arrivals: list[tuple[float, bytes]]) -> None:
+        self.arrivals = arrivals
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer = bytearray()
+        self._upgraded = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self._buffer
+        buffer += data
+        if not self._upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(RuntimeError(bytes(buffer[:end]).decode()))
+                return
+            del buffer[: end + 4]
+            self._upgraded = True
+        while len(buffer) >= 2:
+            opcode, size, at = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                size, at = int.from_bytes(buffer[2:4]), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                size, at = int.from_bytes(buffer[2:10]), 10
+            if len(buffer) < at + size:
+                return
+            payload = bytes(buffer[at : at + size])
+            del buffer[: at + size]
+            if opcode == 0x1:
+                if not self.ready.done():
+                    self.ready.set_result(None)  # {"op": "init"}
+                else:
+                    self.arrivals.append((now, payload))
+            elif opcode == 0x9 and self._transport is not None:  # ping: pong, masked (zero key)
+                self._transport.write(bytes([0x8A, 0x80 | size]) + b"\0\0\0\0" + payload)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def _open_reader(
+    host: str, port: int, path: str, arrivals: list[tuple[float, bytes]]
+) -> _EventReader:
+    loop = asyncio.get_running_loop()
+    _, reader = await loop.create_connection(lambda: _EventReader(arrivals), host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    assert reader._transport is not None
+    reader._transport.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await asyncio.wait_for(reader.ready, 30.0)
+    return reader
+
+
+def _delays(arrivals: list[tuple[float, bytes]]) -> list[float]:
+    """Arrival minus the event's own timestamp, for every event frame."""
+    out = []
+    for arrived, payload in arrivals:
+        stamp = json.loads(payload).get("timestamp")
+        if stamp is not None:
+            out.append(arrived - datetime.fromisoformat(stamp).timestamp())
+    return out
 
 
 async def _timed(
@@ -187,7 +260,7 @@ def _ms_stats(prefix: str, seconds: list[float]) -> dict[str, Any]:
 
 
 async def _measure(
-    load: ApiLoad, api_url: str, sip_port: int, workdir: Path, metrics_url: str
+    load: ApiLoad, api_url: str, sip_port: int, workdir: Path, metrics_url: str, switch_pid: int
 ) -> dict[str, Any]:
     lags: list[float] = []
     lag_probe = asyncio.ensure_future(_loop_lag(lags))
@@ -197,14 +270,14 @@ async def _measure(
             f"{api_url}/api/v1/tokens", json={"username": "admin", "password": PASSWORD}
         ) as response:
             token = (await response.json())["token"]
-        events_url = f"{api_url.replace('http', 'ws', 1)}/api/v1/events?token={token}&events=*"
-        delays: list[float] = []
-        readies = [asyncio.Event() for _ in range(load.subscribers)]
-        tasks = [
-            asyncio.ensure_future(_subscriber(session, events_url, delays, ready))
-            for ready in readies
+        events_path = f"/api/v1/events?token={token}&events=*"
+        arrivals: list[tuple[float, bytes]] = []
+        host, port = api_url.removeprefix("http://").rsplit(":", 1)
+        readers = [
+            await _open_reader(host, int(port), events_path, arrivals)
+            for _ in range(load.subscribers)
         ]
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30.0)
+        cpu_before = cpu_seconds([switch_pid])
         scenario = workdir / SCENARIO.name
         scenario.write_text(SCENARIO.read_text().replace("[talk_ms]", str(CALL_HOLD_MS)))
         sipp = subprocess.Popen(
@@ -241,14 +314,16 @@ async def _measure(
         )
         expected = load.subscribers * load.calls * EVENTS_PER_CALL
         end = time.monotonic() + 15.0
-        while len(delays) < expected and time.monotonic() < end:
+        while len(arrivals) < expected and time.monotonic() < end:
             await asyncio.sleep(0.1)
-        for task in [*tasks, lag_probe]:
-            task.cancel()
-        await asyncio.gather(*tasks, lag_probe, return_exceptions=True)
+        switch_cpu_s = cpu_seconds([switch_pid]) - cpu_before
+        for reader in readers:
+            reader.close()
+        lag_probe.cancel()
+        await asyncio.gather(lag_probe, return_exceptions=True)
         async with session.get(metrics_url) as response:
             switch_side = _switch_side(await response.text())
-    ms = [d * 1000 for d in delays]
+    ms = [d * 1000 for d in _delays(arrivals)]
     lag_ms = [lag * 1000 for lag in lags]
     return {
         "subscribers": load.subscribers,
@@ -260,6 +335,7 @@ async def _measure(
         "fanout_p50_ms": percentile(ms, 0.5),
         "fanout_p99_ms": percentile(ms, 0.99),
         "fanout_max_ms": max(ms) if ms else None,
+        "switch_cpu_s": switch_cpu_s,
         "receive_lag_p50_ms": percentile(lag_ms, 0.5),
         "receive_lag_p99_ms": percentile(lag_ms, 0.99),
         "receive_lag_max_ms": max(lag_ms) if lag_ms else None,
@@ -314,7 +390,9 @@ def run_scenario(
         _wait_listening(api_port, 10.0)
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         result = asyncio.run(
-            _measure(load, f"http://127.0.0.1:{api_port}", sip_port, workdir, metrics_url)
+            _measure(
+                load, f"http://127.0.0.1:{api_port}", sip_port, workdir, metrics_url, switch.pid
+            )
         )
     except (OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
         display.note(f"[red]api: {exc}")
