@@ -19,6 +19,7 @@ import pytest
 from api_events import EventCollector, api_call, wait_api
 from peers.pjsua import PjsuaPeer
 from running_switch import Switch, start_switch
+from supervised_call import AGENT, CALLER, SUPERVISOR, agent_call, phone
 from test_attended_dtmf import _consult, _start, unrecorded
 from test_call_centre import centre_config, events, log_in, wait_queue_log
 
@@ -241,3 +242,41 @@ def test_an_agent_sees_its_own_queue_call_and_another_agent_sees_none_of_it(
     )
     assert [e for e in seen_by_other if e.data.get("call_id") == call_id] == []
     assert not any(e.name in names for e in seen_by_other)
+
+
+def test_a_supervisor_listening_in_is_not_an_event_of_the_agents_call(
+    switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
+) -> None:
+    """1002 calls agent 1001; the supervisor listens in through the API from 1006, then stops,
+    and the caller hangs up. The supervisor's phone answering is a leg of the agent's call, yet
+    no one's stream says so: the agent's gets the call's end and nothing of the listener."""
+    url = switch.ports.api_url
+    wait_api(switch.ports.api)
+    parties = agent_call(switch, pjsua, tmp_path)
+    supervisor = phone(switch, pjsua, SUPERVISOR)
+    names = ["call_answered", "call_held", "call_resumed", "call_ended"]
+    own = EventCollector(url, AGENT, f"demo-{AGENT}", names)
+    boss = EventCollector(url, "supervisor", "demo-supervisor", [*names, "supervision_started"])
+    try:
+        started = api_call(
+            url, "supervisor", "demo-supervisor", lambda api: api.supervise(AGENT, "listen")
+        )
+        incoming = supervisor.wait_incoming(5.0)["call"]
+        supervisor.send("answer", call=incoming)
+        boss.wait(lambda evs: any(e.name == "supervision_started" for e in evs), 5.0)
+        api_call(
+            url,
+            "supervisor",
+            "demo-supervisor",
+            lambda api: api.stop_supervision(started.supervision_id),
+        )
+        supervisor.wait_bye(incoming, 5.0)
+        caller, caller_call = parties[CALLER]
+        caller.send("hangup", call=caller_call)
+        got = own.wait(lambda evs: any(e.name == "call_ended" for e in evs), 5.0)
+        watched = boss.wait(lambda evs: any(e.name == "call_ended" for e in evs), 5.0)
+    finally:
+        own.close()
+        boss.close()
+    assert [e.name for e in got] == ["call_ended"]
+    assert not any(e.name == "call_answered" for e in watched)
