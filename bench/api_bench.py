@@ -232,6 +232,7 @@ def metric_value(text: str, name: str) -> float | None:
 
 def _switch_side(text: str) -> dict[str, Any]:
     delay, flush = "softswitch_api_event_write_delay_seconds", "softswitch_api_event_flush_seconds"
+    wait = "softswitch_api_event_flush_wait_seconds"
     count = metric_value(text, f"{delay}_count")
     total = metric_value(text, f"{delay}_sum")
     flushes = metric_value(text, f"{flush}_count")
@@ -246,6 +247,8 @@ def _switch_side(text: str) -> dict[str, Any]:
         if flushes and flush_sum is not None
         else None,
         "switch_flush_p99_le_ms": bucket_quantile(text, flush, 0.99),
+        "switch_flush_wait_p50_le_ms": bucket_quantile(text, wait, 0.5),
+        "switch_flush_wait_p99_le_ms": bucket_quantile(text, wait, 0.99),
         "switch_events_dropped": metric_value(text, "softswitch_api_events_dropped_total"),
     }
 

@@ -324,6 +324,9 @@ class EventFanoutView(Protocol):
     def write_delay(self) -> DelayCounts: ...
 
     @property
+    def flush_wait(self) -> DelayCounts: ...
+
+    @property
     def flush_time(self) -> DelayCounts: ...
 
 
@@ -367,6 +370,12 @@ class _FanoutCollector(Collector):
             "From an event's timestamp to its write to one subscriber's socket.",
             self._bounds,
             hub.write_delay,
+        )
+        yield _histogram(
+            "softswitch_api_event_flush_wait_seconds",
+            "From a turn's oldest queued event's timestamp to the start of its writing.",
+            self._bounds,
+            hub.flush_wait,
         )
         yield _histogram(
             "softswitch_api_event_flush_seconds",

@@ -16,8 +16,9 @@ A slow consumer never delays the others: a socket whose transport still holds mo
 `high_water_bytes` unsent keeps its frames in its own queue (retried every `RETRY_S`), and one
 that falls `maxsize` events behind is dropped and closed with `CLOSE_TOO_SLOW`, its queued
 events counted in `dropped_events`. The hub measures itself: `write_delay` is, per delivery,
-the time from the event's timestamp to its write to the socket, and `flush_time` how long
-each turn's writing took.
+the time from the event's timestamp to its write to the socket; `flush_wait` how long the
+turn's oldest event waited for the writing to start (the loop busy elsewhere), and `flush_time`
+how long each turn's writing took.
 """
 
 from __future__ import annotations
@@ -253,7 +254,9 @@ class EventHub:
         self.dropped_subscribers = 0
         self.dropped_events = 0  # events a dropped subscriber never got
         self.write_delay = DelayHistogram()  # event timestamp -> written to the socket
+        self.flush_wait = DelayHistogram()  # the turn's first event's timestamp -> writing starts
         self.flush_time = DelayHistogram()  # one turn's writing, all sockets
+        self._first_pending: float | None = None  # timestamp of the oldest event not written
 
     def subscribe(self, principal: Principal, names: Collection[str], maxsize: int) -> Subscriber:
         view = (principal.role, self._scope.reach(principal))
@@ -324,6 +327,8 @@ class EventHub:
             self._drop(subscriber)
         self.published += 1
         if self._pending:
+            if self._first_pending is None:
+                self._first_pending = event.timestamp
             self._schedule(0.0)
 
     def _drop(self, subscriber: Subscriber) -> None:
@@ -350,6 +355,9 @@ class EventHub:
         self._flush_handle = None
         pending, self._pending = self._pending, {}
         started = self._clock()
+        if self._first_pending is not None:
+            self.flush_wait.observe(started - self._first_pending)
+            self._first_pending = None
         for subscriber in pending:
             if subscriber.flush(self._clock, self.write_delay, self._high_water):
                 self._pending[subscriber] = None  # slow: its frames wait in its own queue

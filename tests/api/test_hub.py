@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from softswitch.api.auth import Principal
-from softswitch.api.hub import Ending, EventHub, Subscriber, text_frame
+from softswitch.api.hub import DELAY_BUCKETS_S, Ending, EventHub, Subscriber, text_frame
 from softswitch.api.permissions import Scope, Teams
 from softswitch.config_api import Role
+from softswitch.metrics import SwitchMetrics
 
 ADMIN = Principal("admin", Role.ADMIN, None, None, frozenset())
 
@@ -164,3 +165,30 @@ def test_a_real_client_reads_frames_of_each_length_class(size: int) -> None:
         assert event is not None and event.data == {"message": "x" * size}
 
     with_api(scenario)
+
+
+def test_the_fan_out_figures_are_served_on_metrics() -> None:
+    async def scenario(hub: EventHub) -> None:
+        metrics = SwitchMetrics()
+        metrics.bind_api_events(hub, DELAY_BUCKETS_S)
+        _, sink = attached(hub)
+        slow, slow_sink = attached(hub, maxsize=1)
+        slow_sink.unsent = 5000
+        hub.publish("call_created", {"call_id": 1}, None)
+        hub.publish("call_created", {"call_id": 2}, None)  # overflows the slow one
+        await turn()
+        text = metrics.render().decode()
+        lines = set(text.splitlines())
+        assert "softswitch_api_event_subscribers 1.0" in lines
+        assert "softswitch_api_events_published_total 2.0" in lines
+        assert "softswitch_api_events_delivered_total 2.0" in lines
+        assert "softswitch_api_events_dropped_total 2.0" in lines
+        assert "softswitch_api_event_subscribers_dropped_total 1.0" in lines
+        # the hub's clock stands still: both deliveries in the first bucket, one flush
+        assert 'softswitch_api_event_write_delay_seconds_bucket{le="0.0005"} 2.0' in lines
+        assert 'softswitch_api_event_write_delay_seconds_bucket{le="+Inf"} 2.0' in lines
+        assert "softswitch_api_event_flush_seconds_count 1.0" in lines
+        assert "softswitch_api_event_flush_wait_seconds_count 1.0" in lines
+        assert slow.ending is Ending.TOO_SLOW and len(sink.writes) == 1
+
+    run(scenario)
