@@ -417,7 +417,8 @@ async def events_socket(ctx: Context) -> web.StreamResponse:
         await ws.send_json({"op": "init", "code": 0, "event_names": sorted(subscriber.names)})
         transport = ctx.request.transport
         if transport is not None:
-            subscriber.attach(transport, lambda: services.tokens.verify(token.value) is not None)
+            sink = _SocketSink(ws, transport)
+            subscriber.attach(sink, lambda: services.tokens.verify(token.value) is not None)
             hub.attached(subscriber)
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
@@ -429,6 +430,20 @@ async def events_socket(ctx: Context) -> web.StreamResponse:
         closer.cancel()
         await asyncio.gather(closer, return_exceptions=True)
     return ws
+
+
+class _SocketSink:
+    """The hub's `Sink` over a WebSocket's transport: closing as soon as either side starts
+    the closing handshake, so that no event follows a close frame (RFC 6455 §5.5.1)."""
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+        self._ws = ws
+        self._transport = transport
+        self.write = transport.write
+        self.get_write_buffer_size = transport.get_write_buffer_size
+
+    def is_closing(self) -> bool:
+        return self._ws.closed or self._transport.is_closing()
 
 
 async def _close_when_ended(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
