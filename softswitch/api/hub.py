@@ -8,9 +8,12 @@ record, names no parties and is filtered by its ACL alone).
 Fan-out cost is per subscriber, so everything else happens once per event: the JSON and its
 WebSocket frame are built once (server frames are unmasked, RFC 6455 §5.1, so every socket
 gets the same bytes), and scope is decided once per distinct view (role and reach), not per
-socket. `publish` never waits: it queues the frame on each subscriber and one callback per
-loop turn writes every subscriber's queued frames to its transport in one write (no task
-switch per socket, one system call per socket per turn however many events it carries).
+socket. `publish` never waits: it queues the frame on each subscriber and one callback
+writes every subscriber's queued frames to its transport in one write (no task switch per
+socket, one system call per socket however many events it carries). Nearly all of a flush's
+time is those system calls, so flushes are spaced by at least their own length: idle, an event
+goes out in the next loop turn; under load, writing takes at most half the loop and the events
+of that gap share one write per socket.
 
 A slow consumer never delays the others: a socket whose transport still holds more than
 `high_water_bytes` unsent keeps its frames in its own queue (retried every `RETRY_S`), and one
@@ -250,6 +253,8 @@ class EventHub:
         self._subscribers: dict[Subscriber, None] = {}  # in subscription order
         self._pending: dict[Subscriber, None] = {}  # subscribers with frames to write
         self._flush_handle: asyncio.Handle | None = None
+        self._flush_due = 0.0  # loop time the scheduled flush runs at
+        self._next_flush_at = 0.0  # loop time: the last flush's end plus its length
         self.published = 0
         self.dropped_subscribers = 0
         self.dropped_events = 0  # events a dropped subscriber never got
@@ -273,7 +278,7 @@ class EventHub:
         """A subscriber's socket is ready: what it queued meanwhile goes out with the next turn."""
         if subscriber.queued:
             self._pending[subscriber] = None
-            self._schedule(0.0)
+            self._schedule()
 
     @property
     def subscribers(self) -> int:
@@ -329,7 +334,7 @@ class EventHub:
         if self._pending:
             if self._first_pending is None:
                 self._first_pending = event.timestamp
-            self._schedule(0.0)
+            self._schedule()
 
     def _drop(self, subscriber: Subscriber) -> None:
         self.dropped_events += subscriber.queued + 1  # its queue and the event that overflowed
@@ -337,22 +342,28 @@ class EventHub:
         self._pending.pop(subscriber, None)
         self.dropped_subscribers += 1
 
-    def _schedule(self, delay_s: float) -> None:
-        """A flush this turn (`delay_s` 0), or a retry for slow sockets; a retry pending
-        never holds up a new event: it is brought forward."""
-        handle = self._flush_handle
-        if handle is not None:
-            if delay_s or not isinstance(handle, asyncio.TimerHandle):
-                return
-            handle.cancel()
+    def _schedule(self, retry: bool = False) -> None:
+        """The next flush: at once, unless the last one ended less than its own length ago
+        (then when that much has passed, so that writing takes at most half the loop and a
+        busy turn's events share one write per socket); `retry` for slow sockets only, which a
+        new event brings forward."""
         loop = asyncio.get_running_loop()
-        if delay_s:
-            self._flush_handle = loop.call_later(delay_s, self._flush)
-        else:
+        now = loop.time()
+        due = now + RETRY_S if retry else max(now, self._next_flush_at)
+        if self._flush_handle is not None:
+            if self._flush_due <= due:
+                return
+            self._flush_handle.cancel()
+        self._flush_due = due
+        if due <= now:
             self._flush_handle = loop.call_soon(self._flush)
+        else:
+            self._flush_handle = loop.call_at(due, self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         pending, self._pending = self._pending, {}
         started = self._clock()
         if self._first_pending is not None:
@@ -362,8 +373,10 @@ class EventHub:
             if subscriber.flush(self._clock, self.write_delay, self._high_water):
                 self._pending[subscriber] = None  # slow: its frames wait in its own queue
         self.flush_time.observe(self._clock() - started)
+        ended = loop.time()
+        self._next_flush_at = ended + (ended - began)
         if self._pending:
-            self._schedule(RETRY_S)
+            self._schedule(retry=True)
 
     def close(self) -> None:
         if self._flush_handle is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import time
 from collections.abc import Callable
 
 import pytest
@@ -114,7 +115,7 @@ def test_a_slow_socket_delays_nobody_catches_up_then_overflows_and_is_counted() 
         slow_sink.unsent = 5000
         for call_id in range(2, 8):  # 4 wait, the 5th overflows: dropped, never the fast one
             hub.publish("call_created", {"call_id": call_id}, None)
-            await turn()
+            await _until(lambda n=call_id: len(fast_sink.events()) == n)
         assert slow.ending is Ending.TOO_SLOW and await slow.ended() is Ending.TOO_SLOW
         assert (hub.dropped_subscribers, hub.dropped_events, hub.subscribers) == (1, 5, 1)
         assert [e["data"]["call_id"] for e in fast_sink.events()] == list(range(1, 8))
@@ -125,6 +126,36 @@ def test_a_slow_socket_delays_nobody_catches_up_then_overflows_and_is_counted() 
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.005)
+
+
+class CostlySink(FakeSink):
+    """A transport whose write takes time, as a system call does."""
+
+    def write(self, data: bytes) -> None:
+        time.sleep(0.002)  # the cost a flush must leave room after, not a wait for anything
+        super().write(data)
+
+
+def test_flushes_are_spaced_by_their_own_length_and_share_one_write_meanwhile() -> None:
+    async def scenario(hub: EventHub) -> None:
+        subscriber = hub.subscribe(ADMIN, ["call_created"], 8)
+        sink = CostlySink()
+        subscriber.attach(sink, lambda: True)
+        hub.attached(subscriber)
+        loop = asyncio.get_running_loop()
+        hub.publish("call_created", {"call_id": 1}, None)
+        await turn()  # idle: written in the next turn
+        first_done = loop.time()
+        assert len(sink.writes) == 1
+        hub.publish("call_created", {"call_id": 2}, None)
+        hub.publish("call_created", {"call_id": 3}, None)
+        await turn()
+        assert len(sink.writes) == 1  # within a flush's length of the last: they wait
+        await asyncio.wait_for(_until(lambda: len(sink.writes) == 2), 1.0)
+        assert loop.time() - first_done >= 0.002
+        assert [e["data"]["call_id"] for e in sink.events()] == [1, 2, 3]  # 3 events, 2 writes
+
+    run(scenario)
 
 
 def test_an_expired_token_ends_the_subscription_before_anything_is_written() -> None:
@@ -145,7 +176,7 @@ def test_events_queued_before_the_socket_is_ready_go_out_once_it_is() -> None:
         sink = FakeSink()
         subscriber.attach(sink, lambda: True)
         hub.attached(subscriber)
-        await turn()
+        await asyncio.wait_for(_until(lambda: bool(sink.writes)), 1.0)
         assert [e["data"] for e in sink.events()] == [{"call_id": 1}]
 
     run(scenario)
