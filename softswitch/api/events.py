@@ -1,5 +1,6 @@
 """The switch's own events for the hub (api/hub.py): calls, holds and transfers, phones
-registering. Each names the parties it concerns, for scope (api/call_scope.py)."""
+registering. Each names the parties it concerns, for scope (api/call_scope.py). The hub's
+names that other modules import from here stay importable from here."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from softswitch.api.call_scope import CallParties
-from softswitch.api.hub import CLOSE_TOKEN_EXPIRED as CLOSE_TOKEN_EXPIRED
 from softswitch.api.hub import CLOSE_TOO_SLOW as CLOSE_TOO_SLOW
 from softswitch.api.hub import EVENT_ACLS as EVENT_ACLS
-from softswitch.api.hub import ApiEvent as ApiEvent
 from softswitch.api.hub import EventHub as EventHub
-from softswitch.api.hub import Subscriber as Subscriber
 from softswitch.calls.call import Call
 from softswitch.calls.control import party_of
 from softswitch.calls.leg import Leg
