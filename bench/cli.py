@@ -361,7 +361,11 @@ def main(
                 continue
             if scenario == "api":
                 load = api_bench.ApiLoad(subscribers, api_calls, api_requests)
-                results["scenarios"]["api"] = api_bench.run_scenario(load, out_dir, display)
+                results["scenarios"]["api"] = api_bench.run_scenario(
+                    load, out_dir, display, profile=profile
+                )
+                if profile and "profile" in results["scenarios"]["api"]:
+                    results["profiles"].append(results["scenarios"]["api"]["profile"])
                 continue
             if scenario == "conference":
                 results["scenarios"][scenario] = conference.run_scenario(

@@ -22,8 +22,10 @@ from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.answer import AnswerEvents
 from softswitch.api.auth import Principal, RateLimitingGuard
+from softswitch.api.call_scope import AgentAnswers, CallParties
 from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, CallOperationEvents, RegistrationEvents
+from softswitch.api.hub import DELAY_BUCKETS_S
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.api.supervision import SupervisionEvents
 from softswitch.call_record import Disposition, Side
@@ -630,9 +632,12 @@ class Switch:
             centre=centre.control if centre is not None and centre.acd.queues else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
-        call_events = CallEvents(self.api.hub)
+        call_parties = CallParties()  # who each call's events are for (its legs, its queues)
+        call_events = CallEvents(self.api.hub, parties=call_parties)
         records.sinks.append(call_events)
-        operations = CallOperationEvents(self.api.hub)  # call_held, call_resumed, transferred
+        self.b2bua.signalling.observers.append(AgentAnswers(call_events))
+        # call_held, call_resumed, transferred
+        operations = CallOperationEvents(self.api.hub, call_parties)
         self.b2bua.control.hold_listeners.append(operations)
         self.b2bua.transfers.listeners.append(operations)
         self.b2bua.intercepts.listeners.append(operations)  # call_transferred, kind intercept
@@ -641,12 +646,16 @@ class Switch:
             self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:
             pops = {q.number: q.screen_pop_url for q in centre.acd.queues if q.screen_pop_url}
+            scope, control = self.api.services.scope, centre.control
+            call_parties.attach_centre(
+                lambda queue: [scope.extension_of(a) for a in control.queue_members(queue)],
+                lambda number: number in control.queue_numbers(),
+            )
             centre.listeners.append(
-                CentreEvents(
-                    self.api.hub, centre.control, self.api.services.scope, centre.variables, pops
-                )
+                CentreEvents(self.api.hub, control, scope, centre.variables, pops, call_parties)
             )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
+        self.metrics.bind_api_events(self.api.hub, DELAY_BUCKETS_S)
         self.b2bua.supervisions.listeners.append(SupervisionEvents(self.api.hub))
         try:
             await self.api.start()

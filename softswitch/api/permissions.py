@@ -156,6 +156,12 @@ class Scope:
     def extension_of(self, agent: str) -> str:
         return self._teams.extension_of(agent)
 
-    def allows(self, principal: Principal, parties: Collection[str]) -> bool:
+    def allows(
+        self, principal: Principal, parties: Collection[str], watchers: Collection[str] = ()
+    ) -> bool:
+        """Whether the principal reaches one of `parties`; a supervisor also one of
+        `watchers` (the agents of a queue a call waits in: theirs to watch, not to see)."""
         reach = self.reach(principal)
-        return reach is None or any(party in reach for party in parties)
+        if reach is None or any(party in reach for party in parties):
+            return True
+        return principal.role is Role.SUPERVISOR and any(w in reach for w in watchers)

@@ -229,9 +229,11 @@ def test_the_calls_table_shows_the_recording_mark() -> None:
             assert [r[6] for r in cells(app, "#calls-table")] == ["", "rec"]
             assert fits_80(app, "#calls-table")
             events = CallEvents(server.hub)
-            events.recording(SimpleNamespace(id=2, caller="1003", callee="1004"), "paused")  # type: ignore[arg-type]
+            paused = SimpleNamespace(id=2, caller="1003", callee="1004", legs=[])
+            events.recording(paused, "paused")  # type: ignore[arg-type]
             await until(pilot, lambda: cells(app, "#calls-table")[1][6] == "pau", "paused")
-            events.recording(SimpleNamespace(id=1, caller="1001", callee="1002"), "recording")  # type: ignore[arg-type]
+            recorded = SimpleNamespace(id=1, caller="1001", callee="1002", legs=[])
+            events.recording(recorded, "recording")  # type: ignore[arg-type]
             await until(pilot, lambda: cells(app, "#calls-table")[0][6] == "rec", "recording")
 
     run(scenario)
