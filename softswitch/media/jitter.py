@@ -83,6 +83,10 @@ class Lost:
     consecutive: int
 
 
+PLAYED = 0  # pop_into: a frame was written
+NOTHING = -1  # pop_into: nothing to play (pop's None)
+
+
 @dataclass(frozen=True, slots=True)
 class JitterStats:
     """Counters of one leg's buffer since it was made, over every source it had."""
@@ -152,6 +156,7 @@ class JitterBuffer:
         # The ring holds the largest target, the largest packet and a tick of slack each side.
         self._capacity = self._max_target + self._max_packet + 2 * frame
         self._data = bytearray(self._capacity * bytes_per_unit)
+        self._data_mv = memoryview(self._data)  # slices copy without an intermediate bytes
         self._have = bytearray(self._capacity)
         self._zeros = bytes(self._capacity)
         self._ones = b"\x01" * self._capacity
@@ -339,6 +344,30 @@ class JitterBuffer:
 
     # -- frames out -----------------------------------------------------------------------
 
+    def pop_into(self, out: bytearray, offset: int) -> int:
+        """`pop` for the engine's batched tick: the frame's payload is written to
+        `out[offset:offset + frame bytes]` instead of making a `Frame`. Returns PLAYED (0),
+        NOTHING (-1), or for a lost frame its `Lost.consecutive` (>= 1)."""
+        if self._pos is None:
+            return NOTHING
+        self._track_depth()
+        pos = self._pos
+        frame = self.frame_units
+        first = pos % self._capacity
+        last = first + frame
+        if last <= self._capacity and self._bpu == 1 and self._have.find(0, first, last) < 0:
+            out[offset : offset + frame] = self._data_mv[first:last]  # the usual tick, as in pop
+            self._have[first:last] = self._zeros[:frame]
+            self._pos = pos + frame
+            self._lost_run = 0
+            self._played += 1
+            return PLAYED
+        found = self._pop_rest(pos)
+        if isinstance(found, Frame):
+            out[offset : offset + len(found.payload)] = found.payload
+            return PLAYED
+        return NOTHING if found is None else found.consecutive
+
     def pop(self) -> Frame | Lost | None:
         """The next tick's frame. Call exactly once per tick."""
         if self._pos is None:
@@ -357,6 +386,12 @@ class JitterBuffer:
             self._lost_run = 0
             self._played += 1
             return Frame(payload, timestamp)
+        return self._pop_rest(pos)
+
+    def _pop_rest(self, pos: int) -> Frame | Lost | None:
+        """A tick that is not one whole frame in the ring: partly filled, silent or lost."""
+        frame = self.frame_units
+        timestamp = pos & 0xFFFF_FFFF
         filled = self._filled(pos, frame)
         if filled:
             payload = self._take(pos, filled == frame)
