@@ -125,7 +125,10 @@ class EngineLeg:
         on_digit: Callable[[DigitEvent], None] | None,
         frame_units: int,
         events: TelephoneEventReceiver | None = None,
+        digit_watch: set[EngineLeg] | None = None,
     ) -> None:
+        """`digit_watch` is the engine's set of legs whose digits it must look at this tick:
+        a leg joins it when an RFC 4733 packet or an in-band digit arrives."""
         self.endpoint = endpoint
         self.codec = codec
         self.detection = detection
@@ -142,6 +145,7 @@ class EngineLeg:
         # no digit being sent or due, no part of a packet queued, not released.
         self.plain = True
         self.digits: list[DigitEvent] = []  # found since the last tick, delivered at the tick
+        self.digit_watch: set[EngineLeg] = set() if digit_watch is None else digit_watch
         self._clock = clock
         self._wall_clock = wall_clock
         self._frame_units = frame_units
@@ -184,11 +188,10 @@ class EngineLeg:
     def tick_packets(self) -> bool:
         """Each audio packet is one tick's frame (the batched send's packet)."""
         fixed = self._fixed_units
-        return (
-            fixed == self._frame_units
-            if fixed is not None
-            else (self.packet_units == self._frame_units)
-        )
+        if fixed is not None:
+            return fixed == self._frame_units
+        # A length `packet_units` would not send gives False: the per-leg path decides.
+        return self.jitter.packet_units == self._frame_units
 
     # ---- per packet ----------------------------------------------------------------------
     def rtp_received(self, data: bytes, endpoint: MediaEndpoint) -> None:
@@ -211,6 +214,7 @@ class EngineLeg:
             self.jitter.push(sequence, timestamp, ssrc, second > 0x7F, payload, self._clock())
         elif payload_type == self.codec.event_payload_type and self.events is not None:
             self.digits.extend(self.events.receive(payload, timestamp, self._clock()))
+            self.digit_watch.add(self)
         else:
             self.other_payloads += 1
 
@@ -347,6 +351,8 @@ class EngineLeg:
             if deadline is not None and deadline <= now:
                 self.digits.extend(events.handle_timer(now))
         digits, self.digits = self.digits, []
+        if events is None or events.next_timer() is None:
+            self.digit_watch.discard(self)  # nothing more can come without a new packet
         return digits
 
     def quality(self) -> LegQuality:

@@ -124,6 +124,54 @@ class _Candidate:
 class JitterBuffer:
     """Reorders, delays and conceals one leg's RTP so that each tick has exactly one frame."""
 
+    # Slots: one buffer per engine leg is touched every tick; attribute reads stay cheap.
+    __slots__ = (
+        "_bpu",
+        "_candidate",
+        "_capacity",
+        "_concealed",
+        "_data",
+        "_data_mv",
+        "_data_view",
+        "_duplicate",
+        "_end",
+        "_factor",
+        "_fill",
+        "_have",
+        "_have_view",
+        "_jump_sequence",
+        "_late",
+        "_lost_run",
+        "_malformed",
+        "_max_conceal",
+        "_max_packet",
+        "_max_target",
+        "_min_target",
+        "_old_expected",
+        "_old_lost",
+        "_ones",
+        "_out_of_window",
+        "_packet_units",
+        "_packets",
+        "_played",
+        "_pos",
+        "_probation",
+        "_ref_ext",
+        "_ref_ts",
+        "_skipped",
+        "_spurt_start",
+        "_ssrc",
+        "_ssrc_changes",
+        "_stats",
+        "_target",
+        "_window",
+        "_window_min",
+        "_window_ticks",
+        "_zeros",
+        "clock_rate",
+        "frame_units",
+    )
+
     def __init__(
         self,
         *,
@@ -348,14 +396,25 @@ class JitterBuffer:
         """`pop` for the engine's batched tick: the frame's payload is written to
         `out[offset:offset + frame bytes]` instead of making a `Frame`. Returns PLAYED (0),
         NOTHING (-1), or for a lost frame its `Lost.consecutive` (>= 1)."""
-        if self._pos is None:
-            return NOTHING
-        self._track_depth()
         pos = self._pos
+        if pos is None:
+            return NOTHING
+        ticks = self._window_ticks + 1
+        if ticks & 7 and ticks < self._window:
+            # _track_depth's usual tick, inlined (it is per leg per tick): only the minimum.
+            depth = self._end - pos
+            if ticks == 1 or depth < self._window_min:
+                self._window_min = depth
+            self._window_ticks = ticks
+        else:
+            self._track_depth()
+            pos = self._pos
+            assert pos is not None
         frame = self.frame_units
-        first = pos % self._capacity
+        capacity = self._capacity
+        first = pos % capacity
         last = first + frame
-        if last <= self._capacity and self._bpu == 1 and self._have.find(0, first, last) < 0:
+        if last <= capacity and self._bpu == 1 and self._have.find(0, first, last) < 0:
             out[offset : offset + frame] = self._data_mv[first:last]  # the usual tick, as in pop
             self._have[first:last] = self._zeros[:frame]
             self._pos = pos + frame
