@@ -58,6 +58,7 @@ class FrameBatch:
         self._ssrc = np.zeros(0, dtype=np.uint32)
         self._payload_type = np.zeros(0, dtype=np.uint8)
         self._records: dict[int, np.dtype[np.void]] = {}
+        self.batched = 0  # packets built by the numpy pass (the rest went by send_frame)
 
     def add_row(self, endpoint: MediaEndpoint, payload_type: int) -> None:
         """The engine's new last row."""
@@ -86,7 +87,7 @@ class FrameBatch:
         sent = 0
         for index, row in enumerate(rows):
             sock = sockets[row]
-            if sock.tail is tails[row] and sock.protect is None:
+            if sock.tail is tails[row] and sock.protect is None and sock.feeder is None:
                 fast.append(index)
             elif self._endpoints[row].send_frame(
                 codes[index].tobytes(), int(self._payload_type[row]), samples
@@ -134,7 +135,9 @@ class FrameBatch:
         went = np.frombuffer(done, dtype=np.bool_)
         self._sequence[fast_rows[went]] = sequence[went]
         self._timestamp[fast_rows[went]] = timestamp[went]
-        return sent + int(np.count_nonzero(went))
+        built = int(np.count_nonzero(went))
+        self.batched += built
+        return sent + built
 
     def _adopt(self, row: int, sock: _RtpSocket, samples: int) -> None:
         """`send_frame` just sent this row's packet: the batch continues from it."""
