@@ -14,10 +14,11 @@ tick due, 10 s at most). A packet lost on the way counts; a tick the switch's cl
 outright does not (its timestamps advance per packet sent, and it goes on mixing after the
 blast), except where that left a stream behind at the cap. The gaps in sequence numbers
 (RFC 3550 §A.3) are reported beside it. A mix whose SSRC changes is placed at the tick its new
-source arrived in. Packets the switch read but played out too late are concealed by its jitter
-buffer and not counted here. Jitter p99 is the RFC 3550 jitter of each mix against
-its own RTP clock. CPU is the switch's over the blast; `rooms_per_core` is rooms divided by the
-share of one core that CPU is.
+source arrived in; RTCP reports that reach a stream's RTP socket (the switch sends them to its
+RTP port + 1, which may be another stream's) are counted apart, not as a mix. Packets the
+switch read but played out too late are concealed by its jitter buffer and not counted here.
+Jitter p99 is the RFC 3550 jitter of each mix against its own RTP clock. CPU is the switch's
+over the blast; `rooms_per_core` is rooms divided by the share of one core that CPU is.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ConferenceStep:
     ssrc_changes: int  # a mix that changed source mid-blast (each part counted on its own)
     seq_jumps: int  # forward steps of more than one sequence number: where the losses were
     own_ssrc_packets: int  # packets back with one of the blaster's own SSRCs (not a mix)
+    rtcp_packets: int  # RTCP reports that reached a stream's RTP socket, not counted as mix
     loss_pct: float
     jitter_p99_ms: float | None
     cpu_s: float
@@ -140,6 +142,7 @@ def run_step(
         ssrc_changes=int(stats["ssrc_changes"]),
         seq_jumps=int(stats["seq_jumps"]),
         own_ssrc_packets=int(stats["own_ssrc_packets"]),
+        rtcp_packets=int(stats.get("rtcp_packets", 0)),
         loss_pct=round(loss, 3),
         jitter_p99_ms=round(jitters[min(len(jitters) - 1, int(0.99 * len(jitters)))], 3)
         if jitters
