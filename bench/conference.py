@@ -33,6 +33,7 @@ from bench import procstat, sip_calls
 from bench.display import Display, StepReporter
 from bench.peers.base import PeerError, free_port
 from bench.peers.softswitch import CONFERENCE_NUMBERS, ConferenceSoftswitch
+from bench.profiling import Profiler
 from bench.relay import BLASTER_READY_S, HANGUP_DEADLINE_S, _read_line, start_blaster
 
 PARTICIPANTS = 3
@@ -84,8 +85,13 @@ def udp_drops(ports: set[int], table: Path = PROC_NET_UDP) -> int:
 
 
 def run_step(
-    switch: ConferenceSoftswitch, rooms: int, seconds: float, report: StepReporter
+    switch: ConferenceSoftswitch,
+    rooms: int,
+    seconds: float,
+    report: StepReporter,
+    profile_dir: Path | None = None,
 ) -> ConferenceStep:
+    """One step; with `profile_dir`, py-spy samples the switch over the blast (bench/profiling)."""
     legs = rooms * PARTICIPANTS
     first, last = CONFERENCE_NUMBERS
     if rooms > last - first + 1:
@@ -103,11 +109,16 @@ def run_step(
         dests = calls.a_dests
         drops_before = udp_drops(set(dests))
         generator_drops_before = udp_drops(set(ports))
+        profiler = None
+        if profile_dir is not None:
+            profiler = Profiler(switch.pids[0], profile_dir, f"conference-{rooms}-rooms")
         cpu_before = procstat.cpu_seconds(switch.pids)
         wall_before = time.monotonic()
         blaster.stdin.write(json.dumps({"dests": dests}) + "\n")
         blaster.stdin.flush()
         stats = json.loads(_read_line(blaster.stdout, blaster, seconds * 3 + 10))
+        if profiler is not None:
+            profiler.stop()
         cpu_s = procstat.cpu_seconds(switch.pids) - cpu_before
         wall_s = time.monotonic() - wall_before
         dropped_in = udp_drops(set(dests)) - drops_before
@@ -161,9 +172,14 @@ def max_clean_rooms(steps: list[ConferenceStep]) -> int | None:
 
 
 def run_scenario(
-    room_steps: list[int], seconds: float, out_dir: Path, display: Display
+    room_steps: list[int],
+    seconds: float,
+    out_dir: Path,
+    display: Display,
+    profiles: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Every step on one switch; a failure keeps the finished steps and the error."""
+    """Every step on one switch; a failure keeps the finished steps and the error. With
+    `profiles` (a list the summaries' paths are added to), each step's blast is profiled."""
     switch = ConferenceSoftswitch(out_dir / "conference" / "softswitch", uas_port=free_port())
     done: list[ConferenceStep] = []
     error = None
@@ -172,7 +188,13 @@ def run_scenario(
         for rooms in room_steps:
             label = f"{rooms} rooms of {PARTICIPANTS}"
             with display.step("conference", switch.name, label, rooms * PARTICIPANTS) as progress:
-                done.append(run_step(switch, rooms, seconds, progress))
+                done.append(
+                    run_step(
+                        switch, rooms, seconds, progress, out_dir if profiles is not None else None
+                    )
+                )
+                if profiles is not None:
+                    profiles.append(f"profile-conference-{rooms}-rooms.txt")
     except (PeerError, RuntimeError, OSError, sip_calls.SipCallError) as exc:
         error = str(exc)
         display.note(f"[red]conference: {exc}")
