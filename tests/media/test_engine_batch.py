@@ -191,6 +191,10 @@ def test_the_batched_tick_sends_what_the_per_leg_tick_sends_byte_for_byte(
             assert len(have) == len(want), f"leg {leg}: {len(have)} packets, oracle {len(want)}"
             for number, (a, b) in enumerate(zip(want, have, strict=True)):
                 assert a == b, f"leg {leg}, packet {number} differs"
+        # One SSRC per stream for its whole life: through the digit, the direction change,
+        # the lost remote and the leg released and taken again (the bench's "SSRC changed
+        # mid-blast" was RTCP read as RTP: tests/bench/test_conference_bench.py).
+        assert all(len({p[8:12] for p in stream}) == 1 for stream in got)
         # Nothing vacuous: most packets went the numpy way, some the per-leg way, and the
         # streams carried audio, a digit's events and a gap while a leg could not send.
         assert batched.engine._frames.batched > 0.7 * sum(len(s) for s in got[:6])
