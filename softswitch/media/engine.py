@@ -539,7 +539,7 @@ class MediaEngine:
     # ---- RTCP ----------------------------------------------------------------------------
     def _report_due(self, now: float) -> None:
         """Each tick, the next few rows' reports, so that every leg reports once per interval
-        and no tick sends them all (900 legs' SRs in one tick cost it ~10 ms)."""
+        and no tick sends them all (900 legs' SRs at once cost 23 ms of CPU)."""
         if self._next_rtcp is None:
             self._next_rtcp = now + self._rtcp_interval_s  # nobody reports before an interval
             return

@@ -3,7 +3,7 @@
 RFC 3550 §6.4.1: the SR's packet count is every RTP packet sent with the SSRC, the octet count
 their payload bytes, whatever the ptime (a 30 ms PCMU leg sends 240-byte payloads) and with
 RFC 4733 events among them (4 bytes each). Reports of many legs are spread over the interval
-rather than all sent from one tick (900 legs' SRs in one tick made it ~10 ms late).
+rather than all sent from one tick (900 legs' SRs at once cost 23 ms of CPU, more than a tick).
 """
 
 from __future__ import annotations
