@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from softswitch.acd.errors import AcdError
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
+from softswitch.api.answer import AnswerEvents
 from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, CallOperationEvents, RegistrationEvents
@@ -30,6 +31,7 @@ from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
+from softswitch.calls.intercept import intercept_prefix
 from softswitch.calls.player import PlayerShared
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
@@ -90,6 +92,7 @@ def routing_plan(config: Config, acd: AcdConfig, *, with_flows: bool = True) -> 
         numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
     prefixes = feature_prefixes() | voicemail_prefixes()
     prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+    prefixes |= intercept_prefix(config.features.supervisor.intercept)  # *36
     return RoutingPlan(config, numbers, prefixes)
 
 
@@ -499,6 +502,7 @@ class Switch:
         )
         self.b2bua.signalling.observers.append(centre)
         self.b2bua.transfers.listeners.append(centre)
+        self.b2bua.intercepts.listeners.append(centre)  # the agent's part ends, wrap-up
         self.recording_taps = RecordingTaps(
             self.engine,
             Recorder(recordings_root, config.recording.sample_rate),
@@ -630,6 +634,8 @@ class Switch:
         operations = CallOperationEvents(self.api.hub)  # call_held, call_resumed, transferred
         self.b2bua.control.hold_listeners.append(operations)
         self.b2bua.transfers.listeners.append(operations)
+        self.b2bua.intercepts.listeners.append(operations)  # call_transferred, kind intercept
+        self.b2bua.answers.listeners.append(AnswerEvents(self.api.hub))  # call_answered by api
         if self.b2bua.signalling.recordings is not None:  # the calls table's recording mark
             self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:

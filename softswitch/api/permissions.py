@@ -28,6 +28,7 @@ _CALLS: Final = (
     "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
     "calld.calls.*.conference.create",  # three-way: add a third party
     "calld.calls.create",  # originate from one's own extension (scope checks the extension)
+    "calld.calls.*.answer.create",  # answer on one's ringing phone from a screen (api/answer.py)
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (
@@ -58,6 +59,7 @@ _WATCH: Final = (
 _SUPERVISE: Final = (
     "agentd.agents.*.supervise.create",
     "calld.calls.*.supervise.create",
+    "calld.calls.*.intercept.create",  # take an agent's call over (api/answer.py)
     "calld.supervisions.#",
     "events.supervisions.#",
 )

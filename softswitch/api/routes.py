@@ -102,6 +102,7 @@ class Route:
     responses: Mapping[int, tuple[str, str | None]]  # status -> (description, schema name)
     int_params: tuple[str, ...] = ()
     body: str | None = None  # schema name of the JSON body
+    body_optional: bool = False  # the body may be left out (api/answer.py's routes)
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     websocket: bool = False
 

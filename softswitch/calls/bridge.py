@@ -217,6 +217,11 @@ class BridgeApplication:
         self.state = BridgeState.OVER
         self.party = None
 
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the phone `old` rang, as a fork."""
+        if old in self.forks:
+            self.forks[self.forks.index(old)] = new
+
     @property
     def holding(self) -> bool:
         """A party is held (the switch answered its hold, or plays it music)."""
@@ -230,7 +235,11 @@ class BridgeApplication:
 
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
-        if isinstance(event, LegEnded):
+        if isinstance(event, LegEnded) and (
+            self.answered_by is None or leg in (self.party, self.answered_by)
+        ):
+            # Once answered, only the two connected legs: a cancelled fork's 487 after the
+            # answer must not take a recorded (engine-crossed) call's audio away.
             self._stop_music()
             self._disconnect()
         if isinstance(event, LegReoffered):

@@ -86,7 +86,7 @@ class PickupApplication:
             return
         ringing_call, bridge = found
         caller = ringing_call.caller_leg
-        common = _common_codec(caller, leg)
+        common = common_codec(caller, leg)
         if common is None:
             self._refuse(leg, 488, "no codec in common with the ringing call")
             return
@@ -137,7 +137,7 @@ def _media(leg: Leg) -> MediaEndpoint:
     return leg.media
 
 
-def _common_codec(caller: Leg, picker: Leg) -> tuple[tuple[Codec, ...], tuple[Codec, ...]] | None:
+def common_codec(caller: Leg, picker: Leg) -> tuple[tuple[Codec, ...], tuple[Codec, ...]] | None:
     """Codecs to answer the caller and the picker with: one voice codec both offered (in the
     caller's order), each in its own payload type, plus each one's telephone-event."""
     theirs, mine = caller.remote_audio, picker.remote_audio

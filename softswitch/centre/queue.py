@@ -48,6 +48,7 @@ from softswitch.call_record import CallDirection, Side
 from softswitch.calls.application import ApplicationRegistry, CallServices, Timer
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
+from softswitch.calls.control import party_of
 from softswitch.calls.leg import DigitReceived, Leg, LegAnswered, LegEnded, LegEvent
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
@@ -451,6 +452,12 @@ class CallCentre:
             del self.calls[key]
             qc.gone()
             self.step(self.engine.transferred, key, target)
+        elif kind == "intercept":  # a direct call: the intercepted agent is off it now
+            agents = self._direct.get(call.id, [])
+            agent = party_of(call, transferor)
+            if agent in agents:
+                agents.remove(agent)
+                self.step(self.engine.direct_call_ended, agent)
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
         return
@@ -720,6 +727,13 @@ class QueueCall(PlayerApplication):
         if latency is not None and entered is not None:
             self._entered_at = None  # the first offer only: later ones waited for an agent
             latency.observe(time.perf_counter() - entered)
+
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the agent's phone for the same
+        offer, so the engine sees no new offer and its ring timer runs on."""
+        offer = self._offer_of(old)
+        if offer is not None:
+            offer.legs[offer.legs.index(old)] = new
 
     def _offer_of(self, leg: Leg) -> _Offer | None:
         return next((o for o in self.offers.values() if leg in o.legs), None)
