@@ -32,6 +32,7 @@ dropped and counted (`malformed`); nothing the network sends raises.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -81,6 +82,12 @@ class Lost:
 
     timestamp: int
     consecutive: int
+
+
+@functools.lru_cache(maxsize=8)
+def _constant(byte: int, size: int) -> memoryview:
+    """`size` copies of `byte`, read-only (a memo of immutable values, not state)."""
+    return memoryview(bytes((byte,)) * size)
 
 
 PLAYED = 0  # pop_into: a frame was written
@@ -206,8 +213,10 @@ class JitterBuffer:
         self._data = bytearray(self._capacity * bytes_per_unit)
         self._data_mv = memoryview(self._data)  # slices copy without an intermediate bytes
         self._have = bytearray(self._capacity)
-        self._zeros = bytes(self._capacity)
-        self._ones = b"\x01" * self._capacity
+        # Shared by every buffer of this size and sliced without copying: the engine clears
+        # 900 buffers' slots a tick, and one hot source beats 900 cold ones.
+        self._zeros = _constant(0, self._capacity)
+        self._ones = _constant(1, self._capacity)
         # numpy views of the same memory, for the rare tick that is partly missing
         self._have_view = np.frombuffer(self._have, dtype=np.uint8)
         self._data_view = np.frombuffer(self._data, dtype=np.uint8).reshape(-1, bytes_per_unit)
