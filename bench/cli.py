@@ -371,6 +371,7 @@ def main(
                 results["scenarios"][scenario] = conference.run_scenario(
                     list(rooms or chosen.conference_rooms),
                     min(duration or RELAY_SECONDS, MAX_DURATION_S), out_dir, display,
+                    results["profiles"] if profile else None,
                 )  # fmt: skip
                 continue
             if scenario == "acd-calls":
