@@ -7,13 +7,13 @@ Demo users: agents 1001-1003 and 1004 in team sales, 1005 in support; the superv
 from __future__ import annotations
 
 import pytest
+from api_harness import ApiHarness, with_api
 from hypothesis import given
 from hypothesis import strategies as st
 
 from softswitch.api.answer import MAX_EXTENSION_CHARS, extension_in
 from softswitch.api.client import ApiClientError
 from softswitch.api.routes import ApiError
-from tests.api.api_harness import ApiHarness, with_api
 
 
 def _status(exc: pytest.ExceptionInfo[ApiClientError]) -> int:
