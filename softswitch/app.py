@@ -20,7 +20,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from softswitch.acd.errors import AcdError
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
-from softswitch.api.answer import AnswerEvents
 from softswitch.api.auth import Principal, RateLimitingGuard
 from softswitch.api.call_scope import AgentAnswers, CallParties
 from softswitch.api.centre_events import CentreEvents
@@ -633,7 +632,9 @@ class Switch:
         )
         # The API's events follow the same call records as the CDR, in the same order.
         call_parties = CallParties()  # who each call's events are for (its legs, its queues)
-        call_events = CallEvents(self.api.hub, parties=call_parties)
+        call_events = CallEvents(
+            self.api.hub, parties=call_parties, from_screen=self.b2bua.answers.from_screen
+        )
         records.sinks.append(call_events)
         self.b2bua.signalling.observers.append(AgentAnswers(call_events))
         # call_held, call_resumed, transferred
@@ -641,7 +642,6 @@ class Switch:
         self.b2bua.control.hold_listeners.append(operations)
         self.b2bua.transfers.listeners.append(operations)
         self.b2bua.intercepts.listeners.append(operations)  # call_transferred, kind intercept
-        self.b2bua.answers.listeners.append(AnswerEvents(self.api.hub))  # call_answered by api
         if self.b2bua.signalling.recordings is not None:  # the calls table's recording mark
             self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:

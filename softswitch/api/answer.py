@@ -17,7 +17,6 @@ from typing import Final
 
 from aiohttp import web
 
-from softswitch.api.events import EventHub
 from softswitch.api.routes import (
     ApiError,
     Context,
@@ -27,8 +26,6 @@ from softswitch.api.routes import (
     parties_with_agents,
     read_json_object,
 )
-from softswitch.calls.call import Call
-from softswitch.calls.leg import Leg
 from softswitch.config_api import Role
 
 MAX_EXTENSION_CHARS: Final = 64
@@ -93,28 +90,6 @@ async def intercept_call(ctx: Context) -> web.StreamResponse:
         "leg_id": interception.leg_id,
     }
     return json_response(body, 202)
-
-
-class AnswerEvents:
-    """calls/answer.py's `AnswerListener`: `call_answered` with `by: "api"` once the phone a
-    screen answered for is up, scoped to the call's parties and that extension."""
-
-    def __init__(self, hub: EventHub) -> None:
-        self._hub = hub
-
-    def answered_from_screen(self, call: Call, leg: Leg, extension: str) -> None:
-        self._hub.publish(
-            "call_answered",
-            {
-                "call_id": call.id,
-                "caller": call.caller,
-                "callee": call.callee,
-                "extension": extension,
-                "leg_id": leg.id,
-                "by": "api",
-            },
-            (call.caller, call.callee, extension),
-        )
 
 
 _UNAUTHORIZED = (401, ("no token, or a token that is unknown or expired", "Error"))

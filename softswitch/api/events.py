@@ -29,10 +29,12 @@ class CallEvents:
         hub: EventHub,
         ended: Callable[[int], None] | None = None,
         parties: CallParties | None = None,
+        from_screen: Callable[[Leg], bool] | None = None,
     ) -> None:
         self._hub = hub
         self._ended = ended
         self.parties = parties if parties is not None else CallParties()
+        self._from_screen = from_screen  # a leg a screen answered for: `by: "api"`
 
     def _publish(
         self, name: str, call: Call, data: Mapping[str, object], ended: bool = False
@@ -65,24 +67,32 @@ class CallEvents:
             None,
         )
         party = call.callee if answering is None else party_of(call, answering)
-        self._publish(
-            "call_answered",
-            call,
-            {"call_id": call.id, "caller": call.caller, "callee": call.callee, "party": party},
-        )
+        data: dict[str, object] = {
+            "call_id": call.id,
+            "caller": call.caller,
+            "callee": call.callee,
+            "party": party,
+        }
+        if answering is not None:
+            data.update(self._answered_by(answering, party))
+        self._publish("call_answered", call, data)
 
     def party_answered(self, call: Call, leg: Leg) -> None:
-        self._publish(
-            "call_answered",
-            call,
-            {
-                "call_id": call.id,
-                "caller": call.caller,
-                "callee": call.callee,
-                "party": party_of(call, leg),
-                "leg_id": leg.id,
-            },
-        )
+        party = party_of(call, leg)
+        data: dict[str, object] = {
+            "call_id": call.id,
+            "caller": call.caller,
+            "callee": call.callee,
+            "party": party,
+        }
+        data.update(self._answered_by(leg, party))
+        self._publish("call_answered", call, data)
+
+    def _answered_by(self, leg: Leg, party: str) -> dict[str, object]:
+        """The answering leg, and `by: "api"` with its extension when a screen answered."""
+        if self._from_screen is not None and self._from_screen(leg):
+            return {"leg_id": leg.id, "by": "api", "extension": party}
+        return {"leg_id": leg.id}
 
     def recording(self, call: Call, state: str) -> None:
         """A CallRecordings listener: the console's recording mark follows this."""

@@ -94,6 +94,11 @@ class ScreenAnswers:
         self.signalling = signalling
         self.listeners: list[AnswerListener] = []
         self._pending: dict[Leg, str] = {}  # re-rung leg -> its extension
+        self._rerung: set[Leg] = set()  # every leg rung because a screen asked, until its call ends
+
+    def from_screen(self, leg: Leg) -> bool:
+        """Whether `leg` rang because a screen answered for it (the API marks its answer so)."""
+        return leg in self._rerung
 
     def answer(self, call_id: int, extension: str) -> Answering:
         signalling = self.signalling
@@ -146,6 +151,7 @@ class ScreenAnswers:
         assert isinstance(application, Reringing)
         application.rering(old, new)
         self._pending[new] = extension
+        self._rerung.add(new)
         signalling.flush()
         return new
 
@@ -163,6 +169,7 @@ class ScreenAnswers:
     def call_ended(self, call: Call) -> None:
         for leg in [leg for leg in self._pending if leg.call_ref == call.id]:
             del self._pending[leg]
+        self._rerung.difference_update([leg for leg in self._rerung if leg.call_ref == call.id])
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
         return

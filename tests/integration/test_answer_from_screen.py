@@ -93,6 +93,8 @@ def test_an_agent_answers_a_queue_offer_from_the_screen_and_both_talk(
         by_api = next(e for e in got if e.data.get("by") == "api")
         assert by_api.data["call_id"] == queued.call_id
         assert (by_api.data["extension"], by_api.data["leg_id"]) == ("1001", answering["leg_id"])
+        of_leg = [e for e in got if e.data.get("leg_id") == answering["leg_id"]]
+        assert len(of_leg) == 1, got  # one call_answered per answer, not one more for the screen
         seen = api_call(url, "1001", "demo-1001", lambda api: api.agent("1001"))
         assert seen["state"] == "on call"
         caller_and_agent_hear_each_other(caller, call, agent, agent_call, tmp_path)
