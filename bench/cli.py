@@ -361,12 +361,17 @@ def main(
                 continue
             if scenario == "api":
                 load = api_bench.ApiLoad(subscribers, api_calls, api_requests)
-                results["scenarios"]["api"] = api_bench.run_scenario(load, out_dir, display)
+                results["scenarios"]["api"] = api_bench.run_scenario(
+                    load, out_dir, display, profile=profile
+                )
+                if profile and "profile" in results["scenarios"]["api"]:
+                    results["profiles"].append(results["scenarios"]["api"]["profile"])
                 continue
             if scenario == "conference":
                 results["scenarios"][scenario] = conference.run_scenario(
                     list(rooms or chosen.conference_rooms),
                     min(duration or RELAY_SECONDS, MAX_DURATION_S), out_dir, display,
+                    results["profiles"] if profile else None,
                 )  # fmt: skip
                 continue
             if scenario == "acd-calls":

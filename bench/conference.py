@@ -14,10 +14,11 @@ tick due, 10 s at most). A packet lost on the way counts; a tick the switch's cl
 outright does not (its timestamps advance per packet sent, and it goes on mixing after the
 blast), except where that left a stream behind at the cap. The gaps in sequence numbers
 (RFC 3550 §A.3) are reported beside it. A mix whose SSRC changes is placed at the tick its new
-source arrived in. Packets the switch read but played out too late are concealed by its jitter
-buffer and not counted here. Jitter p99 is the RFC 3550 jitter of each mix against
-its own RTP clock. CPU is the switch's over the blast; `rooms_per_core` is rooms divided by the
-share of one core that CPU is.
+source arrived in; RTCP reports that reach a stream's RTP socket (the switch sends them to its
+RTP port + 1, which may be another stream's) are counted apart, not as a mix. Packets the
+switch read but played out too late are concealed by its jitter buffer and not counted here.
+Jitter p99 is the RFC 3550 jitter of each mix against its own RTP clock. CPU is the switch's
+over the blast; `rooms_per_core` is rooms divided by the share of one core that CPU is.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench import procstat, sip_calls
 from bench.display import Display, StepReporter
 from bench.peers.base import PeerError, free_port
 from bench.peers.softswitch import CONFERENCE_NUMBERS, ConferenceSoftswitch
+from bench.profiling import Profiler
 from bench.relay import BLASTER_READY_S, HANGUP_DEADLINE_S, _read_line, start_blaster
 
 PARTICIPANTS = 3
@@ -57,6 +59,7 @@ class ConferenceStep:
     ssrc_changes: int  # a mix that changed source mid-blast (each part counted on its own)
     seq_jumps: int  # forward steps of more than one sequence number: where the losses were
     own_ssrc_packets: int  # packets back with one of the blaster's own SSRCs (not a mix)
+    rtcp_packets: int  # RTCP reports that reached a stream's RTP socket, not counted as mix
     loss_pct: float
     jitter_p99_ms: float | None
     cpu_s: float
@@ -82,8 +85,13 @@ def udp_drops(ports: set[int], table: Path = PROC_NET_UDP) -> int:
 
 
 def run_step(
-    switch: ConferenceSoftswitch, rooms: int, seconds: float, report: StepReporter
+    switch: ConferenceSoftswitch,
+    rooms: int,
+    seconds: float,
+    report: StepReporter,
+    profile_dir: Path | None = None,
 ) -> ConferenceStep:
+    """One step; with `profile_dir`, py-spy samples the switch over the blast (bench/profiling)."""
     legs = rooms * PARTICIPANTS
     first, last = CONFERENCE_NUMBERS
     if rooms > last - first + 1:
@@ -101,11 +109,16 @@ def run_step(
         dests = calls.a_dests
         drops_before = udp_drops(set(dests))
         generator_drops_before = udp_drops(set(ports))
+        profiler = None
+        if profile_dir is not None:
+            profiler = Profiler(switch.pids[0], profile_dir, f"conference-{rooms}-rooms")
         cpu_before = procstat.cpu_seconds(switch.pids)
         wall_before = time.monotonic()
         blaster.stdin.write(json.dumps({"dests": dests}) + "\n")
         blaster.stdin.flush()
         stats = json.loads(_read_line(blaster.stdout, blaster, seconds * 3 + 10))
+        if profiler is not None:
+            profiler.stop()
         cpu_s = procstat.cpu_seconds(switch.pids) - cpu_before
         wall_s = time.monotonic() - wall_before
         dropped_in = udp_drops(set(dests)) - drops_before
@@ -140,6 +153,7 @@ def run_step(
         ssrc_changes=int(stats["ssrc_changes"]),
         seq_jumps=int(stats["seq_jumps"]),
         own_ssrc_packets=int(stats["own_ssrc_packets"]),
+        rtcp_packets=int(stats.get("rtcp_packets", 0)),
         loss_pct=round(loss, 3),
         jitter_p99_ms=round(jitters[min(len(jitters) - 1, int(0.99 * len(jitters)))], 3)
         if jitters
@@ -158,9 +172,14 @@ def max_clean_rooms(steps: list[ConferenceStep]) -> int | None:
 
 
 def run_scenario(
-    room_steps: list[int], seconds: float, out_dir: Path, display: Display
+    room_steps: list[int],
+    seconds: float,
+    out_dir: Path,
+    display: Display,
+    profiles: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Every step on one switch; a failure keeps the finished steps and the error."""
+    """Every step on one switch; a failure keeps the finished steps and the error. With
+    `profiles` (a list the summaries' paths are added to), each step's blast is profiled."""
     switch = ConferenceSoftswitch(out_dir / "conference" / "softswitch", uas_port=free_port())
     done: list[ConferenceStep] = []
     error = None
@@ -169,7 +188,13 @@ def run_scenario(
         for rooms in room_steps:
             label = f"{rooms} rooms of {PARTICIPANTS}"
             with display.step("conference", switch.name, label, rooms * PARTICIPANTS) as progress:
-                done.append(run_step(switch, rooms, seconds, progress))
+                done.append(
+                    run_step(
+                        switch, rooms, seconds, progress, out_dir if profiles is not None else None
+                    )
+                )
+                if profiles is not None:
+                    profiles.append(f"profile-conference-{rooms}-rooms.txt")
     except (PeerError, RuntimeError, OSError, sip_calls.SipCallError) as exc:
         error = str(exc)
         display.note(f"[red]conference: {exc}")

@@ -260,6 +260,21 @@ def _api_section(results: Results) -> list[str]:
         f"{_fmt(api['fanout_p50_ms'])} ms | {_fmt(api['fanout_p99_ms'])} ms "
         f"(max {_fmt(api['fanout_max_ms'])} ms) |"
     )
+    if api.get("switch_writes") is not None:  # the two halves of the fan-out (bench/api_bench.py)
+        out += [
+            f"| the switch: event timestamp to its socket write (bucket bounds) | "
+            f"{_fmt(api['switch_writes'])} | ≤ {_fmt(api['switch_write_p50_le_ms'])} ms | "
+            f"≤ {_fmt(api['switch_write_p99_le_ms'])} ms (mean {_fmt(api['switch_write_mean_ms'])}"
+            " ms) |",
+            f"| the switch: a turn's writes to every socket | {_fmt(api['switch_flushes'])} | "
+            f"mean {_fmt(api['switch_flush_mean_ms'])} ms | "
+            f"≤ {_fmt(api['switch_flush_p99_le_ms'])} ms |",
+            f"| the receiver: its event loop's lag (5 ms timer) | | "
+            f"{_fmt(api['receive_lag_p50_ms'])} ms | {_fmt(api['receive_lag_p99_ms'])} ms |",
+            "",
+            f"The switch used {_fmt(api['switch_cpu_s'])} s of CPU over the measurement; "
+            f"{_fmt(api['switch_events_dropped'])} events were dropped.",
+        ]
     return out
 
 

@@ -70,6 +70,7 @@ class Stream(asyncio.DatagramProtocol):
         self.first_at = -1.0  # when the first counted packet of the mix arrived
         self.base_ts = self.base_offset = self.newest = 0
         self.own_ssrc = 0  # packets that carried one of our own SSRCs: our audio came back
+        self.rtcp = 0  # RTCP that reached this RTP socket (see _count_mixed)
         self.offsets: list[int] = []  # RTP timestamps counted, from base_ts, in samples
         self.last_at = 0.0
 
@@ -80,7 +81,7 @@ class Stream(asyncio.DatagramProtocol):
         self.base_seq = self.max_seq = self.ssrc = -1
         self.first_at = -1.0
         self.offsets = []
-        self.newest = self.own_ssrc = 0
+        self.newest = self.own_ssrc = self.rtcp = 0
         self.last_transit, self.jitter_s = -1.0, 0.0
 
     def due_ticks(self, end: float) -> int:
@@ -125,6 +126,12 @@ class Stream(asyncio.DatagramProtocol):
 
     def _count_mixed(self, data: bytes) -> None:
         if len(data) < 12:
+            return
+        if 192 <= data[1] <= 223:
+            # RTCP (RFC 5761 §4): the switch sends its reports to our RTP port + 1 (RFC 3550
+            # §11), which can be another stream's RTP socket. Read as RTP it looked like a mix
+            # whose SSRC changed (the SR's NTP seconds) and misplaced that stream's ticks.
+            self.rtcp += 1
             return
         seq, ts, ssrc = _SEQ_TS.unpack_from(data, 2)
         now = self.last_at = time.monotonic()
@@ -221,6 +228,7 @@ async def blast(streams: int, pps: float, seconds: float, mixed: bool = False) -
         "ssrc_changes": sum(p.ssrc_changes for p in protocols),
         "seq_jumps": sum(p.seq_jumps for p in protocols),
         "own_ssrc_packets": sum(p.own_ssrc for p in protocols),
+        "rtcp_packets": sum(p.rtcp for p in protocols),
         "due": sum(d for d, _ in owed),
         "missing": sum(m for _, m in owed),
         "send_s": round(send_s, 4),

@@ -45,6 +45,7 @@ class _Group:
     codec: Codec
     rows: list[int] = field(default_factory=list)
     legs: list[_LegCodec] = field(default_factory=list)
+    row_array: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
 
 class Transcoder(Generic[LegKey]):
@@ -121,6 +122,56 @@ class Transcoder(Generic[LegKey]):
             out[group.rows] = pcm
         return out
 
+    def decode_rows(
+        self, legs: Sequence[LegKey], codes: NDArray[np.uint8], present: NDArray[np.bool_]
+    ) -> NDArray[np.int16]:
+        """`decode` for the engine's batched tick: row i of `codes` (uint8[legs, bytes]) is leg
+        i's payload when `present[i]`; a row whose codec's frame is not that long is silence
+        and counted in `malformed_frames`, as in `decode`."""
+        if codes.ndim != 2 or len(codes) != len(legs) or present.shape != (len(legs),):
+            raise CodecUsageError(f"{len(legs)} legs but codes {codes.shape}, {present.shape}")
+        out = np.zeros((len(legs), self.samples_per_frame), dtype=np.int16)
+        for group in self._groups(legs):
+            native = self._native_samples(group.codec)
+            rows = group.row_array
+            heard = np.flatnonzero(present[rows])
+            if group.codec.payload_bytes(native) != codes.shape[1]:
+                for index in heard.tolist():
+                    group.legs[index].malformed_frames += 1
+                heard = heard[:0]
+            pcm = np.zeros((rows.size, native), dtype=np.int16)
+            if heard.size:
+                streams = [group.legs[i].stream for i in heard.tolist()]
+                pcm[heard] = group.codec.decode_many(streams, codes[rows[heard]])
+            resamplers = [leg.to_engine for leg in group.legs if leg.to_engine is not None]
+            if resamplers:
+                pcm = resample_many(resamplers, pcm)
+            out[rows] = pcm
+        return out
+
+    def encode_rows(self, legs: Sequence[LegKey], pcm: NDArray[np.int16]) -> NDArray[np.uint8]:
+        """`encode` as one uint8[legs, bytes] array, for the engine's batched send; raises
+        `CodecUsageError` when the legs' codecs make payloads of different lengths."""
+        if pcm.dtype != np.int16 or pcm.shape != (len(legs), self.samples_per_frame):
+            raise CodecUsageError(
+                f"need int16[{len(legs)}, {self.samples_per_frame}], got {pcm.dtype}{pcm.shape}"
+            )
+        groups = self._groups(legs)
+        sizes = {g.codec.payload_bytes(self._native_samples(g.codec)) for g in groups}
+        if len(sizes) > 1:
+            raise CodecUsageError(f"payloads of {sorted(sizes)} bytes cannot share one array")
+        out = np.zeros((len(legs), sizes.pop() if sizes else 0), dtype=np.uint8)
+        for group in groups:
+            frames = pcm if len(groups) == 1 else pcm[group.row_array]
+            resamplers = [s.from_engine for s in group.legs if s.from_engine is not None]
+            if resamplers:
+                frames = resample_many(resamplers, frames)
+            codes = group.codec.encode_many([s.stream for s in group.legs], frames)
+            if len(groups) == 1:
+                return np.ascontiguousarray(codes, dtype=np.uint8)
+            out[group.row_array] = codes
+        return out
+
     def encode(self, legs: Sequence[LegKey], pcm: NDArray[np.int16]) -> list[bytes]:
         """One payload per leg from `int16[len(legs), samples_per_frame]` at the engine rate."""
         if pcm.dtype != np.int16 or pcm.shape != (len(legs), self.samples_per_frame):
@@ -164,6 +215,8 @@ class Transcoder(Generic[LegKey]):
             group = groups.setdefault(id(leg.codec), _Group(leg.codec))
             group.rows.append(row)
             group.legs.append(leg)
+        for group in groups.values():
+            group.row_array = np.array(group.rows, dtype=np.intp)
         return list(groups.values())
 
     def _native_samples(self, codec: Codec) -> int:

@@ -21,8 +21,10 @@ from softswitch.acd.errors import AcdError
 from softswitch.acd.events import QueueLogEntry
 from softswitch.acd.model import AcdConfig
 from softswitch.api.auth import Principal, RateLimitingGuard
+from softswitch.api.call_scope import AgentAnswers, CallParties
 from softswitch.api.centre_events import CentreEvents
 from softswitch.api.events import CallEvents, CallOperationEvents, RegistrationEvents
+from softswitch.api.hub import DELAY_BUCKETS_S
 from softswitch.api.server import ApiServer, ApiStartupError
 from softswitch.api.supervision import SupervisionEvents
 from softswitch.call_record import Disposition, Side
@@ -30,6 +32,7 @@ from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.b2bua import B2bua
 from softswitch.calls.call import Call
+from softswitch.calls.intercept import intercept_prefix
 from softswitch.calls.player import PlayerShared
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Binding, BindingSink, Registrar
@@ -90,6 +93,7 @@ def routing_plan(config: Config, acd: AcdConfig, *, with_flows: bool = True) -> 
         numbers.update({n: RouteTarget("ivr", flow, n) for n, flow in ivr.numbers.items()})
     prefixes = feature_prefixes() | voicemail_prefixes()
     prefixes |= supervision_prefixes(config.features.supervisor)  # *33, *34, *35
+    prefixes |= intercept_prefix(config.features.supervisor.intercept)  # *36
     return RoutingPlan(config, numbers, prefixes)
 
 
@@ -499,6 +503,8 @@ class Switch:
         )
         self.b2bua.signalling.observers.append(centre)
         self.b2bua.transfers.listeners.append(centre)
+        self.b2bua.transfers.queue_listeners.append(centre)  # `*2` to a queue
+        self.b2bua.intercepts.listeners.append(centre)  # the agent's part ends, wrap-up
         self.recording_taps = RecordingTaps(
             self.engine,
             Recorder(recordings_root, config.recording.sample_rate),
@@ -626,21 +632,31 @@ class Switch:
             centre=centre.control if centre is not None and centre.acd.queues else None,
         )
         # The API's events follow the same call records as the CDR, in the same order.
-        call_events = CallEvents(self.api.hub)
+        call_parties = CallParties()  # who each call's events are for (its legs, its queues)
+        call_events = CallEvents(
+            self.api.hub, parties=call_parties, from_screen=self.b2bua.answers.from_screen
+        )
         records.sinks.append(call_events)
-        operations = CallOperationEvents(self.api.hub)  # call_held, call_resumed, transferred
+        self.b2bua.signalling.observers.append(AgentAnswers(call_events))
+        # call_held, call_resumed, transferred
+        operations = CallOperationEvents(self.api.hub, call_parties)
         self.b2bua.control.hold_listeners.append(operations)
         self.b2bua.transfers.listeners.append(operations)
+        self.b2bua.intercepts.listeners.append(operations)  # call_transferred, kind intercept
         if self.b2bua.signalling.recordings is not None:  # the calls table's recording mark
             self.b2bua.signalling.recordings.listeners.append(call_events.recording)
         if centre is not None:
             pops = {q.number: q.screen_pop_url for q in centre.acd.queues if q.screen_pop_url}
+            scope, control = self.api.services.scope, centre.control
+            call_parties.attach_centre(
+                lambda queue: [scope.extension_of(a) for a in control.queue_members(queue)],
+                lambda number: number in control.queue_numbers(),
+            )
             centre.listeners.append(
-                CentreEvents(
-                    self.api.hub, centre.control, self.api.services.scope, centre.variables, pops
-                )
+                CentreEvents(self.api.hub, control, scope, centre.variables, pops, call_parties)
             )
         self._bindings.sinks.append(RegistrationEvents(self.api.hub))
+        self.metrics.bind_api_events(self.api.hub, DELAY_BUCKETS_S)
         self.b2bua.supervisions.listeners.append(SupervisionEvents(self.api.hub))
         try:
             await self.api.start()

@@ -1,7 +1,8 @@
 """Supervisor codes of `[features]`: `*33` + extension listens to the call that extension is
 on, `*34` + extension whispers to its agent, `*35` + extension barges in (Asterisk's ChanSpy
 and its `d` option: while supervising, the digits 4, 5 and 6 switch between listen, whisper and
-barge). Kept out of `config.py` (one concern per module); a mistake is a located ConfigError.
+barge); `*36` + extension intercepts (the supervisor's phone takes the call over). Kept out of
+`config.py` (one concern per module); a mistake is a located ConfigError.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ SUPERVISOR_KEYS: Final = (
     "supervise_listen",
     "supervise_whisper",
     "supervise_barge",
+    "supervise_intercept",
     "supervise_listen_digit",
     "supervise_whisper_digit",
     "supervise_barge_digit",
@@ -32,6 +34,7 @@ class SupervisorCodes:
     listen: str = "*33"
     whisper: str = "*34"
     barge: str = "*35"
+    intercept: str = "*36"  # takes the extension's call over (calls/intercept.py)
     listen_digit: str = "4"
     whisper_digit: str = "5"
     barge_digit: str = "6"
@@ -55,7 +58,7 @@ class SupervisorCodes:
 def parse_supervisor_codes(t: Table) -> SupervisorCodes:
     defaults = SupervisorCodes()
     codes: dict[str, str] = {}
-    for mode in ("listen", "whisper", "barge"):
+    for mode in ("listen", "whisper", "barge", "intercept"):
         key = f"supervise_{mode}"
         code: str = t.string(key, getattr(defaults, mode))
         if code and _CODE_RE.fullmatch(code) is None:
@@ -78,6 +81,7 @@ def parse_supervisor_codes(t: Table) -> SupervisorCodes:
         listen=codes.get("listen", ""),
         whisper=codes.get("whisper", ""),
         barge=codes.get("barge", ""),
+        intercept=codes.get("intercept", ""),
         listen_digit=digits["listen"],
         whisper_digit=digits["whisper"],
         barge_digit=digits["barge"],

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -287,6 +292,99 @@ class _SecurityCollector(Collector):
 K = TypeVar("K")
 
 
+class DelayCounts(Protocol):
+    """A histogram kept by its owner: counts per bucket (the last is +Inf) and their sum."""
+
+    @property
+    def counts(self) -> list[int]: ...
+
+    @property
+    def total_s(self) -> float: ...
+
+
+class EventFanoutView(Protocol):
+    """The API's event hub (api/hub.py), read at scrape time: nothing observed per event."""
+
+    @property
+    def subscribers(self) -> int: ...
+
+    @property
+    def published(self) -> int: ...
+
+    @property
+    def delivered(self) -> int: ...
+
+    @property
+    def dropped_events(self) -> int: ...
+
+    @property
+    def dropped_subscribers(self) -> int: ...
+
+    @property
+    def write_delay(self) -> DelayCounts: ...
+
+    @property
+    def flush_wait(self) -> DelayCounts: ...
+
+    @property
+    def flush_time(self) -> DelayCounts: ...
+
+
+def _histogram(
+    name: str, documentation: str, bounds: tuple[float, ...], read: DelayCounts
+) -> HistogramMetricFamily:
+    running, buckets = 0, []
+    for bound, count in zip((*map(str, bounds), "+Inf"), read.counts, strict=True):
+        running += count
+        buckets.append((bound, float(running)))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=read.total_s)
+
+
+class _FanoutCollector(Collector):
+    def __init__(self, hub: EventFanoutView, bounds_s: tuple[float, ...]) -> None:
+        self._hub = hub
+        self._bounds = bounds_s
+
+    def collect(self) -> Iterable[Metric]:
+        hub = self._hub
+        yield GaugeMetricFamily(
+            "softswitch_api_event_subscribers", "Open event WebSockets.", value=hub.subscribers
+        )
+        for name, text, value in (
+            ("published", "Events published (each once, whoever gets it).", hub.published),
+            ("delivered", "Events written to a WebSocket (one per subscriber).", hub.delivered),
+            (
+                "dropped",
+                "Events a too-slow subscriber lost (then disconnected).",
+                hub.dropped_events,
+            ),
+        ):
+            yield CounterMetricFamily(f"softswitch_api_events_{name}", text, value=value)
+        yield CounterMetricFamily(
+            "softswitch_api_event_subscribers_dropped",
+            "Subscribers disconnected for falling too far behind (close code 4008).",
+            value=hub.dropped_subscribers,
+        )
+        yield _histogram(
+            "softswitch_api_event_write_delay_seconds",
+            "From an event's timestamp to its write to one subscriber's socket.",
+            self._bounds,
+            hub.write_delay,
+        )
+        yield _histogram(
+            "softswitch_api_event_flush_wait_seconds",
+            "From a turn's oldest queued event's timestamp to the start of its writing.",
+            self._bounds,
+            hub.flush_wait,
+        )
+        yield _histogram(
+            "softswitch_api_event_flush_seconds",
+            "One loop turn's writing of queued events to every subscriber.",
+            self._bounds,
+            hub.flush_time,
+        )
+
+
 def _fold(counts: Mapping[K, int], label: Callable[[K], str]) -> list[tuple[str, int]]:
     """Sum counts under their label value (rare keys share "other")."""
     folded: dict[str, int] = {}
@@ -397,6 +495,10 @@ class SwitchMetrics:
             self.registry.unregister(self._security)
         self._security = _SecurityCollector(snapshot, overload, stream_connections)
         self.registry.register(self._security)
+
+    def bind_api_events(self, hub: EventFanoutView, bounds_s: tuple[float, ...]) -> None:
+        """The CTI event fan-out: subscribers, deliveries, drops and write delays."""
+        self.registry.register(_FanoutCollector(hub, bounds_s))
 
     def render(self) -> bytes:
         """The text exposition format of every metric, as served on /metrics."""

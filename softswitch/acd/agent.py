@@ -32,6 +32,7 @@ class AgentTrigger(Enum):
     ANSWER = "answer"
     OFFER_ENDED = "offer ended"  # no answer, reject, busy, or the caller went elsewhere
     NO_ANSWER_LIMIT = "no answer limit"  # the Nth consecutive no-answer
+    PICKUP = "pickup"  # the agent's phone picked up a queue call ringing another agent
     HANGUP = "hangup"  # the queue call ended and the queue has wrap-up time
     HANGUP_NO_WRAP_UP = "hangup without wrap-up"
     HANGUP_PAUSED = "hangup with a pause pending"
@@ -57,6 +58,12 @@ TRANSITIONS: Final[dict[tuple[AgentState, AgentTrigger], AgentState]] = {
     (S.OFFERED, T.ANSWER): S.ON_CALL,
     (S.OFFERED, T.OFFER_ENDED): S.READY,
     (S.OFFERED, T.NO_ANSWER_LIMIT): S.NOT_READY,
+    # A pickup (`*8`, `**` + extension) takes a call whatever the agent was doing but talking:
+    # its own offer is withdrawn first, and a not-ready agent goes back to its pause after.
+    (S.READY, T.PICKUP): S.ON_CALL,
+    (S.NOT_READY, T.PICKUP): S.ON_CALL,
+    (S.WRAP_UP, T.PICKUP): S.ON_CALL,
+    (S.OFFERED, T.PICKUP): S.ON_CALL,
     (S.ON_CALL, T.HANGUP): S.WRAP_UP,
     (S.ON_CALL, T.HANGUP_NO_WRAP_UP): S.READY,
     (S.ON_CALL, T.HANGUP_PAUSED): S.NOT_READY,

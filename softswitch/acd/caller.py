@@ -91,6 +91,7 @@ class Caller:
     next_progressive: float | None = None
     offered_at: float = 0.0
     agent: str | None = None
+    answered_by: str = ""  # a phone that is no agent of the queue picked the call up
     connected_at: float = 0.0
     callback_number: str = ""
     callback_attempts: int = 0

@@ -419,7 +419,7 @@ class EngineCore:
                 event,
                 caller.queue,
                 caller.call,
-                agent.number if agent else "",
+                agent.number if agent else caller.answered_by,
                 wait_s=caller.connected_at - caller.entry_time,
                 talk_s=talk,
                 data=(*data, str(caller.original_position)),

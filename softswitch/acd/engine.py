@@ -288,6 +288,43 @@ class Engine(EngineCore):
             self._connect(caller, rt, agent_number, now)
         return self._finish(now)
 
+    def picked_up(self, call: str, picker: str, now: float) -> list[AcdEvent]:
+        """A phone took the call ringing an agent (`*8`, `**` + extension). The offers are
+        withdrawn without counting as ring-no-answer, so the ringing agents are ready again.
+        The picker is credited as the agent who answered when it is a logged-in agent of the
+        queue (on call, then its wrap-up; a pause it had comes back after the call); any
+        other phone answers for the queue: CONNECT and COMPLETE name its extension, no agent
+        state changes."""
+        self._begin()
+        caller = self._caller(call)
+        if caller.state is not CallerState.OFFERED:
+            raise InvalidRequest(f"call {call} is not ringing an agent ({caller.state.value})")
+        rt = self._queues[caller.queue]
+        agent = self._agents.get(picker)
+        credited = (
+            agent is not None
+            and picker in rt.members
+            and agent.state not in (AgentState.LOGGED_OUT, AgentState.ON_CALL)
+        )
+        caller.state = next_caller_state(caller.state, CallerTrigger.ANSWER, call)
+        for other in list(caller.offers):
+            self._out.append(CancelOffer(call, other))
+            self._end_offer(caller, self._agents[other], now, OfferEnd.CANCEL)
+        caller.offer_order, caller.next_progressive = [], None
+        rt.waiting.remove(caller)
+        if credited and agent is not None:
+            self._release_offer(agent, now)  # it rang for another caller: that one waits on
+            if agent.state is AgentState.NOT_READY:
+                agent.pending_pause = agent.reason
+            self._set_state(agent, AgentTrigger.PICKUP, now)
+            agent.call, agent.call_queue = call, caller.queue
+            agent.consecutive_no_answers = 0
+            caller.agent = picker
+        else:
+            caller.agent, caller.answered_by = None, picker
+        self._connect(caller, rt, picker, now)
+        return self._finish(now)
+
     def agent_no_answer(self, call: str, agent_number: str, now: float) -> list[AcdEvent]:
         return self._offer_failed(call, agent_number, now, OfferEnd.NO_ANSWER)
 

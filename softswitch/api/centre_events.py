@@ -5,7 +5,8 @@ offers with the screen pop, and queue statistics pushed whenever an event change
 ACD's own events into API events, so every agent state (wrap-up included, with the not-ready
 reason) and every caller waiting is visible — the two gaps of Asterisk's and Wazo's streams.
 Agent events are scoped to the agent's extension, queue events to the queue's agents', so a
-supervisor sees its teams' and an agent its own.
+supervisor sees its teams' and an agent its own; a caller joining a queue makes the call's own
+events (api/call_scope.py) visible to the supervisors of that queue's agents.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from softswitch.acd.events import (
     QueueLogEntry,
     QueueLogEvent,
 )
+from softswitch.api.call_scope import CallParties
 from softswitch.api.centre import INTERVALS, CentreControl, agent_body, statistics_body
 from softswitch.api.events import EventHub
 from softswitch.api.permissions import Scope
@@ -64,8 +66,10 @@ class CentreEvents:
         scope: Scope,
         variables: Callable[[str], Mapping[str, str]],
         screen_pop_urls: Mapping[str, str],
+        calls: CallParties | None = None,
     ) -> None:
         self._hub = hub
+        self._calls = calls
         self._centre = centre
         self._scope = scope
         self._variables = variables
@@ -129,6 +133,9 @@ class CentreEvents:
 
     def _logged(self, entry: QueueLogEntry) -> None:
         if entry.event is E.ENTERQUEUE:
+            call_id = _call_id(entry.call)
+            if self._calls is not None and call_id is not None:
+                self._calls.joined(call_id, entry.queue)  # its supervisors see its events
             caller = entry.data[1] if len(entry.data) > 1 else ""
             position = entry.data[2] if len(entry.data) > 2 else "0"
             self._hub.publish(

@@ -323,6 +323,23 @@ class ApiClient:
     async def caller_to_head(self, queue: str, call_id: int) -> None:
         await self._request("POST", f"/api/v1/queues/{queue}/callers/{call_id}/head")
 
+    # ---- answer from a screen, intercept (JSON as documented: Answering, Interception)
+    async def answer(self, call_id: int, extension: str | None = None) -> dict[str, Any]:
+        """Make the phone ringing for the call (the user's, or `extension`) answer by itself."""
+        body = {} if extension is None else {"extension": extension}
+        answering: dict[str, Any] = await self._request(
+            "POST", f"/api/v1/calls/{call_id}/answer", body
+        )
+        return answering
+
+    async def intercept(self, call_id: int, extension: str | None = None) -> dict[str, Any]:
+        """Ring the supervisor's phone (the user's, or `extension`) to take the call over."""
+        body = {} if extension is None else {"extension": extension}
+        interception: dict[str, Any] = await self._request(
+            "POST", f"/api/v1/calls/{call_id}/intercept", body
+        )
+        return interception
+
     # ---- supervision (JSON as documented: Supervision)
     async def supervise(
         self, agent: str, mode: str, extension: str | None = None

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from softswitch.calls.answer import Answering
 from softswitch.calls.control import ControlError
+from softswitch.calls.intercept import Interception
 from softswitch.calls.supervision import SupervisionView
 
 __all__ = ["CallControl", "CallInfo", "ControlError", "LegInfo"]
@@ -77,6 +79,11 @@ class CallControl(Protocol):
     def transfer_complete(self, call_id: int) -> None: ...
 
     def transfer_cancel(self, call_id: int) -> None: ...
+
+    # answer from a screen, intercept (api/answer.py)
+    def answer(self, call_id: int, extension: str) -> Answering: ...
+
+    def intercept(self, call_id: int, supervisor: str) -> Interception: ...
 
     # supervision (api/supervision.py)
     def supervisions(self) -> Sequence[SupervisionView]: ...

@@ -28,6 +28,7 @@ _CALLS: Final = (
     "calld.calls.*.transfer.update",  # complete or cancel the attended transfer
     "calld.calls.*.conference.create",  # three-way: add a third party
     "calld.calls.create",  # originate from one's own extension (scope checks the extension)
+    "calld.calls.*.answer.create",  # answer on one's ringing phone from a screen (api/answer.py)
 )
 # The call centre (agentd): an agent acts on itself, scope narrows the pattern to its number.
 _AGENT_SELF: Final = (
@@ -58,6 +59,7 @@ _WATCH: Final = (
 _SUPERVISE: Final = (
     "agentd.agents.*.supervise.create",
     "calld.calls.*.supervise.create",
+    "calld.calls.*.intercept.create",  # take an agent's call over (api/answer.py)
     "calld.supervisions.#",
     "events.supervisions.#",
 )
@@ -154,6 +156,12 @@ class Scope:
     def extension_of(self, agent: str) -> str:
         return self._teams.extension_of(agent)
 
-    def allows(self, principal: Principal, parties: Collection[str]) -> bool:
+    def allows(
+        self, principal: Principal, parties: Collection[str], watchers: Collection[str] = ()
+    ) -> bool:
+        """Whether the principal reaches one of `parties`; a supervisor also one of
+        `watchers` (the agents of a queue a call waits in: theirs to watch, not to see)."""
         reach = self.reach(principal)
-        return reach is None or any(party in reach for party in parties)
+        if reach is None or any(party in reach for party in parties):
+            return True
+        return principal.role is Role.SUPERVISOR and any(w in reach for w in watchers)

@@ -20,12 +20,14 @@ from aiohttp import WSMsgType, web
 from softswitch.acd.errors import AcdError
 from softswitch.api.auth import Directory, LoginGuard, Principal, Token, TokenStore
 from softswitch.api.control import CallControl, CallInfo
-from softswitch.api.events import (
+from softswitch.api.events import registration_body
+from softswitch.api.hub import (
     CLOSE_TOKEN_EXPIRED,
     CLOSE_TOO_SLOW,
     EVENT_ACLS,
+    Ending,
     EventHub,
-    registration_body,
+    Subscriber,
 )
 from softswitch.api.log_feed import LogFeed
 from softswitch.api.permissions import Scope
@@ -102,6 +104,7 @@ class Route:
     responses: Mapping[int, tuple[str, str | None]]  # status -> (description, schema name)
     int_params: tuple[str, ...] = ()
     body: str | None = None  # schema name of the JSON body
+    body_optional: bool = False  # the body may be left out (api/answer.py's routes)
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     websocket: bool = False
 
@@ -398,30 +401,61 @@ async def openapi_document(ctx: Context) -> web.StreamResponse:
 
 async def events_socket(ctx: Context) -> web.StreamResponse:
     """WebSocket of events: `?events=a,b` (or `*`) to start with, then
-    {"op": "subscribe"|"unsubscribe", "event_name": NAME} messages."""
+    {"op": "subscribe"|"unsubscribe", "event_name": NAME} messages. The hub writes the events
+    straight to the socket's transport (api/hub.py); this task reads the ops, and closes the
+    socket when the hub ends the subscription (too slow, token expired)."""
     assert ctx.token is not None
     services, token = ctx.services, ctx.token
     names = [n for n in ctx.request.query.get("events", "").split(",") if n]
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    # No permessage-deflate: every socket gets the same frame bytes, compressed for none.
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096, compress=False)
     await ws.prepare(ctx.request)
-    subscriber = services.hub.subscribe(token.principal, names, services.config.event_queue_size)
+    hub = services.hub
+    subscriber = hub.subscribe(token.principal, names, services.config.event_queue_size)
     services.sockets.add(ws)
-    sender = asyncio.get_running_loop().create_task(_send_events(ws, subscriber, token, services))
+    closer = asyncio.get_running_loop().create_task(_close_when_ended(ws, subscriber))
     try:
         await ws.send_json({"op": "init", "code": 0, "event_names": sorted(subscriber.names)})
+        transport = ctx.request.transport
+        if transport is not None:
+            sink = _SocketSink(ws, transport)
+            subscriber.attach(sink, lambda: services.tokens.verify(token.value) is not None)
+            hub.attached(subscriber)
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
                 continue
             await _socket_command(ws, subscriber, message.data)
     finally:
-        services.hub.unsubscribe(subscriber)
+        hub.unsubscribe(subscriber)
         services.sockets.discard(ws)
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        closer.cancel()
+        await asyncio.gather(closer, return_exceptions=True)
     return ws
 
 
-async def _socket_command(ws: web.WebSocketResponse, subscriber: Any, text: str) -> None:
+class _SocketSink:
+    """The hub's `Sink` over a WebSocket's transport: closing as soon as either side starts
+    the closing handshake, so that no event follows a close frame (RFC 6455 §5.5.1)."""
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+        self._ws = ws
+        self._transport = transport
+        self.write = transport.write
+        self.get_write_buffer_size = transport.get_write_buffer_size
+
+    def is_closing(self) -> bool:
+        return self._ws.closed or self._transport.is_closing()
+
+
+async def _close_when_ended(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
+    ending = await subscriber.ended()
+    if ending is Ending.TOO_SLOW:
+        await ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: events were dropped")
+    elif ending is Ending.TOKEN_EXPIRED:
+        await ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
+
+
+async def _socket_command(ws: web.WebSocketResponse, subscriber: Subscriber, text: str) -> None:
     try:
         command = json.loads(text)
     except json.JSONDecodeError:
@@ -440,22 +474,6 @@ async def _socket_command(ws: web.WebSocketResponse, subscriber: Any, text: str)
     refused = subscriber.subscribe([name])
     code = 403 if refused else 0
     await ws.send_json({"op": "subscribe", "code": code, "event_name": name})
-
-
-async def _send_events(
-    ws: web.WebSocketResponse, subscriber: Any, token: Token, services: Services
-) -> None:
-    while True:
-        payload = await subscriber.next()
-        if payload is None:
-            if subscriber.overflowed:
-                await ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: events were dropped")
-            return
-        if services.tokens.verify(token.value) is None:
-            await ws.close(code=CLOSE_TOKEN_EXPIRED, message=b"token expired")
-            return
-        await ws.send_str(payload)
-        subscriber.delivered += 1
 
 
 # ---- the table ------------------------------------------------------------------------------

@@ -206,6 +206,13 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "QueueList": _object(
         {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
     ),
+    # answer from a screen, intercept (api/answer.py)
+    "AnswerRequest": _object({"extension": {"type": "string", "minLength": 1}}, required=()),
+    "InterceptRequest": _object({"extension": {"type": "string", "minLength": 1}}, required=()),
+    "Answering": _object({"call_id": _INT, "leg_id": _INT, "extension": _STRING}),
+    "Interception": _object(
+        {"call_id": _INT, "agent": _STRING, "supervisor": _STRING, "leg_id": _INT}
+    ),
     # supervision (api/supervision.py)
     "SuperviseRequest": _object({"mode": _MODE, "extension": _STRING}, required=("mode",)),
     "SupervisionModeRequest": _object({"mode": _MODE}),
@@ -216,7 +223,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "agent": _STRING,
             "supervisor": _STRING,
             "mode": _MODE,
-            "state": {"type": "string", "enum": ["ringing", "active", "ended"]},
+            "state": {"type": "string", "enum": ["ringing", "active", "waiting", "ended"]},
         }
     ),
     "SupervisionList": _object(

@@ -17,7 +17,12 @@ from aiohttp import web
 
 from softswitch.api.events import EventHub
 from softswitch.api.routes import ApiError, Context, Route, json_response, read_json_object
-from softswitch.calls.supervision import SupervisionEnded, SupervisionEvent, SupervisionStarted
+from softswitch.calls.supervision import (
+    SupervisionChanged,
+    SupervisionEnded,
+    SupervisionEvent,
+    SupervisionStarted,
+)
 from softswitch.config_api import Role
 
 MODES: Final = ("listen", "whisper", "barge")
@@ -171,6 +176,8 @@ class SupervisionEvents:
         }
         if isinstance(event, SupervisionEnded):
             data["cause"] = event.cause
+        elif isinstance(event, SupervisionChanged):
+            data["state"] = event.state  # "waiting": the call is over, the next one is joined
         self._hub.publish(name, data, (event.agent, event.supervisor))
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from softswitch.calls.answer import ScreenAnswers
 from softswitch.calls.application import ApplicationRegistry
 from softswitch.calls.authentication import RequestAuthenticator
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.conference import Conferences
 from softswitch.calls.control import CallControl
 from softswitch.calls.echo import EchoApplication
+from softswitch.calls.intercept import Intercepts
 from softswitch.calls.pickup import Pickups
 from softswitch.calls.player import DtmfTestApplication
 from softswitch.calls.registrar import Registrar
@@ -69,6 +71,7 @@ class B2bua:
         if config.conference.enabled:
             self.conferences = Conferences(config.conference, engine)
         self.supervisions = Supervisions(config)
+        self.intercepts = Intercepts(self.supervisions)  # *36 + extension, and the API's
         self.signalling = Signalling(
             config,
             relay=relay,
@@ -88,6 +91,11 @@ class B2bua:
         self.control = CallControl(self.signalling, self.supervisions)
         self.transfers = Transfers(self.signalling)
         self.control.transfers = self.transfers
+        self.intercepts.signalling = signalling
+        self.control.intercepts = self.intercepts
+        self.answers = ScreenAnswers(signalling)  # answer from a screen: re-ring, auto-answer
+        signalling.observers.append(self.answers)
+        self.control.answers = self.answers
         self.transfers.conferences = self.conferences
 
     def _applications(
@@ -97,6 +105,7 @@ class B2bua:
         registry = default_applications(self.conferences)
         registry.register("supervise", self.supervisions.factory())
         registry.register("pickup", self.pickups.create)
+        registry.register("intercept", self.intercepts.create)
         if extend is not None:
             extend(registry)
         return registry

@@ -167,13 +167,17 @@ class BridgeApplication:
         """A bridge to a callee leg that has answered already (a queue's agent): the party
         moved here is relayed to `media`, the callee's endpoint, with nothing dialled."""
         bridge = cls(target, services, call)
-        bridge.state = BridgeState.CONNECTED
-        bridge.forks.append(callee)
-        bridge.answered_by = callee
-        bridge.media = media
-        bridge.agent = target.target
-        call.attachments[callee] = bridge
+        bridge.join(callee, media)
         return bridge
+
+    def join(self, callee: Leg, media: MediaEndpoint) -> None:
+        """Take `callee`, answered already, as this bridge's answered leg (see `joining`)."""
+        self.state = BridgeState.CONNECTED
+        self.forks.append(callee)
+        self.answered_by = callee
+        self.media = media
+        self.agent = self.target.target
+        self.call.attachments[callee] = self
 
     # ---- the application interface ---------------------------------------------------
     def attach(self, leg: Leg) -> Coroutine[object, object, None] | None:
@@ -221,6 +225,11 @@ class BridgeApplication:
         self.state = BridgeState.OVER
         self.party = None
 
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the phone `old` rang, as a fork."""
+        if old in self.forks:
+            self.forks[self.forks.index(old)] = new
+
     @property
     def holding(self) -> bool:
         """A party is held (the switch answered its hold, or plays it music)."""
@@ -234,7 +243,11 @@ class BridgeApplication:
 
     def on_event(self, event: LegEvent) -> None:
         leg = event.leg
-        if isinstance(event, LegEnded):
+        if isinstance(event, LegEnded) and (
+            self.answered_by is None or leg in (self.party, self.answered_by)
+        ):
+            # Once answered, only the two connected legs: a cancelled fork's 487 after the
+            # answer must not take a recorded (engine-crossed) call's audio away.
             self._stop_music()
             self._disconnect()
         if isinstance(event, LegReoffered):

@@ -189,14 +189,19 @@ class Consultation:
         if consult.state is BridgeState.CONNECTED and third is not None and third.media is not None:
             consult.hand_over(third)
             application: Application = BridgeApplication.joining(
-                self.target, signalling, call, third, third.media
+                consult.target, signalling, call, third, third.media
             )
             call.variables["transfer"] = "attended"
         else:
-            consult.end_forks()
-            application = signalling.applications.create(self.target, signalling, call)
+            application = self._unanswered()
         self._hand_on(application)
         log.info("call %d: attended transfer to %s completed", call.id, self.target.number)
+
+    def _unanswered(self) -> Application:
+        """Where the held party goes when the transferor leaves before the target answered:
+        a new bridge ringing the target."""
+        self.consult.end_forks()
+        return self.signalling.applications.create(self.target, self.signalling, self.call)
 
     def merge(self) -> None:
         """Three-way: the held party, the transferor and the answered target into a room of

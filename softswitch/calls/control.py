@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from softswitch.call_record import Side
+from softswitch.calls.answer import Answering, AnswerRefused, ScreenAnswers
 from softswitch.calls.application import Application, UnknownDestinationKind
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
 from softswitch.calls.conference import ConferenceApplication, Conferences
 from softswitch.calls.consult import Consultation
+from softswitch.calls.intercept import Interception, InterceptRefused, Intercepts
 from softswitch.calls.leg import (
     DigitReceived,
     Leg,
@@ -193,6 +195,8 @@ class CallControl:
         self._subscribers: set[Subscription] = set()
         self.transfers: Transfers | None = None  # wired by b2bua.py, which makes both
         self.hold_listeners: list[HoldListener] = []  # the API's call_held / call_resumed
+        self.answers: ScreenAnswers | None = None  # calls/answer.py, wired by b2bua.py
+        self.intercepts: Intercepts | None = None  # calls/intercept.py, wired by b2bua.py
         signalling.observers.append(self)
 
     # ---- reading -----------------------------------------------------------------------
@@ -241,6 +245,26 @@ class CallControl:
             return await originate(self._signalling, extension, number, caller_id)
         except OriginateRefused as refused:
             raise ControlError(str(refused), refused.status_hint) from refused
+
+    def answer(self, call_id: int, extension: str) -> Answering:
+        """Make `extension`'s phone, ringing for the call, answer: CANCEL and a new INVITE
+        with auto-answer headers (calls/answer.py). 409 when it is not ringing for it."""
+        if self.answers is None:
+            raise ControlError("answering from a screen is not available", 409)
+        try:
+            return self.answers.answer(call_id, extension)
+        except AnswerRefused as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
+
+    def intercept(self, call_id: int, supervisor: str) -> Interception:
+        """Ring `supervisor`'s phone; answered, it takes the call over from its agent, who is
+        hung up (calls/intercept.py)."""
+        if self.intercepts is None:
+            raise ControlError("intercept is not available", 409)
+        try:
+            return self.intercepts.ring(call_id, supervisor)
+        except InterceptRefused as exc:
+            raise ControlError(str(exc), exc.status_hint) from exc
 
     def transfer(self, call_id: int, leg_id: int, target: str, *, attended: bool) -> None:
         """The party of leg `leg_id` transfers its peer to `target` (routed in its context, as

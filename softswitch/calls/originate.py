@@ -66,6 +66,9 @@ class OriginateApplication:
     def detach(self, leg: Leg) -> None:
         self._stop_timer()
 
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the phone; the ring timer runs on."""
+
     def on_event(self, event: LegEvent) -> None:
         if isinstance(event, LegAnswered):
             self._answered(event)

@@ -10,12 +10,21 @@ picker gets 488 and the call keeps ringing. The picked-up call keeps its id and 
 which names the picker as the callee (`picked_up_by`, `picked_up_from` in its variables); the
 picker's own record is answered with the cause "picked up call N". With nothing to pick up the
 picker hears 480.
+
+A queue call ringing an agent (the caller's leg is in a `PickableCall`, centre/queue.py) is
+picked up the same way, but the ACD decides what it means (acd/engine.py `picked_up`): the
+offers are withdrawn without counting as ring-no-answer, a logged-in agent of the queue who
+picks up is credited with the call, and any other phone answers for the queue (its extension
+in CONNECT and COMPLETE). Asterisk credits the member whose channel was picked up (the queue
+sees that channel answer), so its log shows a call the ringing agent never had; we credit the
+person who talks.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import Application, CallServices
@@ -32,6 +41,20 @@ log = logging.getLogger("softswitch.calls")
 _EVENTS = "TELEPHONE-EVENT"
 
 
+@runtime_checkable
+class PickableCall(Protocol):
+    """An application holding a caller while phones ring for it (a queue's offers)."""
+
+    def ringing_extensions(self) -> list[str]:
+        """The extensions ringing for the caller now."""
+
+    def pick_up(self, picker: str, leg: Leg) -> None:
+        """`leg`, answered and adopted into the call, takes the caller for `picker`."""
+
+
+Ringing = tuple[Call, BridgeApplication | PickableCall, str]  # the call, what rings, the phone
+
+
 @dataclass(eq=False)
 class Pickups:
     """The registry's factory for destination kind "pickup"; `signalling` is set by b2bua.py
@@ -43,27 +66,35 @@ class Pickups:
         assert self.signalling is not None, "wired by b2bua.py"
         return PickupApplication(self, self.signalling, target, call)
 
-    def ringing(self, picker: str, wanted: str) -> tuple[Call, BridgeApplication] | None:
+    def ringing(self, picker: str, wanted: str) -> Ringing | None:
         """The oldest call ringing `wanted` (an extension), or any phone of the picker's pickup
         group when `wanted` is ""; never the picker's own phone."""
         assert self.signalling is not None
         config = self.signalling.config
         groups = {ext.number: ext.pickup_group for ext in config.extensions}
         group = groups.get(picker, "")
-        found: list[tuple[Call, BridgeApplication]] = []
-        for call in self.signalling.calls.values():
-            bridge = call.attachments.get(call.caller_leg)
-            if call.ended or not isinstance(bridge, BridgeApplication):
-                continue
-            if bridge.state is not BridgeState.RINGING or bridge.target.kind != "extension":
-                continue
-            ringing = bridge.target.target
-            if ringing == picker or bridge.party is not call.caller_leg:
-                continue
-            if (wanted and ringing == wanted) or (
+
+        def wanted_phone(ringing: str) -> bool:
+            if ringing == picker:
+                return False
+            return (wanted and ringing == wanted) or bool(
                 not wanted and group and groups.get(ringing) == group
-            ):
-                found.append((call, bridge))
+            )
+
+        found: list[Ringing] = []
+        for call in self.signalling.calls.values():
+            held = call.attachments.get(call.caller_leg)
+            if call.ended:
+                continue
+            if isinstance(held, BridgeApplication):
+                if held.state is not BridgeState.RINGING or held.target.kind != "extension":
+                    continue
+                if held.party is call.caller_leg and wanted_phone(held.target.target):
+                    found.append((call, held, held.target.target))
+            elif isinstance(held, PickableCall):
+                phone = next((p for p in held.ringing_extensions() if wanted_phone(p)), None)
+                if phone is not None:
+                    found.append((call, held, phone))
         return min(found, key=lambda f: f[0].setup_started, default=None)
 
 
@@ -84,22 +115,13 @@ class PickupApplication:
         if found is None:
             self._refuse(leg, 480, "nothing to pick up")
             return
-        ringing_call, bridge = found
+        ringing_call, ringing, picked_from = found
         caller = ringing_call.caller_leg
-        common = _common_codec(caller, leg)
+        common = common_codec(caller, leg)
         if common is None:
             self._refuse(leg, 488, "no codec in common with the ringing call")
             return
-        picked_from = bridge.target.target
         signalling.adopt(ringing_call, leg, call)
-        joined = BridgeApplication.joining(
-            RouteTarget("extension", call.caller, call.caller),
-            signalling,
-            ringing_call,
-            leg,
-            _media(leg),
-        )
-        now = signalling.now()
         for party, codecs in ((leg, common[1]), (caller, common[0])):
             if party.unanswered:
                 offer = party.remote_audio
@@ -107,12 +129,23 @@ class PickupApplication:
                 direction = ANSWER_DIRECTION[offer.direction]
                 _media(party).set_direction(Direction(direction))
                 party.answer(
-                    party.local_sdp(party.remote_sdp, codecs, direction, ringing_call.id), now
+                    party.local_sdp(party.remote_sdp, codecs, direction, ringing_call.id),
+                    signalling.now(),
                 )
-        ringing_call.callee = call.caller
         ringing_call.variables["picked_up_by"] = call.caller
         ringing_call.variables["picked_up_from"] = picked_from
-        signalling.move(ringing_call, caller, joined)  # the ringing phones get CANCEL
+        if isinstance(ringing, BridgeApplication):
+            ringing_call.callee = call.caller
+            joined = BridgeApplication.joining(
+                RouteTarget("extension", call.caller, call.caller),
+                signalling,
+                ringing_call,
+                leg,
+                _media(leg),
+            )
+            signalling.move(ringing_call, caller, joined)  # the ringing phones get CANCEL
+        else:
+            ringing.pick_up(call.caller, leg)  # the queue cancels its offers and joins them
         signalling.answered(ringing_call)
         signalling.answered(call)
         signalling.end(call, Disposition.ANSWERED, f"picked up call {ringing_call.id}", Side.CALLER)
@@ -137,7 +170,7 @@ def _media(leg: Leg) -> MediaEndpoint:
     return leg.media
 
 
-def _common_codec(caller: Leg, picker: Leg) -> tuple[tuple[Codec, ...], tuple[Codec, ...]] | None:
+def common_codec(caller: Leg, picker: Leg) -> tuple[tuple[Codec, ...], tuple[Codec, ...]] | None:
     """Codecs to answer the caller and the picker with: one voice codec both offered (in the
     caller's order), each in its own payload type, plus each one's telephone-event."""
     theirs, mine = caller.remote_audio, picker.remote_audio

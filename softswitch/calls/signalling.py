@@ -149,8 +149,7 @@ class Signalling:
         self._index = LegIndex()
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
-        self._all_ended = asyncio.Event()
-        self._all_ended.set()
+        self._forgotten = asyncio.Event()  # set each time a call is forgotten (shutdown waits)
 
     # ---- CallServices ------------------------------------------------------------------
     @property
@@ -296,9 +295,11 @@ class Signalling:
         display: str = "",
         max_forwards: int = 70,
         srtp: SrtpMode = SrtpMode.OFF,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> Leg:
         """A new outbound leg for call `call_id` (not added to it), its INVITE queued: `dial`'s
-        work, and the first leg of a call the switch starts itself (calls/originate.py)."""
+        work, and the first leg of a call the switch starts itself (calls/originate.py); `extra`
+        headers go in the INVITE (calls/answer.py's auto-answer ones)."""
         local_tag = secrets.token_hex(6)
         sdp = rewrite(
             template,
@@ -324,6 +325,7 @@ class Signalling:
             ("Contact", self.contact(peer[0], sips=request_uri[:5].lower() == "sips:")),
             ("Allow", _ALLOW),
             ("User-Agent", self._config.sip.user_agent),
+            *extra,
             ("Content-Type", "application/sdp"),
         ]
         if trunk is not None:  # RFC 3325: the identity the carrier is asked to present
@@ -375,7 +377,6 @@ class Signalling:
         """A call the switch starts itself (its first leg from `outbound_leg`): known from now
         on, its record opened; its queued INVITE leaves with the next `flush`."""
         self.calls[call.id] = call
-        self._all_ended.clear()
         self.records.started(call)
         for observer in self.observers:
             observer.call_started(call)
@@ -716,7 +717,6 @@ class Signalling:
         )
         leg.call_ref = call.id
         self.calls[call.id] = call
-        self._all_ended.clear()
         if key is not None:
             self._index.add(key, LegRoute(call, leg))
         self._index.add(request.call_id, LegRoute(call, leg))
@@ -803,8 +803,7 @@ class Signalling:
         del self.calls[call.id]
         for leg in call.legs:
             self._index.forget(leg)
-        if not self.calls:
-            self._all_ended.set()
+        self._forgotten.set()
 
     def reap_silent_calls(self, now: float) -> int:
         """End answered calls a party vanished from without BYE: no RTP or RTCP from one leg
@@ -825,10 +824,14 @@ class Signalling:
         return len(silent)
 
     async def shutdown(self, timeout_s: float) -> None:
-        """Stop taking calls (503), end every call with BYE or CANCEL, wait for the answers."""
+        """Stop taking calls (503), end every call with BYE or CANCEL, wait for the answers.
+
+        Only the calls up at shutdown are waited for: one that ended before, still repeating
+        its BYE to a phone that is gone, has nobody left to answer it."""
         self.accepting = False
         now = self.now()
-        for call in list(self.calls.values()):
+        live = [call for call in self.calls.values() if call.state is not CallState.ENDED]
+        for call in live:
             if call.state is CallState.ANSWERED:
                 self.hang_up(call, Side.SWITCH, "shutdown")
             else:
@@ -836,10 +839,15 @@ class Signalling:
                     leg.hang_up(now, status=503)
                 self.end(call, Disposition.FAILED, "shutdown", Side.SWITCH)
         self.flush()
-        try:
-            await asyncio.wait_for(self._all_ended.wait(), timeout_s)
-        except TimeoutError:
-            log.warning("%d calls still had requests outstanding at shutdown", len(self.calls))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while waiting := [call for call in live if call.id in self.calls]:
+            self._forgotten.clear()
+            try:
+                await asyncio.wait_for(self._forgotten.wait(), deadline - loop.time())
+            except TimeoutError:
+                log.warning("%d calls still had requests outstanding at shutdown", len(waiting))
+                break
         for task in list(self._tasks):
             task.cancel()
 

@@ -16,10 +16,14 @@ shared mixer: the caller and the agent keep hearing each other, the supervisor h
 is heard by nobody (listen), by the agent (whisper) or by both (barge). When the supervision
 ends, legs it took into the engine go back to the bridge's relay.
 
-A supervision ends when the supervisor hangs up, when control stops it, when the supervised
-call ends (a phone supervisor's own call is then hung up too), or when one of its two legs
-moves to another application (a transfer). One state table: RINGING (control only: the
-supervisor's phone rings), ACTIVE, ENDED.
+A supervision ends when the supervisor hangs up, when control stops it, or when a hold takes
+the call's media. When the supervised call ends, or one of its two legs moves to another
+application (a transfer), a supervision from the phone waits, as ChanSpy does: the supervisor
+stays on the line in silence, digits still switch the mode, and the agent's next two-party call
+is joined as soon as it is connected (`_attach_waiting`, run after any leg is attached or
+answered while someone waits). A supervision control rang ends with the call, its leg being
+one of the call's. One state table: RINGING (control only: the supervisor's phone rings),
+ACTIVE, WAITING (between the agent's calls), ENDED.
 
 Errors::
 
@@ -86,12 +90,15 @@ class SupervisionError(LookupError):
 class SupervisionState(Enum):
     RINGING = "ringing"  # control dialled the supervisor's phone
     ACTIVE = "active"
+    WAITING = "waiting"  # the supervised call is over: the agent's next one is joined
     ENDED = "ended"
 
 
 class SupervisionInput(Enum):
     ANSWERED = "answered"
     MODE = "mode"
+    CALL_OVER = "call over"
+    NEXT_CALL = "next call"
     END = "end"
 
 
@@ -101,8 +108,14 @@ _TABLE: dict[tuple[SupervisionState, SupervisionInput], SupervisionState] = {
     (SupervisionState.RINGING, SupervisionInput.END): SupervisionState.ENDED,
     (SupervisionState.ACTIVE, SupervisionInput.MODE): SupervisionState.ACTIVE,
     (SupervisionState.ACTIVE, SupervisionInput.END): SupervisionState.ENDED,
+    (SupervisionState.ACTIVE, SupervisionInput.CALL_OVER): SupervisionState.WAITING,
+    (SupervisionState.WAITING, SupervisionInput.NEXT_CALL): SupervisionState.ACTIVE,
+    (SupervisionState.WAITING, SupervisionInput.MODE): SupervisionState.WAITING,
+    (SupervisionState.WAITING, SupervisionInput.END): SupervisionState.ENDED,
 }
 
+
+_SWITCHABLE = frozenset({SupervisionState.ACTIVE, SupervisionState.WAITING})  # 4/5/6 count
 
 # ---- events --------------------------------------------------------------------------------
 
@@ -118,11 +131,14 @@ class SupervisionStarted:
 
 @dataclass(frozen=True, slots=True)
 class SupervisionChanged:
+    """The mode changed, or the state: "waiting" once the supervised call is over."""
+
     supervision_id: int
     call_id: int
     agent: str
     supervisor: str
     mode: str
+    state: str = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +186,9 @@ class Supervision:
     supervisor_leg: Leg | None = None
     state: SupervisionState = SupervisionState.RINGING
     # What this put into the engine (and releases at the end): the parties' audio it took
-    # from the relay, and the supervisor's.
+    # from the relay, and the supervisor's (kept while waiting: its digits still count).
     taken: list[EngineLeg] = field(default_factory=list)
+    mine: EngineLeg | None = None
     relayed: bool = False  # the parties were on the bridge's relay before
     cause: str = ""
 
@@ -221,12 +238,24 @@ class Supervisions:
         self._by_id: dict[int, Supervision] = {}
         self._ids = itertools.count(1)
         self._mix_registered = False
+        self._looking = False  # a pass of `_attach_waiting` is due
 
     def bind(self, services: CallServices, calls: Callable[[], dict[int, Call]]) -> None:
         self.services = services
         self.calls = calls
 
     # ---- who may -------------------------------------------------------------------------
+    def waits(self, supervision: Supervision) -> bool:
+        """Whether the supervision waits for the agent's next call when this one is over:
+        from a phone, whose own call goes on (control's leg is one of the supervised call's)."""
+        leg = supervision.supervisor_leg
+        return (
+            supervision.state is SupervisionState.ACTIVE
+            and supervision.supervisor_call is not supervision.call
+            and leg is not None
+            and not leg.ended
+        )
+
     def may_supervise(self, extension: str) -> bool:
         """Whether the phone `extension` belongs to a supervisor or an admin user."""
         return any(
@@ -295,7 +324,7 @@ class Supervisions:
         call, bridge, agent_leg, other_leg = self.target(extension, supervisor_call, only)
         if bridge.holding:
             raise SupervisionError(f"the call of extension {extension} is on hold", 409)
-        if any(s.call is call for s in self._by_id.values()):
+        if self._supervised(call):
             raise SupervisionError(f"the call of extension {extension} is supervised already", 409)
         supervision = Supervision(
             next(self._ids),
@@ -313,6 +342,11 @@ class Supervisions:
             services.engine.add_processor(self.mix)
             self._mix_registered = True
         return supervision
+
+    def _supervised(self, call: Call) -> bool:
+        return any(
+            s.call is call and s.state is not SupervisionState.WAITING for s in self._by_id.values()
+        )
 
     def ring(
         self,
@@ -409,6 +443,9 @@ class Supervisions:
         """The supervisor's leg is answered: its audio and the two parties' go to the mix."""
         supervision.supervisor_leg = leg
         supervision.step(SupervisionInput.ANSWERED)
+        self._mix(supervision, services, leg)
+
+    def _mix(self, supervision: Supervision, services: CallServices, leg: Leg) -> None:
         engine = services.engine
 
         def audio(call: Call, party: Leg) -> EngineLeg:
@@ -422,11 +459,10 @@ class Supervisions:
 
         caller = audio(supervision.call, supervision.other_leg)
         agent = audio(supervision.call, supervision.agent_leg)
-        mine = services.take_audio(supervision.supervisor_call, leg)
-        relayed = bool(supervision.taken)  # the bridge relayed: it relays again at the end
-        supervision.taken.append(mine)
-        supervision.relayed = relayed
-        self.mix.add(supervision.id, caller, agent, mine, supervision.mode)
+        if supervision.mine is None:
+            supervision.mine = services.take_audio(supervision.supervisor_call, leg)
+        supervision.relayed = bool(supervision.taken)  # the bridge relayed: again at the end
+        self.mix.add(supervision.id, caller, agent, supervision.mine, supervision.mode)
         log.info(
             "supervision %d: %s %s call %d of %s",
             supervision.id,
@@ -442,9 +478,21 @@ class Supervisions:
         if supervision.state is SupervisionState.ENDED:
             return
         was_active = supervision.state is SupervisionState.ACTIVE
+        was_waiting = supervision.state is SupervisionState.WAITING
         supervision.step(SupervisionInput.END)
         supervision.cause = cause
         self._by_id.pop(supervision.id, None)
+        self._give_back(supervision, services)
+        self.mix.stop_waiting(supervision.id)
+        if supervision.mine is not None:
+            services.engine.release(supervision.mine)
+            supervision.mine = None
+        log.info("supervision %d ended: %s", supervision.id, cause)
+        if was_active or was_waiting:
+            self._tell(SupervisionEnded(*_ids(supervision), supervision.mode.value, cause))
+
+    def _give_back(self, supervision: Supervision, services: CallServices) -> None:
+        """Stop mixing the supervised call; its parties go back to what they had."""
         self.mix.remove(supervision.id)
         for taken in supervision.taken:
             # Only what this took: a leg the engine now holds for another (music on hold) stays.
@@ -452,15 +500,54 @@ class Supervisions:
         supervision.taken.clear()
         if supervision.relayed and not supervision.call.ended:
             supervision.bridge.reconnect()  # back to the relay from the next packet
-        log.info("supervision %d ended: %s", supervision.id, cause)
-        if was_active:
-            self._tell(SupervisionEnded(*_ids(supervision), supervision.mode.value, cause))
+        supervision.relayed = False
+
+    # ---- ChanSpy's wait for the agent's next call ----------------------------------------
+    def _wait(self, supervision: Supervision, cause: str, services: CallServices) -> None:
+        self._give_back(supervision, services)
+        if supervision.mine is not None:
+            self.mix.wait(supervision.id, supervision.mine)
+        supervision.step(SupervisionInput.CALL_OVER)
+        log.info("supervision %d waits for %s's next call: %s", supervision.id,
+                 supervision.agent, cause)  # fmt: skip
+        self._tell(SupervisionChanged(*_ids(supervision), supervision.mode.value, "waiting"))
+        self._look_for_calls(services)
+
+    def _look_for_calls(self, services: CallServices) -> None:
+        """After this event is carried out (a bridge connects after its observers hear the
+        answer), join waiting supervisions to their agents' calls; one pass at a time."""
+        if self._looking or not any(
+            s.state is SupervisionState.WAITING for s in self._by_id.values()
+        ):
+            return
+        self._looking = True
+        services.call_later(0.0, lambda: self._attach_waiting(services))
+
+    def _attach_waiting(self, services: CallServices) -> None:
+        self._looking = False
+        for supervision in list(self._by_id.values()):
+            if supervision.state is not SupervisionState.WAITING:
+                continue
+            try:
+                call, bridge, agent_leg, other_leg = self.target(
+                    supervision.agent, supervision.supervisor_call
+                )
+            except SupervisionError:
+                continue
+            if bridge.holding or self._supervised(call):
+                continue
+            supervision.call, supervision.bridge = call, bridge
+            supervision.agent_leg, supervision.other_leg = agent_leg, other_leg
+            supervision.step(SupervisionInput.NEXT_CALL)
+            leg = supervision.supervisor_leg
+            assert leg is not None
+            self._mix(supervision, services, leg)
 
     def _broken(self, supervision_id: int) -> None:
         """A leg of the mix was taken by something else (music on hold) or closed."""
         supervision = self._by_id.get(supervision_id)
         if supervision is not None:
-            self._observed_end(supervision, "the call's media changed (hold)")
+            self._observed_end(supervision, "the call's media changed (hold)", over=False)
 
     def _tell(self, event: SupervisionEvent) -> None:
         for listener in self.listeners:
@@ -502,29 +589,46 @@ class Supervisions:
         pass
 
     def call_answered(self, call: Call) -> None:
-        pass
+        if self.services is not None:
+            self._look_for_calls(self.services)
 
     def call_ended(self, call: Call) -> None:
         for supervision in list(self._by_id.values()):
-            if supervision.call is call or supervision.supervisor_call is call:
+            if supervision.supervisor_call is call:
+                self._observed_end(supervision, "call ended", over=False)
+            elif supervision.call is call and supervision.state is not SupervisionState.WAITING:
                 self._observed_end(supervision, "call ended")
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
         for supervision in list(self._by_id.values()):
+            if supervision.state is SupervisionState.WAITING:
+                continue
             moved = leg in (supervision.agent_leg, supervision.other_leg)
             if moved and application is not supervision.bridge:
                 self._observed_end(supervision, "a party moved away")
+        if self.services is not None:
+            self._look_for_calls(self.services)
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
+        if isinstance(event, LegAnswered) and self.services is not None:
+            self._look_for_calls(self.services)
         if not isinstance(event, LegEnded):
             return
         for supervision in list(self._by_id.values()):
+            if supervision.state is SupervisionState.WAITING:
+                continue
             if event.leg in (supervision.agent_leg, supervision.other_leg):
                 self._observed_end(supervision, "the supervised call ended")
 
-    def _observed_end(self, supervision: Supervision, cause: str) -> None:
-        if self.services is not None:
-            self.stop(supervision.id, cause, self.services)
+    def _observed_end(self, supervision: Supervision, cause: str, *, over: bool = True) -> None:
+        """`over`: the supervised call is over (a phone's supervision waits for the next)."""
+        services = self.services
+        if services is None:
+            return
+        if over and self.waits(supervision):
+            self._wait(supervision, cause, services)
+        else:
+            self.stop(supervision.id, cause, services)
 
 
 def supervision_prefixes(codes: SupervisorCodes) -> dict[str, RouteTarget]:
@@ -586,7 +690,7 @@ class SupervisionApplication:
             answer_reoffer_here(event, self.call.id)
         elif isinstance(event, DigitReceived):
             name = self.supervisions.codes.digits.get(event.digit)
-            if name is not None and supervision.state is SupervisionState.ACTIVE:
+            if name is not None and supervision.state in _SWITCHABLE:
                 self.supervisions.set_mode(supervision.id, SupervisorMode(name))
 
     def _answered(self, event: LegAnswered) -> None:

@@ -34,6 +34,7 @@ from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
 from softswitch.calls.conference import Conferences
 from softswitch.calls.consult import CONSULTED_KINDS, Consultation
+from softswitch.calls.consult_queue import QueueConsultation, QueueConsultListener
 from softswitch.calls.feature_codes import FeaturePressed, InCallCodes
 from softswitch.calls.leg import (
     DigitReceived,
@@ -50,6 +51,8 @@ from softswitch.sip.refer import Replaces
 from softswitch.sip.uri import parse_uri, uri_user
 
 log = logging.getLogger("softswitch.calls")
+
+QUEUE_KIND = "queue"  # the one destination besides phones where `*2` has someone to consult
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class Transfers:
     def __init__(self, signalling: Signalling) -> None:
         self._signalling = signalling
         self.listeners: list[TransferListener] = []
+        self.queue_listeners: list[QueueConsultListener] = []  # `*2` to a queue (the centre)
         self.codes = InCallCodes(signalling, self._feature)
         self._consultations: dict[Call, Consultation] = {}  # attended transfers by DTMF
         self.conferences: Conferences | None = None  # for three-way calls; wired by b2bua.py
@@ -150,9 +154,10 @@ class Transfers:
 
     def consult(self, call: Call, transferor: Leg, number: str, *, three_way: bool = False) -> None:
         """Attended transfer by DTMF (calls/consult.py): the transferor's peer hears music on
-        hold while the transferor consults `number`, routed in its context. A destination that
-        is no phone (queue, IVR, room) takes the peer at once (not for `three_way`: all three
-        join a room once the target answers). Raises `TransferRefused`."""
+        hold while the transferor consults `number`, routed in its context; in a queue, the
+        transferor waits for an agent (calls/consult_queue.py). An IVR flow or a room takes
+        the peer at once (not for `three_way`: all three join a room once the target answers).
+        Raises `TransferRefused`."""
         signalling = self._signalling
         bridge, held = self._peer_of(call, transferor)
         context = self._context_of(call, bridge, transferor)
@@ -162,8 +167,9 @@ class Transfers:
         if target.kind not in CONSULTED_KINDS:
             if three_way:
                 raise TransferRefused(488, f"no three-way with a {target.kind}")
-            self.blind(call, transferor, number, refer=False)
-            return
+            if target.kind != QUEUE_KIND:
+                self.blind(call, transferor, number, refer=False)
+                return
         if three_way and self.conferences is None:
             raise TransferRefused(503, "no three-way: conferences are off")
 
@@ -171,7 +177,8 @@ class Transfers:
             self._note(call, bridge, transferor, target.number)
             self._hand_on(call, bridge, transferor, held, application, "attended", refer=False)
 
-        consultation = Consultation(
+        kind = QueueConsultation if target.kind == QUEUE_KIND else Consultation
+        consultation = kind(
             signalling,
             call,
             bridge,
@@ -184,6 +191,8 @@ class Transfers:
             conferences=self.conferences,
         )
         consultation.merge_on_answer = three_way
+        if isinstance(consultation, QueueConsultation):
+            consultation.listeners = tuple(self.queue_listeners)
         self._consultations[call] = consultation
         self.codes.set_consulting(transferor, True)
         consultation.start()

@@ -22,7 +22,7 @@ from softswitch.call_record import Disposition, Side
 from softswitch.calls.application import CallServices
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
-from softswitch.calls.leg import LegAnswered, LegEnded, LegEvent
+from softswitch.calls.leg import Leg, LegAnswered, LegEnded, LegEvent
 from softswitch.calls.nat import reachable
 from softswitch.calls.player import PlayerApplication, PlayerShared
 from softswitch.calls.routing import RouteTarget
@@ -74,6 +74,11 @@ class CallbackRun(PlayerApplication):
         self.agent_leg = call.caller_leg
 
     # ---- the agent's leg ---------------------------------------------------------------
+    def rering(self, old: Leg, new: Leg) -> None:
+        """A screen's answer (calls/answer.py): `new` rings the agent, the same attempt."""
+        if self.agent_leg is old:
+            self.agent_leg = new
+
     def on_event(self, event: LegEvent) -> None:
         if self.state is RunState.RINGING_AGENT:
             if isinstance(event, LegAnswered):

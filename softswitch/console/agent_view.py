@@ -3,8 +3,9 @@
 The top line is the agent's state, reason and time in state with today's figures; under it
 the screen pop of the latest call offered, filled the moment `call_offered` arrives (before
 the agent's phone is answered): caller number, queue, call, the IVR's variables and the
-queue's CRM link. Keys: `r` ready, `n` not ready (fills `:pause AGENT ` for the reason), `e`
-end wrap-up, `h` hold, `t` transfer (fills `:transfer CALL `) and `ctrl+k` hang up the
+queue's CRM link. Keys: `a` answer the offered call (the phone answers by itself: `:answer`),
+`r` ready, `n` not ready (fills `:pause AGENT ` for the reason), `e` end wrap-up, `h` hold, `t`
+transfer (fills `:transfer CALL `) and `ctrl+k` hang up the
 agent's call, each one command of the line.
 """
 
@@ -23,7 +24,7 @@ from softswitch.console.centre_views import STATE_STYLES
 from softswitch.console.state import ConsoleState, Pane
 from softswitch.console.views import ConsoleView, clock, plain, sync_table
 
-KEYS_HINT = "r ready  n not ready  e end wrap-up  h hold  t transfer  ctrl+k hang up"
+KEYS_HINT = "a answer  r ready  n not ready  e end wrap-up  h hold  t transfer  ^k hang up"
 
 
 def state_line(row: AgentRow | None, agent: str, now: float) -> Text:
@@ -66,6 +67,7 @@ class AgentView(ConsoleView):
     panes: ClassVar[frozenset[Pane]] = frozenset({Pane.AGENTS, Pane.CALLS})
     ticking: ClassVar[bool] = True
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "answer", "answer"),
         Binding("r", "ready", "ready"),
         Binding("n", "not_ready", "not ready"),
         Binding("e", "end_wrap_up", "end wrap-up"),
@@ -114,6 +116,9 @@ class AgentView(ConsoleView):
 
     def selected_agent(self) -> str | None:
         return self._agent
+
+    def action_answer(self) -> None:
+        self.act("answer")  # the offered call: the command line finds it
 
     def action_ready(self) -> None:
         if self._agent is not None:

@@ -1,7 +1,8 @@
 """The call centre's commands of the console: agents' states and waiting callers.
 
 `:pause AGENT REASON`, `:ready AGENT`, `:login AGENT`, `:logout AGENT`, `:wrapup AGENT`,
-`:move CALL QUEUE`, `:head CALL`, and the agent's `:transfer CALL TARGET` (blind): each is one
+`:move CALL QUEUE`, `:head CALL`, and the agent's `:transfer CALL TARGET` (blind) and `:answer
+[CALL]` (the phone answers by itself, api/answer.py; default: the call offered): each is one
 API request (api/client.py) on the live
 connection; what it changed comes back as pushed events (agent_state_changed,
 queue_caller_left/joined), so nothing here edits the console's model. A waiting caller is named
@@ -18,7 +19,7 @@ from softswitch.console.centre_state import CentreConsoleState
 from softswitch.console.commands import Command, CommandError
 
 CENTRE_COMMANDS: Final = frozenset(
-    {"pause", "ready", "login", "logout", "wrapup", "move", "head", "transfer"}
+    {"pause", "ready", "login", "logout", "wrapup", "move", "head", "transfer", "answer"}
 )
 
 Send = Callable[[Callable[[ApiClient], Awaitable[None]]], Awaitable[None]]
@@ -52,6 +53,10 @@ async def run_centre_command(command: Command, state: CentreConsoleState, send: 
             return f"agent {agent} logged out"
         await send(lambda api: api.agent_end_wrap_up(agent))
         return f"agent {agent}: wrap-up ended"
+    if name == "answer":
+        call = command.number(0, _offered(state))
+        await send(lambda api: _answer(api, call))
+        return f"call {call}: your phone answers"
     call = command.number(0)
     if name == "transfer":
         # The agent's leg (the call's last party: the caller is leg 1) transfers its peer.
@@ -66,6 +71,18 @@ async def run_centre_command(command: Command, state: CentreConsoleState, send: 
         return f"call {call} moved from queue {queue} to {to_queue}"
     await send(lambda api: api.caller_to_head(queue, call))
     return f"call {call} is first in queue {queue}"
+
+
+def _offered(state: CentreConsoleState) -> int:
+    """The call last offered to the user's agent, as `call_offered` said."""
+    offer = None if state.me is None else state.offers.get(state.me)
+    if offer is None or offer.call_id is None:
+        raise CommandError("answer: no call is offered to you (give CALL)")
+    return offer.call_id
+
+
+async def _answer(api: ApiClient, call: int) -> None:
+    await api.answer(call)
 
 
 async def _ready(api: ApiClient, agent: str, state: CentreConsoleState) -> None:

@@ -58,6 +58,9 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = _specs(
     CommandSpec("move", "CALL QUEUE", "move waiting CALL to QUEUE (keeps its wait)", 2, 2, 2),
     CommandSpec("head", "CALL", "put waiting caller CALL at the head of its queue", 1, 1, 1),
     CommandSpec("transfer", "CALL TARGET", "blind-transfer the caller of CALL to TARGET", 1, 2, 2),
+    CommandSpec(
+        "answer", "[CALL]", "answer CALL on your ringing phone (default: the offer)", 1, 0, 1
+    ),
     # supervision (console/supervise.py)
     CommandSpec(
         "listen", "AGENT [EXT]", "listen to AGENT's call (rings EXT: default yours)", 1, 1, 2

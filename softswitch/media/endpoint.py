@@ -341,6 +341,7 @@ class _RtpSocket(_Socket):
         "expected_seq",
         "jitter",
         "last_sent",
+        "octets_sent",
         "out_ssrc",
         "packets",
         "pending",
@@ -377,6 +378,7 @@ class _RtpSocket(_Socket):
         # Of the stream this socket sends: its one SSRC, and its last packet when a feeder
         # stopped feeding it (None while it has never sent anything).
         self.out_ssrc = _NO_SSRC
+        self.octets_sent = 0  # payload bytes the engine sent, for the RTCP SR (RFC 3550 §6.4.1)
         self.tail: bytes | bytearray | None = None
         # RTP clock units the next packet's timestamp is ahead of `tail`'s when the engine sent
         # it (0 between the packets of one RFC 4733 event); -1 when the relay did (its packets
@@ -552,6 +554,7 @@ class _RtpSocket(_Socket):
         self.tail = packet
         self.tail_samples = samples
         self.frames_sent += 1
+        self.octets_sent += len(payload)
         return True
 
 
@@ -718,6 +721,11 @@ class MediaEndpoint:
         `samples` is how far the next packet's timestamp moves on: 0 keeps it, as the packets
         of one RFC 4733 event share the event's start timestamp (RFC 4733 §2.5.1.1)."""
         return self._rtp.send_frame(payload, payload_type, samples, marker)
+
+    @property
+    def frame_socket(self) -> _RtpSocket:
+        """The RTP socket `send_frame` sends from: media/frame_batch.py continues its stream."""
+        return self._rtp
 
     @property
     def sending_ssrc(self) -> int | None:

@@ -125,7 +125,10 @@ class EngineLeg:
         on_digit: Callable[[DigitEvent], None] | None,
         frame_units: int,
         events: TelephoneEventReceiver | None = None,
+        digit_watch: set[EngineLeg] | None = None,
     ) -> None:
+        """`digit_watch` is the engine's set of legs whose digits it must look at this tick:
+        a leg joins it when an RFC 4733 packet or an in-band digit arrives."""
         self.endpoint = endpoint
         self.codec = codec
         self.detection = detection
@@ -137,8 +140,12 @@ class EngineLeg:
             events = TelephoneEventReceiver()
         # The engine passes the endpoint's receiver, shared by every leg taken on it.
         self.events = events if codec.event_payload_type is not None else None
-        self.leaving = False  # released; its row goes at the end of the current tick
+        self._leaving = False
+        # The engine's batched send (media/frame_batch.py) takes this leg's audio as it is:
+        # no digit being sent or due, no part of a packet queued, not released.
+        self.plain = True
         self.digits: list[DigitEvent] = []  # found since the last tick, delivered at the tick
+        self.digit_watch: set[EngineLeg] = set() if digit_watch is None else digit_watch
         self._clock = clock
         self._wall_clock = wall_clock
         self._frame_units = frame_units
@@ -147,7 +154,7 @@ class EngineLeg:
         self.malformed = 0
         self.rtcp_received = 0
         self.rtcp_sent = 0
-        self.frames_sent = 0
+        self._sent_before = endpoint.frame_socket.frames_sent  # what earlier legs sent
         self.round_trip_s: float | None = None
         self.report_ssrc = secrets.randbits(32)  # our RR's SSRC before we have sent audio
         # Encoded audio not sent yet (ptime above the tick), and the RTP units of a packet.
@@ -155,6 +162,36 @@ class EngineLeg:
         self._bytes_per_unit = 1
         ptime = packet_ms(codec.ptime_ms)
         self._fixed_units = None if ptime is None else frame_units * ptime // DEFAULT_PTIME_MS
+
+    @property
+    def leaving(self) -> bool:
+        """Released: its row goes at the end of the current tick, and it sends nothing more."""
+        return self._leaving
+
+    @leaving.setter
+    def leaving(self, value: bool) -> None:
+        self._leaving = value
+        self._update_plain()
+
+    @property
+    def frames_sent(self) -> int:
+        """RTP packets sent toward the peer since this leg was taken (audio and events)."""
+        return self.endpoint.frame_socket.frames_sent - self._sent_before
+
+    def _update_plain(self) -> None:
+        sender = self._sender
+        self.plain = not (
+            self._leaving or self._pending or sender.queue or sender.elapsed >= 0 or sender.gap
+        )
+
+    @property
+    def tick_packets(self) -> bool:
+        """Each audio packet is one tick's frame (the batched send's packet)."""
+        fixed = self._fixed_units
+        if fixed is not None:
+            return fixed == self._frame_units
+        # A length `packet_units` would not send gives False: the per-leg path decides.
+        return self.jitter.packet_units == self._frame_units
 
     # ---- per packet ----------------------------------------------------------------------
     def rtp_received(self, data: bytes, endpoint: MediaEndpoint) -> None:
@@ -177,6 +214,7 @@ class EngineLeg:
             self.jitter.push(sequence, timestamp, ssrc, second > 0x7F, payload, self._clock())
         elif payload_type == self.codec.event_payload_type and self.events is not None:
             self.digits.extend(self.events.receive(payload, timestamp, self._clock()))
+            self.digit_watch.add(self)
         else:
             self.other_payloads += 1
 
@@ -226,6 +264,7 @@ class EngineLeg:
             raise ValueError("the leg's SDP agreed no telephone-event: RFC 4733 cannot be sent")
         units = min(max(self._frame_units, duration_ms * 8), 0xFFFF)
         self._sender.queue.append((event_for_digit(digit), units, max(1, gap_ms // 20)))
+        self.plain = False
 
     @property
     def sending_digit(self) -> bool:
@@ -245,17 +284,16 @@ class EngineLeg:
         if sender.elapsed < units:
             packet = TelephoneEvent(event, False, DIGIT_VOLUME, sender.elapsed).serialize()
             send(packet, event_pt, 0, marker=sender.elapsed == frame)
-            self.frames_sent += 1
             return
         end = TelephoneEvent(event, True, DIGIT_VOLUME, units).serialize()
         for copy in range(END_RETRANSMISSIONS):
             last = copy == END_RETRANSMISSIONS - 1
             # The last copy moves the timestamp on by the event's span: audio resumes there.
             send(end, event_pt, sender.elapsed if last else 0, marker=units <= frame and copy == 0)
-        self.frames_sent += END_RETRANSMISSIONS
         sender.queue.popleft()
         sender.elapsed = -1
         sender.gap = gap
+        self._update_plain()
 
     @property
     def packet_units(self) -> int:
@@ -287,22 +325,23 @@ class EngineLeg:
             sent += endpoint.send_frame(data[start : start + size], payload_type, units)
             start += size
         self._pending = data[start:]
-        self.frames_sent += sent
+        self._update_plain()
         return sent
 
     def flush_audio(self) -> None:
         """Send the queued part of a packet now (a digit comes, the audio stops), so the next
         packet's timestamp follows on."""
         pending, self._pending = self._pending, b""
+        self._update_plain()
         if pending and not self.leaving:
             units = len(pending) // self._bytes_per_unit
-            if self.endpoint.send_frame(pending, self.codec.payload_type, units):
-                self.frames_sent += 1
+            self.endpoint.send_frame(pending, self.codec.payload_type, units)
 
     def tick_gap(self) -> None:
         """A tick of audio passed between two queued digits."""
         if self._sender.gap > 0:
             self._sender.gap -= 1
+            self._update_plain()
 
     def take_digits(self, now: float) -> list[DigitEvent]:
         """Digits found since the last tick, with RFC 4733 events whose end timed out."""
@@ -312,6 +351,8 @@ class EngineLeg:
             if deadline is not None and deadline <= now:
                 self.digits.extend(events.handle_timer(now))
         digits, self.digits = self.digits, []
+        if events is None or events.next_timer() is None:
+            self.digit_watch.discard(self)  # nothing more can come without a new packet
         return digits
 
     def quality(self) -> LegQuality:

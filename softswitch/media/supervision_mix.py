@@ -6,6 +6,8 @@ the agent, BARGE: both); the caller and the agent keep hearing each other, and t
 hears both in every mode. One `SupervisionMix` processor mixes every supervised call of the
 switch in one `Mixer.mix` per tick, after the processors that relay those legs otherwise (a
 recorded call's taps, a transcoding bridge): what it writes to the legs' rows is what they hear.
+A supervisor waiting for the agent's next call is sent silence (`wait`): RTP keeps flowing, so
+a phone that hangs up on missing media, or a NAT binding, does not drop the supervisor.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class SupervisionMix:
         self._on_broken = on_broken
         self._pass = RoomMixPass(self.mixer)
         self._groups: dict[int, _Group] = {}
+        self._waiting: dict[int, EngineLeg] = {}  # by key: supervisors sent silence
 
     def __contains__(self, key: object) -> bool:
         return key in self._groups
@@ -48,6 +51,7 @@ class SupervisionMix:
     ) -> None:
         """Start mixing supervision `key`; a key in use is replaced."""
         self.remove(key)
+        self._waiting.pop(key, None)
         rows = (self.mixer.join(key), self.mixer.join(key), self.mixer.join(key))
         self._groups[key] = _Group((caller, agent, supervisor), rows)
         self.mixer.supervise(rows[2], rows[1], mode)
@@ -61,6 +65,14 @@ class SupervisionMix:
         if group is not None:
             for row in group.rows:
                 self.mixer.leave(row)
+
+    def wait(self, key: int, supervisor: EngineLeg) -> None:
+        """Send `supervisor` silence until `add` (the next call) or `stop_waiting`."""
+        self.remove(key)
+        self._waiting[key] = supervisor
+
+    def stop_waiting(self, key: int) -> None:
+        self._waiting.pop(key, None)
 
     def hears(self, key: int, listener: int, talker: int) -> bool:
         """Whether member `listener` hears `talker` (0 caller, 1 agent, 2 supervisor)."""
@@ -82,6 +94,9 @@ class SupervisionMix:
             mixer_rows.extend(group.rows)
         if engine_rows:
             self._pass.run(frames.heard, frames.say, frames.send, engine_rows, mixer_rows)
+        for supervisor in self._waiting.values():
+            if supervisor.row >= 0 and not _lost(supervisor):
+                frames.send[supervisor.row] = True  # its `say` row is zero: silence
         for key in broken:
             if self._on_broken is None:
                 self.remove(key)

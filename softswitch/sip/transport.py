@@ -230,24 +230,25 @@ class SipTransport:
         self._housekeeping: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
+        """Listen on every transport, and only then read UDP: a caller that got an answer over
+        UDP may at once use TCP or TLS, so those must already accept (seen as a refused TCP
+        connect on a loaded machine when UDP was read first)."""
+        udp_sock: socket.socket | None = None
         try:
             if "udp" in self.transports:
                 # Bound here rather than by the loop, whose error for a port in use (uvloop's)
                 # loses the errno and so the reason an operator needs to read.
                 family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-                sock = socket.socket(family, socket.SOCK_DGRAM)
+                udp_sock = socket.socket(family, socket.SOCK_DGRAM)
                 try:
-                    sock.bind((self.host, self.port))
+                    udp_sock.bind((self.host, self.port))
                 except OSError:
-                    sock.close()
+                    udp_sock.close()
+                    udp_sock = None
                     raise
-                sock.setblocking(False)
-                udp, _ = await self.loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self), sock=sock
-                )
-                self._udp = udp
+                udp_sock.setblocking(False)
                 if self.port == 0:
-                    self.port = udp.get_extra_info("sockname")[1]
+                    self.port = udp_sock.getsockname()[1]
             if "tcp" in self.transports:
                 self._tcp_server = await self.loop.create_server(
                     lambda: _TcpProtocol(self), self.host, self.port, reuse_address=True
@@ -255,6 +256,8 @@ class SipTransport:
                 if self.port == 0:
                     self.port = self._tcp_server.sockets[0].getsockname()[1]
         except OSError as exc:
+            if udp_sock is not None:
+                udp_sock.close()
             await self.stop()
             raise TransportError(
                 f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
@@ -269,6 +272,8 @@ class SipTransport:
                 listener.listen(TLS_BACKLOG)
             except OSError as exc:
                 listener.close()
+                if udp_sock is not None:
+                    udp_sock.close()
                 await self.stop()
                 raise TransportError(
                     f"cannot listen for TLS on {self.host}:{self.tls_port}: {exc.strerror or exc}"
@@ -279,6 +284,11 @@ class SipTransport:
             self._tls_accepting = self.loop.create_task(
                 self._accept_tls(listener, self.tls_server), name="sip-tls-accept"
             )
+        if udp_sock is not None:
+            udp, _ = await self.loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), sock=udp_sock
+            )
+            self._udp = udp
         self._housekeeping = self.loop.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeep)
 
     async def _accept_tls(self, listener: socket.socket, context: ssl.SSLContext) -> None:

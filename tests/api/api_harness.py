@@ -23,6 +23,8 @@ from softswitch.api.centre_events import CentreEvents
 from softswitch.api.client import ApiClient
 from softswitch.api.control import ControlError
 from softswitch.api.server import ApiServer
+from softswitch.calls.answer import Answering
+from softswitch.calls.intercept import Interception
 from softswitch.centre.control import EngineCentre, statistics_for
 from softswitch.centre.figures_timer import FiguresTimer
 from softswitch.cli import load_acd
@@ -93,6 +95,7 @@ class ScriptedControl:
     live: dict[int, Call] = field(default_factory=dict)
     commands: list[tuple[str, int, int | None]] = field(default_factory=list)
     watching: dict[int, Supervision] = field(default_factory=dict)
+    ringing: set[tuple[int, str]] = field(default_factory=set)
 
     def add(self, call_id: int, caller: str, callee: str) -> Call:
         self.live[call_id] = Call(call_id, caller, callee)
@@ -146,6 +149,19 @@ class ScriptedControl:
     def transfer_cancel(self, call_id: int) -> None:
         self.call(call_id)
         self.commands.append(("transfer_cancel", call_id, None))
+
+    # answer from a screen, intercept: `ringing` holds the (call, extension) pairs ringing
+    def answer(self, call_id: int, extension: str) -> Answering:
+        self.call(call_id)
+        if (call_id, extension) not in self.ringing:
+            raise ControlError(f"call {call_id} is not ringing extension {extension}", 409)
+        self.commands.append(("answer", call_id, None))
+        return Answering(call_id, 7, extension)
+
+    def intercept(self, call_id: int, supervisor: str) -> Interception:
+        call = self.call(call_id)
+        self.commands.append(("intercept", call_id, None))
+        return Interception(call_id, call.callee, supervisor, 8)
 
     # supervision: supervision 1 watches agent 1001 from 1006 once `supervise` ran
     def supervisions(self) -> list[Supervision]:

@@ -124,9 +124,15 @@ def test_tiny_api_run_measures_latency_and_fan_out(tmp_path: Path, fresh_bench: 
     assert (api["list_calls_requests"], api["hold_requests"], api["resume_requests"]) == (20, 5, 5)
     for key in ("list_calls", "hold", "resume"):
         assert 0 < api[f"{key}_p50_ms"] <= api[f"{key}_p99_ms"]
+    # The switch's half of the fan-out, from its /metrics: it wrote every delivery that arrived.
+    assert api["switch_writes"] == api["deliveries"] and api["switch_events_dropped"] == 0
+    assert 0 < api["switch_write_p50_le_ms"] <= api["switch_write_p99_le_ms"]
+    assert api["switch_flushes"] > 0 and api["switch_cpu_s"] > 0
+    assert api["receive_lag_p50_ms"] is not None
     text = md.read_text()
     assert "## CTI API (`--scenario api`)" in text
     assert "| `PUT .../legs/{leg}/hold` | 5 |" in text
+    assert "| the switch: event timestamp to its socket write (bucket bounds) |" in text
 
 
 def test_tiny_security_run_counts_the_fuzz_inputs(tmp_path: Path, fresh_bench: FreshBench) -> None:

@@ -42,12 +42,26 @@ def test_a_mix_stream_counts_gaps_across_the_wrap_and_ignores_what_came_before_t
     assert stream.lost == 2
 
 
+def test_rtcp_reaching_a_mix_stream_is_counted_apart_not_as_a_new_source() -> None:
+    """The switch's SRs go to RTP port + 1, which may be another stream's RTP socket: read as
+    RTP, the SR's NTP seconds looked like a new SSRC mid-blast."""
+    stream = Stream(mixed=True)
+    stream.start_counting()
+    report = struct.pack("!BBHIII", 0x80, 200, 12, 0x1234, 0xEEB9714F, 0) + bytes(36)
+    for seq in range(6):
+        stream.datagram_received(_packet(seq, seq * 160), ("127.0.0.1", 1))
+        if seq == 3:
+            stream.datagram_received(report, ("127.0.0.1", 1))
+    assert stream.ssrc_changes == 0 and stream.rtcp == 1
+    assert stream.counted == 6 and stream.lost == 0
+
+
 def test_the_capacity_is_the_most_rooms_under_0_1_pct_loss_where_everyone_heard_a_mix() -> None:
     from bench.conference import ConferenceStep
 
     def step(rooms: int, loss: float, silent: int = 0) -> ConferenceStep:
         return ConferenceStep(
-            rooms, rooms * 3, 5, 1, 1, 0, 0, 0, silent, 1, 0, 0, 0, 0, loss, None, 1, 1, 1.0, 1.0
+            rooms, rooms * 3, 5, 1, 1, 0, 0, 0, silent, 1, 0, 0, 0, 0, 0, loss, None, 1, 1, 1.0, 1.0
         )
 
     assert max_clean_rooms([step(100, 0.0), step(200, 0.05), step(300, 0.5)]) == 200

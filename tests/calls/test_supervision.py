@@ -75,3 +75,21 @@ def test_mode_names() -> None:
     with pytest.raises(SupervisionError) as caught:
         mode_named("spy")
     assert caught.value.status_hint == 400
+
+
+def test_a_supervision_waits_between_calls_and_only_a_next_call_or_an_end_leaves_the_wait() -> None:
+    s = _supervision()
+    with pytest.raises(SupervisionError):
+        s.step(SupervisionInput.CALL_OVER)  # ringing: there is no call of its own to be over
+    s.step(SupervisionInput.ANSWERED)
+    s.step(SupervisionInput.CALL_OVER)
+    assert s.state is SupervisionState.WAITING
+    s.step(SupervisionInput.MODE)  # 4/5/6 while waiting
+    for refused in (SupervisionInput.ANSWERED, SupervisionInput.CALL_OVER):
+        with pytest.raises(SupervisionError):
+            s.step(refused)
+    s.step(SupervisionInput.NEXT_CALL)
+    assert s.state is SupervisionState.ACTIVE
+    s.step(SupervisionInput.CALL_OVER)
+    s.step(SupervisionInput.END)
+    assert s.state is SupervisionState.ENDED

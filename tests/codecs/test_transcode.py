@@ -218,3 +218,39 @@ def test_the_batch_grouping_kept_between_ticks_follows_a_change_of_codec() -> No
     cached.detach("a")
     with pytest.raises(CodecUsageError):
         cached.decode(batch, [pcmu, pcma])  # a leg detached since: refused, not decoded stale
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["PCMU", "PCMA", "G722"]), min_size=1, max_size=12),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_engines_batched_decode_and_encode_match_the_per_payload_ones(
+    codecs: list[str], seed: int
+) -> None:
+    """`decode_rows`/`encode_rows` (one uint8[legs, bytes] array, the batched tick) give what
+    `decode`/`encode` give, tick after tick (G.722 keeps state), rows without a frame silent."""
+    rng = np.random.default_rng(seed)
+    simple: Transcoder[int] = Transcoder(default_registry())
+    batched: Transcoder[int] = Transcoder(default_registry())
+    legs = list(range(len(codecs)))
+    for leg, name in zip(legs, codecs, strict=True):
+        simple.attach(leg, name)
+        batched.attach(leg, name)
+    for _ in range(5):
+        codes = rng.integers(0, 256, (len(legs), 160), dtype=np.uint8)
+        present = rng.random(len(legs)) < 0.8
+        payloads = [codes[i].tobytes() if present[i] else None for i in legs]
+        heard = simple.decode(legs, payloads)
+        assert np.array_equal(batched.decode_rows(legs, codes, present), heard)
+        pcm = rng.integers(-32768, 32768, (len(legs), 160), dtype=np.int16)
+        encoded = batched.encode_rows(legs, pcm)
+        assert [row.tobytes() for row in encoded] == simple.encode(legs, pcm)
+
+
+def test_a_batched_decode_of_frames_of_the_wrong_length_is_silence_counted() -> None:
+    transcoder: Transcoder[str] = Transcoder(default_registry())
+    transcoder.attach("a", "PCMU")
+    codes = np.zeros((1, 80), dtype=np.uint8)
+    heard = transcoder.decode_rows(["a"], codes, np.array([True]))
+    assert not heard.any() and transcoder.malformed_frames("a") == 1

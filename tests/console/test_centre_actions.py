@@ -229,9 +229,49 @@ def test_the_calls_table_shows_the_recording_mark() -> None:
             assert [r[6] for r in cells(app, "#calls-table")] == ["", "rec"]
             assert fits_80(app, "#calls-table")
             events = CallEvents(server.hub)
-            events.recording(SimpleNamespace(id=2, caller="1003", callee="1004"), "paused")  # type: ignore[arg-type]
+            paused = SimpleNamespace(id=2, caller="1003", callee="1004", legs=[])
+            events.recording(paused, "paused")  # type: ignore[arg-type]
             await until(pilot, lambda: cells(app, "#calls-table")[1][6] == "pau", "paused")
-            events.recording(SimpleNamespace(id=1, caller="1001", callee="1002"), "recording")  # type: ignore[arg-type]
+            recorded = SimpleNamespace(id=1, caller="1001", callee="1002", legs=[])
+            events.recording(recorded, "recording")  # type: ignore[arg-type]
             await until(pilot, lambda: cells(app, "#calls-table")[0][6] == "rec", "recording")
+
+    run(scenario)
+
+
+def test_the_agent_answers_the_offered_call_with_a_from_its_screen() -> None:
+    """`a` on F8 sends `POST /calls/7/answer` for the call offered; the scripted control then
+    does what the switch's re-INVITE makes the phone do (it answers: `agent_answered` on the
+    real engine), and the screen shows the agent on the call. `:answer 9` names a call."""
+
+    async def scenario(server: ApiServer, control: ScriptedControl, centre: DemoCentre) -> None:
+        e = centre.engine
+        centre.apply(e.login("1001", centre.clock()))
+        scripted_answer = control.answer
+
+        def answer(call_id: int, extension: str) -> object:
+            answering = scripted_answer(call_id, extension)
+            centre.apply(e.agent_answered(str(call_id), "1001", centre.clock()))
+            return answering
+
+        control.answer = answer  # type: ignore[method-assign]
+        app = console(server, "1001")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.current == "agent", "the agent's own screen first")
+            await app.run_command(":answer")
+            assert app.message == "answer: no call is offered to you (give CALL)"
+            control.add(7, "+4420", "600")
+            control.ringing.add((7, "1001"))
+            centre.apply(e.enqueue("7", "600", centre.clock(), caller_number="+4420"))
+            await until(pilot, lambda: e.agent("1001").state is AgentState.OFFERED, "offered")
+            await until(pilot, lambda: len(cells(app, "#me-pop")) >= 4, "the screen pop")
+            await pilot.press("a")
+            await until(pilot, lambda: ("answer", 7, None) in control.commands, "a: answered")
+            await until(pilot, lambda: e.agent("1001").state is AgentState.ON_CALL, "on call")
+            state = app.query_one("#me-state", Static)
+            await until(pilot, lambda: "call 7" in str(state.render()), "shown on call 7")
+            assert app.message == "call 7: your phone answers"
+            await app.run_command(":answer 9")  # no such call: the switch's 404 is shown
+            assert app.message.startswith(":answer refused")
 
     run(scenario)

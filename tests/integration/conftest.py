@@ -78,8 +78,17 @@ def carrier_port() -> int:
 
 
 @pytest.fixture
-def switch(request: pytest.FixtureRequest, tmp_path: Path, carrier_port: int) -> Iterator[Switch]:
-    """A fresh switch per test; parametrise indirectly with {section: {key: value}} overrides."""
+def switch(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    carrier_port: int,
+    pjsua: Callable[[str], PjsuaPeer],
+    sipp: Callable[..., Sipp],
+) -> Iterator[Switch]:
+    """A fresh switch per test; parametrise indirectly with {section: {key: value}} overrides.
+
+    It takes the peer factories so that it stops before they do: its BYEs at shutdown are then
+    answered, instead of waiting out the shutdown timeout on phones already gone."""
     overrides = getattr(request, "param", None)
     sw = start_switch(tmp_path, carrier_port, overrides)
     try:

@@ -38,17 +38,26 @@ DISPOSITION_ANSWERED = Disposition.ANSWERED
 # ---- ports --------------------------------------------------------------------------------------
 
 
+# Ports free_port has handed out in this process: the kernel picks port 0 at random, so two
+# calls for one switch (its SIP and metrics ports, say) could otherwise get the same number.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both with one number)."""
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both with one number),
+    never one this process handed out before."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind((LOCAL, 0))
             port = int(udp.getsockname()[1])
+            if port in _HANDED_OUT:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:
                     tcp.bind((LOCAL, port))
                 except OSError:
                     continue
+                _HANDED_OUT.add(port)
                 return port
     raise RuntimeError("no port free for both UDP and TCP")
 

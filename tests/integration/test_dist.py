@@ -29,7 +29,8 @@ from sipp_process import Sipp
 from softswitch import __version__
 from softswitch.runtime_check import CHECKS, OWN_DATA
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+# One worker builds `make dist` for every test here (xdist_group): two builds would share build/.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900), pytest.mark.xdist_group("dist")]
 
 ECHO = "9196"
 BUILD_TIMEOUT_S = 800.0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from netsim import TICK_S, index_of, payload_for, run, stream
 
-from softswitch.media.jitter import Arrival, Frame, JitterBuffer, Lost, conceal
+from softswitch.media.jitter import NOTHING, PLAYED, Arrival, Frame, JitterBuffer, Lost, conceal
 
 
 def assert_in_order(indices: list[int]) -> None:
@@ -367,3 +368,82 @@ def test_in_order_play_for_any_start_and_jitter(
     stats = result.buffer.stats()
     assert len(indices) + stats.late + stats.skipped == 50
     assert payload_for(0) != payload_for(1)
+
+
+def _pop_both(a: JitterBuffer, b: JitterBuffer, slab: bytearray) -> None:
+    """One tick of the engine's two paths: `pop` (the oracle) and `pop_into` (batched)."""
+    slab[:] = b"\x00" * len(slab)
+    want = a.pop()
+    got = b.pop_into(slab, 160)
+    if isinstance(want, Frame):
+        assert got == PLAYED and bytes(slab[160:320]) == want.payload
+    elif isinstance(want, Lost):
+        assert got == want.consecutive >= 1
+    else:
+        assert got == NOTHING
+    assert slab[:160] == b"\x00" * 160 and slab[320:] == b"\x00" * 160  # its slot only
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_packet, st.none()), max_size=80))
+def test_pop_into_plays_what_pop_plays_for_any_input(
+    steps: list[tuple[int, int, int, bool, bytes, float] | None],
+) -> None:
+    a, b, slab = JitterBuffer(), JitterBuffer(), bytearray(480)
+    for step in steps:
+        if step is None:
+            _pop_both(a, b, slab)
+        else:
+            assert a.push(*step) == b.push(*step)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.integers(-3, 4), st.sampled_from([80, 160, 240]), st.booleans()),
+            st.none(),
+        ),
+        max_size=200,
+    )
+)
+def test_pop_into_plays_what_pop_plays_for_a_stream_with_loss_and_reordering(
+    steps: list[tuple[int, int, bool] | None],
+) -> None:
+    """Mostly in sequence (steps back are late packets, skips are losses), 10-30 ms packets,
+    over more ticks than the depth-tracking window, so every pop_into branch runs."""
+    a, b, slab = JitterBuffer(), JitterBuffer(), bytearray(480)
+    sequence, now = 0xFFF0, 0.0  # across the 16-bit wrap
+    for step in steps:
+        if step is None:
+            _pop_both(a, b, slab)
+            now += TICK_S
+            continue
+        delta, units, marker = step
+        sequence = (sequence + delta) & 0xFFFF
+        payload = bytes((sequence + i) & 0xFF for i in range(units))
+        packet = (sequence, (sequence * 160) & 0xFFFF_FFFF, 7, marker, payload, now)
+        assert a.push(*packet) == b.push(*packet)
+    for _ in range(60):  # play everything out, into silence
+        _pop_both(a, b, slab)
+    assert a.stats() == b.stats()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pop_into_follows_pop_through_bursts_that_grow_and_shrink_the_depth(seed: int) -> None:
+    """A network that holds packets back and releases them in bursts: the buffer deepens, then
+    shrinks a frame at a time (the depth tracking pop_into inlines), for 20 s of ticks."""
+    rng = random.Random(seed)
+    a, b, slab = JitterBuffer(), JitterBuffer(), bytearray(480)
+    sequence, held = 0, 0
+    for tick in range(1000):
+        held += 1
+        burst = held if rng.random() < 0.15 or held > 8 else int(rng.random() < 0.7)
+        for _ in range(min(burst, held)):
+            payload = bytes((sequence + i) & 0xFF for i in range(160))
+            packet = (sequence & 0xFFFF, sequence * 160, 9, False, payload, tick * TICK_S)
+            assert a.push(*packet) == b.push(*packet)
+            sequence += 1
+            held -= 1
+        _pop_both(a, b, slab)
+    assert a.stats() == b.stats() and a.stats().skipped > 0

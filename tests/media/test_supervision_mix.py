@@ -103,3 +103,26 @@ def test_without_a_call_layer_a_lost_group_is_dropped(lose: str) -> None:
         legs[2].endpoint.closed = True
     mix.process(frames := _frames([1, 2, 3]))
     assert not frames.send.any() and 1 not in mix
+
+
+def test_a_waiting_supervisor_is_sent_silence_until_the_next_call_is_mixed() -> None:
+    mix = SupervisionMix()
+    legs = [_Leg(row, _Endpoint()) for row in (0, 1, 2)]
+    mix.add(7, legs[0], legs[1], legs[2], SupervisorMode.LISTEN)  # type: ignore[arg-type]
+    mix.wait(7, legs[2])  # type: ignore[arg-type]
+    assert 7 not in mix
+    frames = _frames([10, 100, 1])
+    mix.process(frames)
+    assert frames.send.tolist() == [False, False, True]  # only the supervisor, and silence
+    assert not frames.say.any()
+    nxt = [_Leg(row, _Endpoint()) for row in (0, 1)]
+    mix.add(7, nxt[0], nxt[1], legs[2], SupervisorMode.LISTEN)  # type: ignore[arg-type]
+    frames = _frames([10, 100, 1])
+    mix.process(frames)
+    assert frames.say[2, 0] == 110  # hears the next call's two parties
+    mix.remove(7)
+    mix.wait(7, legs[2])  # type: ignore[arg-type]
+    mix.stop_waiting(7)
+    frames = _frames([10, 100, 1])
+    mix.process(frames)
+    assert not frames.send.any()

@@ -13,6 +13,9 @@ Commands (one JSON object per line, key "cmd"):
   unregister account -> unregistered
   call       uri, account (default: the last registered, else a local one) -> call_created
   answer     call, code (default 200)
+  auto_answer on (bool): from now on an incoming INVITE whose Call-Info carries answer-after=0
+             is answered 200 at once, as desk phones do (pjsua2 itself reads no such header:
+             this peer reads it from the INVITE) -> auto_answer
   hangup     call, code (optional)
   play       call, path, loop (default true): into the call once its media is active
   record     call, path, seconds (optional): what the peer hears, from media active until that
@@ -27,7 +30,8 @@ Commands (one JSON object per line, key "cmd"):
   quit
 Events (key "event"; "at" is the wall clock when it happened): ready (with udp_port, tcp_port,
 tls_port), listening, registered, reg_failed,
-unregistered, call_created, incoming_call, call_state, media_active (with the codec the
+unregistered, call_created, incoming_call (with the INVITE's Call-Info and Alert-Info, "" when
+absent), call_state, media_active (with the codec the
 stream uses and the local RTP address, "127.0.0.1:4000"), media_state (every change of
 the audio's status: active, local_hold, remote_hold, none, error), recorded, dtmf_sent, error.
 """
@@ -35,6 +39,7 @@ the audio's status: active, local_hold, remote_hold, none, error), recorded, dtm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -49,6 +54,9 @@ import pjsua2 as pj
 LOCAL = "127.0.0.1"
 PUMP_MS = 10
 FINALIZE_TIMEOUT_S = 2.0
+# On quit the peer hangs up what is still up, as a phone switched off from its menu does: the
+# switch hears a BYE instead of waiting out its shutdown timeout on a dialog nobody answers.
+HANGUP_ON_QUIT_S = 1.0
 MEDIA_STATUS = {
     pj.PJSUA_CALL_MEDIA_NONE: "none",
     pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
@@ -103,6 +111,7 @@ class Peer:
         self.calls: dict[int, CallSlot] = {}
         self.next_call = 1
         self.next_account = 1
+        self.auto_answer = False  # answer INVITEs with Call-Info answer-after=0 (cmd auto_answer)
         self.udp_tid = -1
         self.tcp_tid = -1
         self.tls_tid = -1
@@ -238,6 +247,10 @@ class Peer:
         prm = pj.CallOpParam()
         prm.statusCode = int(cmd.get("code", 200))
         self.calls[int(cmd["call"])].call.answer(prm)
+
+    def cmd_auto_answer(self, cmd: dict[str, Any]) -> None:
+        self.auto_answer = bool(cmd.get("on", True))
+        emit("auto_answer", on=self.auto_answer)
 
     def cmd_hangup(self, cmd: dict[str, Any]) -> None:
         prm = pj.CallOpParam()
@@ -419,6 +432,19 @@ class Peer:
             if slot.finalizing_until is not None:
                 self._check_finalized(slot, now)
 
+    def hang_up_all(self, timeout_s: float) -> None:
+        """BYE (or a final answer) on every call still up; pump until they end or time runs out."""
+        for slot in self.calls.values():
+            if not slot.disconnected:
+                with contextlib.suppress(pj.Error):
+                    slot.call.hangup(pj.CallOpParam())
+        deadline = time.monotonic() + timeout_s
+        while (
+            any(not slot.disconnected for slot in self.calls.values())
+            and time.monotonic() < deadline
+        ):
+            self.ep.libHandleEvents(PUMP_MS)
+
     def on_disconnected(self, slot: CallSlot) -> None:
         slot.disconnected = True
         self._close_recorder(slot)
@@ -444,6 +470,8 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         slot = self.peer._new_call(self, prm.callId)
         info = slot.call.getInfo()
+        message = prm.rdata.wholeMsg
+        call_info = _header(message, "Call-Info")
         emit(
             "incoming_call",
             call=slot.call.slot_id,
@@ -451,10 +479,24 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
             remote=info.remoteUri,
             local=info.localUri,
             call_id=info.callIdString,
+            call_info=call_info,
+            alert_info=_header(message, "Alert-Info"),
         )
-        ringing = pj.CallOpParam()
-        ringing.statusCode = 180
-        slot.call.answer(ringing)
+        reply = pj.CallOpParam()
+        # What Polycom, Yealink and Snom do with an intercom INVITE: off-hook at once.
+        auto = self.peer.auto_answer and "answer-after=0" in call_info.replace(" ", "").lower()
+        reply.statusCode = 200 if auto else 180
+        slot.call.answer(reply)
+
+
+def _header(message: str, name: str) -> str:
+    """A header's value in a raw SIP message ("" when absent); names are case-insensitive."""
+    head = message.split("\r\n\r\n", 1)[0]
+    for line in head.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return ""
 
 
 class PeerCall(pj.Call):  # type: ignore[misc]
@@ -561,6 +603,7 @@ def main() -> None:
         peer.check_timers(time.monotonic())
         for cmd in read_commands(buffer):
             peer.handle(cmd)
+    peer.hang_up_all(HANGUP_ON_QUIT_S)
     for slot in peer.calls.values():
         peer._close_recorder(slot)
     while peer.finalizing:
