@@ -215,14 +215,14 @@ class PacketTimeline:
         elif alaw.all():
             pcm = ALAW_DECODE[payload]
         else:
-            pcm = _DECODE[payload.astype(np.intp) + np.repeat(np.where(alaw, 256, 0), sizes)]
+            pcm = _DECODE[payload.astype(np.intp) + np.repeat(alaw.astype(np.intp) * 256, sizes)]
         rows = rows[keep]
         # Runs: a packet that starts in the ring where the one before it (same side) ended.
         follows = np.zeros(kept, dtype=np.bool_)
         follows[1:] = (rows[1:] == rows[:-1]) & (position[1:] == position[:-1] + sizes[:-1])
         heads_at = np.flatnonzero(~follows)
         before = np.cumsum(sizes) - sizes  # where each packet's samples start in `pcm`
-        run_ends = np.append(before[heads_at[1:]], pcm.size)
+        run_ends = np.concatenate([before[heads_at[1:]], np.array([pcm.size], dtype=np.int64)])
         ring = self._ring.reshape(self._ring.shape[0], RING_SAMPLES)
         for row, at, source, source_end in zip(
             rows[heads_at].tolist(),
