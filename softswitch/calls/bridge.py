@@ -14,10 +14,10 @@ engine until the holder resumes; a hold from the control layer plays it to the h
 A party moved here mid-call (already answered) is bridged the same way, without a new answer
 toward it; moving it away cancels the phones still ringing and ends the callee's dialog.
 
-A recorded call whose legs share a G.711 codec stays on the relay, its packets tapped for the
-recording (media/call_recording.py). A call whose codecs differ, or that is recorded in another
-codec, is connected in the tick engine instead of the relay (`_Crossing`: each leg decoded and
-encoded in its own codec). There the bridge passes RFC
+A recorded call whose legs share a G.711 codec and a packet length stays on the relay, its
+packets tapped for the recording (media/call_recording.py). A call whose codecs differ, or a
+recorded one in another codec or packet length, is connected in the tick engine instead of the
+relay (`_Crossing`: each leg decoded and encoded in its own codec). There the bridge passes RFC
 4733 digits across itself (the relay forwards them as packets): a digit that ended on one leg is
 sent to the other as a new event of the same length; the in-call codes' tap keeps a code's
 digits from ever reaching the engine, so they are not passed.
@@ -73,6 +73,7 @@ _FAILURE_PREFERENCE = (486, 600, 603, 480, 408)
 _HOLDING = frozenset({"sendonly", "inactive"})  # RFC 3264 §8.4: an offer that puts us on hold
 # Codecs whose recording is tapped off the relay (media/packet_tap.py decodes these).
 _TAPPED_CODECS = frozenset({"PCMU", "PCMA"})
+_DEFAULT_PTIME_MS = 20  # RFC 3551 §4.5: G.711's packets without an a=ptime
 
 _DISPOSITION_OF_REFUSAL = {
     486: Disposition.BUSY,
@@ -600,7 +601,9 @@ class BridgeApplication:
         return mine.name != theirs.name
 
     def _tapped(self) -> bool:
-        """Both legs agreed one codec whose recording is tapped off the relay."""
+        """Both legs agreed one codec whose recording is tapped off the relay, and one packet
+        length (the engine sends each phone its `a=ptime`; the relay passes packets as they
+        are)."""
         party, callee = self.party, self.answered_by
         if party is None or callee is None:
             return False
@@ -608,7 +611,11 @@ class BridgeApplication:
             mine, theirs = negotiated_codec(party), negotiated_codec(callee)
         except NoAgreedCodec:
             return False
-        return mine.name == theirs.name and mine.name in _TAPPED_CODECS
+        return (
+            mine.name == theirs.name
+            and mine.name in _TAPPED_CODECS
+            and (mine.ptime_ms or _DEFAULT_PTIME_MS) == (theirs.ptime_ms or _DEFAULT_PTIME_MS)
+        )
 
     def _connect(self) -> None:
         """Both sides together: the relay's pass-through (a recorded call of one G.711 codec

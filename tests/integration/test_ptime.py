@@ -1,7 +1,8 @@
 """30 ms packets through the tick engine with real phones: 1001 (pjsua2) sends and asks for
-30 ms PCMU packets, 1002 uses 20 ms. The demo config records the call, so both legs are in the
-engine: each phone hears the other's tone whole, 1001 is sent 30 ms packets (240 bytes each)
-and 1002 20 ms ones, and the switch's recording holds both tones."""
+30 ms PCMU packets, 1002 uses 20 ms PCMA. The call is transcoded, so both legs are in the
+engine (a recorded call of one codec is relayed, its packets passed as they are): each phone
+hears the other's tone whole, 1001 is sent 30 ms packets (240 bytes each) and 1002 20 ms ones,
+and the switch's recording (the demo config records the call) holds both tones."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ def test_a_30ms_phone_and_a_20ms_phone_hear_each_other_and_are_sent_their_ptime(
     switch: Switch, pjsua: Callable[[str], PjsuaPeer], tmp_path: Path
 ) -> None:
     phones: dict[str, PjsuaPeer] = {}
-    for name, ptime_ms in (("1001", 30), ("1002", 20)):
+    for name, codec, ptime_ms in (("1001", "PCMU/8000", 30), ("1002", "PCMA/8000", 20)):
         phone = phones[name] = pjsua(name)
-        phone.send("codecs", only=["PCMU/8000"])
+        phone.send("codecs", only=[codec])
         phone.wait_event("codecs", 5.0)
-        phone.send("ptime", codec="PCMU/8000/1", ms=ptime_ms)
+        phone.send("ptime", codec=f"{codec}/1", ms=ptime_ms)
         assert phone.wait_event("ptime", 5.0)["ms"] == ptime_ms
     call = connect(switch, phones.__getitem__, tmp_path, record=True)
     heard = {}
