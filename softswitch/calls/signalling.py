@@ -715,7 +715,7 @@ class Signalling:
         try:
             media = await self.relay.open_endpoint()
         except PortsExhausted:
-            self._fail(call, 503, "no RTP ports left")
+            self.fail(call, 503, "no RTP ports left")
             return
         leg.media = media
         if call.ended:
@@ -726,17 +726,19 @@ class Signalling:
         try:
             media.set_remote(offer.address, offer.port, offer.rtcp_port)
         except RemoteAddressError as exc:
-            self._fail(call, 488, str(exc))
+            self.fail(call, 488, str(exc))
             return
         apply_srtp(leg)
         if target.kind not in self.applications:
-            self._fail(call, 404, f"destination kind {target.kind} is not available")
+            self.fail(call, 404, f"destination kind {target.kind} is not available")
             return
         pending = self.attach(call, leg, self.applications.create(target, self, call))
         if pending is not None:
             await pending
 
-    def _fail(self, call: Call, status: int, reason: str) -> None:
+    def fail(self, call: Call, status: int, reason: str) -> None:
+        """End a call that cannot go on: its caller, still unanswered, gets `status` with the
+        reason in a Warning; the record says failed. Sent with the next `flush`."""
         log.info("call %d failed: %s", call.id, reason)
         if call.ended:
             return
