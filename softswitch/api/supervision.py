@@ -16,7 +16,15 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from softswitch.api.events import EventHub
-from softswitch.api.routes import ApiError, Context, Route, json_response, read_json_object
+from softswitch.api.routes import (
+    ApiError,
+    Context,
+    Route,
+    agents_on_calls,
+    json_response,
+    parties_with_agents,
+    read_json_object,
+)
 from softswitch.calls.supervision import (
     SupervisionChanged,
     SupervisionEnded,
@@ -102,7 +110,8 @@ async def supervise_call(ctx: Context) -> web.StreamResponse:
         call = services.control.call(ctx.int_param("call_id"))
     except LookupError as exc:
         raise _refused(exc) from exc
-    if not services.scope.allows(ctx.principal, (call.caller, call.callee)):
+    # A queue call's agent is neither caller nor callee: its supervisor reaches it through it.
+    if not services.scope.allows(ctx.principal, parties_with_agents(call, agents_on_calls(ctx))):
         raise ApiError(403, "this call is not one of your teams'")
     mode, extension = await _supervisor_phone(ctx)
     try:

@@ -303,8 +303,7 @@ class InterceptApplication:
     def _refuse(self, leg: Leg, status: int, reason: str) -> None:
         signalling = self.intercepts.signalling
         assert signalling is not None
-        leg.reject(status, warning=reason, now=signalling.now())
-        signalling.end(self.call, Disposition.FAILED, f"{status} {reason}", Side.SWITCH)
+        signalling.fail(self.call, status, reason)  # `leg` is the supervisor's, the caller's
         signalling.flush()
 
     def detach(self, leg: Leg) -> None:

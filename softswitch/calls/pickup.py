@@ -153,10 +153,8 @@ class PickupApplication:
         log.info("call %d: picked up by %s from %s", ringing_call.id, call.caller, picked_from)
 
     def _refuse(self, leg: Leg, status: int, reason: str) -> None:
-        signalling = self.signalling
-        leg.reject(status, warning=reason, now=signalling.now())
-        signalling.end(self.call, Disposition.FAILED, f"{status} {reason}", Side.SWITCH)
-        signalling.flush()
+        self.signalling.fail(self.call, status, reason)  # `leg` is the picker's, the caller's
+        self.signalling.flush()
 
     def detach(self, leg: Leg) -> None:
         return None

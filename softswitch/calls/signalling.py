@@ -17,7 +17,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import replace
 
 from softswitch.call_record import CallDirection, Disposition, Side
 from softswitch.calls.admission import Admission
@@ -28,7 +27,6 @@ from softswitch.calls.call import Call, CallState
 from softswitch.calls.identity import Caller, CallerIdentity
 from softswitch.calls.invite_checks import invite_refusal
 from softswitch.calls.leg import (
-    ALLOWED_METHODS,
     KNOWN_UNSUPPORTED,
     DigitReceived,
     Leg,
@@ -45,10 +43,18 @@ from softswitch.calls.leg_index import CallObserver as CallObserver
 from softswitch.calls.leg_index import CallRecords as CallRecords
 from softswitch.calls.leg_index import LegIndex, LegRoute
 from softswitch.calls.leg_index import SetupLatency as SetupLatency
+from softswitch.calls.media_timeout import vanished
+from softswitch.calls.outbound_invite import (
+    ALLOW,
+    ORIGINATE_CODECS,
+    ORIGINATE_SDP,
+    Placing,
+    outbound_invite,
+)
 from softswitch.calls.recording import CallRecordings
 from softswitch.calls.registrar import Registrar
 from softswitch.calls.routing import RouteTarget, RoutingPlan
-from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, offer_for, reinvite_refusal
+from softswitch.calls.srtp import LegSrtp, SrtpRefused, answer_offer, reinvite_refusal
 from softswitch.calls.srtp import apply as apply_srtp
 from softswitch.config import Config, SrtpMode, Trunk
 from softswitch.media.dtmf import DigitEnded, DigitEvent
@@ -62,11 +68,9 @@ from softswitch.media.relay import MediaRelay
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import Request, Response, make_response, warning_value
 from softswitch.sip.sdp import (
-    SWITCH_VOICE_CODECS,
     Codec,
     SessionDescription,
     has_voice_codec,
-    rewrite,
     supported_codecs,
 )
 from softswitch.sip.transaction import (
@@ -81,19 +85,11 @@ from softswitch.sip.transaction import (
     TransactionTimedOut,
 )
 from softswitch.sip.transport import SipTransport
-from softswitch.sip.uri import SipUri, parse_uri, uri_user
+from softswitch.sip.uri import parse_uri, uri_user
 
 log = logging.getLogger("softswitch.calls")
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
-# What a call the switch places offers: its voice codecs and RFC 4733 (address and port are
-# rewritten per leg).
-_ORIGINATE_SDP = (
-    b"v=0\r\no=softswitch 0 0 IN IP4 0.0.0.0\r\ns=softswitch\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
-    b"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
-)
-_ORIGINATE_CODECS = (*SWITCH_VOICE_CODECS[:2], Codec(101, "telephone-event", 8000, "0-16"))
-_ALLOW = ", ".join(ALLOWED_METHODS)
 
 
 class Signalling:
@@ -140,7 +136,7 @@ class Signalling:
             advertise=self._advertise,
             contact=self.contact,
             via=self._via,
-            allow=_ALLOW,
+            allow=ALLOW,
             user_agent=config.sip.user_agent,
             max_forwards=config.calls.max_forwards,
         )
@@ -300,37 +296,20 @@ class Signalling:
         """A new outbound leg for call `call_id` (not added to it), its INVITE queued: `dial`'s
         work, and the first leg of a call the switch starts itself (calls/originate.py); `extra`
         headers go in the INVITE (calls/answer.py's auto-answer ones)."""
-        local_tag = secrets.token_hex(6)
-        sdp = rewrite(
-            template,
-            address=self._advertise,
-            port=media.port,
-            codecs=codecs,
-            direction=direction,
-            session_id=call_id,
-            version=1,
+        placing = Placing(
+            self._advertise,
+            self._via(peer[0]),
+            self.contact(peer[0], sips=request_uri[:5].lower() == "sips:"),
+            self._config.sip.user_agent,
+            self._config.calls.max_forwards,
         )
-        leg_srtp = offer_for(srtp, peer[0])  # the caller checked `srtp.reachable` first
-        if leg_srtp is not None and sdp.audio is not None:
-            sdp.audio = replace(sdp.audio, profile=leg_srtp.profile, crypto=leg_srtp.lines)
-        from_display = f'"{display}" ' if display else ""
-        callee_host = _host_of(request_uri) or peer[1]
-        headers = [
-            ("Via", self._via(peer[0])),
-            ("Max-Forwards", str(min(max_forwards, self._config.calls.max_forwards))),
-            ("From", f"{from_display}<sip:{caller}@{self._advertise}>;tag={local_tag}"),
-            ("To", f"<sip:{to_number}@{callee_host}>"),
-            ("Call-ID", secrets.token_hex(12) + "@" + self._advertise),
-            ("CSeq", "1 INVITE"),
-            ("Contact", self.contact(peer[0], sips=request_uri[:5].lower() == "sips:")),
-            ("Allow", _ALLOW),
-            ("User-Agent", self._config.sip.user_agent),
-            *extra,
-            ("Content-Type", "application/sdp"),
-        ]
-        if trunk is not None:  # RFC 3325: the identity the carrier is asked to present
-            headers.insert(5, ("P-Asserted-Identity", f"<sip:{caller}@{self._advertise}>"))
-        invite = Request("INVITE", request_uri, headers, sdp.serialize())
+        built = outbound_invite(
+            placing, session_id=call_id, peer_host=peer[1], peer_transport=peer[0],
+            request_uri=request_uri, to_number=to_number, media_port=media.port,
+            template=template, codecs=codecs, direction=direction, to_trunk=trunk is not None,
+            caller=caller, display=display, max_forwards=max_forwards, srtp=srtp, extra=extra,
+        )  # fmt: skip
+        invite, leg_srtp = built.invite, built.srtp
         leg = Leg.outbound_to(
             next(self._leg_ids), peer, invite, self.settings, self.outbox, trunk=trunk
         )
@@ -354,10 +333,10 @@ class Signalling:
     ) -> Call:
         """A call the switch places itself (a queue's callback rings its agent first): its
         first leg is outbound, offering the switch's voice codecs; attach it with `attach`."""
-        sdp = SessionDescription.parse(_ORIGINATE_SDP)
+        sdp = SessionDescription.parse(ORIGINATE_SDP)
         call_id = self.next_call_id()
         leg = self.outbound_leg(
-            call_id, peer, request_uri, to_number, media, sdp, _ORIGINATE_CODECS, "sendrecv",
+            call_id, peer, request_uri, to_number, media, sdp, ORIGINATE_CODECS, "sendrecv",
             trunk=None, caller=caller, srtp=srtp,
         )  # fmt: skip
         call = Call(call_id, caller, to_number, CallDirection.INTERNAL, None, self.wall_clock(),
@@ -597,16 +576,16 @@ class Signalling:
         elif method in ("BYE", "CANCEL", "INFO", "UPDATE", "REFER"):
             self._reply(request, 481)
         elif method in KNOWN_UNSUPPORTED:
-            self._reply(request, 405, extra=[("Allow", _ALLOW)])
+            self._reply(request, 405, extra=[("Allow", ALLOW)])
         else:
-            self._reply(request, 501, extra=[("Allow", _ALLOW)])
+            self._reply(request, 501, extra=[("Allow", ALLOW)])
 
     def _find_dialog(self, request: Request) -> LegRoute | None:
         return self._index.get((request.call_id, request.to.tag or "", request.from_.tag or ""))
 
     def _capabilities(self) -> list[tuple[str, str]]:
         return [
-            ("Allow", _ALLOW),
+            ("Allow", ALLOW),
             ("Accept", "application/sdp"),
             ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
             ("User-Agent", self._config.sip.user_agent),
@@ -736,7 +715,7 @@ class Signalling:
         try:
             media = await self.relay.open_endpoint()
         except PortsExhausted:
-            self._fail(call, 503, "no RTP ports left")
+            self.fail(call, 503, "no RTP ports left")
             return
         leg.media = media
         if call.ended:
@@ -747,17 +726,19 @@ class Signalling:
         try:
             media.set_remote(offer.address, offer.port, offer.rtcp_port)
         except RemoteAddressError as exc:
-            self._fail(call, 488, str(exc))
+            self.fail(call, 488, str(exc))
             return
         apply_srtp(leg)
         if target.kind not in self.applications:
-            self._fail(call, 404, f"destination kind {target.kind} is not available")
+            self.fail(call, 404, f"destination kind {target.kind} is not available")
             return
         pending = self.attach(call, leg, self.applications.create(target, self, call))
         if pending is not None:
             await pending
 
-    def _fail(self, call: Call, status: int, reason: str) -> None:
+    def fail(self, call: Call, status: int, reason: str) -> None:
+        """End a call that cannot go on: its caller, still unanswered, gets `status` with the
+        reason in a Warning; the record says failed. Sent with the next `flush`."""
         log.info("call %d failed: %s", call.id, reason)
         if call.ended:
             return
@@ -815,7 +796,7 @@ class Signalling:
         silent = [
             call
             for call in self.calls.values()
-            if call.state is CallState.ANSWERED and _vanished(call, now, limit)
+            if call.state is CallState.ANSWERED and vanished(call, now, limit)
         ]
         for call in silent:
             log.info("call %d: no media for %.0f s, hanging up", call.id, limit)
@@ -850,20 +831,3 @@ class Signalling:
                 break
         for task in list(self._tasks):
             task.cancel()
-
-
-def _vanished(call: Call, now: float, limit: float) -> bool:
-    # A leg still ringing sends nothing yet: only answered parties count.
-    legs = [(leg, leg.media) for leg in call.live_legs() if leg.up and leg.media is not None]
-    idle = [media.idle_seconds(now) > limit for _, media in legs]
-    if any(leg.held for leg, _ in legs):
-        return all(idle)
-    return any(idle)
-
-
-def _host_of(uri: str) -> str | None:
-    try:
-        parsed = SipUri.parse(uri)
-    except RemoteProtocolError:
-        return None
-    return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"

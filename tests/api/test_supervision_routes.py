@@ -78,3 +78,28 @@ def test_events_reach_the_supervisors_of_the_agent_and_not_other_agents() -> Non
         assert second is not None and second.data["cause"] == "x"
 
     with_api(scenario)
+
+
+def test_a_supervisor_supervises_a_queue_call_of_its_teams_agent_by_the_call_id() -> None:
+    """A queue call is +4420 -> 600: neither party is the agent's extension, yet the agent on it
+    is the supervisor's; a call no agent of its teams is on stays out of reach."""
+
+    async def scenario(api: ApiHarness) -> None:
+        e, c, t0 = api.centre.engine, api.centre, api.clock.now
+        api.control.add(7, "+4420", "600")
+        api.control.add(8, "+4421", "600")
+        c.apply(e.login("1001", t0))
+        c.apply(e.enqueue("7", "600", t0 + 1, caller_number="+4420"))
+        c.apply(e.agent_answered("7", "1001", t0 + 2))
+        supervisor = await api.client("supervisor")  # leads sales: 1001-1003
+        view = await supervisor.supervise_call(7, "listen")
+        assert (view.supervisor, view.mode) == ("1006", "listen")
+        status, _, _ = await api.raw(
+            "POST",
+            "/api/v1/calls/8/supervise",
+            json={"mode": "listen"},
+            headers={"Authorization": f"Bearer {supervisor.token}"},
+        )
+        assert status == 403  # no agent of sales is on call 8
+
+    with_api(scenario)

@@ -1,4 +1,4 @@
-"""Which answered calls the media sweep ends (Signalling.reap_silent_calls's rule, `_vanished`):
+"""Which answered calls the media sweep ends (Signalling.reap_silent_calls's rule, `vanished`):
 a party silent past the limit is gone, unless the call is on hold, when all must be silent."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from softswitch.calls.signalling import _vanished
+from softswitch.calls.media_timeout import vanished
 
 
 @dataclass
@@ -52,4 +52,4 @@ class FakeCall:
     ],
 )
 def test_a_party_silent_past_the_limit_ends_the_call(legs: list[FakeLeg], gone: bool) -> None:
-    assert _vanished(FakeCall(legs), now=100.0, limit=10.0) is gone  # type: ignore[arg-type]
+    assert vanished(FakeCall(legs), now=100.0, limit=10.0) is gone  # type: ignore[arg-type]
