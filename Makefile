@@ -7,7 +7,7 @@ CONFIG ?= config.example.toml
 # pytest-timeout per test; the whole suite stays well under 15 minutes on 2 cores. It runs on one
 # pytest-xdist worker per core (2 to 4): most integration tests wait on real-time audio, and each
 # worker has a network namespace of its own, so their ports never meet. TEST_WORKERS=0 runs it in
-# one process; tests that must share a worker (one `make dist` build) say so with xdist_group.
+# one process. Work stealing evens out the tail (a worker that is done takes over queued tests).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; [ $$n -gt 4 ] && n=4; echo $$n)
 PYTEST_ARGS ?=
 
@@ -72,7 +72,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup lint
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) \
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal) \
 	  $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -9,6 +9,7 @@ load no file of the Python installation or of the repository it was built from.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -29,8 +30,7 @@ from sipp_process import Sipp
 from softswitch import __version__
 from softswitch.runtime_check import CHECKS, OWN_DATA
 
-# One worker builds `make dist` for every test here (xdist_group): two builds would share build/.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900), pytest.mark.xdist_group("dist")]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ECHO = "9196"
 BUILD_TIMEOUT_S = 800.0
@@ -69,14 +69,20 @@ def built() -> Path:
 
 
 def _make_dist() -> str:
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "dist"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT_S,
-        check=False,
-    )
+    """`make dist` under a lock: pytest-xdist workers each set up this module's fixture, and two
+    builds at once would share build/freeze (one's `mv` takes the other's executable)."""
+    lock_path = REPO / "build" / "make-dist.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "dist"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+            check=False,
+        )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"make dist failed ({proc.returncode}):\n{output[-5000:]}"
     return output
