@@ -61,6 +61,7 @@ from softswitch.calls.supervision import (
 )
 from softswitch.calls.transfer import TransferRefused, Transfers
 from softswitch.media.endpoint import Direction
+from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.uri import parse_uri, uri_user
 
 DEFAULT_QUEUE_SIZE = 1000
@@ -554,11 +555,23 @@ _PARTY_STATES: dict[LegState, str] = {
 
 
 def party_of(call: Call, leg: Leg) -> str:
-    """The number of a leg's party, as a screen names it: the caller's number, or the user
-    the switch called (an agent's extension for a queue call, whose callee is the queue)."""
+    """The number of a leg's party, as a screen names it: the caller's number; for a leg the
+    switch placed, the number it called (an agent's extension for a queue call, whose callee
+    is the queue): the To of our INVITE, since its Request-URI is the phone's registered
+    contact, whose user part is whatever the phone chose; for a phone that came in on a call
+    of its own and was joined to this one (a pickup), who that phone is (its From)."""
     if leg is call.caller_leg:
         return call.caller
-    return uri_user(parse_uri(leg.invite.uri)) or call.callee
+    if leg.inbound:
+        return _user_of(leg.invite.from_.uri) or call.callee
+    return _user_of(leg.invite.to.uri) or _user_of(leg.invite.uri) or call.callee
+
+
+def _user_of(uri: str) -> str:
+    try:
+        return uri_user(parse_uri(uri))
+    except RemoteProtocolError:  # a From or To of a scheme we do not read: no user to name
+        return ""
 
 
 def _view(call: Call, recording: str) -> CallView:
