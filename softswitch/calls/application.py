@@ -34,7 +34,7 @@ from softswitch.calls.leg import Leg, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
 from softswitch.config import SrtpMode
 from softswitch.media.endpoint import Direction, RemoteAddressError
-from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
+from softswitch.sip.sdp import ANSWER_DIRECTION, Codec, answer_codecs
 
 if TYPE_CHECKING:
     from softswitch.call_record import Disposition, Side
@@ -221,6 +221,16 @@ class ApplicationRegistry:
         if factory is None:
             raise UnknownDestinationKind(f"destination kind {target.kind} is not available")
         return factory(target, services, call)
+
+
+def answer_here(leg: Leg, codecs: tuple[Codec, ...], session_id: int, now: float) -> None:
+    """Answer a party's INVITE at the switch with `codecs`, in the direction its offer asks
+    for (sendonly gets recvonly), the endpoint set to that direction first."""
+    offer = leg.remote_audio
+    assert offer is not None and leg.media is not None
+    direction = ANSWER_DIRECTION[offer.direction]
+    leg.media.set_direction(Direction(direction))
+    leg.answer(leg.local_sdp(leg.remote_sdp, codecs, direction, session_id), now)
 
 
 def answer_reoffer_here(event: LegReoffered, session_id: int) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from softswitch.call_record import Disposition, Side
-from softswitch.calls.application import answer_reoffer_here
+from softswitch.calls.application import answer_here, answer_reoffer_here
 from softswitch.calls.leg import DigitReceived, Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.room import (
     Member,
@@ -42,13 +42,12 @@ from softswitch.calls.room import (
 from softswitch.calls.routing import RouteTarget
 from softswitch.config_conference import ConferenceConfig, RoomConfig
 from softswitch.media.dtmf import DigitEnded, DigitEvent
-from softswitch.media.endpoint import Direction
 from softswitch.media.engine import EngineLeg, LegCodec, MediaEngine, TickFrames
 from softswitch.media.engine_leg import packet_ms
 from softswitch.media.mixer import Int16Frames, Mixer
 from softswitch.media.prompts import PromptLibrary, PromptNotFound
 from softswitch.media.room_mix import RoomMixPass, beep, joined, overlay
-from softswitch.sip.sdp import ANSWER_DIRECTION, Codec, answer_codecs
+from softswitch.sip.sdp import Codec, answer_codecs
 
 if TYPE_CHECKING:
     from softswitch.calls.application import Application, CallServices
@@ -167,10 +166,7 @@ class Conferences:
                 disposition = Disposition.BUSY if status == 486 else Disposition.FAILED
                 services.end(call, disposition, f"{status} {reason}", Side.SWITCH)
                 return
-            direction = ANSWER_DIRECTION[offer.direction]
-            body = leg.local_sdp(leg.remote_sdp, codecs, direction, call.id)
-            media.set_direction(Direction(direction))
-            leg.answer(body, services.now())
+            answer_here(leg, codecs, call.id, services.now())
             services.answered(call)
         else:
             codecs = leg.sdp_shown[0] if leg.sdp_shown else ()

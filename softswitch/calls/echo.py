@@ -8,12 +8,11 @@ hold and resume work against it too. A leg moved here mid-call hears itself from
 from __future__ import annotations
 
 from softswitch.call_record import Side
-from softswitch.calls.application import CallServices, answer_reoffer_here
+from softswitch.calls.application import CallServices, answer_here, answer_reoffer_here
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
-from softswitch.media.endpoint import Direction
-from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
+from softswitch.sip.sdp import answer_codecs
 
 
 class EchoApplication:
@@ -34,13 +33,9 @@ class EchoApplication:
         assert media is not None, "a leg is attached once its media endpoint is open"
         self.legs.append(leg)
         if leg.unanswered:
-            offer = leg.remote_audio
-            assert offer is not None
-            direction = ANSWER_DIRECTION[offer.direction]
-            body = leg.local_sdp(leg.remote_sdp, answer_codecs(offer), direction, self.call.id)
-            media.set_direction(Direction(direction))
+            assert leg.remote_audio is not None
+            answer_here(leg, answer_codecs(leg.remote_audio), self.call.id, self.services.now())
             media.echo()
-            leg.answer(body, self.services.now())
             self.services.answered(self.call)
         else:
             media.echo()

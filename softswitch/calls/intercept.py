@@ -31,7 +31,13 @@ import logging
 from dataclasses import dataclass, field
 
 from softswitch.call_record import Disposition, Side
-from softswitch.calls.application import Application, CallServices, Timer, answer_reoffer_here
+from softswitch.calls.application import (
+    Application,
+    CallServices,
+    Timer,
+    answer_here,
+    answer_reoffer_here,
+)
 from softswitch.calls.bridge import BridgeApplication
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg, LegAnswered, LegEnded, LegEvent, LegReoffered
@@ -46,7 +52,7 @@ from softswitch.config import SrtpMode
 from softswitch.media.endpoint import Direction, MediaEndpoint, RemoteAddressError
 from softswitch.media.ports import PortsExhausted
 from softswitch.security.log import field as log_field
-from softswitch.sip.sdp import ANSWER_DIRECTION, supported_codecs, widened_offer
+from softswitch.sip.sdp import supported_codecs, widened_offer
 from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.calls")
@@ -289,11 +295,7 @@ class InterceptApplication:
             self._refuse(leg, 488, "no codec in common with the call")
             return
         signalling.adopt(target.call, leg, call)
-        assert leg.media is not None and leg.remote_audio is not None
-        direction = ANSWER_DIRECTION[leg.remote_audio.direction]
-        leg.media.set_direction(Direction(direction))
-        now = signalling.now()
-        leg.answer(leg.local_sdp(leg.remote_sdp, common[1], direction, target.call.id), now)
+        answer_here(leg, common[1], target.call.id, signalling.now())
         intercepts.take_over(target, leg, supervisor)
         signalling.answered(call)
         signalling.end(call, Disposition.ANSWERED, f"intercepted call {target.call.id}",

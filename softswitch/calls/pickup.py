@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from softswitch.call_record import Disposition, Side
-from softswitch.calls.application import Application, CallServices
+from softswitch.calls.application import Application, CallServices, answer_here
 from softswitch.calls.bridge import BridgeApplication, BridgeState
 from softswitch.calls.call import Call
 from softswitch.calls.leg import Leg, LegEvent
 from softswitch.calls.routing import RouteTarget
 from softswitch.calls.signalling import Signalling
-from softswitch.media.endpoint import Direction, MediaEndpoint
-from softswitch.sip.sdp import ANSWER_DIRECTION, Codec, answer_codecs
+from softswitch.media.endpoint import MediaEndpoint
+from softswitch.sip.sdp import Codec, answer_codecs
 
 log = logging.getLogger("softswitch.calls")
 
@@ -124,14 +124,7 @@ class PickupApplication:
         signalling.adopt(ringing_call, leg, call)
         for party, codecs in ((leg, common[1]), (caller, common[0])):
             if party.unanswered:
-                offer = party.remote_audio
-                assert offer is not None
-                direction = ANSWER_DIRECTION[offer.direction]
-                _media(party).set_direction(Direction(direction))
-                party.answer(
-                    party.local_sdp(party.remote_sdp, codecs, direction, ringing_call.id),
-                    signalling.now(),
-                )
+                answer_here(party, codecs, ringing_call.id, signalling.now())
         ringing_call.variables["picked_up_by"] = call.caller
         ringing_call.variables["picked_up_from"] = picked_from
         if isinstance(ringing, BridgeApplication):

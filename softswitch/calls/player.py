@@ -19,15 +19,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from softswitch.call_record import Side
-from softswitch.calls.application import ApplicationFactory, CallServices, answer_reoffer_here
+from softswitch.calls.application import (
+    ApplicationFactory,
+    CallServices,
+    answer_here,
+    answer_reoffer_here,
+)
 from softswitch.calls.call import Call
 from softswitch.calls.leg import DigitReceived, Leg, LegEnded, LegEvent, LegReoffered
 from softswitch.calls.routing import RouteTarget
-from softswitch.media.endpoint import Direction
 from softswitch.media.engine_leg import EngineLeg
 from softswitch.media.player import Clip, Pause, PlaybackFinished, Player, PlayItem
 from softswitch.media.prompts import PromptLibrary
-from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs
+from softswitch.sip.sdp import answer_codecs
 
 DIGIT_PROMPTS = {**{d: d for d in "0123456789"}, "*": "star", "#": "pound"}
 
@@ -71,12 +75,8 @@ class PlayerApplication:
         assert media is not None, "a leg is attached once its media endpoint is open"
         self.leg = leg
         if leg.unanswered:
-            offer = leg.remote_audio
-            assert offer is not None
-            direction = ANSWER_DIRECTION[offer.direction]
-            body = leg.local_sdp(leg.remote_sdp, answer_codecs(offer), direction, self.call.id)
-            media.set_direction(Direction(direction))
-            leg.answer(body, self.services.now())
+            assert leg.remote_audio is not None
+            answer_here(leg, answer_codecs(leg.remote_audio), self.call.id, self.services.now())
             self.services.answered(self.call)
         self.audio = self.services.take_audio(self.call, leg)
         self.shared.player_on(self.services).hold(self.audio)

@@ -45,6 +45,7 @@ from softswitch.calls.application import (
     Application,
     ApplicationFactory,
     CallServices,
+    answer_here,
     answer_reoffer_here,
 )
 from softswitch.calls.bridge import BridgeApplication, BridgeState
@@ -64,7 +65,7 @@ from softswitch.calls.srtp import reachable as srtp_reachable
 from softswitch.config import Config, SrtpMode
 from softswitch.config_api import Role
 from softswitch.config_supervision import SupervisorCodes
-from softswitch.media.endpoint import Direction, RemoteAddressError
+from softswitch.media.endpoint import RemoteAddressError
 from softswitch.media.engine_leg import EngineLeg
 from softswitch.media.mixer import SupervisorMode
 from softswitch.media.player import Pause, PlaybackFinished
@@ -72,7 +73,7 @@ from softswitch.media.ports import PortsExhausted
 from softswitch.media.prompts import PromptLibrary
 from softswitch.media.supervision_mix import SupervisionMix
 from softswitch.security.log import field as log_field
-from softswitch.sip.sdp import ANSWER_DIRECTION, answer_codecs, supported_codecs, widened_offer
+from softswitch.sip.sdp import answer_codecs, supported_codecs, widened_offer
 from softswitch.sip.transaction import Address
 
 log = logging.getLogger("softswitch.calls")
@@ -663,12 +664,8 @@ class SupervisionApplication:
         media = leg.media
         assert media is not None, "a leg is attached once its media endpoint is open"
         if leg.unanswered:
-            offer = leg.remote_audio
-            assert offer is not None
-            direction = ANSWER_DIRECTION[offer.direction]
-            body = leg.local_sdp(leg.remote_sdp, answer_codecs(offer), direction, self.call.id)
-            media.set_direction(Direction(direction))
-            leg.answer(body, self.services.now())
+            assert leg.remote_audio is not None
+            answer_here(leg, answer_codecs(leg.remote_audio), self.call.id, self.services.now())
             self.services.answered(self.call)
         self.supervisions.activate(self.supervision, self.services, leg)
 
