@@ -53,12 +53,6 @@ class Reringing(Protocol):
     def rering(self, old: Leg, new: Leg) -> None: ...
 
 
-class AnswerListener(Protocol):
-    """Told when a phone answered because a screen asked (the API's `call_answered`)."""
-
-    def answered_from_screen(self, call: Call, leg: Leg, extension: str) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Answering:
     """A re-INVITE with auto-answer out to `extension`'s phone."""
@@ -87,13 +81,12 @@ def _to_user(leg: Leg) -> str:
 
 
 class ScreenAnswers:
-    """`answer(call, extension)` for the control layer, and the call observer that tells the
-    listeners when the re-rung phone answers."""
+    """`answer(call, extension)` for the control layer, and the call observer that keeps track
+    of the legs it re-rang (a second ask while one still rings is the same answer)."""
 
     def __init__(self, signalling: Signalling) -> None:
         self.signalling = signalling
-        self.listeners: list[AnswerListener] = []
-        self._pending: dict[Leg, str] = {}  # re-rung leg -> its extension
+        self._pending: set[Leg] = set()  # re-rung legs not answered or ended yet
         self._rerung: set[Leg] = set()  # every leg rung because a screen asked, until its call ends
 
     def from_screen(self, leg: Leg) -> bool:
@@ -150,7 +143,7 @@ class ScreenAnswers:
             call.caller_leg = new
         assert isinstance(application, Reringing)
         application.rering(old, new)
-        self._pending[new] = extension
+        self._pending.add(new)
         self._rerung.add(new)
         signalling.flush()
         return new
@@ -167,22 +160,15 @@ class ScreenAnswers:
         return
 
     def call_ended(self, call: Call) -> None:
-        for leg in [leg for leg in self._pending if leg.call_ref == call.id]:
-            del self._pending[leg]
+        self._pending.difference_update([leg for leg in self._pending if leg.call_ref == call.id])
         self._rerung.difference_update([leg for leg in self._rerung if leg.call_ref == call.id])
 
     def leg_attached(self, call: Call, leg: Leg, application: Application) -> None:
         return
 
     def leg_event(self, call: Call, event: LegEvent) -> None:
-        if not self._pending or event.leg not in self._pending:
-            return
-        if isinstance(event, LegAnswered):
-            extension = self._pending.pop(event.leg)
-            for listener in self.listeners:
-                listener.answered_from_screen(call, event.leg, extension)
-        elif isinstance(event, LegEnded):
-            del self._pending[event.leg]
+        if isinstance(event, LegAnswered | LegEnded):
+            self._pending.discard(event.leg)  # answered (or gone): a second ask re-rings anew
 
 
 def _display(sender: NameAddr) -> str:
