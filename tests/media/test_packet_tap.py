@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recording_store import Store
 from spectrum import peaks_hz, sine
 
 from softswitch.media.call_recording import DRAIN_TICKS, RecordingTaps
@@ -37,20 +38,6 @@ from softswitch_codecs.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_e
 
 SAMPLES = 160
 START_S = 1000.0  # the process clock when the recording starts: tick 50 000
-
-
-@dataclass
-class Store:
-    events: list[tuple[str, Any]] = field(default_factory=list)
-
-    def opened(self, recording: Any, sample_rate: int, agent: str | None) -> None:
-        self.events.append(("opened", agent))
-
-    def paused(self, recording: Any, marks: Any) -> None:
-        self.events.append(("paused", list(marks)))
-
-    def closed(self, recording: Any, summary: Any, end_ts: float) -> None:
-        self.events.append(("closed", summary))
 
 
 class Engine:

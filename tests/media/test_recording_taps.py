@@ -9,7 +9,6 @@ ends it.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from recording_store import Store
 from spectrum import peaks_hz, sine
 
 from softswitch.media.call_recording import RecordingTaps
@@ -24,20 +24,6 @@ from softswitch.media.engine import TickFrames
 from softswitch.media.recorder import Recorder
 
 SAMPLES = 160
-
-
-@dataclass
-class Store:
-    events: list[tuple[str, Any]] = field(default_factory=list)
-
-    def opened(self, recording: Any, sample_rate: int, agent: str | None) -> None:
-        self.events.append(("opened", agent))
-
-    def paused(self, recording: Any, marks: Any) -> None:
-        self.events.append(("paused", list(marks)))
-
-    def closed(self, recording: Any, summary: Any, end_ts: float) -> None:
-        self.events.append(("closed", summary))
 
 
 class Engine:
