@@ -125,9 +125,13 @@ def test_a_direct_call_ringing_two_phones_re_rings_one_and_cancels_the_other_on_
     phone, answering = _auto_answer_invite((desk, soft), 5.0)
     other = soft if phone is desk else desk
     phone.wait_call_state(rung[phone.name]["call"], "DISCONNECTED", 5.0)  # the CANCEL
-    confirmed = phone.wait_call_state(answering["call"], "CONFIRMED", 5.0)
+    # The answer is the phone's 200 (`auto_answering` is written just before it leaves): the
+    # switch's ACK to it and its CANCEL to the other phone go in one flush, so the answering
+    # phone's CONFIRMED cannot be ordered against that CANCEL, but the 200 comes before both.
+    answered = phone.wait_event("auto_answering", 5.0, call=answering["call"])
+    phone.wait_call_state(answering["call"], "CONFIRMED", 5.0)
     ended = other.wait_call_state(rung[other.name]["call"], "DISCONNECTED", 5.0)
-    assert ended["at"] >= confirmed["at"]  # the other phone rang on until the answer
+    assert ended["at"] >= answered["at"]  # the other phone rang on until the answer
     assert not any(_auto_invite(e) for e in other.events)  # and was never re-rung
     caller.wait_call_state(call, "CONFIRMED", 5.0)
     tone = write_tone(tmp_path / "1000.wav", 1000.0, 20.0)

@@ -15,7 +15,8 @@ Commands (one JSON object per line, key "cmd"):
   answer     call, code (default 200)
   auto_answer on (bool): from now on an incoming INVITE whose Call-Info carries answer-after=0
              is answered 200 at once, as desk phones do (pjsua2 itself reads no such header:
-             this peer reads it from the INVITE) -> auto_answer
+             this peer reads it from the INVITE) -> auto_answer; auto_answering (call) just
+             before each such 200 is sent
   hangup     call, code (optional)
   play       call, path, loop (default true): into the call once its media is active
   record     call, path, seconds (optional): what the peer hears, from media active until that
@@ -486,6 +487,8 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
         # What Polycom, Yealink and Snom do with an intercom INVITE: off-hook at once.
         auto = self.peer.auto_answer and "answer-after=0" in call_info.replace(" ", "").lower()
         reply.statusCode = 200 if auto else 180
+        if auto:  # before the 200 leaves: a test can order what the answer caused after it
+            emit("auto_answering", call=slot.call.slot_id)
         slot.call.answer(reply)
 
 
